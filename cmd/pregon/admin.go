@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/pregon/pregon/migrations"
+	"github.com/pregon/pregon/store"
+)
+
+func runMigrate(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
+		return usageError{"want 'migrate up' or 'migrate status'"}
+	}
+	cfg, _, err := loadConfig("migrate", args[1:], nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	e, err := open(ctx, cfg, log, args[0] == "up", 4)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	list, err := migrations.List(ctx, e.pool)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "VERSION\tNAME\tAPPLIED")
+	for _, m := range list {
+		at := "pending"
+		if m.AppliedAt != nil {
+			at = m.AppliedAt.Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(w, "%04d\t%s\t%s\n", m.Version, m.Name, at)
+	}
+	return w.Flush()
+}
+
+func runUser(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"want 'user create --workspace NAME --email E --password P [--role owner]'"}
+	}
+	var workspace, email, password, name, role string
+	cfg, _, err := loadConfig("user create", args[1:], func(fs *flag.FlagSet) {
+		fs.StringVar(&workspace, "workspace", "", "workspace id or name (created when no workspace has that name)")
+		fs.StringVar(&email, "email", "", "e-mail used to log in")
+		fs.StringVar(&password, "password", os.Getenv("PREGON_USER_PASSWORD"), "password (≥ 10 characters; or PREGON_USER_PASSWORD)")
+		fs.StringVar(&name, "name", "", "display name")
+		fs.StringVar(&role, "role", "owner", "owner, marketer or analyst")
+	})
+	if err != nil {
+		return err
+	}
+	if workspace == "" || email == "" || password == "" {
+		return usageError{"--workspace, --email and --password are required"}
+	}
+	log := newLogger(cfg, os.Stderr)
+	e, err := open(ctx, cfg, log, true, 4)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	ws, err := findOrCreateWorkspace(ctx, e, workspace)
+	if err != nil {
+		return err
+	}
+	u, err := store.UserCreate(ctx, e.pool, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Name: name, Password: password, Role: store.Role(role)})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("user %d (%s) is %s of workspace %d (%s)\n", u.ID, u.Email, u.Role, ws.ID, ws.Name)
+	return nil
+}
+
+func findOrCreateWorkspace(ctx context.Context, e *env, ref string) (store.Workspace, error) {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		return store.WorkspaceGetByID(ctx, e.pool, id)
+	}
+	var id int64
+	err := e.pool.QueryRow(ctx, `SELECT id FROM workspaces WHERE name = $1 ORDER BY id LIMIT 1`, ref).Scan(&id)
+	if err == nil {
+		return store.WorkspaceGetByID(ctx, e.pool, id)
+	}
+	if errors.Is(store.NotFoundIfNoRows(err), store.ErrNotFound) {
+		return store.WorkspaceCreate(ctx, e.pool, store.WorkspaceCreateParams{Name: ref})
+	}
+	return store.Workspace{}, err
+}

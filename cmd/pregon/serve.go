@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"riverqueue.com/riverui"
+
+	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/jobs"
+)
+
+func runServe(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("serve", args, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	// Listen first: a port in use is reported before anything else starts.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (PREGON_ADDR): %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	e, err := open(ctx, cfg, log, cfg.Migrate, 40+int32(cfg.SendWorkers/4))
+	if err != nil {
+		return err
+	}
+	defer e.close()
+
+	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log}
+	client, err := jobs.NewClient(e.pool, deps, jobs.ClientConfig{Workers: cfg.Workers, SendWorkers: cfg.SendWorkers})
+	if err != nil {
+		return err
+	}
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client, nil), Logger: log.With("component", "riverui"),
+		Prefix: "/admin/river", JobListHideArgsByDefault: true,
+	})
+	if err != nil {
+		return fmt.Errorf("building River UI: %w", err)
+	}
+	if err := ui.Start(ctx); err != nil {
+		return fmt.Errorf("starting River UI: %w", err)
+	}
+	srv, err := api.New(api.Deps{
+		Config: e.cfg, DB: e.pool, River: client, Box: e.box, Logger: log,
+		Extra: []api.Mount{{Prefix: "/admin/river", Handler: ui, Role: "owner"}},
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Workers {
+		if err := client.Start(ctx); err != nil {
+			return fmt.Errorf("starting River workers: %w", err)
+		}
+	}
+	if err := afterStart(ctx, e); err != nil {
+		return err
+	}
+	log.Info("pregon ready", "url", cfg.PublicURL, "workers", cfg.Workers, "version", version)
+	fmt.Fprintf(os.Stderr, "\n  Pregón is running at %s\n", cfg.PublicURL)
+	printLoginHint(ctx, e)
+
+	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	err = srv.Serve(ctx, httpSrv, func() error { return httpSrv.Serve(ln) })
+	stopRiver(client, cfg.ShutdownTimeout, log)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("pregon stopped")
+	return nil
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("worker", args, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	e, err := open(ctx, cfg, log, cfg.Migrate, 40+int32(cfg.SendWorkers/4))
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	client, err := jobs.NewClient(e.pool, jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log},
+		jobs.ClientConfig{Workers: true, SendWorkers: cfg.SendWorkers})
+	if err != nil {
+		return err
+	}
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("starting River workers: %w", err)
+	}
+	log.Info("pregon worker ready", "version", version)
+	<-ctx.Done()
+	stopRiver(client, cfg.ShutdownTimeout, log)
+	return nil
+}
+
+type stopper interface {
+	Stop(context.Context) error
+	StopAndCancel(context.Context) error
+}
+
+// stopRiver lets running jobs finish for up to timeout, then cancels them; cancelled jobs are
+// retried safely because every job's own rows say how far it got.
+func stopRiver(c stopper, timeout time.Duration, log interface{ Info(string, ...any) }) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		log.Info("river soft stop timed out; cancelling running jobs", "error", err)
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel2()
+		c.StopAndCancel(ctx2)
+	}
+}

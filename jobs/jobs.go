@@ -1,0 +1,104 @@
+// Package jobs holds Pregón's River job kinds, one file per kind (args + worker), and the
+// wiring every process shares: queue names, the worker registry and the River client.
+//
+// Work that must happen with a database change is inserted with InsertTx in that change's
+// transaction; a job's own rows (a recipient's state, an import's counters) are what make a
+// retry safe.
+package jobs
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/secret"
+)
+
+// Queue names.
+const (
+	QueueDefault  = river.QueueDefault // small housekeeping jobs
+	QueueImports  = "imports"          // contact imports (long, few)
+	QueueCampaign = "campaigns"        // launches, pacing ticks
+	QueueSend     = "sends"            // one job per recipient send
+	QueueWebhooks = "webhooks"         // webhook inbox processing
+	QueueExports  = "exports"          // large exports
+	QueueSync     = "sync"             // template and number sync, health checks
+)
+
+// Deps are the collaborators workers need. Fields are added as job kinds need them.
+type Deps struct {
+	Config config.Config
+	DB     *pgxpool.Pool
+	Box    *secret.Box
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// AddWorkers registers every job kind's worker.
+func AddWorkers(ws *river.Workers, d Deps) error {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	return nil
+}
+
+// PeriodicJobs are the leader's periodic jobs.
+func PeriodicJobs(d Deps) []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "cleanup", RunOnStart: true}),
+	}
+}
+
+// ClientConfig says how a River client should run in this process.
+type ClientConfig struct {
+	Workers     bool // false: an insert-only client (API-only replicas, CLI)
+	SendWorkers int  // concurrency of the sends queue
+}
+
+// NewClient builds the River client for this process.
+func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.Tx], error) {
+	cfg := &river.Config{
+		Logger:      d.Logger.With("component", "river"),
+		MaxAttempts: 10,
+		JobTimeout:  5 * time.Minute,
+	}
+	if cc.Workers {
+		ws := river.NewWorkers()
+		if err := AddWorkers(ws, d); err != nil {
+			return nil, err
+		}
+		if cc.SendWorkers <= 0 {
+			cc.SendWorkers = 200
+		}
+		cfg.Workers = ws
+		cfg.PeriodicJobs = PeriodicJobs(d)
+		cfg.FetchCooldown = 20 * time.Millisecond
+		cfg.FetchPollInterval = 500 * time.Millisecond
+		cfg.Queues = map[string]river.QueueConfig{
+			QueueDefault:  {MaxWorkers: 10},
+			QueueImports:  {MaxWorkers: 2},
+			QueueCampaign: {MaxWorkers: 10},
+			QueueSend:     {MaxWorkers: cc.SendWorkers},
+			QueueWebhooks: {MaxWorkers: 20},
+			QueueExports:  {MaxWorkers: 2},
+			QueueSync:     {MaxWorkers: 4},
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating River client: %w", err)
+	}
+	return client, nil
+}
