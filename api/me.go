@@ -139,7 +139,7 @@ type createTokenRequest struct {
 }
 
 type createTokenResponse struct {
-	Token  string         `json:"token"`
+	Token    string         `json:"token"`
 	APIToken store.APIToken `json:"api_token"`
 }
 

@@ -49,11 +49,11 @@ func (s *Server) OpenAPI() map[string]any {
 			status = "204"
 		}
 		op["responses"] = map[string]any{
-			status:  ok,
-			"401":   map[string]any{"$ref": "#/components/responses/Error"},
-			"403":   map[string]any{"$ref": "#/components/responses/Error"},
-			"404":   map[string]any{"$ref": "#/components/responses/Error"},
-			"422":   map[string]any{"$ref": "#/components/responses/Error"},
+			status:    ok,
+			"401":     map[string]any{"$ref": "#/components/responses/Error"},
+			"403":     map[string]any{"$ref": "#/components/responses/Error"},
+			"404":     map[string]any{"$ref": "#/components/responses/Error"},
+			"422":     map[string]any{"$ref": "#/components/responses/Error"},
 			"default": map[string]any{"$ref": "#/components/responses/Error"},
 		}
 		if paths[p] == nil {

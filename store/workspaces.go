@@ -51,17 +51,17 @@ type Workspace struct {
 // WorkspaceSettings are the workspace's tunable rules. Zero values mean "use the default";
 // Effective fills them in.
 type WorkspaceSettings struct {
-	QuietHoursStart      string   `json:"quiet_hours_start,omitempty"` // "20:00": default send window end
-	QuietHoursEnd        string   `json:"quiet_hours_end,omitempty"`   // "08:00": default send window start
-	FrequencyCap         int      `json:"frequency_cap,omitempty"`     // marketing messages per contact…
-	FrequencyCapDays     int      `json:"frequency_cap_days,omitempty"` // …per this many days
-	PauseOnYellow        bool     `json:"pause_on_yellow,omitempty"`
-	AutoResume           bool     `json:"auto_resume,omitempty"`
-	BreakerWindow        int      `json:"breaker_window,omitempty"`    // last N outcomes
-	BreakerFailureRatio  float64  `json:"breaker_failure_ratio,omitempty"`
-	OptOutKeywords       []string `json:"opt_out_keywords,omitempty"`
-	OptOutConfirmation   string   `json:"opt_out_confirmation,omitempty"`
-	HoldActiveChats      bool     `json:"hold_active_chats,omitempty"`
+	QuietHoursStart     string   `json:"quiet_hours_start,omitempty"`  // "20:00": default send window end
+	QuietHoursEnd       string   `json:"quiet_hours_end,omitempty"`    // "08:00": default send window start
+	FrequencyCap        int      `json:"frequency_cap,omitempty"`      // marketing messages per contact…
+	FrequencyCapDays    int      `json:"frequency_cap_days,omitempty"` // …per this many days
+	PauseOnYellow       bool     `json:"pause_on_yellow,omitempty"`
+	AutoResume          bool     `json:"auto_resume,omitempty"`
+	BreakerWindow       int      `json:"breaker_window,omitempty"` // last N outcomes
+	BreakerFailureRatio float64  `json:"breaker_failure_ratio,omitempty"`
+	OptOutKeywords      []string `json:"opt_out_keywords,omitempty"`
+	OptOutConfirmation  string   `json:"opt_out_confirmation,omitempty"`
+	HoldActiveChats     bool     `json:"hold_active_chats,omitempty"`
 }
 
 // DefaultOptOutKeywords are matched against whole inbound messages after trimming and
