@@ -40,10 +40,10 @@ func principalOrNil(c echo.Context) *Principal {
 // PrincipalOf is principal for other packages mounted on the server (the admin UI).
 func PrincipalOf(c echo.Context) *Principal { return principalOrNil(c) }
 
-// authenticate accepts `Authorization: Bearer <token>` or the session cookie. Sessions must
+// Authenticate accepts `Authorization: Bearer <token>` or the session cookie. Sessions must
 // send the CSRF token on every state-changing request (header X-CSRF-Token or form field
 // csrf_token); bearer tokens are not sent automatically by browsers and need none.
-func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, err := s.resolvePrincipal(c)
 		if err != nil {
@@ -96,8 +96,8 @@ func (s *Server) resolvePrincipal(c echo.Context) (*Principal, error) {
 	return p, nil
 }
 
-// requireRole rejects callers below min with 403.
-func requireRole(min store.Role) echo.MiddlewareFunc {
+// RequireRole rejects callers below min with 403.
+func RequireRole(min store.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if !principal(c).Role.AtLeast(min) {

@@ -59,16 +59,16 @@ func (s *Server) mountRoutes(extra []Mount) error {
 	e.POST("/api/v1/auth/login", s.postLogin, middleware.BodyLimit("64K"))
 	e.POST("/api/v1/auth/logout", s.postLogout)
 
-	v1 := e.Group("/api/v1", middleware.BodyLimit("2M"), s.authenticate)
+	v1 := e.Group("/api/v1", middleware.BodyLimit("2M"), s.Authenticate)
 	for _, r := range s.routes() {
-		mw := []echo.MiddlewareFunc{requireRole(r.role)}
+		mw := []echo.MiddlewareFunc{RequireRole(r.role)}
 		v1.Add(r.method, r.path, r.handler, mw...)
 	}
 	for _, m := range extra {
 		h := echo.WrapHandler(m.Handler)
 		var mw []echo.MiddlewareFunc
 		if m.Role != "" {
-			mw = append(mw, s.authenticate, requireRole(store.Role(m.Role)))
+			mw = append(mw, s.Authenticate, RequireRole(store.Role(m.Role)))
 		}
 		prefix := strings.TrimRight(m.Prefix, "/")
 		e.Any(prefix, h, mw...)
