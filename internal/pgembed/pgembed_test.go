@@ -1,0 +1,76 @@
+package pgembed
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestStartStopAndReuse(t *testing.T) {
+	if _, err := FindBinDir(); err != nil {
+		t.Skip("no Postgres binaries: make test installs them")
+	}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	c, err := Start(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	conn, err := pgx.Connect(ctx, c.URL("pregon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	port := c.Port()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgx.Connect(ctx, c.URL("pregon")); err == nil {
+		t.Fatal("still accepting connections after Stop")
+	}
+
+	c2, err := Start(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Stop() })
+	if c2.Port() != port {
+		t.Fatalf("port changed from %d to %d", port, c2.Port())
+	}
+	conn, err = pgx.Connect(ctx, c2.URL("pregon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v); err != nil || v != 42 {
+		t.Fatalf("data not kept across restarts: %v %v", v, err)
+	}
+	// the password is required: a wrong one is refused
+	bad := strings.Replace(c2.URL("pregon"), "pregon:"+c2.password, "pregon:wrong", 1)
+	if _, err := pgx.Connect(ctx, bad); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}
+
+func TestClearErrors(t *testing.T) {
+	ctx := context.Background()
+	_, err := Start(ctx, Config{Dir: t.TempDir(), BinDir: t.TempDir()})
+	if !errors.Is(err, ErrBinariesMissing) {
+		t.Fatalf("missing binaries: %v", err)
+	}
+	if _, err := FindBinDir(); err == nil {
+		_, err = Start(ctx, Config{Dir: "/proc/pregon"})
+		if err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("unwritable folder: %v", err)
+		}
+	}
+}
