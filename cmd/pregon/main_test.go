@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/internal/pgtest"
+)
+
+// buildBinary compiles pregon once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pregon")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestBinary(t *testing.T) {
+	bin := buildBinary(t)
+
+	t.Run("BadConfigurationExitsWithOneLineNamingTheVariable", func(t *testing.T) {
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "PREGON_UPLOAD_LIMIT_MB=lots")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err == nil || !strings.Contains(stderr.String(), "PREGON_UPLOAD_LIMIT_MB") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+			t.Fatalf("err %v, stderr %q", err, stderr.String())
+		}
+	})
+
+	t.Run("PortInUseIsOneClearLine", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		cmd := exec.Command(bin, "serve", "--addr", l.Addr().String(), "--database-url", pgtest.NewDBURL(t))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "cannot listen on "+l.Addr().String()) {
+			t.Fatalf("err %v, stderr %q", err, stderr.String())
+		}
+	})
+
+	t.Run("ServesUntilInterruptedAndUserCreateBootstraps", func(t *testing.T) {
+		db := pgtest.NewDBURL(t)
+		addr := freeAddr(t)
+		env := append(os.Environ(), "DATABASE_URL="+db, "PREGON_ADDR="+addr, "PREGON_DATA_DIR="+t.TempDir())
+		create := exec.Command(bin, "user", "create", "--workspace", "Tienda Lupita", "--email", "lupita@example.com", "--password", "una-clave-larga")
+		create.Env = env
+		if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "owner of workspace") {
+			t.Fatalf("user create: %v %s", err, out)
+		}
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			res, err := http.Get("http://" + addr + "/readyz")
+			if err == nil && res.StatusCode == 200 {
+				res.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready: %v\n%s", err, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		res, err := http.Post("http://"+addr+"/api/v1/auth/login", "application/json",
+			strings.NewReader(`{"email":"lupita@example.com","password":"una-clave-larga"}`))
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("login: %v %v", err, res.Status)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("did not stop within 30 s of SIGTERM")
+		}
+	})
+}
