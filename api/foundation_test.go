@@ -229,3 +229,15 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconvFormat(n) }
+
+func TestMetricsAreServedToLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	r := caller{env, ""}.do(http.MethodGet, "/metrics", nil).expect(t, http.StatusOK)
+	if !strings.Contains(string(r.Body), "go_goroutines") {
+		t.Fatalf("metrics body lacks go_goroutines: %.200s", r.Body)
+	}
+	env.srv.cfg.MetricsToken = "s3cret"
+	caller{env, ""}.do(http.MethodGet, "/metrics", nil).expect(t, http.StatusUnauthorized)
+	caller{env, "s3cret"}.do(http.MethodGet, "/metrics", nil).expect(t, http.StatusOK)
+}

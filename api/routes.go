@@ -56,6 +56,7 @@ func (s *Server) mountRoutes(extra []Mount) error {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/api/openapi.json", s.getOpenAPI)
+	e.GET("/metrics", s.metricsHandler())
 	e.POST("/api/v1/auth/login", s.postLogin, middleware.BodyLimit("64K"))
 	e.POST("/api/v1/auth/logout", s.postLogout)
 

@@ -37,6 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // PREGON_SHUTDOWN_TIMEOUT
 	SendWorkers     int           // PREGON_SEND_WORKERS: concurrent sends per process
 	RateCardFile    string        // PREGON_RATE_CARD: optional price list (CSV) for cost estimates
+	MetricsToken    string        // PREGON_METRICS_TOKEN: bearer token for /metrics; empty = loopback only
 }
 
 // Var documents one setting; the README table is generated from these.
@@ -63,6 +64,7 @@ var Vars = []Var{
 	{"PREGON_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "How long in-flight requests and jobs get on shutdown."},
 	{"PREGON_SEND_WORKERS", "send-workers", "200", "Concurrent send jobs per process (Little's law: throughput × API latency)."},
 	{"PREGON_RATE_CARD", "rate-card", "", "Optional CSV rate card for cost estimates (see README)."},
+	{"PREGON_METRICS_TOKEN", "metrics-token", "", "Bearer token Prometheus sends to /metrics. Empty: /metrics answers loopback clients only."},
 }
 
 // Load reads the environment (getenv) and then args as flag overrides.
@@ -172,6 +174,7 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 		return c, fmt.Errorf("PREGON_SEND_WORKERS: %q: want a number from 1 to 10000", get("PREGON_SEND_WORKERS"))
 	}
 	c.RateCardFile = get("PREGON_RATE_CARD")
+	c.MetricsToken = get("PREGON_METRICS_TOKEN")
 	return c, nil
 }
 
