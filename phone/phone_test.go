@@ -1,0 +1,154 @@
+package phone
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, raw, region string
+		want              string // E.164, or "" when an error is expected
+		wantCode          string
+		wantReason        string
+		wantType          Type
+	}{
+		// Every row of LIBRARIES.md §6.
+		{name: "CO mobile with spaces", raw: "300 123 4567", region: "CO", want: "+573001234567", wantType: Mobile},
+		{name: "MX fixed or mobile", raw: "55 1234 5678", region: "MX", want: "+525512345678", wantType: FixedLineOrMobile},
+		{name: "MX old mobile 1 removed", raw: "+52 1 55 1234 5678", region: "CO", want: "+525512345678"},
+		{name: "MX 044 prefix removed", raw: "044 55 1234 5678", region: "MX", want: "+525512345678"},
+		{name: "AR national 15", raw: "11 15 2345 6789", region: "AR", want: "+5491123456789", wantType: Mobile},
+		{name: "AR 0xx 15", raw: "(011) 15-2345-6789", region: "AR", want: "+5491123456789", wantType: Mobile},
+		{name: "AR international with 9", raw: "+54 9 11 2345 6789", region: "", want: "+5491123456789", wantType: Mobile},
+		{name: "AR without 9 retried as mobile", raw: "+54 11 2345 6789", region: "CO", want: "+5491123456789", wantType: Mobile},
+		{name: "BR with 9th digit", raw: "+55 11 91234 5678", region: "CO", want: "+5511912345678", wantType: Mobile},
+
+		// Spreadsheet forms.
+		{name: "CO with country code and punctuation", raw: "+57 (300) 123-4567", region: "CO", want: "+573001234567"},
+		{name: "CO digits with country code, no plus", raw: "573001234567", region: "CO", want: "+573001234567"},
+		{name: "Excel trailing .0", raw: "573001234567.0", region: "CO", want: "+573001234567"},
+		{name: "Excel national trailing .0", raw: "3001234567.0", region: "CO", want: "+573001234567"},
+		{name: "Excel scientific with all digits", raw: "5.73001234567E+11", region: "CO", want: "+573001234567"},
+		{name: "Excel scientific lost digits", raw: "5.73E+11", region: "CO", wantCode: CodeScientific},
+		{name: "MX wa_id form in a CO list", raw: "5213312345678", region: "CO", want: "+523312345678"},
+		{name: "MX 521 without plus in MX list", raw: "5213312345678", region: "MX", want: "+523312345678"},
+		{name: "00 international prefix", raw: "0057 300 123 4567", region: "MX", want: "+573001234567"},
+		{name: "AR with 9 and 15", raw: "+54 9 11 15 2345 6789", region: "", want: "+5491123456789"},
+		{name: "AR without 9 no plus in AR list", raw: "541123456789", region: "AR", want: "+5491123456789"},
+		{name: "BR mobile without 9th digit", raw: "+55 61 8123 4567", region: "CO", want: "+5561981234567"},
+		{name: "BR national with area code", raw: "(21) 98765-4321", region: "BR", want: "+5521987654321"},
+		{name: "US", raw: "+1 415 555 2671", region: "CO", want: "+14155552671", wantType: FixedLineOrMobile},
+		{name: "tel: prefix", raw: "tel:+573001234567", region: "CO", want: "+573001234567"},
+		{name: "non-breaking spaces", raw: "300\u00a0123\u00a04567", region: "CO", want: "+573001234567"},
+		{name: "extension cut", raw: "300 123 4567 ext 12", region: "CO", want: "+573001234567"},
+
+		// Rejections, with their Spanish reason.
+		{name: "empty", raw: "  ", region: "CO", wantCode: CodeEmpty, wantReason: "vacío"},
+		{name: "words", raw: "no tiene", region: "CO", wantCode: CodeNotANumber, wantReason: "no es un número"},
+		{name: "email in phone column", raw: "ana@example.com", region: "CO", wantCode: CodeNotANumber},
+		{name: "too short for CO", raw: "30012345", region: "CO", wantCode: CodeTooShort, wantReason: "demasiado corto para CO"},
+		{name: "too long for CO", raw: "300 123 4567 89", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO"},
+		{name: "CO landline", raw: "601 2345678", region: "CO", wantCode: CodeLandline, wantReason: "número fijo (no es celular)"},
+		{name: "invalid country code", raw: "+999 1234 5678", region: "CO", wantCode: CodeCountry},
+		{name: "no region no plus short", raw: "3001234", region: "", wantCode: CodeNoRegion},
+		{name: "BR landline", raw: "+55 11 3123 4567", region: "CO", wantCode: CodeLandline},
+		{name: "BR impossible 8 digits", raw: "+55 11 1234 5678", region: "CO", wantCode: CodeTooShort},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Normalize(tt.raw, tt.region)
+			if tt.want == "" {
+				e, ok := IsError(err)
+				if !ok {
+					t.Fatalf("Normalize(%q, %q) = %+v, %v; want *Error %s", tt.raw, tt.region, got, err, tt.wantCode)
+				}
+				if e.Code != tt.wantCode {
+					t.Errorf("code = %s (%s), want %s", e.Code, e.Reason, tt.wantCode)
+				}
+				if tt.wantReason != "" && e.Reason != tt.wantReason {
+					t.Errorf("reason = %q, want %q", e.Reason, tt.wantReason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Normalize(%q, %q): %v", tt.raw, tt.region, err)
+			}
+			if got.E164 != tt.want {
+				t.Errorf("E164 = %s, want %s", got.E164, tt.want)
+			}
+			if got.WAID != tt.want[1:] {
+				t.Errorf("WAID = %s, want %s", got.WAID, tt.want[1:])
+			}
+			if tt.wantType != "" && got.Type != tt.wantType {
+				t.Errorf("Type = %s, want %s", got.Type, tt.wantType)
+			}
+			if got.Region == "" {
+				t.Error("Region empty")
+			}
+		})
+	}
+}
+
+func TestNormalizeAcceptLandlines(t *testing.T) {
+	t.Parallel()
+	got, err := NormalizeWith("+54 11 2345 6789", "CO", Options{AcceptLandlines: true})
+	if err != nil || got.E164 != "+541123456789" || got.Type != FixedLine {
+		t.Fatalf("got %+v, %v; want the AR landline kept", got, err)
+	}
+	got, err = NormalizeWith("601 2345678", "CO", Options{AcceptLandlines: true})
+	if err != nil || got.E164 != "+576012345678" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+func TestWAIDToE164Candidates(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		waID string
+		want []string
+	}{
+		{"573001234567", []string{"+573001234567"}},
+		{"5213312345678", []string{"+5213312345678", "+523312345678"}},
+		{"5491123456789", []string{"+5491123456789"}},
+		{"541123456789", []string{"+541123456789", "+5491123456789"}},
+		{"556181234567", []string{"+556181234567", "+5561981234567"}},
+		{"5561981234567", []string{"+5561981234567", "+556181234567"}},
+		{"+52 1 33 1234 5678", []string{"+5213312345678", "+523312345678"}},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := WAIDToE164Candidates(tt.waID); !slices.Equal(got, tt.want) {
+			t.Errorf("WAIDToE164Candidates(%q) = %v, want %v", tt.waID, got, tt.want)
+		}
+	}
+	// Every candidate of a Meta wa_id must include the contact Normalize would store.
+	for _, pair := range [][2]string{{"5213312345678", "33 1234 5678"}, {"556181234567", "(61) 98123-4567"}} {
+		n, err := Normalize(pair[1], map[byte]string{'2': "MX", '5': "BR"}[pair[0][1]])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(WAIDToE164Candidates(pair[0]), n.E164) {
+			t.Errorf("candidates of %s miss %s", pair[0], n.E164)
+		}
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"300 123 4567", "+52 1 55 1234 5678", "5.73E+11", "573001234567.0", "(011) 15-2345-6789", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, err := Normalize(raw, "CO")
+		if err == nil && (len(r.E164) < 8 || r.E164[0] != '+') {
+			t.Fatalf("Normalize(%q) = %+v", raw, r)
+		}
+		if err != nil {
+			if _, ok := IsError(err); !ok {
+				t.Fatalf("untyped error %v", err)
+			}
+		}
+	})
+}
