@@ -152,4 +152,3 @@ func asciiLower(s string) string {
 	}
 	return string(out)
 }
-
