@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
+	"google.golang.org/protobuf/proto"
 )
 
 // Type is the kind of line a number belongs to.
@@ -165,6 +168,10 @@ done:
 		}
 		plus = true
 	}
+	if r, ok := fast(digits, plus, region); ok {
+		r.Adjusted = adjusted
+		return r, nil
+	}
 	// Mexico: national "044"/"045" mobile prefixes and the old "1" after 52.
 	if !plus && region == "MX" && (strings.HasPrefix(digits, "044") || strings.HasPrefix(digits, "045")) && len(digits) == 13 {
 		digits = digits[3:]
@@ -285,6 +292,63 @@ func fixQuirks(n *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, string) 
 	return n, ""
 }
 
+// nationalLen memoises the length of each region's example mobile number (derived, immutable
+// data; safe for concurrent use).
+var nationalLen sync.Map // region → int
+
+func typicalLen(region string) int {
+	if v, ok := nationalLen.Load(region); ok {
+		return v.(int)
+	}
+	n := 0
+	if ex := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); ex != nil {
+		n = len(strconv.FormatUint(ex.GetNationalNumber(), 10))
+	}
+	nationalLen.Store(region, n)
+	return n
+}
+
+// fast handles the common, unambiguous shapes without phonenumbers.Parse (which costs ~10 µs):
+// a full international number, or a national number of the region's usual length that does not
+// start with a national prefix. Only mobile results are accepted here; anything else takes the
+// full path, so the two agree (TestFastPathAgrees).
+func fast(digits string, plus bool, region string) (Result, bool) {
+	var cc int
+	var nat string
+	if plus {
+		for l := 1; l <= 3 && l < len(digits); l++ {
+			c, _ := strconv.Atoi(digits[:l])
+			if phonenumbers.GetRegionCodeForCountryCode(c) != phonenumbers.UNKNOWN_REGION {
+				cc, nat = c, digits[l:]
+				break
+			}
+		}
+	} else {
+		if region == "" || region == "AR" || len(digits) != typicalLen(region) {
+			return Result{}, false
+		}
+		cc, nat = phonenumbers.GetCountryCodeForRegion(region), digits
+	}
+	if cc == 0 || cc == 54 || nat == "" || nat[0] == '0' || len(nat) > 17 {
+		return Result{}, false
+	}
+	nn, err := strconv.ParseUint(nat, 10, 64)
+	if err != nil {
+		return Result{}, false
+	}
+	num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(int32(cc)), NationalNumber: proto.Uint64(nn)}
+	t := phonenumbers.GetNumberType(num)
+	if t != phonenumbers.MOBILE && t != phonenumbers.FIXED_LINE_OR_MOBILE {
+		return Result{}, false
+	}
+	reg := phonenumbers.GetRegionCodeForNumber(num)
+	if reg == "" || reg == phonenumbers.UNKNOWN_REGION {
+		return Result{}, false
+	}
+	e164 := "+" + strconv.Itoa(cc) + nat
+	return Result{E164: e164, Region: reg, Type: typeOf(t), WAID: e164[1:]}, true
+}
+
 func invalidReason(n *phonenumbers.PhoneNumber, defaultRegion, in string) *Error {
 	region := phonenumbers.GetRegionCodeForNumber(n)
 	if region == "" || region == "ZZ" {
@@ -302,9 +366,8 @@ func invalidReason(n *phonenumbers.PhoneNumber, defaultRegion, in string) *Error
 		return tooLong(in, region)
 	}
 	// Compare with the length of the region's mobiles.
-	if ex := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); ex != nil {
-		want := len(fmt.Sprint(ex.GetNationalNumber()))
-		got := len(fmt.Sprint(n.GetNationalNumber()))
+	if want := typicalLen(region); want > 0 {
+		got := len(strconv.FormatUint(n.GetNationalNumber(), 10))
 		if got < want {
 			return tooShort(in, region)
 		}

@@ -1,6 +1,10 @@
 package phone
 
 import (
+	"math/rand/v2"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 	"slices"
 	"testing"
 )
@@ -151,4 +155,43 @@ func FuzzNormalize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFastPathAgrees checks that the fast path gives what phonenumbers' full path gives, on
+// random numbers of the regions our users live in.
+func TestFastPathAgrees(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	regions := []string{"CO", "MX", "BR", "CL", "PE", "EC", "VE", "GT", "CR", "PA", "DO", "UY", "PY", "BO", "SV", "HN", "NI", "US", "ES", "PR"}
+	checked := 0
+	for _, region := range regions {
+		l := typicalLen(region)
+		for range 3000 {
+			var b strings.Builder
+			b.WriteByte(byte('1' + rng.IntN(9)))
+			for b.Len() < l {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+			d := b.String()
+			fr, ok := fast(d, false, region)
+			if !ok {
+				continue
+			}
+			checked++
+			n, err := phonenumbers.Parse(d, region)
+			if err != nil || !phonenumbers.IsValidNumber(n) {
+				t.Fatalf("%s %s: fast path accepted %s, full path rejects (%v)", region, d, fr.E164, err)
+			}
+			if e := phonenumbers.Format(n, phonenumbers.E164); e != fr.E164 || typeOf(phonenumbers.GetNumberType(n)) != fr.Type {
+				t.Fatalf("%s %s: fast %s %s, full %s %s", region, d, fr.E164, fr.Type, e, typeOf(phonenumbers.GetNumberType(n)))
+			}
+			// The international form must agree too.
+			if fi, ok := fast(fr.E164[1:], true, "CO"); !ok || fi.E164 != fr.E164 {
+				t.Fatalf("%s: international fast path %+v %v", fr.E164, fi, ok)
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d numbers took the fast path", checked)
+	}
 }
