@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// StatusEvent is one delivery status as Meta reported it (status webhook), kept append-only:
+// UNIQUE (wamid, status) makes a duplicate delivery count once.
+type StatusEvent struct {
+	ID              int64      `json:"id"`
+	WorkspaceID     *int64     `json:"workspace_id,omitempty"`
+	WAMID           string     `json:"wamid"`
+	Status          string     `json:"status"` // sent | delivered | read | played | failed | (kept as sent by Meta)
+	OccurredAt      time.Time  `json:"occurred_at"`
+	RecipientWAID   string     `json:"recipient_wa_id,omitempty"`
+	ErrorCode       *int       `json:"error_code,omitempty"`
+	ErrorTitle      string     `json:"error_title,omitempty"`
+	ErrorDetails    string     `json:"error_details,omitempty"`
+	PricingCategory string     `json:"pricing_category,omitempty"`
+	PricingType     string     `json:"pricing_type,omitempty"`
+	Billable        *bool      `json:"billable,omitempty"`
+	CallbackData    string     `json:"callback_data,omitempty"`
+	InboxID         *int64     `json:"-"`
+	Raw             []byte     `json:"-"` // the status object as received (JSON)
+	ReceivedAt      time.Time  `json:"received_at"`
+	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+}
+
+// Error codes of failed statuses that change the contact (WHATSAPP.md §5).
+const (
+	ErrCodeMarketingCap     = 131049 // per-user marketing cap: cool the contact down 24 h
+	ErrCodeMarketingStopped = 131050 // the user stopped marketing messages
+	ErrCodeUndeliverable    = 131026 // not on WhatsApp, blocked, withheld…
+)
+
+// CallbackData is what the send job puts in biz_opaque_callback_data, so a status webhook can
+// name the recipient of a send whose outcome was not recorded (state unknown).
+func CallbackData(campaignID, recipientID int64) string {
+	return fmt.Sprintf("pregon:c=%d;r=%d", campaignID, recipientID)
+}
+
+// StatusEventsInsert stores events, ignoring duplicates of (wamid, status), and returns the
+// wamids of the events that were new. It does not apply them; call StatusEventsApply.
+func StatusEventsInsert(ctx context.Context, db DBTX, events []StatusEvent) ([]string, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	n := len(events)
+	var (
+		ws       = make([]*int64, n)
+		wamids   = make([]string, n)
+		statuses = make([]string, n)
+		at       = make([]time.Time, n)
+		waids    = make([]string, n)
+		codes    = make([]*int32, n)
+		titles   = make([]string, n)
+		details  = make([]string, n)
+		cats     = make([]string, n)
+		ptypes   = make([]string, n)
+		bills    = make([]*bool, n)
+		cbs      = make([]string, n)
+		inbox    = make([]*int64, n)
+		raws     = make([]string, n)
+	)
+	for i, e := range events {
+		ws[i], wamids[i], statuses[i], at[i], waids[i] = e.WorkspaceID, e.WAMID, e.Status, e.OccurredAt, e.RecipientWAID
+		if e.ErrorCode != nil {
+			c := int32(*e.ErrorCode)
+			codes[i] = &c
+		}
+		titles[i], details[i], cats[i], ptypes[i], bills[i] = e.ErrorTitle, e.ErrorDetails, e.PricingCategory, e.PricingType, e.Billable
+		cbs[i], inbox[i] = e.CallbackData, e.InboxID
+		raws[i] = "{}"
+		if len(e.Raw) > 0 {
+			raws[i] = string(e.Raw)
+		}
+	}
+	rows, err := db.Query(ctx, `
+		INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code,
+			error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::bigint[], $14::jsonb[])
+		ON CONFLICT (wamid, status) DO NOTHING
+		RETURNING wamid`,
+		ws, wamids, statuses, at, waids, codes, titles, details, cats, ptypes, bills, cbs, inbox, raws)
+	if err != nil {
+		return nil, fmt.Errorf("inserting %d status events: %w", n, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var w string
+		if err := rows.Scan(&w); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inserting %d status events: %w", n, err)
+	}
+	return out, nil
+}
+
+// settleCallbacksSQL gives a wamid to recipients left in state unknown (the send crashed after
+// calling the API) when an unapplied status names them in its biz_opaque_callback_data
+// ("pregon:c=<campaign>;r=<recipient>"). The workspace must match the webhook's.
+const settleCallbacksSQL = `
+WITH cb AS (
+    SELECT DISTINCT ON (wamid) wamid, workspace_id,
+        substring(callback_data FROM 'c=([0-9]+)')::bigint AS campaign_id,
+        substring(callback_data FROM 'r=([0-9]+)')::bigint AS recipient_id
+    FROM status_events
+    WHERE wamid = ANY($1::text[]) AND applied_at IS NULL AND callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+'
+    ORDER BY wamid, id
+)
+UPDATE recipients r SET wamid = cb.wamid, updated_at = now()
+FROM cb
+WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
+  AND (cb.workspace_id IS NULL OR r.workspace_id = cb.workspace_id)
+  AND r.state = 'unknown' AND r.wamid IS NULL
+  AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)`
+
+// applySQL applies the unapplied status events of the given wamids to their recipients in one
+// statement. Each event is claimed by setting applied_at, so it is applied exactly once even
+// when several jobs race. The recipient's state becomes the maximum rank seen (never moving
+// backwards; failed is terminal), timestamps keep the earliest value (LEAST ignores NULLs), and a
+// read implies delivered. Failed statuses change the contact: 131050 stops marketing, 131026
+// counts an undeliverable, 131049 cools the contact down for 24 h and schedules the recipient's
+// single retry. Events and recipients must belong to the same workspace.
+const applySQL = `
+WITH ev AS (
+    UPDATE status_events se SET applied_at = now(), workspace_id = r.workspace_id
+    FROM recipients r
+    WHERE se.wamid = ANY($1::text[]) AND se.applied_at IS NULL
+      AND r.wamid = se.wamid AND (se.workspace_id IS NULL OR se.workspace_id = r.workspace_id)
+    RETURNING se.id, se.status, se.occurred_at, se.error_code, se.error_title, se.pricing_category,
+              se.billable, se.recipient_wa_id, r.id AS recipient_id, r.contact_id, r.workspace_id
+), agg AS (
+    SELECT recipient_id,
+        max(pregon_status_rank(status)) AS rank,
+        min(occurred_at) FILTER (WHERE status = 'sent') AS sent_ts,
+        min(occurred_at) FILTER (WHERE status IN ('delivered', 'read', 'played')) AS delivered_ts,
+        min(occurred_at) FILTER (WHERE status IN ('read', 'played')) AS read_ts,
+        min(occurred_at) FILTER (WHERE status = 'failed') AS failed_ts,
+        min(error_code) FILTER (WHERE status = 'failed') AS error_code,
+        min(error_title) FILTER (WHERE status = 'failed') AS error_title,
+        min(pricing_category) FILTER (WHERE pricing_category <> '') AS pricing_category,
+        bool_or(billable) AS billable,
+        min(recipient_wa_id) FILTER (WHERE recipient_wa_id <> '') AS wa_id
+    FROM ev GROUP BY recipient_id
+), rec AS (
+    UPDATE recipients r SET
+        state = CASE WHEN pregon_status_rank(r.state) >= agg.rank THEN r.state ELSE pregon_rank_state(agg.rank) END,
+        sent_at = LEAST(r.sent_at, agg.sent_ts),
+        delivered_at = LEAST(r.delivered_at, agg.delivered_ts),
+        read_at = LEAST(r.read_at, agg.read_ts),
+        failed_at = LEAST(r.failed_at, agg.failed_ts),
+        error_code = COALESCE(agg.error_code, r.error_code),
+        error_title = COALESCE(agg.error_title, r.error_title),
+        retry_at = CASE WHEN agg.error_code = 131049 AND r.retry_at IS NULL AND r.attempts <= 1
+                        THEN agg.failed_ts + interval '24 hours' ELSE r.retry_at END,
+        pricing_category = CASE WHEN r.pricing_category = '' THEN COALESCE(agg.pricing_category, '') ELSE r.pricing_category END,
+        billable = COALESCE(r.billable, agg.billable),
+        wa_id = COALESCE(r.wa_id, agg.wa_id),
+        updated_at = now()
+    FROM agg WHERE r.id = agg.recipient_id
+    RETURNING r.id
+), cagg AS (
+    SELECT contact_id, workspace_id,
+        min(occurred_at) FILTER (WHERE error_code = 131050) AS stopped_ts,
+        count(*) FILTER (WHERE error_code = 131026) AS undeliverable,
+        max(occurred_at) FILTER (WHERE error_code = 131049) AS capped_ts
+    FROM ev WHERE status = 'failed' AND error_code IN (131049, 131050, 131026)
+    GROUP BY contact_id, workspace_id
+), con AS (
+    UPDATE contacts c SET
+        marketing_stopped = c.marketing_stopped OR cagg.stopped_ts IS NOT NULL,
+        marketing_stopped_at = CASE WHEN cagg.stopped_ts IS NOT NULL AND NOT c.marketing_stopped
+                                    THEN cagg.stopped_ts ELSE c.marketing_stopped_at END,
+        undeliverable_count = c.undeliverable_count + cagg.undeliverable,
+        cooled_until = GREATEST(c.cooled_until, cagg.capped_ts + interval '24 hours'),
+        updated_at = now()
+    FROM cagg WHERE c.id = cagg.contact_id AND c.workspace_id = cagg.workspace_id
+    RETURNING c.id
+), cev AS (
+    INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, evidence)
+    SELECT workspace_id, contact_id,
+        CASE error_code WHEN 131050 THEN 'marketing_stop' ELSE 'undeliverable' END,
+        error_code::text,
+        CASE error_code WHEN 131050 THEN 'WhatsApp: la persona detuvo los mensajes de marketing de la empresa (131050)'
+                        ELSE 'WhatsApp: mensaje no entregable (131026)' END,
+        jsonb_build_object('status_event_id', id, 'recipient_id', recipient_id)
+    FROM ev WHERE status = 'failed' AND error_code IN (131050, 131026)
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM rec), (SELECT count(*) FROM con), (SELECT count(*) FROM cev)`
+
+// StatusEventsApply applies the unapplied status events of wamids to their recipients (first
+// settling unknown sends named by callback data) and returns how many events it applied.
+// Events whose wamid no recipient has yet stay unapplied until one does. Safe to call any number
+// of times, concurrently, in any order.
+func StatusEventsApply(ctx context.Context, db DBTX, wamids []string) (int, error) {
+	if len(wamids) == 0 {
+		return 0, nil
+	}
+	if _, err := db.Exec(ctx, settleCallbacksSQL, wamids); err != nil {
+		return 0, fmt.Errorf("settling unknown sends from callback data: %w", err)
+	}
+	var applied, recs, cons, cevs int
+	if err := db.QueryRow(ctx, applySQL, wamids).Scan(&applied, &recs, &cons, &cevs); err != nil {
+		return 0, fmt.Errorf("applying status events of %d wamids: %w", len(wamids), err)
+	}
+	return applied, nil
+}
+
+// StatusEventsApplyForWAMID applies the status events stored before wamid was known (the
+// webhook raced the send's commit) to the recipient that now has it. The send job calls it
+// after committing the wamid — after, not only inside, the commit: a webhook committing
+// concurrently then finds the recipient on its own second pass, so no event is left behind.
+func StatusEventsApplyForWAMID(ctx context.Context, db DBTX, wamid string) error {
+	_, err := StatusEventsApply(ctx, db, []string{wamid})
+	return err
+}
+
+// StatusEventsApplyPending is the sweeper: it applies unapplied events whose wamid a recipient
+// now has, or whose callback data names an unknown send, up to limit wamids per call.
+func StatusEventsApplyPending(ctx context.Context, db DBTX, limit int) (int, error) {
+	rows, err := db.Query(ctx, `
+		SELECT DISTINCT se.wamid FROM status_events se
+		WHERE se.applied_at IS NULL AND (
+			EXISTS (SELECT 1 FROM recipients r WHERE r.wamid = se.wamid)
+			OR (se.callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+' AND EXISTS (
+				SELECT 1 FROM recipients r
+				WHERE r.id = substring(se.callback_data FROM 'r=([0-9]+)')::bigint AND r.state = 'unknown')))
+		LIMIT $1`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("listing unapplied status events: %w", err)
+	}
+	var wamids []string
+	for rows.Next() {
+		var w string
+		if err := rows.Scan(&w); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		wamids = append(wamids, w)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("listing unapplied status events: %w", err)
+	}
+	return StatusEventsApply(ctx, db, wamids)
+}
+
+// StatusEventsByWAMIDs returns the events of the given wamids (oldest first), for timelines.
+func StatusEventsByWAMIDs(ctx context.Context, db DBTX, workspaceID int64, wamids []string) ([]StatusEvent, error) {
+	rows, err := db.Query(ctx, `
+		SELECT id, workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code, error_title, error_details,
+		       pricing_category, pricing_type, billable, callback_data, received_at, applied_at
+		FROM status_events WHERE wamid = ANY($2::text[]) AND workspace_id = $1
+		ORDER BY occurred_at, pregon_status_rank(status)`, workspaceID, wamids)
+	if err != nil {
+		return nil, fmt.Errorf("reading status events: %w", err)
+	}
+	defer rows.Close()
+	var out []StatusEvent
+	for rows.Next() {
+		var e StatusEvent
+		var code *int32
+		if err := rows.Scan(&e.ID, &e.WorkspaceID, &e.WAMID, &e.Status, &e.OccurredAt, &e.RecipientWAID, &code,
+			&e.ErrorTitle, &e.ErrorDetails, &e.PricingCategory, &e.PricingType, &e.Billable, &e.CallbackData,
+			&e.ReceivedAt, &e.AppliedAt); err != nil {
+			return nil, err
+		}
+		if code != nil {
+			c := int(*code)
+			e.ErrorCode = &c
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
