@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
 )
 
 // Sources of a variable's value.
@@ -196,7 +197,7 @@ func Render(m Mapping, c Contact) (Rendered, string) {
 			return Rendered{}, SkipMissingPrefix + v.Param.Key()
 		}
 		r.Params = append(r.Params, RenderedParam{
-			Component: v.Component, Name: v.Name, Type: v.Type, Index: v.ButtonIndex, SubType: v.ButtonSubType, Value: val,
+			Component: v.Component, Name: v.Name, Type: v.Type, Index: v.ButtonIndex, SubType: v.ButtonType, Value: val,
 		})
 	}
 	return r, ""
@@ -234,7 +235,7 @@ type Rendered struct {
 // RenderedParam is one filled parameter.
 type RenderedParam struct {
 	Component string `json:"c"`           // header | body | button
-	Name      string `json:"n"`           // "1", "nombre", "media", "code"
+	Name      string `json:"n,omitempty"` // text parameters: "1", "nombre"
 	Type      string `json:"t"`           // text | image | video | document | coupon_code
 	Index     int    `json:"i,omitempty"` // button index
 	SubType   string `json:"s,omitempty"` // button sub_type: url | copy_code
@@ -244,65 +245,35 @@ type RenderedParam struct {
 // Value returns the filled value of the parameter named by key ("body.1"), or "".
 func (r Rendered) Value(key string) string {
 	for _, p := range r.Params {
-		if (Param{Component: p.Component, Name: p.Name, ButtonIndex: p.Index}).Key() == key {
+		if (Param{Component: p.Component, Name: p.Name, Type: p.Type, ButtonIndex: p.Index, ButtonType: p.SubType}).Key() == key {
 			return p.Value
 		}
 	}
 	return ""
 }
 
-// Component is a template component of a send request, shaped as the Cloud API expects it
-// ("template.components[]").
-type Component struct {
-	Type       string      `json:"type"`
-	SubType    string      `json:"sub_type,omitempty"`
-	Index      string      `json:"index,omitempty"`
-	Parameters []Parameter `json:"parameters"`
-}
-
-// Parameter is one parameter of a Component.
-type Parameter struct {
-	Type          string `json:"type"`
-	ParameterName string `json:"parameter_name,omitempty"`
-	Text          string `json:"text,omitempty"`
-	CouponCode    string `json:"coupon_code,omitempty"`
-	Image         *Media `json:"image,omitempty"`
-	Video         *Media `json:"video,omitempty"`
-	Document      *Media `json:"document,omitempty"`
-}
-
-// Media is an uploaded media id or a link.
-type Media struct {
-	ID   string `json:"id,omitempty"`
-	Link string `json:"link,omitempty"`
-}
-
-func mediaOf(v string) *Media {
+func mediaOf(v string) whatsapp.Media {
 	if _, err := strconv.ParseUint(v, 10, 64); err == nil {
-		return &Media{ID: v}
+		return whatsapp.Media{ID: v}
 	}
-	return &Media{Link: v}
+	return whatsapp.Media{Link: v}
 }
 
 // Components builds the template components of the send request: header, body, then one
 // component per button index.
-func (r Rendered) Components() []Component {
-	var header, body *Component
-	var buttons []*Component
-	byIndex := map[int]*Component{}
+func (r Rendered) Components() []whatsapp.Component {
+	var header, body *whatsapp.Component
+	var buttons []*whatsapp.Component
+	byIndex := map[int]*whatsapp.Component{}
 	for _, p := range r.Params {
-		var param Parameter
+		var param whatsapp.Parameter
 		switch p.Type {
-		case "image":
-			param = Parameter{Type: "image", Image: mediaOf(p.Value)}
-		case "video":
-			param = Parameter{Type: "video", Video: mediaOf(p.Value)}
-		case "document":
-			param = Parameter{Type: "document", Document: mediaOf(p.Value)}
+		case "image", "video", "document":
+			param = whatsapp.HeaderMedia(p.Type, mediaOf(p.Value))
 		case "coupon_code":
-			param = Parameter{Type: "coupon_code", CouponCode: p.Value}
+			param = whatsapp.Parameter{Type: "coupon_code", CouponCode: p.Value}
 		default:
-			param = Parameter{Type: "text", Text: p.Value}
+			param = whatsapp.Text(p.Value)
 			if r.Format == "named" && p.Component != ComponentButton {
 				param.ParameterName = p.Name
 			}
@@ -310,26 +281,26 @@ func (r Rendered) Components() []Component {
 		switch p.Component {
 		case ComponentHeader:
 			if header == nil {
-				header = &Component{Type: "header"}
+				header = &whatsapp.Component{Type: ComponentHeader}
 			}
 			header.Parameters = append(header.Parameters, param)
 		case ComponentBody:
 			if body == nil {
-				body = &Component{Type: "body"}
+				body = &whatsapp.Component{Type: ComponentBody}
 			}
 			body.Parameters = append(body.Parameters, param)
 		case ComponentButton:
 			b := byIndex[p.Index]
 			if b == nil {
-				b = &Component{Type: "button", SubType: p.SubType, Index: strconv.Itoa(p.Index)}
+				b = &whatsapp.Component{Type: ComponentButton, SubType: p.SubType, Index: p.Index}
 				byIndex[p.Index] = b
 				buttons = append(buttons, b)
 			}
 			b.Parameters = append(b.Parameters, param)
 		}
 	}
-	var out []Component
-	for _, c := range append([]*Component{header, body}, buttons...) {
+	var out []whatsapp.Component
+	for _, c := range append([]*whatsapp.Component{header, body}, buttons...) {
 		if c != nil {
 			out = append(out, *c)
 		}

@@ -22,7 +22,7 @@ const namedComponents = `[
 
 func TestTemplateParams(t *testing.T) {
 	t.Parallel()
-	ps, err := TemplateParams(json.RawMessage(promoComponents))
+	ps, err := TemplateParams("POSITIONAL", json.RawMessage(promoComponents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,14 +30,14 @@ func TestTemplateParams(t *testing.T) {
 	for _, p := range ps {
 		keys = append(keys, p.Key())
 	}
-	want := []string{"header.media", "body.1", "body.2", "body.3", "button.0.1", "button.2.code"}
+	want := []string{"header.image", "body.1", "body.2", "body.3", "button.0.url", "button.2.copy_code"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
-	if ps[0].Type != "image" || ps[2].Example != "20%" || ps[4].ButtonSubType != "url" || ps[5].Type != "coupon_code" {
+	if ps[0].Type != "image" || ps[2].Example != "20%" || ps[4].ButtonType != "url" || ps[5].Type != "coupon_code" {
 		t.Fatalf("params %+v", ps)
 	}
-	named, err := TemplateParams(json.RawMessage(namedComponents))
+	named, err := TemplateParams("NAMED", json.RawMessage(namedComponents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,14 +48,14 @@ func TestTemplateParams(t *testing.T) {
 
 func promoMapping(t *testing.T) Mapping {
 	t.Helper()
-	ps, _ := TemplateParams(json.RawMessage(promoComponents))
+	ps, _ := TemplateParams("POSITIONAL", json.RawMessage(promoComponents))
 	m, err := Bind(ps, "POSITIONAL", Mapping{Variables: []Variable{
-		{Param: Param{Component: "header", Name: "media"}, Source: SourceLiteral, Value: "1339522734477770"},
+		{Param: Param{Component: "header", Type: "image"}, Source: SourceLiteral, Value: "1339522734477770"},
 		{Param: Param{Component: "body", Name: "1"}, Source: SourceField, Key: "first_name", Fallback: "cliente"},
 		{Param: Param{Component: "body", Name: "2"}, Source: SourceLiteral, Value: "20%"},
 		{Param: Param{Component: "body", Name: "3"}, Source: SourceAttribute, Key: "vence"},
-		{Param: Param{Component: "button", Name: "1", ButtonIndex: 0}, Source: SourceAttribute, Key: "cupon"},
-		{Param: Param{Component: "button", Name: "code", ButtonIndex: 2}, Source: SourceAttribute, Key: "cupon"},
+		{Param: Param{Component: "button", ButtonType: "url", ButtonIndex: 0}, Source: SourceAttribute, Key: "cupon"},
+		{Param: Param{Component: "button", ButtonType: "copy_code", ButtonIndex: 2}, Source: SourceAttribute, Key: "cupon"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func promoMapping(t *testing.T) Mapping {
 
 func TestBindRejectsIncompleteAndUnknown(t *testing.T) {
 	t.Parallel()
-	ps, _ := TemplateParams(json.RawMessage(promoComponents))
+	ps, _ := TemplateParams("POSITIONAL", json.RawMessage(promoComponents))
 	_, err := Bind(ps, "POSITIONAL", Mapping{Variables: []Variable{
 		{Param: Param{Component: "body", Name: "1"}, Source: SourceField, Key: "apodo"},
 		{Param: Param{Component: "body", Name: "9"}, Source: SourceLiteral, Value: "x"},
@@ -78,7 +78,7 @@ func TestBindRejectsIncompleteAndUnknown(t *testing.T) {
 	for _, p := range v.Problems {
 		paths[p.Path] = true
 	}
-	for _, want := range []string{"variable_mapping.body.1", "variable_mapping.body.9", "variable_mapping.header.media", "variable_mapping.button.2.code"} {
+	for _, want := range []string{"variable_mapping.body.1", "variable_mapping.body.9", "variable_mapping.header.image", "variable_mapping.button.2.copy_code"} {
 		if !paths[want] {
 			t.Errorf("no problem at %s; got %+v", want, v.Problems)
 		}
@@ -129,7 +129,7 @@ func TestRenderAndComponents(t *testing.T) {
 
 func TestRenderNamed(t *testing.T) {
 	t.Parallel()
-	ps, _ := TemplateParams(json.RawMessage(namedComponents))
+	ps, _ := TemplateParams("NAMED", json.RawMessage(namedComponents))
 	m, err := Bind(ps, "NAMED", Mapping{Variables: []Variable{
 		{Param: Param{Component: "header", Name: "nombre"}, Source: SourceField, Key: "first_name"},
 		{Param: Param{Component: "body", Name: "nombre"}, Source: SourceField, Key: "name"},
