@@ -18,6 +18,8 @@ import (
 
 	"github.com/pregon/pregon/internal/config"
 	"github.com/pregon/pregon/internal/secret"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
 )
 
 // Queue names.
@@ -38,6 +40,9 @@ type Deps struct {
 	Box    *secret.Box
 	Logger *slog.Logger
 	Now    func() time.Time
+	// WhatsApp returns the Cloud API client for a sender number (its own token, or the
+	// simulator when it has no credentials). Wired by cmd/pregon; tests point it at a fake.
+	WhatsApp func(n store.SenderNumber) (*whatsapp.Client, error)
 }
 
 // AddWorkers registers every job kind's worker.
