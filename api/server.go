@@ -20,6 +20,8 @@ import (
 	"github.com/pregon/pregon/internal/config"
 	"github.com/pregon/pregon/internal/secret"
 	"github.com/pregon/pregon/migrations"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
 )
 
 // Deps are what the server needs from the process that runs it.
@@ -29,6 +31,9 @@ type Deps struct {
 	River  *river.Client[pgx.Tx] // may be insert-only (no workers in this process)
 	Box    *secret.Box
 	Logger *slog.Logger
+	// WhatsApp returns the Cloud API client for a sender number (test sends, template sync,
+	// number checks); nil disables those calls.
+	WhatsApp func(n store.SenderNumber) (*whatsapp.Client, error)
 	// Extra mounts handlers outside the route table (River UI, the simulator, the admin UI).
 	Extra []Mount
 }
@@ -51,6 +56,7 @@ type Server struct {
 	log   *slog.Logger
 	login *loginLimiter
 	now   func() time.Time
+	wa    func(n store.SenderNumber) (*whatsapp.Client, error)
 }
 
 // New builds the server and its route table.
@@ -58,7 +64,7 @@ func New(d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	s := &Server{db: d.DB, river: d.River, cfg: d.Config, box: d.Box, log: d.Logger, login: newLoginLimiter(), now: time.Now}
+	s := &Server{db: d.DB, river: d.River, cfg: d.Config, box: d.Box, log: d.Logger, login: newLoginLimiter(), now: time.Now, wa: d.WhatsApp}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from clients
