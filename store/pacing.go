@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// BudgetWindow is the rolling window of Meta's messaging limit.
+const BudgetWindow = 24 * time.Hour
+
+// NumberPacing is a sender number's global pacing state (number_pacing). Slots are handed out
+// in increasing order from NextSlotAt at MPS × RateFactor per second.
+type NumberPacing struct {
+	SenderNumberID int64
+	WorkspaceID    int64
+	NextSlotAt     time.Time
+	RateFactor     float64 // 130429 back-off multiplier, (0, 1]
+	BackoffUntil   *time.Time
+	ThrottledAt    *time.Time
+	Throttles      int64
+	LastTickAt     *time.Time
+	Released       int64
+}
+
+// NumberPacingLock reads and row-locks the number's pacing state inside tx, creating it on
+// first use. ok is false when another tick holds the lock (SKIP LOCKED): the caller skips this
+// tick rather than queueing behind it.
+func NumberPacingLock(ctx context.Context, tx DBTX, workspaceID, senderNumberID int64) (p NumberPacing, ok bool, err error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO number_pacing (sender_number_id, workspace_id) VALUES ($1, $2)
+		ON CONFLICT (sender_number_id) DO NOTHING`, senderNumberID, workspaceID); err != nil {
+		return p, false, fmt.Errorf("creating pacing state of number %d: %w", senderNumberID, err)
+	}
+	err = tx.QueryRow(ctx, `
+		SELECT sender_number_id, workspace_id, next_slot_at, rate_factor, backoff_until, throttled_at,
+		       throttles, last_tick_at, released
+		FROM number_pacing WHERE sender_number_id = $1 AND workspace_id = $2
+		FOR UPDATE SKIP LOCKED`, senderNumberID, workspaceID).Scan(
+		&p.SenderNumberID, &p.WorkspaceID, &p.NextSlotAt, &p.RateFactor, &p.BackoffUntil, &p.ThrottledAt,
+		&p.Throttles, &p.LastTickAt, &p.Released)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("locking pacing state of number %d: %w", senderNumberID, err)
+	}
+	return p, true, nil
+}
+
+// NumberPacingSave writes back the state a tick changed.
+func NumberPacingSave(ctx context.Context, tx DBTX, p NumberPacing) error {
+	_, err := tx.Exec(ctx, `UPDATE number_pacing SET next_slot_at = $3, rate_factor = $4, last_tick_at = $5,
+		released = $6, updated_at = now() WHERE sender_number_id = $1 AND workspace_id = $2`,
+		p.SenderNumberID, p.WorkspaceID, p.NextSlotAt, p.RateFactor, p.LastTickAt, p.Released)
+	if err != nil {
+		return fmt.Errorf("saving pacing state of number %d: %w", p.SenderNumberID, err)
+	}
+	return nil
+}
+
+// NumberPacingGet reads a number's pacing state without locking (ErrNotFound before its first tick).
+func NumberPacingGet(ctx context.Context, db DBTX, workspaceID, senderNumberID int64) (NumberPacing, error) {
+	var p NumberPacing
+	err := db.QueryRow(ctx, `
+		SELECT sender_number_id, workspace_id, next_slot_at, rate_factor, backoff_until, throttled_at,
+		       throttles, last_tick_at, released
+		FROM number_pacing WHERE sender_number_id = $1 AND workspace_id = $2`, senderNumberID, workspaceID).Scan(
+		&p.SenderNumberID, &p.WorkspaceID, &p.NextSlotAt, &p.RateFactor, &p.BackoffUntil, &p.ThrottledAt,
+		&p.Throttles, &p.LastTickAt, &p.Released)
+	return p, NotFoundIfNoRows(err)
+}
+
+// NumberPacingThrottle records a 130429 from Meta: the number's rate is halved (at most once a
+// second, however many sends hit the error together, never below a tenth) and the pacer hands
+// out no slot before now + backoff. Slots already handed out are unaffected; their sends get
+// 130429 too and go back to pending.
+func NumberPacingThrottle(ctx context.Context, db DBTX, workspaceID, senderNumberID int64, now time.Time, backoff time.Duration) error {
+	_, err := db.Exec(ctx, `
+		INSERT INTO number_pacing (sender_number_id, workspace_id) VALUES ($1, $2)
+		ON CONFLICT (sender_number_id) DO NOTHING`, senderNumberID, workspaceID)
+	if err != nil {
+		return fmt.Errorf("recording throttle of number %d: %w", senderNumberID, err)
+	}
+	_, err = db.Exec(ctx, `
+		UPDATE number_pacing SET
+		    rate_factor = CASE WHEN throttled_at IS NULL OR throttled_at < $3::timestamptz - interval '1 second'
+		                       THEN greatest(0.1, rate_factor * 0.5) ELSE rate_factor END,
+		    throttled_at = $3,
+		    throttles = throttles + 1,
+		    backoff_until = greatest(backoff_until, $4::timestamptz),
+		    next_slot_at = greatest(next_slot_at, $4::timestamptz),
+		    updated_at = now()
+		WHERE sender_number_id = $1 AND workspace_id = $2`, senderNumberID, workspaceID, now, now.Add(backoff))
+	if err != nil {
+		return fmt.Errorf("recording throttle of number %d: %w", senderNumberID, err)
+	}
+	return nil
+}
+
+// MessagingBudgetRemaining says how many more unique recipients outside an open customer-service
+// window the workspace may reach in the rolling 24 h ending at now, per its messaging limit
+// (shared by all its numbers). remaining is -1 when the limit is unlimited. resetsAt is when the
+// oldest counted recipient leaves the window (the next moment remaining grows); zero when
+// nothing is counted.
+func MessagingBudgetRemaining(ctx context.Context, db DBTX, workspaceID int64, now time.Time) (remaining int, resetsAt time.Time, err error) {
+	var limit int
+	var used int64
+	var oldest *time.Time
+	err = db.QueryRow(ctx, `
+		SELECT w.messaging_limit,
+		       (SELECT count(*) FROM messaging_ledger l WHERE l.workspace_id = w.id AND l.counted_at > $2::timestamptz - interval '24 hours' AND l.counted_at <= $2),
+		       (SELECT min(l.counted_at) FROM messaging_ledger l WHERE l.workspace_id = w.id AND l.counted_at > $2::timestamptz - interval '24 hours' AND l.counted_at <= $2)
+		FROM workspaces w WHERE w.id = $1`, workspaceID, now).Scan(&limit, &used, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("reading messaging budget of workspace %d: %w", workspaceID, NotFoundIfNoRows(err))
+	}
+	if oldest != nil {
+		resetsAt = oldest.Add(BudgetWindow)
+	}
+	if limit < 0 {
+		return -1, resetsAt, nil
+	}
+	return max(0, limit-int(used)), resetsAt, nil
+}
+
+// MessagingBudgetLock serialises budget spending of one workspace inside tx (its numbers' pacers
+// run concurrently and share the budget).
+func MessagingBudgetLock(ctx context.Context, tx DBTX, workspaceID int64) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7312, $1::int)`, int32(workspaceID)); err != nil {
+		return fmt.Errorf("locking messaging budget of workspace %d: %w", workspaceID, err)
+	}
+	return nil
+}
+
+// MessagingLedgerRecord counts contacts against the workspace's rolling budget at now.
+func MessagingLedgerRecord(ctx context.Context, tx DBTX, workspaceID, campaignID int64, contactIDs []int64, now time.Time) error {
+	if len(contactIDs) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO messaging_ledger (workspace_id, contact_id, campaign_id, counted_at)
+		SELECT $1, c, $2, $3 FROM unnest($4::bigint[]) c`, workspaceID, campaignID, now, contactIDs)
+	if err != nil {
+		return fmt.Errorf("recording %d recipients in the messaging budget of workspace %d: %w", len(contactIDs), workspaceID, err)
+	}
+	return nil
+}
+
+// MessagingLedgerPrune deletes ledger rows older than keep (they no longer count).
+func MessagingLedgerPrune(ctx context.Context, db DBTX, workspaceID int64, before time.Time) error {
+	_, err := db.Exec(ctx, `DELETE FROM messaging_ledger WHERE workspace_id = $1 AND counted_at < $2`, workspaceID, before)
+	return err
+}

@@ -1,0 +1,345 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Recipient states. A recipient moves pending → queued → sending → sent | failed | skipped |
+// unknown; webhooks then move sent → delivered → read (and settle unknown).
+const (
+	RecipientPending   = "pending"
+	RecipientQueued    = "queued"
+	RecipientSending   = "sending"
+	RecipientUnknown   = "unknown"
+	RecipientSent      = "sent"
+	RecipientDelivered = "delivered"
+	RecipientRead      = "read"
+	RecipientFailed    = "failed"
+	RecipientSkipped   = "skipped"
+)
+
+// ClaimCandidate is a releasable recipient the pacer has locked. Free means it does not spend
+// the messaging budget: the contact's service window is open, or it is already counted in the
+// rolling 24 h.
+type ClaimCandidate struct {
+	ID        int64
+	ContactID int64
+	Free      bool
+}
+
+// RecipientsClaimCandidates locks up to limit releasable recipients of a campaign (pending and
+// due, or failed with 131049 and due for their single retry), oldest first, with FOR UPDATE
+// SKIP LOCKED so concurrent claimers never block on or share a row.
+func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	const q = `
+		SELECT r.id, r.contact_id,
+		       (c.last_inbound_at > $3::timestamptz - interval '24 hours'
+		        OR EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = r.workspace_id
+		                   AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'))
+		FROM recipients r JOIN contacts c ON c.id = r.contact_id AND c.workspace_id = r.workspace_id
+		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s
+		ORDER BY r.id LIMIT $4
+		FOR UPDATE OF r SKIP LOCKED`
+	out := make([]ClaimCandidate, 0, limit)
+	for _, cond := range []string{
+		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
+		`r.state = 'failed' AND r.error_code = 131049 AND r.retry_at <= $3 AND r.attempts <= 1`,
+	} {
+		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), workspaceID, campaignID, now, limit-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
+		}
+		for rows.Next() {
+			var c ClaimCandidate
+			var free *bool
+			if err := rows.Scan(&c.ID, &c.ContactID, &free); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			c.Free = free != nil && *free
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
+		}
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// RecipientsQueue marks claimed recipients queued, each with its send slot.
+func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int64, slots []time.Time, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE recipients r SET state = 'queued', send_slot = s.slot, queued_at = $4, retry_at = NULL, updated_at = now()
+		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)
+		WHERE r.id = s.id AND r.workspace_id = $1`, workspaceID, ids, slots, now)
+	if err != nil {
+		return fmt.Errorf("queueing %d recipients: %w", len(ids), err)
+	}
+	return nil
+}
+
+// RecipientsRecoverStale repairs what crashed send jobs left behind in the given campaigns:
+// recipients queued for a slot before queuedBefore (their job never ran, or gave up) go back to
+// pending; recipients in sending since before sendingBefore (the process died during or after
+// the API call) become unknown, for a status webhook to settle through the callback data.
+func RecipientsRecoverStale(ctx context.Context, tx DBTX, workspaceID int64, campaignIDs []int64, queuedBefore, sendingBefore time.Time) (requeued, unknown int64, err error) {
+	tag, err := tx.Exec(ctx, `UPDATE recipients SET state = 'pending', send_slot = NULL, updated_at = now()
+		WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'queued' AND send_slot < $3`,
+		workspaceID, campaignIDs, queuedBefore)
+	if err != nil {
+		return 0, 0, fmt.Errorf("re-queueing stale recipients: %w", err)
+	}
+	requeued = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, `UPDATE recipients SET state = 'unknown', updated_at = now()
+		WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'sending' AND sending_at < $3`,
+		workspaceID, campaignIDs, sendingBefore)
+	if err != nil {
+		return 0, 0, fmt.Errorf("marking stale sends unknown: %w", err)
+	}
+	return requeued, tag.RowsAffected(), nil
+}
+
+// CampaignHasWork reports whether a campaign still has recipients to send or in flight: pending,
+// queued or sending, or failed with 131049 and a retry scheduled.
+func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'pending')
+		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued')
+		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'sending')
+		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed'
+		           AND error_code = 131049 AND retry_at IS NOT NULL AND attempts <= 1)`, workspaceID, campaignID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("checking remaining work of campaign %d: %w", campaignID, err)
+	}
+	return ok, nil
+}
+
+// CampaignNextRetryAt is the earliest retry_at of a campaign's releasable-later recipients (nil
+// when none): the pacer sleeps until then when nothing else is pending.
+func CampaignNextRetryAt(ctx context.Context, db DBTX, workspaceID, campaignID int64) (*time.Time, error) {
+	var t *time.Time
+	err := db.QueryRow(ctx, `SELECT min(retry_at) FROM recipients WHERE workspace_id = $1 AND campaign_id = $2
+		AND retry_at IS NOT NULL AND (state = 'pending' OR (state = 'failed' AND error_code = 131049 AND attempts <= 1))`,
+		workspaceID, campaignID).Scan(&t)
+	if err != nil {
+		return nil, fmt.Errorf("reading next retry of campaign %d: %w", campaignID, err)
+	}
+	return t, nil
+}
+
+// CampaignCounts reads a campaign's live recipient counters (state → count; states with no
+// recipients are absent), summed over the shards the trigger maintains. It costs at most
+// 16 rows per state, whatever the audience size.
+func CampaignCounts(ctx context.Context, db DBTX, workspaceID, campaignID int64) (map[string]int64, error) {
+	rows, err := db.Query(ctx, `SELECT cc.state, sum(cc.n)::bigint FROM campaign_counters cc
+		JOIN campaigns c ON c.id = cc.campaign_id AND c.workspace_id = $1
+		WHERE cc.campaign_id = $2 GROUP BY cc.state HAVING sum(cc.n) <> 0`, workspaceID, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("reading counters of campaign %d: %w", campaignID, err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// RecipientSend is what a send job needs about its recipient, read under the recipient's lock.
+type RecipientSend struct {
+	ID               int64
+	WorkspaceID      int64
+	CampaignID       int64
+	ContactID        int64
+	Phone            string
+	State            string
+	SendSlot         *time.Time
+	Attempts         int
+	Variables        json.RawMessage
+	CampaignState    CampaignState
+	SenderNumberID   int64
+	TemplateName     string
+	TemplateLanguage string
+}
+
+// RecipientLockForSend reads and row-locks a recipient with its campaign's state and template
+// (inside tx). ErrNotFound when the recipient is gone.
+func RecipientLockForSend(ctx context.Context, tx DBTX, workspaceID, recipientID int64) (RecipientSend, error) {
+	var r RecipientSend
+	var numberID *int64
+	var tname, tlang *string
+	err := tx.QueryRow(ctx, `
+		SELECT r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
+		       r.variables, c.state, c.sender_number_id, t.name, t.language
+		FROM recipients r
+		JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
+		LEFT JOIN templates t ON t.id = c.template_id AND t.workspace_id = c.workspace_id
+		WHERE r.workspace_id = $1 AND r.id = $2
+		FOR UPDATE OF r`, workspaceID, recipientID).Scan(
+		&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
+		&r.Variables, &r.CampaignState, &numberID, &tname, &tlang)
+	if err != nil {
+		return r, NotFoundIfNoRows(err)
+	}
+	if numberID != nil {
+		r.SenderNumberID = *numberID
+	}
+	if tname != nil {
+		r.TemplateName, r.TemplateLanguage = *tname, *tlang
+	}
+	return r, nil
+}
+
+// RecipientSetState moves one recipient between states, guarded: the update applies only while
+// the recipient is in one of from (and, when slot is non-nil, still holds that send slot). It
+// reports whether it applied. Timestamps follow the new state.
+func RecipientSetState(ctx context.Context, db DBTX, workspaceID, recipientID int64, from []string, slot *time.Time, to string, now time.Time) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE recipients SET state = $4,
+		       sending_at = CASE WHEN $4 = 'sending' THEN $5 ELSE sending_at END,
+		       attempts   = CASE WHEN $4 = 'sending' THEN attempts + 1 ELSE attempts END,
+		       send_slot  = CASE WHEN $4 = 'pending' THEN NULL ELSE send_slot END,
+		       updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND state = ANY($3)
+		  AND ($6::timestamptz IS NULL OR send_slot = $6)`,
+		workspaceID, recipientID, from, to, now, slot)
+	if err != nil {
+		return false, fmt.Errorf("moving recipient %d to %s: %w", recipientID, to, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecipientSkip marks a recipient skipped with a reason (guarded by from, like RecipientSetState).
+func RecipientSkip(ctx context.Context, db DBTX, workspaceID, recipientID int64, from []string, reason string) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE recipients SET state = 'skipped', skip_reason = $4, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND state = ANY($3)`, workspaceID, recipientID, from, reason)
+	if err != nil {
+		return false, fmt.Errorf("skipping recipient %d: %w", recipientID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecipientRetryLater puts a recipient that was being sent back to pending, due at retryAt, with
+// the error that made it wait (the send was refused: nothing went out).
+func RecipientRetryLater(ctx context.Context, db DBTX, workspaceID, recipientID int64, retryAt time.Time, code int, title string) error {
+	_, err := db.Exec(ctx, `UPDATE recipients SET state = 'pending', send_slot = NULL, retry_at = $3,
+		error_code = $4, error_title = $5, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND state = 'sending'`, workspaceID, recipientID, retryAt, code, title)
+	if err != nil {
+		return fmt.Errorf("scheduling retry of recipient %d: %w", recipientID, err)
+	}
+	return nil
+}
+
+// RecipientMarkSent records an accepted send: wamid and wa_id on the recipient (sending or, when
+// a sweeper got there first, unknown) and the wa_id on the contact. It reports whether the
+// recipient changed.
+func RecipientMarkSent(ctx context.Context, db DBTX, workspaceID, recipientID int64, wamid, waID string, now time.Time) (bool, error) {
+	var contactID int64
+	err := db.QueryRow(ctx, `
+		UPDATE recipients SET state = 'sent', wamid = $3, wa_id = NULLIF($4, ''), sent_at = COALESCE(sent_at, $5),
+		       outcome_at = $5, error_code = NULL, error_title = '', updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND state IN ('sending', 'unknown') AND (wamid IS NULL OR wamid = $3)
+		RETURNING contact_id`, workspaceID, recipientID, wamid, waID, now).Scan(&contactID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A webhook settled it first (state moved past sent, wamid set through callback data).
+		_, err = db.Exec(ctx, `UPDATE recipients SET wa_id = COALESCE(wa_id, NULLIF($3, '')), outcome_at = COALESCE(outcome_at, $4)
+			WHERE workspace_id = $1 AND id = $2`, workspaceID, recipientID, waID, now)
+		return false, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording send of recipient %d: %w", recipientID, err)
+	}
+	if waID != "" {
+		if _, err := db.Exec(ctx, `UPDATE contacts SET wa_id = $3, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 AND wa_id IS DISTINCT FROM $3`, workspaceID, contactID, waID); err != nil {
+			return true, fmt.Errorf("recording wa_id of contact %d: %w", contactID, err)
+		}
+	}
+	return true, nil
+}
+
+// RecipientMarkFailed records a refused send of a recipient that is being sent.
+func RecipientMarkFailed(ctx context.Context, db DBTX, workspaceID, recipientID int64, code int, title string, now time.Time) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE recipients SET state = 'failed', error_code = $3, error_title = $4,
+		failed_at = $5, outcome_at = $5, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND state IN ('sending', 'unknown')`, workspaceID, recipientID, code, title, now)
+	if err != nil {
+		return false, fmt.Errorf("recording failure of recipient %d: %w", recipientID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ContactMarketingStop records that WhatsApp refused marketing to the contact (131050): the
+// contact stops being marketable and a consent event says why.
+func ContactMarketingStop(ctx context.Context, db DBTX, workspaceID, contactID int64, source, reason string, evidence any, now time.Time) error {
+	tag, err := db.Exec(ctx, `UPDATE contacts SET marketing_stopped = true, marketing_stopped_at = $3, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND NOT marketing_stopped`, workspaceID, contactID, now)
+	if err != nil {
+		return fmt.Errorf("stopping marketing to contact %d: %w", contactID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	ev, _ := json.Marshal(evidence)
+	_, err = db.Exec(ctx, `INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, evidence, created_at)
+		VALUES ($1, $2, 'marketing_stop', $3, $4, $5, $6)`, workspaceID, contactID, source, reason, ev, now)
+	if err != nil {
+		return fmt.Errorf("recording marketing stop of contact %d: %w", contactID, err)
+	}
+	return nil
+}
+
+// ContactUndeliverable counts a 131026 (undeliverable) for the contact.
+func ContactUndeliverable(ctx context.Context, db DBTX, workspaceID, contactID int64) error {
+	_, err := db.Exec(ctx, `UPDATE contacts SET undeliverable_count = undeliverable_count + 1, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2`, workspaceID, contactID)
+	if err != nil {
+		return fmt.Errorf("counting undeliverable contact %d: %w", contactID, err)
+	}
+	return nil
+}
+
+// ContactCoolDown keeps marketing away from the contact until until (131049).
+func ContactCoolDown(ctx context.Context, db DBTX, workspaceID, contactID int64, until time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE contacts SET cooled_until = GREATEST(cooled_until, $3), updated_at = now()
+		WHERE workspace_id = $1 AND id = $2`, workspaceID, contactID, until)
+	if err != nil {
+		return fmt.Errorf("cooling down contact %d: %w", contactID, err)
+	}
+	return nil
+}
+
+// CampaignBreakerStats counts the failures among the last window outcomes (sent or failed by the
+// send job, in outcome order) of a campaign.
+func CampaignBreakerStats(ctx context.Context, db DBTX, workspaceID, campaignID int64, window int) (outcomes, failures int, err error) {
+	err = db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'failed' AND coalesce(error_code, 0) <> 131049)
+		FROM (SELECT state, error_code FROM recipients WHERE campaign_id = $2 AND workspace_id = $1 AND outcome_at IS NOT NULL
+		      ORDER BY outcome_at DESC LIMIT $3) last`, workspaceID, campaignID, window).Scan(&outcomes, &failures)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading circuit-breaker window of campaign %d: %w", campaignID, err)
+	}
+	return outcomes, failures, nil
+}
