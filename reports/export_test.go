@@ -1,0 +1,81 @@
+package reports_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/reports/reportstest"
+	"github.com/pregon/pregon/store"
+)
+
+func newWorkspace(t *testing.T, db store.DBTX, name string) store.Workspace {
+	t.Helper()
+	ws, err := store.WorkspaceCreate(context.Background(), db, store.WorkspaceCreateParams{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+func export(t *testing.T, db store.DBTX, spec reports.ExportSpec) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := reports.Write(context.Background(), db, spec, &buf, nil); err != nil {
+		t.Fatalf("export %+v: %v", spec, err)
+	}
+	return buf.Bytes()
+}
+
+func TestExportGeneratedFixtureIsReproducible(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	ws := newWorkspace(t, db, "Tienda")
+	id, err := reportstest.Campaign(ctx, db, ws.ID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOf := reportstest.Base.Add(90 * time.Minute)
+	for _, f := range []reports.Format{reports.CSV, reports.XLSX} {
+		spec := reports.ExportSpec{WorkspaceID: ws.ID, Kind: reports.KindCampaign, CampaignID: id, Format: f, AsOf: asOf, Attributes: []string{"ciudad", "plan"}}
+		a := export(t, db, spec)
+		b := export(t, db, spec)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("%s: two runs differ (%d vs %d bytes)", f, len(a), len(b))
+		}
+		if os.Getenv("REPORTS_DUMP") != "" {
+			os.WriteFile("/tmp/rt/export."+string(f), a, 0o644)
+		}
+		if f == reports.CSV {
+			recs, err := csv.NewReader(bytes.NewReader(a)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1001 {
+				t.Fatalf("rows = %d, want 1001", len(recs))
+			}
+			_ = strings.Join(recs[0], ",")
+		} else {
+			x, err := excelize.OpenReader(bytes.NewReader(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := x.GetRows("Datos")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1001 {
+				t.Fatalf("xlsx rows = %d, want 1001", len(rows))
+			}
+		}
+	}
+}
