@@ -1,0 +1,279 @@
+package importers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+// Encodings reported in Info.Encoding.
+const (
+	EncUTF8        = "utf-8"
+	EncUTF8BOM     = "utf-8-bom"
+	EncWindows1252 = "windows-1252"
+	EncLatin1      = "iso-8859-1"
+	EncUTF16LE     = "utf-16le"
+	EncUTF16BE     = "utf-16be"
+)
+
+const sniffSize = 64 << 10
+
+type csvSource struct {
+	path string
+	info Info
+	sep  rune
+	enc  encoding.Encoding // nil: UTF-8
+	skip int               // BOM bytes
+}
+
+func openCSV(path string, opts Options) (*csvSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", filepath.Base(path), err)
+	}
+	defer f.Close()
+	s := &csvSource{path: path, info: Info{Format: FormatCSV}}
+
+	// One pass over the file: is it valid UTF-8, does it hold 0x80–0x9F bytes (Windows-1252
+	// rather than Latin-1), NUL bytes (not text), and how many lines (the progress total).
+	br := bufio.NewReaderSize(f, 256<<10)
+	head, _ := br.Peek(sniffSize)
+	head = bytes.Clone(head)
+	var (
+		validUTF8 = true
+		c1        bool
+		nul       int
+		lines     int64
+		lastByte  byte
+		carry     []byte
+		buf       = make([]byte, 256<<10)
+	)
+	for {
+		n, err := br.Read(buf)
+		chunk := buf[:n]
+		if n > 0 {
+			lastByte = chunk[n-1]
+			lines += int64(bytes.Count(chunk, []byte{'\n'}))
+			if validUTF8 {
+				data := append(carry, chunk...)
+				// Keep an incomplete trailing rune for the next chunk.
+				cut := len(data)
+				for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+					if utf8.RuneStart(data[i]) {
+						if !utf8.FullRune(data[i:]) {
+							cut = i
+						}
+						break
+					}
+				}
+				if !utf8.Valid(data[:cut]) {
+					validUTF8 = false
+				}
+				carry = append(carry[:0], data[cut:]...)
+			}
+			if !c1 {
+				for _, b := range chunk {
+					if b >= 0x80 && b <= 0x9F {
+						c1 = true
+						break
+					}
+				}
+			}
+			nul += bytes.Count(chunk, []byte{0})
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", filepath.Base(path), err)
+		}
+	}
+	if len(carry) > 0 {
+		validUTF8 = false
+	}
+	if lastByte != '\n' && lastByte != 0 {
+		lines++
+	}
+
+	switch {
+	case opts.Encoding != "":
+		s.info.Encoding = strings.ToLower(opts.Encoding)
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		s.info.Encoding = EncUTF8BOM
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
+		s.info.Encoding = EncUTF16LE
+	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		s.info.Encoding = EncUTF16BE
+	case nul > 0:
+		return nil, fileErr(ErrCodeNotText, "el archivo no es una hoja de cálculo ni un CSV (contiene datos binarios)",
+			"the file is neither a spreadsheet nor a CSV (binary data)", nil)
+	case validUTF8:
+		s.info.Encoding = EncUTF8
+	case c1:
+		s.info.Encoding = EncWindows1252
+	default:
+		s.info.Encoding = EncLatin1
+	}
+	switch s.info.Encoding {
+	case EncUTF8:
+	case EncUTF8BOM:
+		s.skip = 3
+	case EncWindows1252, "cp1252":
+		s.enc = charmap.Windows1252
+	case EncLatin1, "latin-1", "latin1":
+		// Decoded as Windows-1252, a superset for every printable Latin-1 character.
+		s.enc = charmap.Windows1252
+	case EncUTF16LE, "utf-16":
+		s.enc = unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
+	case EncUTF16BE:
+		s.enc = unicode.UTF16(unicode.BigEndian, unicode.UseBOM)
+	default:
+		return nil, fileErr(ErrCodeNotText, fmt.Sprintf("codificación %q no soportada", opts.Encoding), "unsupported encoding", nil)
+	}
+	s.info.RowsTotal = lines
+
+	// Separator: from the first lines, decoded.
+	sample := head[min(s.skip, len(head)):]
+	if s.enc != nil {
+		if dec, err := s.enc.NewDecoder().Bytes(sample); err == nil {
+			sample = dec
+		}
+	}
+	switch opts.Separator {
+	case "":
+		s.sep = detectSeparator(sample)
+	case `\t`, "tab", "\t":
+		s.sep = '\t'
+	default:
+		r, _ := utf8.DecodeRuneInString(opts.Separator)
+		s.sep = r
+	}
+	s.info.Separator = string(s.sep)
+	return s, nil
+}
+
+// detectSeparator picks the candidate that splits the first lines into the same number (>1) of
+// fields most often, counting only outside quotes.
+func detectSeparator(sample []byte) rune {
+	lines := splitSampleLines(sample, 20)
+	best, bestScore := ',', -1
+	for _, sep := range []rune{',', ';', '\t', '|'} {
+		counts := map[int]int{}
+		for _, l := range lines {
+			n := countOutsideQuotes(l, sep)
+			if n > 0 {
+				counts[n]++
+			}
+		}
+		score := 0
+		for n, c := range counts {
+			if s := c*100 + n; c > 0 && s > score {
+				score = s
+			}
+		}
+		if score > bestScore {
+			best, bestScore = sep, score
+		}
+	}
+	return best
+}
+
+func splitSampleLines(b []byte, max int) []string {
+	var out []string
+	for len(b) > 0 && len(out) < max {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(b) < sniffSize-1 { // a truncated last line would miscount
+				out = append(out, string(b))
+			}
+			break
+		}
+		if l := strings.TrimRight(string(b[:i]), "\r"); strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+		b = b[i+1:]
+	}
+	return out
+}
+
+func countOutsideQuotes(l string, sep rune) int {
+	n, in := 0, false
+	for _, r := range l {
+		switch {
+		case r == '"':
+			in = !in
+		case r == sep && !in:
+			n++
+		}
+	}
+	return n
+}
+
+func (s *csvSource) Info() Info      { return s.info }
+func (s *csvSource) Sheets() []Sheet { return nil }
+func (s *csvSource) Close() error    { return nil }
+
+func (s *csvSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
+	return func(yield func(Row, error) bool) {
+		f, err := os.Open(s.path)
+		if err != nil {
+			yield(Row{}, fmt.Errorf("opening %s: %w", filepath.Base(s.path), err))
+			return
+		}
+		defer f.Close()
+		var r io.Reader = bufio.NewReaderSize(f, 256<<10)
+		if s.skip > 0 {
+			io.CopyN(io.Discard, r, int64(s.skip))
+		}
+		if s.enc != nil {
+			r = transform.NewReader(r, s.enc.NewDecoder())
+		}
+		cr := csv.NewReader(r)
+		cr.Comma = s.sep
+		cr.LazyQuotes = true
+		cr.FieldsPerRecord = -1
+		num := 0
+		for {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				return
+			}
+			num++
+			if err != nil {
+				var pe *csv.ParseError
+				if errors.As(err, &pe) {
+					yield(Row{}, fileErr(ErrCodeCorrupt, fmt.Sprintf("CSV mal formado en la línea %d: %v", pe.Line, pe.Err),
+						fmt.Sprintf("malformed CSV at line %d", pe.Line), err))
+				} else {
+					yield(Row{}, fmt.Errorf("reading %s: %w", filepath.Base(s.path), err))
+				}
+				return
+			}
+			if num&1023 == 0 && ctx.Err() != nil {
+				yield(Row{}, ctx.Err())
+				return
+			}
+			if len(rec) == 1 && rec[0] == "" {
+				continue // blank line
+			}
+			line, _ := cr.FieldPos(0)
+			if !yield(Row{Num: line, Cells: rec}, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package importers
+
+// The staging table lives for the import's transaction only: TEMP (no WAL, no other session
+// sees it) and dropped at commit or rollback. Rows arrive deduplicated by phone.
+const sqlCreateStage = `
+CREATE TEMP TABLE import_stage (
+    row_num        integer     NOT NULL,
+    phone          text        NOT NULL,
+    country        text        NOT NULL,
+    name           text,
+    email          text,
+    language       text,
+    tags           text[],
+    attributes     jsonb,
+    consent        boolean     NOT NULL,
+    consent_at     timestamptz,
+    consent_source text
+) ON COMMIT DROP`
+
+// sqlMergeUpdate updates the contacts that already exist, in one statement, and records an
+// opt_in consent event for each contact that gets documented consent from this file.
+//
+//	$1 workspace_id, $2 update fields (mode update; false for merge_tags), $3 import_id,
+//	$4 file sha256, $5 consent text, $6 actor user id
+//
+// Opt-outs are never touched, and consent is only recorded on contacts that have none and have
+// not opted out. Rows that would change nothing are not rewritten (no dead tuples, no index
+// churn on a re-import of the same file). Tags are always added, never removed.
+const sqlMergeUpdate = `
+WITH x AS (
+    SELECT s.*, c.id AS cid,
+           s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL AS granted
+    FROM import_stage s
+    JOIN contacts c ON c.workspace_id = $1 AND c.phone_e164 = s.phone
+), up AS (
+    UPDATE contacts c SET
+        name       = CASE WHEN $2 AND x.name IS NOT NULL THEN x.name ELSE c.name END,
+        email      = CASE WHEN $2 AND x.email IS NOT NULL THEN x.email ELSE c.email END,
+        language   = CASE WHEN $2 AND x.language IS NOT NULL THEN x.language ELSE c.language END,
+        attributes = CASE WHEN $2 AND x.attributes IS NOT NULL THEN c.attributes || x.attributes ELSE c.attributes END,
+        tags       = CASE WHEN x.tags IS NULL OR x.tags <@ c.tags THEN c.tags
+                          ELSE c.tags || ARRAY(SELECT t FROM unnest(x.tags) t WHERE t <> ALL (c.tags)) END,
+        consent_at       = CASE WHEN x.granted THEN x.consent_at ELSE c.consent_at END,
+        consent_source   = CASE WHEN x.granted THEN x.consent_source ELSE c.consent_source END,
+        consent_text     = CASE WHEN x.granted THEN $5 ELSE c.consent_text END,
+        consent_evidence = CASE WHEN x.granted
+                                THEN jsonb_build_object('import_id', $3::bigint, 'file_sha256', $4::text, 'row', x.row_num)
+                                ELSE c.consent_evidence END,
+        updated_at = now()
+    FROM x
+    WHERE c.id = x.cid
+      AND (x.granted
+           OR (x.tags IS NOT NULL AND NOT x.tags <@ c.tags)
+           OR ($2 AND (   (x.name IS NOT NULL AND x.name <> c.name)
+                       OR (x.email IS NOT NULL AND x.email <> c.email)
+                       OR (x.language IS NOT NULL AND x.language <> c.language)
+                       OR (x.attributes IS NOT NULL AND NOT c.attributes @> x.attributes))))
+    RETURNING c.id, x.granted, c.consent_source, c.consent_text, c.consent_evidence
+), ev AS (
+    INSERT INTO consent_events (workspace_id, contact_id, kind, source, consent_text, evidence, actor_user_id)
+    SELECT $1, id, 'opt_in', consent_source, consent_text, consent_evidence, $6 FROM up WHERE granted
+)
+SELECT count(*) FROM up`
+
+// sqlMergeInsert inserts the new contacts and their opt_in consent events.
+//
+//	$1 workspace_id, $2 import_id, $3 file sha256, $4 consent text, $5 actor user id
+const sqlMergeInsert = `
+WITH ins AS (
+    INSERT INTO contacts (workspace_id, phone_e164, country, name, email, language, tags, attributes,
+                          consent_at, consent_source, consent_text, consent_evidence, import_id)
+    SELECT $1, s.phone, s.country, coalesce(s.name, ''), coalesce(s.email, ''), coalesce(s.language, ''),
+           coalesce(s.tags, '{}'), coalesce(s.attributes, '{}'),
+           CASE WHEN s.consent THEN s.consent_at END,
+           CASE WHEN s.consent THEN s.consent_source ELSE '' END,
+           CASE WHEN s.consent THEN $4 ELSE '' END,
+           CASE WHEN s.consent
+                THEN jsonb_build_object('import_id', $2::bigint, 'file_sha256', $3::text, 'row', s.row_num)
+                ELSE '{}' END,
+           $2
+    FROM import_stage s
+    WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.workspace_id = $1 AND c.phone_e164 = s.phone)
+    ON CONFLICT (workspace_id, phone_e164) DO NOTHING
+    RETURNING id, consent_at, consent_source, consent_text, consent_evidence
+), ev AS (
+    INSERT INTO consent_events (workspace_id, contact_id, kind, source, consent_text, evidence, actor_user_id)
+    SELECT $1, id, 'opt_in', consent_source, consent_text, consent_evidence, $5 FROM ins WHERE consent_at IS NOT NULL
+)
+SELECT count(*) FROM ins`

@@ -1,0 +1,258 @@
+package importers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pregon/pregon/phone"
+)
+
+// Declaration is consent declared for the whole file by the person importing it ("all these
+// customers accepted WhatsApp messages in our store form, text v3"). A row's own consent column
+// saying "no" still wins.
+type Declaration struct {
+	Declared bool       `json:"declared"`
+	Source   string     `json:"source,omitempty"` // e.g. "formulario tienda"
+	Text     string     `json:"text,omitempty"`   // the consent text or its version
+	At       *time.Time `json:"at,omitempty"`     // when it was collected (default: the import time)
+}
+
+// RowError is one problem of one row, as the error report shows it.
+type RowError struct {
+	Row    int      `json:"row"`
+	Column string   `json:"column"` // header, or the column letter
+	Value  string   `json:"value"`
+	Reason string   `json:"reason"` // Spanish
+	Raw    []string `json:"raw,omitempty"`
+}
+
+// maxCell is the longest value kept in a text field.
+const maxCell = 10_000
+
+// record is a valid, normalised row on its way to the staging table.
+type record struct {
+	row       int
+	key       uint64 // E.164 digits as a number, for deduplication
+	e164      string
+	country   string
+	name      string // "" = not given (NULL in staging)
+	email     string
+	language  string
+	tags      []string // nil = not given
+	attrs     []byte   // JSON object; nil = none
+	consent   bool
+	consentAt time.Time
+	source    string
+}
+
+// processor turns rows into records; it is safe for concurrent use.
+type processor struct {
+	region string
+	decl   Declaration
+	now    time.Time
+	cols   []Column // by index; Kind "" for unmapped
+	phone  int
+}
+
+func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *processor {
+	p := &processor{region: region, decl: decl, now: now, phone: -1}
+	for _, c := range m.Columns {
+		for len(p.cols) <= c.Index {
+			p.cols = append(p.cols, Column{})
+		}
+		p.cols[c.Index] = c
+		if c.Kind == KindPhone {
+			p.phone = c.Index
+		}
+	}
+	return p
+}
+
+func (p *processor) colName(i int) string {
+	if i < len(p.cols) && p.cols[i].Header != "" {
+		return p.cols[i].Header
+	}
+	return ColumnLetter(i)
+}
+
+// process validates one row. skip is true for a blank row.
+func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
+	if nonEmpty(r.Cells) == 0 {
+		return rec, nil, true
+	}
+	rec.row = r.Num
+	fail := func(i int, v, reason string) {
+		errs = append(errs, RowError{Row: r.Num, Column: p.colName(i), Value: truncate(v, 200), Reason: reason})
+	}
+	var (
+		first, last string
+		explicit    = -1 // consent column: -1 absent/empty, 0 no, 1 yes
+		consentDate time.Time
+		attrs       map[string]any
+		phoneFound  bool
+	)
+	for i, v := range r.Cells {
+		if i >= len(p.cols) {
+			break
+		}
+		c := &p.cols[i]
+		if c.Kind == "" || c.Kind == KindIgnore {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if c.Kind == KindPhone {
+			phoneFound = true
+			res, err := phone.Normalize(v, p.region)
+			if err != nil {
+				reason := err.Error()
+				if pe, ok := phone.IsError(err); ok {
+					reason = pe.Reason
+				}
+				fail(i, v, reason)
+				continue
+			}
+			rec.e164, rec.country = res.E164, res.Region
+			rec.key, _ = strconv.ParseUint(res.E164[1:], 10, 64)
+			continue
+		}
+		if v == "" {
+			continue
+		}
+		if len(v) > maxCell {
+			fail(i, v, fmt.Sprintf("valor demasiado largo (%d caracteres; máximo %d)", len(v), maxCell))
+			continue
+		}
+		switch c.Kind {
+		case KindName:
+			rec.name = v
+		case KindFirstName:
+			first = v
+		case KindLastName:
+			last = v
+		case KindEmail:
+			v = strings.ToLower(v)
+			if !validEmail(v) {
+				fail(i, v, "correo electrónico inválido")
+				continue
+			}
+			rec.email = v
+		case KindLanguage:
+			l, ok := normLanguage(v)
+			if !ok {
+				fail(i, v, "idioma no reconocido (use es, pt_BR, en…)")
+				continue
+			}
+			rec.language = l
+		case KindTags:
+			rec.tags = append(rec.tags, splitTags(v)...)
+		case KindConsent:
+			b, ok := parseBool(v)
+			if !ok {
+				fail(i, v, "consentimiento no reconocido (use sí o no)")
+				continue
+			}
+			explicit = 0
+			if b {
+				explicit = 1
+			}
+		case KindConsentDate:
+			t, err := parseDate(v, true)
+			if err != nil {
+				fail(i, v, "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)")
+				continue
+			}
+			if t.After(p.now.Add(24 * time.Hour)) {
+				fail(i, v, "fecha de consentimiento en el futuro")
+				continue
+			}
+			consentDate = t
+		case KindConsentSource:
+			rec.source = v
+		case KindAttribute:
+			val, reason := attrValue(c.Type, v)
+			if reason != "" {
+				fail(i, v, reason)
+				continue
+			}
+			if attrs == nil {
+				attrs = make(map[string]any, 4)
+			}
+			attrs[c.Key] = val
+		}
+	}
+	if !phoneFound && p.phone >= 0 {
+		fail(p.phone, "", "sin número de teléfono")
+	}
+	if len(errs) > 0 {
+		return rec, errs, false
+	}
+	if rec.name == "" && (first != "" || last != "") {
+		rec.name = strings.TrimSpace(first + " " + last)
+	}
+	if attrs != nil {
+		rec.attrs, _ = json.Marshal(attrs)
+	}
+	// Consent is recorded only when documented: a yes in the row, a consent date, or the file's
+	// declaration, and never against the row's own "no".
+	switch {
+	case explicit == 0:
+	case explicit == 1, !consentDate.IsZero(), p.decl.Declared:
+		rec.consent = true
+		rec.consentAt = p.now
+		if p.decl.At != nil {
+			rec.consentAt = *p.decl.At
+		}
+		if !consentDate.IsZero() {
+			rec.consentAt = consentDate
+		}
+		if rec.source == "" {
+			rec.source = p.decl.Source
+		}
+		if rec.source == "" {
+			rec.source = "import"
+		}
+	}
+	if !rec.consent {
+		rec.source = ""
+	}
+	return rec, nil, false
+}
+
+func attrValue(t AttrType, v string) (any, string) {
+	switch t {
+	case AttrNumber:
+		f, ok := parseNumber(v)
+		if !ok {
+			return nil, "no es un número"
+		}
+		return f, ""
+	case AttrDate:
+		d, err := parseDate(v, true)
+		if err != nil {
+			return nil, "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)"
+		}
+		return d.Format(time.DateOnly), ""
+	case AttrBool:
+		b, ok := parseBool(v)
+		if !ok {
+			return nil, "no es sí/no"
+		}
+		return b, ""
+	}
+	return v, ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,539 @@
+package importers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pregon/pregon/store"
+)
+
+// Mode is what an import does to contacts that already exist (store.ImportMode).
+type Mode = store.ImportMode
+
+// Params say what to import where.
+type Params struct {
+	WorkspaceID int64
+	// ImportID is the imports row the job runs for (status running). 0: Run creates one (CLI).
+	ImportID      int64
+	UserID        int64 // who runs it (consent events' actor); 0 = none
+	Path          string
+	Filename      string // for a created imports row; default: the base name of Path
+	Format        Format // "" = detect
+	Open          Options
+	HeaderRow     int      // 0 = detect, -1 = none, n = row n
+	Mapping       *Mapping // nil = guessed
+	MapSpec       string   // overrides over the guessed mapping, "phone=C,name=A" (CLI --map)
+	Mode          Mode     // default update
+	Consent       Declaration
+	DefaultRegion string // "" = the workspace's default country
+	SHA256        string // "" = computed
+	// ProgressEvery is how often progress is reported (default 500 ms).
+	ProgressEvery time.Duration
+	// MaxStoredErrors caps the error rows kept for the report (default 100,000); counts go on.
+	MaxStoredErrors int
+}
+
+// Progress is reported while an import runs.
+type Progress struct {
+	Phase      string `json:"phase"` // reading | merging | done
+	RowsRead   int64  `json:"rows_read"`
+	RowsTotal  int64  `json:"rows_total"` // an estimate until done
+	Valid      int64  `json:"valid"`
+	Rejected   int64  `json:"rejected"`
+	Duplicates int64  `json:"duplicates"`
+}
+
+// Result is what an import did.
+type Result struct {
+	ImportID       int64         `json:"import_id"`
+	RowsRead       int64         `json:"rows_read"`
+	Inserted       int64         `json:"inserted"`
+	Updated        int64         `json:"updated"`
+	Unchanged      int64         `json:"unchanged"`
+	Rejected       int64         `json:"rejected"`
+	Duplicates     int64         `json:"duplicates"`
+	WithoutConsent int64         `json:"without_consent"` // stored but not marketable
+	ErrorsStored   int           `json:"errors_stored"`
+	Info           Info          `json:"info"`
+	HeaderRow      int           `json:"header_row"`
+	Mapping        Mapping       `json:"mapping"`
+	Duration       time.Duration `json:"duration"`
+}
+
+// ErrImportCancelled is returned when the import was cancelled (context or imports.status).
+var ErrImportCancelled = errors.New("import cancelled")
+
+const batchSize = 512
+
+type batch struct {
+	seq  int
+	rows []Row
+}
+
+type processed struct {
+	seq     int
+	recs    []record
+	errs    []RowError
+	rows    int // rows in the batch (read, excluding the header and rows above it)
+	skipped int // blank rows
+}
+
+// Run imports a file into a workspace's contacts. Rows are read, normalised and validated in
+// a pipeline running alongside the reading and streamed with COPY into a temporary staging
+// table; valid rows are merged into contacts, errors recorded and the imports row completed in
+// one transaction at the end, so a failure or a cancellation leaves nothing half-imported.
+// progress (may be nil) is called from Run's goroutines every ProgressEvery.
+func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progress)) (Result, error) {
+	start := time.Now()
+	res := Result{ImportID: p.ImportID}
+	if p.Mode == "" {
+		p.Mode = store.ImportModeUpdate
+	}
+	if !p.Mode.Valid() {
+		return res, fileErr(ErrCodeBadMapping, fmt.Sprintf("modo %q inválido (add, update, merge_tags)", p.Mode), "invalid mode", nil)
+	}
+	if p.ProgressEvery <= 0 {
+		p.ProgressEvery = 500 * time.Millisecond
+	}
+	if p.MaxStoredErrors <= 0 {
+		p.MaxStoredErrors = 100_000
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	if p.DefaultRegion == "" {
+		ws, err := store.WorkspaceGetByID(ctx, pool, p.WorkspaceID)
+		if err != nil {
+			return res, fmt.Errorf("reading workspace %d: %w", p.WorkspaceID, err)
+		}
+		p.DefaultRegion = ws.DefaultCountry
+	}
+	if p.SHA256 == "" {
+		sum, err := FileSHA256(p.Path)
+		if err != nil {
+			return res, err
+		}
+		p.SHA256 = sum
+	}
+
+	src, err := Open(p.Path, p.Format, p.Open)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	res.Info = src.Info()
+	l, err := readLayout(ctx, src, p.HeaderRow, p.DefaultRegion)
+	if err != nil {
+		return res, err
+	}
+	res.HeaderRow = l.headerRow
+	m := l.mapping
+	if p.Mapping != nil {
+		m = *p.Mapping
+		fillLetters(&m, l.headers)
+	}
+	if p.MapSpec != "" {
+		if m, err = ParseMapSpec(p.MapSpec, m); err != nil {
+			return res, err
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return res, err
+	}
+	res.Mapping = m
+
+	if p.ImportID == 0 {
+		st, _ := os.Stat(p.Path)
+		name := p.Filename
+		if name == "" {
+			name = filepath.Base(p.Path)
+		}
+		imp, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{
+			WorkspaceID: p.WorkspaceID, CreatedBy: p.UserID, Filename: name, Format: string(res.Info.Format),
+			FileSHA256: p.SHA256, FileSize: st.Size(), Status: store.ImportRunning, Mode: p.Mode,
+		})
+		if err != nil {
+			return res, err
+		}
+		p.ImportID, res.ImportID = imp.ID, imp.ID
+	}
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("acquiring a connection for import %d: %w", p.ImportID, err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("beginning import %d: %w", p.ImportID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, sqlCreateStage); err != nil {
+		return res, fmt.Errorf("creating the staging table: %w", err)
+	}
+
+	now := time.Now().UTC()
+	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
+	var (
+		rowsRead, valid, rejected, dups atomic.Int64
+		rowsTotal                       = res.Info.RowsTotal - int64(l.headerRow)
+	)
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	// Reader: rows → batches, alongside everything else.
+	batches := make(chan batch, 8)
+	go func() {
+		defer close(batches)
+		seq, cur := 0, make([]Row, 0, batchSize)
+		for r, err := range src.Rows(pctx) {
+			if err != nil {
+				cancel(err)
+				return
+			}
+			if r.Num <= l.headerRow {
+				continue
+			}
+			cur = append(cur, r)
+			if len(cur) == batchSize {
+				select {
+				case batches <- batch{seq, cur}:
+				case <-pctx.Done():
+					return
+				}
+				seq, cur = seq+1, make([]Row, 0, batchSize)
+			}
+		}
+		if len(cur) > 0 {
+			select {
+			case batches <- batch{seq, cur}:
+			case <-pctx.Done():
+			}
+		}
+	}()
+
+	// Workers: normalise and validate.
+	results := make(chan processed, 8)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range batches {
+				out := processed{seq: b.seq, rows: len(b.rows), recs: make([]record, 0, len(b.rows))}
+				for _, r := range b.rows {
+					rec, errs, skip := proc.process(r)
+					switch {
+					case skip:
+						out.skipped++
+					case len(errs) > 0:
+						for i := range errs {
+							errs[i].Raw = r.Cells
+						}
+						out.errs = append(out.errs, errs...)
+					default:
+						out.recs = append(out.recs, rec)
+					}
+				}
+				select {
+				case results <- out:
+				case <-pctx.Done():
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	// Progress while reading.
+	report := func(phase string) {
+		progress(Progress{Phase: phase, RowsRead: rowsRead.Load(), RowsTotal: max(rowsTotal, rowsRead.Load()),
+			Valid: valid.Load(), Rejected: rejected.Load(), Duplicates: dups.Load()})
+	}
+	tickDone := make(chan struct{})
+	tickStopped := make(chan struct{})
+	go func() {
+		defer close(tickStopped)
+		t := time.NewTicker(p.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report("reading")
+			case <-tickDone:
+				return
+			}
+		}
+	}()
+	stopTicker := sync.OnceFunc(func() { close(tickDone); <-tickStopped })
+	defer stopTicker()
+
+	// COPY, in row order (batches are re-sequenced so "first occurrence wins" is the file's order).
+	cs := &copySource{
+		ctx: pctx, results: results, pending: map[int]processed{}, seen: make(map[uint64]int32, 1024),
+		maxErrs: p.MaxStoredErrors, phoneCol: proc.colName(m.Phone()),
+		rowsRead: &rowsRead, valid: &valid, rejected: &rejected, dups: &dups,
+	}
+	if _, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, cs); err != nil {
+		cancel(err)
+		return res, cause(pctx, ctx, fmt.Errorf("copying rows of import %d: %w", p.ImportID, err))
+	}
+	if err := context.Cause(pctx); err != nil {
+		return res, cause(pctx, ctx, err)
+	}
+	stopTicker()
+	cs.seen = nil
+	res.RowsRead, res.Rejected, res.Duplicates = rowsRead.Load(), rejected.Load(), dups.Load()
+	res.WithoutConsent = cs.withoutConsent
+	report("merging")
+
+	// Merge.
+	if _, err := tx.Exec(ctx, `ANALYZE import_stage`); err != nil {
+		return res, fmt.Errorf("analysing the staging table: %w", err)
+	}
+	consentText := p.Consent.Text
+	if p.Mode != store.ImportModeAdd {
+		if err := tx.QueryRow(ctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
+			consentText, zeroNil(p.UserID)).Scan(&res.Updated); err != nil {
+			return res, cause(ctx, ctx, fmt.Errorf("updating existing contacts: %w", err))
+		}
+	}
+	if err := tx.QueryRow(ctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
+		zeroNil(p.UserID)).Scan(&res.Inserted); err != nil {
+		return res, cause(ctx, ctx, fmt.Errorf("inserting new contacts: %w", err))
+	}
+	res.Unchanged = valid.Load() - res.Inserted - res.Updated
+
+	// Errors for the report.
+	res.ErrorsStored = len(cs.errs)
+	if len(cs.errs) > 0 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"import_errors"},
+			[]string{"import_id", "row_number", "column_name", "value", "reason", "raw"},
+			pgx.CopyFromSlice(len(cs.errs), func(i int) ([]any, error) {
+				e := cs.errs[i]
+				raw := e.Raw
+				if raw == nil {
+					raw = []string{}
+				}
+				return []any{p.ImportID, e.Row, e.Column, e.Value, e.Reason, truncateAll(raw)}, nil
+			}))
+		if err != nil {
+			return res, cause(ctx, ctx, fmt.Errorf("recording the error report: %w", err))
+		}
+	}
+	mapping, _ := json.Marshal(m)
+	consent, _ := json.Marshal(p.Consent)
+	tag, err := tx.Exec(ctx, `
+		UPDATE imports SET status = 'completed', finished_at = now(), rows_read = $3, rows_total = $3,
+		       inserted = $4, updated = $5, unchanged = $6, rejected = $7, duplicates = $8, without_consent = $9,
+		       header_row = $10, sheet = $11, encoding = $12, separator = $13, mapping = $14, mode = $15,
+		       consent = $16, format = $17, error = ''
+		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`,
+		p.WorkspaceID, p.ImportID, res.RowsRead, res.Inserted, res.Updated, res.Unchanged, res.Rejected, res.Duplicates,
+		res.WithoutConsent, res.HeaderRow, res.Info.Sheet, res.Info.Encoding, res.Info.Separator, mapping, p.Mode,
+		consent, res.Info.Format)
+	if err != nil {
+		return res, cause(ctx, ctx, fmt.Errorf("completing import %d: %w", p.ImportID, err))
+	}
+	if tag.RowsAffected() != 1 {
+		return res, ErrImportCancelled // cancelled (or gone) while running: roll everything back
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, cause(ctx, ctx, fmt.Errorf("committing import %d: %w", p.ImportID, err))
+	}
+	res.Duration = time.Since(start)
+	progress(Progress{Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
+		Rejected: res.Rejected, Duplicates: res.Duplicates})
+	return res, nil
+}
+
+// cause prefers the cancellation of the caller's context, then the pipeline's own error.
+func cause(pctx, ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrImportCancelled, context.Cause(ctx))
+	}
+	if c := context.Cause(pctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return err
+}
+
+func zeroNil(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func truncateAll(raw []string) []string {
+	out := raw
+	for i, v := range raw {
+		if len(v) > 1000 {
+			if &out[0] == &raw[0] {
+				out = append([]string(nil), raw...)
+			}
+			out[i] = truncate(v, 1000)
+		}
+	}
+	return out
+}
+
+// fillLetters completes a mapping given by the API (letters and headers may be missing).
+func fillLetters(m *Mapping, headers []string) {
+	for i := range m.Columns {
+		c := &m.Columns[i]
+		c.Letter = ColumnLetter(c.Index)
+		if c.Header == "" && c.Index < len(headers) {
+			c.Header = headers[c.Index]
+		}
+		if c.Kind == KindAttribute && c.Type == "" {
+			c.Type = AttrText
+		}
+	}
+}
+
+// FileSHA256 hashes a file (consent evidence).
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("opening %s: %w", filepath.Base(path), err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", filepath.Base(path), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copySource feeds COPY from the workers' results, in file order, deduplicating on the way.
+type copySource struct {
+	ctx      context.Context
+	results  <-chan processed
+	pending  map[int]processed
+	next     int
+	cur      []record
+	pos      int
+	row      []any
+	seen     map[uint64]int32
+	errs     []RowError
+	maxErrs  int
+	phoneCol string
+
+	rowsRead, valid, rejected, dups *atomic.Int64
+	withoutConsent                  int64
+	err                             error
+}
+
+var stageColumns = []string{"row_num", "phone", "country", "name", "email", "language", "tags", "attributes",
+	"consent", "consent_at", "consent_source"}
+
+func (c *copySource) addErrs(errs []RowError) {
+	for _, e := range errs {
+		if len(c.errs) < c.maxErrs {
+			c.errs = append(c.errs, e)
+		}
+	}
+}
+
+func (c *copySource) Next() bool {
+	for {
+		for c.pos < len(c.cur) {
+			r := &c.cur[c.pos]
+			c.pos++
+			if first, dup := c.seen[r.key]; dup {
+				c.dups.Add(1)
+				c.addErrs([]RowError{{Row: r.row, Column: c.phoneCol, Value: r.e164,
+					Reason: fmt.Sprintf("número repetido: ya está en la fila %d", first)}})
+				continue
+			}
+			c.seen[r.key] = int32(r.row)
+			c.valid.Add(1)
+			if !r.consent {
+				c.withoutConsent++
+			}
+			c.row = c.values(r)
+			return true
+		}
+		// Next batch in order.
+		p, ok := c.pending[c.next]
+		if ok {
+			delete(c.pending, c.next)
+		} else {
+			for {
+				select {
+				case q, open := <-c.results:
+					if !open {
+						if len(c.pending) > 0 && c.ctx.Err() == nil {
+							c.err = fmt.Errorf("import pipeline lost batch %d", c.next)
+						}
+						return false
+					}
+					if q.seq != c.next {
+						c.pending[q.seq] = q
+						continue
+					}
+					p, ok = q, true
+				case <-c.ctx.Done():
+					c.err = context.Cause(c.ctx)
+					return false
+				}
+				break
+			}
+		}
+		c.next++
+		c.rowsRead.Add(int64(p.rows - p.skipped))
+		rejectedRows := map[int]bool{}
+		for _, e := range p.errs {
+			rejectedRows[e.Row] = true
+		}
+		c.rejected.Add(int64(len(rejectedRows)))
+		c.addErrs(p.errs)
+		c.cur, c.pos = p.recs, 0
+	}
+}
+
+func (c *copySource) values(r *record) []any {
+	row := c.row[:0]
+	row = append(row, int32(r.row), r.e164, r.country, nullStr(r.name), nullStr(r.email), nullStr(r.language))
+	if r.tags != nil {
+		row = append(row, r.tags)
+	} else {
+		row = append(row, nil)
+	}
+	if r.attrs != nil {
+		row = append(row, r.attrs)
+	} else {
+		row = append(row, nil)
+	}
+	row = append(row, r.consent)
+	if r.consent {
+		row = append(row, r.consentAt, r.source)
+	} else {
+		row = append(row, nil, nil)
+	}
+	return row
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (c *copySource) Values() ([]any, error) { return c.row, nil }
+func (c *copySource) Err() error             { return c.err }
