@@ -1,0 +1,185 @@
+package campaigns
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+)
+
+// fieldSQL is the SQL of each contact field over contacts c; it must agree with Contact.field.
+var fieldSQL = map[string]string{
+	"name":       "c.name",
+	"first_name": "split_part(btrim(c.name), ' ', 1)",
+	"last_name":  "substr(btrim(c.name), length(split_part(btrim(c.name), ' ', 1)) + 2)",
+	"phone":      "c.phone_e164",
+	"email":      "c.email",
+	"country":    "c.country",
+	"language":   "c.language",
+}
+
+// cleanSQL is clean() in SQL: new lines and tabs become spaces, surrounding spaces go; NULL
+// when nothing is left.
+func cleanSQL(expr string) string {
+	return "NULLIF(btrim(translate(" + expr + ", E'\\n\\r\\t', '   ')), '')"
+}
+
+// valueSQL is one variable's value for contact c (NULL when missing), with ? placeholders.
+func (v Variable) valueSQL() (string, []any) {
+	var expr string
+	var args []any
+	switch v.Source {
+	case SourceField:
+		expr = fieldSQL[v.Key]
+		if expr == "" {
+			expr = "NULL::text"
+		}
+	case SourceAttribute:
+		expr, args = "(c.attributes ->> ?::text)", []any{v.Key}
+	default:
+		expr, args = "?::text", []any{v.Value}
+	}
+	expr = cleanSQL(expr)
+	if v.Fallback != "" {
+		expr = "COALESCE(" + expr + ", ?::text)"
+		args = append(args, v.Fallback)
+	}
+	return expr, args
+}
+
+// variablesSQL builds the Rendered JSON of the lateral values v.v0…vN; keys are emitted exactly
+// as encoding/json emits Rendered (omitempty fields left out).
+func (m Mapping) variablesSQL() (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteString("jsonb_build_object(")
+	if m.Format == "named" {
+		b.WriteString("'f', 'named', ")
+	}
+	b.WriteString("'p', jsonb_build_array(")
+	for i, v := range m.Variables {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("jsonb_build_object('c', ?::text")
+		args = append(args, v.Component)
+		if v.Name != "" {
+			b.WriteString(", 'n', ?::text")
+			args = append(args, v.Name)
+		}
+		b.WriteString(", 't', ?::text")
+		args = append(args, v.Type)
+		if v.ButtonIndex != 0 {
+			b.WriteString(fmt.Sprintf(", 'i', %d", v.ButtonIndex))
+		}
+		if v.ButtonType != "" {
+			b.WriteString(", 's', ?::text")
+			args = append(args, v.ButtonType)
+		}
+		b.WriteString(fmt.Sprintf(", 'v', v.v%d)", i))
+	}
+	b.WriteString("))")
+	return b.String(), args
+}
+
+// Snapshot describes how a campaign's audience becomes recipients.
+type Snapshot struct {
+	WorkspaceID int64
+	CampaignID  int64
+	Audience    sq.Sqlizer // condition over contacts c: workspace scope and eligibility included
+	Mapping     Mapping
+	// FrequencyCap skips contacts that already have Cap or more campaign messages (sent or on
+	// their way) since Since. Cap 0 disables it.
+	FrequencyCap int
+	Since        time.Time
+	Now          time.Time // contacts cooling down after 131049 until after Now are skipped
+}
+
+// from is the FROM … WHERE shared by the snapshot and the plan: every audience contact with
+// its rendered values (lateral v) and its skip reason (lateral s, NULL when it will be sent).
+func (s Snapshot) from() (string, []any, error) {
+	cond, condArgs, err := s.Audience.ToSql()
+	if err != nil {
+		return "", nil, fmt.Errorf("compiling the audience: %w", err)
+	}
+	var b strings.Builder
+	var args []any
+	b.WriteString(` FROM contacts c`)
+	if s.FrequencyCap > 0 {
+		// Recent messages per contact in one grouped pass (hash join), not one probe per contact.
+		b.WriteString(` LEFT JOIN (SELECT r.contact_id, count(*) AS n FROM recipients r
+			WHERE r.workspace_id = ? AND r.state NOT IN ('skipped', 'failed') AND COALESCE(r.sent_at, r.updated_at) >= ?
+			GROUP BY r.contact_id) fc ON fc.contact_id = c.id`)
+		args = append(args, s.WorkspaceID, s.Since)
+	}
+	b.WriteString(` CROSS JOIN LATERAL (SELECT `)
+	if len(s.Mapping.Variables) == 0 {
+		b.WriteString(`1 AS none`)
+	}
+	for i, v := range s.Mapping.Variables {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		e, a := v.valueSQL()
+		b.WriteString(e + fmt.Sprintf(" AS v%d", i))
+		args = append(args, a...)
+	}
+	b.WriteString(`) v CROSS JOIN LATERAL (SELECT CASE WHEN c.cooled_until > ? THEN ?`)
+	args = append(args, s.Now, SkipCoolingDown)
+	if s.FrequencyCap > 0 {
+		b.WriteString(` WHEN fc.n >= ? THEN ?`)
+		args = append(args, s.FrequencyCap, SkipFrequencyCap)
+	}
+	for i, v := range s.Mapping.Variables {
+		b.WriteString(fmt.Sprintf(` WHEN v.v%d IS NULL THEN ?::text`, i))
+		args = append(args, SkipMissingPrefix+v.Param.Key())
+	}
+	b.WriteString(` END AS reason) s WHERE c.workspace_id = ? AND (` + cond + `)`)
+	args = append(args, s.WorkspaceID)
+	args = append(args, condArgs...)
+	return b.String(), args, nil
+}
+
+// InsertSQL is the one set-based statement that freezes the audience into recipients: pending
+// with their rendered variables, or skipped with a reason. Re-running it adds nothing (ON
+// CONFLICT on the campaign/contact pair). Placeholders are $n.
+func (s Snapshot) InsertSQL() (string, []any, error) {
+	from, fromArgs, err := s.from()
+	if err != nil {
+		return "", nil, err
+	}
+	vars, varArgs := s.Mapping.variablesSQL()
+	q := `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, wa_id, variables, state, skip_reason)
+		SELECT ?, ?, c.id, c.phone_e164, c.wa_id,
+		       CASE WHEN s.reason IS NULL THEN ` + vars + ` ELSE '{}'::jsonb END,
+		       CASE WHEN s.reason IS NULL THEN 'pending' ELSE 'skipped' END,
+		       COALESCE(s.reason, '')` + from + `
+		ON CONFLICT (campaign_id, contact_id) DO NOTHING`
+	args := append([]any{s.WorkspaceID, s.CampaignID}, varArgs...)
+	args = append(args, fromArgs...)
+	q, err = sq.Dollar.ReplacePlaceholders(q)
+	return q, args, err
+}
+
+// CountSQL counts the audience by skip reason ("" = will be sent): rows of (reason, count).
+func (s Snapshot) CountSQL() (string, []any, error) {
+	from, args, err := s.from()
+	if err != nil {
+		return "", nil, err
+	}
+	q, err := sq.Dollar.ReplacePlaceholders(`SELECT COALESCE(s.reason, ''), count(*)` + from + ` GROUP BY 1`)
+	return q, args, err
+}
+
+// RenderSQL selects the rendered variables and skip reason of the audience's contacts, for
+// checking the SQL rendering against Render: rows of (contact id, variables, reason).
+func (s Snapshot) RenderSQL() (string, []any, error) {
+	from, fromArgs, err := s.from()
+	if err != nil {
+		return "", nil, err
+	}
+	vars, varArgs := s.Mapping.variablesSQL()
+	q, err := sq.Dollar.ReplacePlaceholders(`SELECT c.id, CASE WHEN s.reason IS NULL THEN ` + vars + ` END, COALESCE(s.reason, '')` + from + ` ORDER BY c.id`)
+	return q, append(varArgs, fromArgs...), err
+}
