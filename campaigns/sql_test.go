@@ -28,7 +28,7 @@ func TestSQLRenderingMatchesGo(t *testing.T) {
 		{"Ana María Pérez", "ana@x.co", `{"vence":"lunes","cupon":4520}`},
 		{" José\t Luis ", "", `{"vence":"martes\nnoche","cupon":"J-1"}`},
 		{"", "", `{"vence":"mié","cupon":true}`},
-		{"Solo", "s@x.co", `{"cupon":"X"}`},        // no "vence": skipped
+		{"Solo", "s@x.co", `{"cupon":"X"}`},         // no "vence": skipped
 		{"Nulo", "", `{"vence":null,"cupon":1.50}`}, // null attribute: skipped
 		{"Espacios", "", `{"vence":"   ","cupon":{"a": 1}}`},
 	}
