@@ -54,16 +54,17 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 		d.Logger = slog.Default()
 	}
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	addWebhookWorkers(ws, d)
 	return nil
 }
 
 // PeriodicJobs are the leader's periodic jobs.
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
-	return []*river.PeriodicJob{
+	return append([]*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "cleanup", RunOnStart: true}),
-	}
+	}, WebhookPeriodicJobs()...)
 }
 
 // ClientConfig says how a River client should run in this process.

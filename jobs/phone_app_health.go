@@ -1,0 +1,110 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/store"
+)
+
+// PhoneAppHealthArgs checks the coexistence numbers' phone apps: one silent for 10 days gets a
+// warning (number event + GET /api/v1/numbers/:id/phone-app); Meta disconnects it at ~14 days.
+type PhoneAppHealthArgs struct{}
+
+func (PhoneAppHealthArgs) Kind() string { return "phone_app_health" }
+
+func (PhoneAppHealthArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueSync, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}}
+}
+
+// PhoneAppHealthWorker raises the silence warnings.
+type PhoneAppHealthWorker struct {
+	river.WorkerDefaults[PhoneAppHealthArgs]
+	db  *pgxpool.Pool
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewPhoneAppHealthWorker builds the worker.
+func NewPhoneAppHealthWorker(d Deps) *PhoneAppHealthWorker {
+	w := &PhoneAppHealthWorker{db: d.DB, log: d.Logger, now: d.Now}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	return w
+}
+
+func (w *PhoneAppHealthWorker) Work(ctx context.Context, job *river.Job[PhoneAppHealthArgs]) error {
+	ids, err := store.PhoneAppSilentNumbersWarn(ctx, w.db, w.now())
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		w.log.WarnContext(ctx, "phone app of a coexistence number silent for 10 days; Meta disconnects at ~14", "sender_number_id", id)
+	}
+	return nil
+}
+
+// StatusSweepArgs applies delivery statuses left unapplied by a race with a send's commit (or
+// stored for an unknown send that a callback now names). A safety net: the webhook job and the
+// send job normally settle them at once.
+type StatusSweepArgs struct{}
+
+func (StatusSweepArgs) Kind() string { return "status_sweep" }
+
+func (StatusSweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueWebhooks, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: 30 * time.Second}}
+}
+
+// StatusSweepWorker runs the sweep.
+type StatusSweepWorker struct {
+	river.WorkerDefaults[StatusSweepArgs]
+	db  *pgxpool.Pool
+	log *slog.Logger
+}
+
+// NewStatusSweepWorker builds the worker.
+func NewStatusSweepWorker(d Deps) *StatusSweepWorker {
+	w := &StatusSweepWorker{db: d.DB, log: d.Logger}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	return w
+}
+
+func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweepArgs]) error {
+	n, err := store.StatusEventsApplyPending(ctx, w.db, 5000)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.log.InfoContext(ctx, "late delivery statuses applied", "events", n)
+	}
+	return nil
+}
+
+// WebhookPeriodicJobs are the periodic jobs of webhook processing (listed in PeriodicJobs).
+func WebhookPeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return PhoneAppHealthArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "phone_app_health", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return StatusSweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "status_sweep"}),
+	}
+}
+
+// addWebhookWorkers registers the webhook workers (one line in AddWorkers).
+func addWebhookWorkers(ws *river.Workers, d Deps) {
+	river.AddWorker(ws, NewProcessWebhookWorker(d))
+	river.AddWorker(ws, NewPhoneAppHealthWorker(d))
+	river.AddWorker(ws, NewStatusSweepWorker(d))
+}

@@ -1,0 +1,930 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/internal/metrics"
+	"github.com/pregon/pregon/phone"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
+)
+
+// ProcessWebhookArgs processes one stored webhook body (webhook_inbox row). The endpoint
+// inserts it in the transaction that stores the body.
+type ProcessWebhookArgs struct {
+	InboxID int64 `json:"inbox_id"`
+}
+
+func (ProcessWebhookArgs) Kind() string { return "process_webhook" }
+
+func (ProcessWebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: 25}
+}
+
+// MaxHistoryMessages bounds the synced chat history kept per sender number.
+const MaxHistoryMessages = 20000
+
+// ProcessWebhookWorker turns a stored webhook body into status events, recipient states,
+// timeline messages, opt-outs, template and number changes, and automatic pauses. It is
+// idempotent (the inbox row's status, UNIQUE keys on status events and messages) and
+// order-independent (recipient states only move forward).
+type ProcessWebhookWorker struct {
+	river.WorkerDefaults[ProcessWebhookArgs]
+	db  *pgxpool.Pool
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewProcessWebhookWorker builds the worker.
+func NewProcessWebhookWorker(d Deps) *ProcessWebhookWorker {
+	w := &ProcessWebhookWorker{db: d.DB, log: d.Logger, now: d.Now}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	return w
+}
+
+func (w *ProcessWebhookWorker) Timeout(*river.Job[ProcessWebhookArgs]) time.Duration {
+	return 2 * time.Minute
+}
+
+func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
+	row, err := store.WebhookInboxGet(ctx, w.db, job.Args.InboxID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("webhook %d is gone", job.Args.InboxID))
+	}
+	if err != nil {
+		return err
+	}
+	if row.Status != store.InboxPending {
+		return nil
+	}
+	var env whatsapp.Envelope
+	if err := json.Unmarshal(row.Body, &env); err != nil {
+		w.log.WarnContext(ctx, "webhook body is not valid JSON", "inbox_id", row.ID, "error", err)
+		return store.WebhookInboxMark(ctx, w.db, row.ID, store.InboxUnparseable, err.Error())
+	}
+	p := &webhookRun{w: w, inboxID: row.ID, settings: map[int64]store.WorkspaceSettings{}}
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	err = pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		p.tx = tx
+		if err := p.process(ctx, &env); err != nil {
+			return err
+		}
+		for _, n := range p.paceNumbers {
+			if _, err := client.InsertTx(ctx, tx, PaceArgs{SenderNumberID: n}, nil); err != nil {
+				return fmt.Errorf("enqueuing the pacer of number %d after a resume: %w", n, err)
+			}
+		}
+		status := store.InboxProcessed
+		if p.routed == 0 {
+			status = store.InboxUnroutable
+		}
+		return store.WebhookInboxMark(ctx, tx, row.ID, status, strings.Join(p.notes, "; "))
+	})
+	if err != nil {
+		return fmt.Errorf("processing webhook %d: %w", row.ID, err)
+	}
+	// Second pass, after our commit: a send that committed its wamid while we were running did
+	// not see our events and we did not see its wamid (see store.StatusEventsApplyForWAMID).
+	if p.unapplied && len(p.wamids) > 0 {
+		if _, err := store.StatusEventsApply(ctx, w.db, p.wamids); err != nil {
+			return fmt.Errorf("applying statuses of webhook %d after commit: %w", row.ID, err)
+		}
+	}
+	return nil
+}
+
+// webhookRun is the state of one body's processing.
+type webhookRun struct {
+	w           *ProcessWebhookWorker
+	tx          pgx.Tx
+	inboxID     int64
+	byPNID      map[string]store.WebhookRoute
+	byWABA      map[string][]store.WebhookRoute
+	settings    map[int64]store.WorkspaceSettings
+	notes       []string
+	routed      int
+	wamids      []string
+	unapplied   bool
+	paceNumbers []int64
+	historyLeft map[int64]int64
+}
+
+func (p *webhookRun) note(format string, args ...any) {
+	if len(p.notes) < 20 {
+		p.notes = append(p.notes, fmt.Sprintf(format, args...))
+	}
+}
+
+func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) error {
+	var pnids, wabas []string
+	for _, en := range env.Entry {
+		wabas = append(wabas, en.ID.String())
+		for _, ch := range en.Changes {
+			if pn := changePNID(ch); pn != "" {
+				pnids = append(pnids, pn)
+			}
+		}
+	}
+	routes, err := store.WebhookRoutesFind(ctx, p.tx, pnids, wabas)
+	if err != nil {
+		return err
+	}
+	p.byPNID, p.byWABA = map[string]store.WebhookRoute{}, map[string][]store.WebhookRoute{}
+	for _, r := range routes {
+		p.byPNID[r.PhoneNumberID] = r
+		p.byWABA[r.WABAID] = append(p.byWABA[r.WABAID], r)
+	}
+	var statuses []store.StatusEvent
+	for _, en := range env.Entry {
+		waba := en.ID.String()
+		for _, ch := range en.Changes {
+			if ch.Err != nil {
+				p.note("%s: %v", ch.Field, ch.Err)
+			}
+			metrics.WebhookEvents.WithLabelValues(ch.Field).Inc()
+			var err error
+			switch {
+			case ch.Messages != nil:
+				var ss []store.StatusEvent
+				ss, err = p.messages(ctx, ch.Messages, en.EntryTime())
+				statuses = append(statuses, ss...)
+			case ch.UserPreferences != nil:
+				err = p.userPreferences(ctx, ch.UserPreferences)
+			case ch.MessageEchoes != nil:
+				err = p.echoes(ctx, ch.MessageEchoes)
+			case ch.StateSync != nil:
+				err = p.stateSync(ctx, ch.StateSync)
+			case ch.History != nil:
+				err = p.history(ctx, ch.History)
+			case ch.TemplateStatus != nil:
+				err = p.templateStatus(ctx, waba, ch.TemplateStatus)
+			case ch.TemplateQuality != nil:
+				err = p.templateQuality(ctx, waba, ch.TemplateQuality)
+			case ch.TemplateCategory != nil:
+				err = p.templateCategory(ctx, waba, ch.TemplateCategory)
+			case ch.PhoneNumberQuality != nil:
+				err = p.phoneNumberQuality(ctx, waba, ch.PhoneNumberQuality, ch.Raw)
+			case ch.BusinessCapability != nil:
+				err = p.businessCapability(ctx, waba, ch.BusinessCapability, ch.Raw)
+			case ch.AccountUpdate != nil:
+				err = p.accountUpdate(ctx, waba, ch.AccountUpdate, ch.Raw)
+			default:
+				p.note("field %q kept, not processed", ch.Field)
+			}
+			if err != nil {
+				return fmt.Errorf("field %s: %w", ch.Field, err)
+			}
+		}
+	}
+	if len(statuses) > 0 {
+		metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))
+		fresh, err := store.StatusEventsInsert(ctx, p.tx, statuses)
+		if err != nil {
+			return err
+		}
+		applied, err := store.StatusEventsApply(ctx, p.tx, fresh)
+		if err != nil {
+			return err
+		}
+		p.wamids, p.unapplied = fresh, applied < len(fresh)
+	}
+	return nil
+}
+
+// changePNID is the phone_number_id a change names in its metadata ("" when none).
+func changePNID(ch whatsapp.Change) string {
+	switch {
+	case ch.Messages != nil:
+		return ch.Messages.Metadata.PhoneNumberID.String()
+	case ch.UserPreferences != nil:
+		return ch.UserPreferences.Metadata.PhoneNumberID.String()
+	case ch.MessageEchoes != nil:
+		return ch.MessageEchoes.Metadata.PhoneNumberID.String()
+	case ch.StateSync != nil:
+		return ch.StateSync.Metadata.PhoneNumberID.String()
+	case ch.History != nil:
+		return ch.History.Metadata.PhoneNumberID.String()
+	}
+	return ""
+}
+
+func (p *webhookRun) number(pnid string) (store.WebhookRoute, bool) {
+	r, ok := p.byPNID[pnid]
+	if !ok {
+		p.note("unknown phone_number_id %s", pnid)
+		return r, false
+	}
+	p.routed++
+	return r, true
+}
+
+func (p *webhookRun) workspaceSettings(ctx context.Context, workspaceID int64) (store.WorkspaceSettings, error) {
+	if s, ok := p.settings[workspaceID]; ok {
+		return s, nil
+	}
+	ws, err := store.WorkspaceGetByID(ctx, p.tx, workspaceID)
+	if err != nil {
+		return store.WorkspaceSettings{}, fmt.Errorf("reading settings of workspace %d: %w", workspaceID, err)
+	}
+	s := ws.Settings.Effective()
+	p.settings[workspaceID] = s
+	return s, nil
+}
+
+// messages handles field "messages": delivery statuses (returned, stored in one batch by the
+// caller) and inbound user messages.
+func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, entryTime time.Time) ([]store.StatusEvent, error) {
+	num, ok := p.number(v.Metadata.PhoneNumberID.String())
+	if !ok {
+		return nil, nil
+	}
+	for _, e := range v.Errors {
+		p.note("system error %d: %s", e.Code, cmpOr(e.Message, e.Title))
+	}
+	var out []store.StatusEvent
+	ws := num.WorkspaceID
+	inbox := p.inboxID
+	for _, s := range v.Statuses {
+		if s.ID == "" || s.Status == "" {
+			p.note("status without id or status skipped")
+			continue
+		}
+		at := s.Timestamp.Time()
+		if at.IsZero() {
+			at = cmpTime(entryTime, p.w.now().UTC())
+		}
+		raw, _ := json.Marshal(s)
+		ev := store.StatusEvent{
+			WorkspaceID: &ws, WAMID: s.ID, Status: strings.ToLower(s.Status), OccurredAt: at,
+			RecipientWAID: s.RecipientID, CallbackData: s.BizOpaqueCallbackData, InboxID: &inbox, Raw: raw,
+		}
+		if len(s.Errors) > 0 {
+			code := s.Errors[0].Code
+			ev.ErrorCode = &code
+			ev.ErrorTitle = cmpOr(s.Errors[0].Title, s.Errors[0].Message)
+			ev.ErrorDetails = s.Errors[0].ErrorData.Details
+		}
+		if s.Pricing != nil {
+			ev.PricingCategory, ev.PricingType, ev.Billable = s.Pricing.Category, s.Pricing.Type, s.Pricing.Billable
+		}
+		out = append(out, ev)
+	}
+	names := map[string]string{}
+	for _, c := range v.Contacts {
+		names[c.WAID.String()] = c.Profile.Name
+	}
+	for _, m := range v.Messages {
+		metrics.WebhookEvents.WithLabelValues("inbound").Inc()
+		if err := p.inbound(ctx, num, m, names[m.From]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// contactFor finds or creates (without consent) the contact of a wa_id.
+func (p *webhookRun) contactFor(ctx context.Context, workspaceID int64, waID, name string) (*int64, error) {
+	waID = strings.TrimPrefix(strings.TrimSpace(waID), "+")
+	if waID == "" {
+		return nil, nil
+	}
+	c := store.WAContact{WAID: waID, Candidates: phone.WAIDToE164Candidates(waID), Name: name}
+	if r, err := phone.Normalize("+"+waID, ""); err == nil {
+		c.E164, c.Country = r.E164, r.Region
+		if !contains(c.Candidates, r.E164) {
+			c.Candidates = append(c.Candidates, r.E164)
+		}
+	}
+	id, _, err := store.WAContactEnsure(ctx, p.tx, workspaceID, c)
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// messageText is what a message says (body) and the machine payload of a tap.
+func messageText(m whatsapp.Message) (body, payload string) {
+	switch {
+	case m.Text != nil:
+		return m.Text.Body, ""
+	case m.Button != nil:
+		return m.Button.Text, m.Button.Payload
+	case m.Interactive != nil && m.Interactive.ButtonReply != nil:
+		return m.Interactive.ButtonReply.Title, m.Interactive.ButtonReply.ID
+	case m.Interactive != nil && m.Interactive.ListReply != nil:
+		return m.Interactive.ListReply.Title, m.Interactive.ListReply.ID
+	case m.Reaction != nil:
+		return m.Reaction.Emoji, m.Reaction.MessageID
+	case m.Location != nil:
+		return strings.TrimSpace(m.Location.Name + " " + m.Location.Address), ""
+	case m.System != nil:
+		return m.System.Body, ""
+	}
+	return m.ReplyText(), ""
+}
+
+func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m whatsapp.Message, name string) error {
+	ws := num.WorkspaceID
+	contactID, err := p.contactFor(ctx, ws, m.From, name)
+	if err != nil {
+		return err
+	}
+	at := m.Timestamp.Time()
+	if at.IsZero() {
+		at = p.w.now().UTC()
+	}
+	var recipientID, campaignID *int64
+	ctxWAMID := ""
+	if m.Context != nil && m.Context.ID != "" {
+		ctxWAMID = m.Context.ID
+		if recipientID, campaignID, err = store.RecipientReplied(ctx, p.tx, ws, ctxWAMID, at); err != nil {
+			return err
+		}
+	}
+	body, payload := messageText(m)
+	raw, _ := json.Marshal(m)
+	numberID := num.NumberID
+	_, inserted, err := store.MessageInsert(ctx, p.tx, store.Message{
+		WorkspaceID: ws, SenderNumberID: &numberID, ContactID: contactID, Direction: store.DirectionInbound,
+		WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, ContextWAMID: ctxWAMID, CampaignID: campaignID,
+		OccurredAt: at, Raw: raw,
+	})
+	if err != nil || !inserted || contactID == nil {
+		return err // a repeated message has had its effects already
+	}
+	if err := store.WAContactTouchInbound(ctx, p.tx, ws, *contactID, at); err != nil {
+		return err
+	}
+	settings, err := p.workspaceSettings(ctx, ws)
+	if err != nil {
+		return err
+	}
+	source := ""
+	switch {
+	case m.Button != nil || (m.Interactive != nil && m.Interactive.Type != ""):
+		if store.IsOptOutPayload(payload, settings.OptOutKeywords) || store.IsOptOutText(body, settings.OptOutKeywords) {
+			source = "button"
+		}
+	case m.Text != nil:
+		if store.IsOptOutText(body, settings.OptOutKeywords) {
+			source = "keyword"
+		}
+	}
+	if source == "" {
+		return nil
+	}
+	metrics.WebhookEvents.WithLabelValues("opt_out").Inc()
+	reason := truncate(cmpOr(body, payload), 200)
+	_, err = store.WAContactOptOut(ctx, p.tx, ws, *contactID, recipientID, at, source, reason, map[string]any{
+		"message_wamid": m.ID, "inbox_id": p.inboxID, "campaign_id": campaignID, "context_wamid": ctxWAMID,
+	})
+	return err
+}
+
+func (p *webhookRun) userPreferences(ctx context.Context, v *whatsapp.UserPreferencesValue) error {
+	num, ok := p.number(v.Metadata.PhoneNumberID.String())
+	if !ok {
+		return nil
+	}
+	for _, up := range v.UserPreferences {
+		if up.Category != "" && up.Category != "marketing_messages" {
+			p.note("user preference category %q ignored", up.Category)
+			continue
+		}
+		val := strings.ToLower(up.Value)
+		if val != "stop" && val != "resume" {
+			p.note("user preference %q ignored", up.Value)
+			continue
+		}
+		contactID, err := p.contactFor(ctx, num.WorkspaceID, up.WAID.String(), "")
+		if err != nil || contactID == nil {
+			return err
+		}
+		at := up.Timestamp.Time()
+		if at.IsZero() {
+			at = p.w.now().UTC()
+		}
+		if _, err := store.WAContactMarketingPreference(ctx, p.tx, num.WorkspaceID, *contactID, val == "stop", at, up.Detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// echoes handles smb_message_echoes: what the owner sent from the phone app goes to the
+// timeline and proves the app is alive.
+func (p *webhookRun) echoes(ctx context.Context, v *whatsapp.MessageEchoesValue) error {
+	num, ok := p.number(v.Metadata.PhoneNumberID.String())
+	if !ok {
+		return nil
+	}
+	var latest time.Time
+	for _, m := range v.MessageEchoes {
+		contactID, err := p.contactFor(ctx, num.WorkspaceID, m.To, "")
+		if err != nil {
+			return err
+		}
+		at := m.Timestamp.Time()
+		if at.IsZero() {
+			at = p.w.now().UTC()
+		}
+		if at.After(latest) {
+			latest = at
+		}
+		body, payload := messageText(m)
+		raw, _ := json.Marshal(m)
+		numberID := num.NumberID
+		if _, _, err := store.MessageInsert(ctx, p.tx, store.Message{
+			WorkspaceID: num.WorkspaceID, SenderNumberID: &numberID, ContactID: contactID, Direction: store.DirectionEcho,
+			WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, OccurredAt: at, Raw: raw,
+		}); err != nil {
+			return err
+		}
+	}
+	if latest.IsZero() {
+		return nil
+	}
+	return store.SenderNumberTouchPhoneActivity(ctx, p.tx, num.WorkspaceID, num.NumberID, latest)
+}
+
+// stateSync handles smb_app_state_sync: contacts saved in the phone become contacts WITHOUT
+// consent.
+func (p *webhookRun) stateSync(ctx context.Context, v *whatsapp.StateSyncValue) error {
+	num, ok := p.number(v.Metadata.PhoneNumberID.String())
+	if !ok {
+		return nil
+	}
+	for _, it := range v.StateSync {
+		if it.Type != "" && it.Type != "contact" {
+			continue
+		}
+		if strings.EqualFold(it.Action, "remove") {
+			p.note("contact %s removed from the phone's address book (kept)", it.Contact.PhoneNumber)
+			continue
+		}
+		name := cmpOr(it.Contact.FullName, it.Contact.FirstName)
+		if _, err := p.contactFor(ctx, num.WorkspaceID, it.Contact.PhoneNumber.String(), name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// history handles the history shared at coexistence onboarding, bounded per number.
+func (p *webhookRun) history(ctx context.Context, v *whatsapp.HistoryValue) error {
+	num, ok := p.number(v.Metadata.PhoneNumberID.String())
+	if !ok {
+		return nil
+	}
+	if p.historyLeft == nil {
+		p.historyLeft = map[int64]int64{}
+	}
+	if _, seen := p.historyLeft[num.NumberID]; !seen {
+		n, err := store.MessageCountForNumber(ctx, p.tx, num.WorkspaceID, num.NumberID, store.DirectionHistory)
+		if err != nil {
+			return err
+		}
+		p.historyLeft[num.NumberID] = MaxHistoryMessages - n
+	}
+	for _, chunk := range v.History {
+		for _, e := range chunk.Errors {
+			if err := store.NumberEventInsert(ctx, p.tx, num.WorkspaceID, num.NumberID, "history", "", strconv.Itoa(e.Code),
+				map[string]any{"title": e.Title, "details": e.ErrorData.Details}); err != nil {
+				return err
+			}
+		}
+		for _, th := range chunk.Threads {
+			contactID, err := p.contactFor(ctx, num.WorkspaceID, th.ID, "")
+			if err != nil {
+				return err
+			}
+			for _, m := range th.Messages {
+				if p.historyLeft[num.NumberID] <= 0 {
+					p.note("history beyond %d messages dropped", MaxHistoryMessages)
+					return nil
+				}
+				body, payload := messageText(m)
+				raw, _ := json.Marshal(m)
+				numberID := num.NumberID
+				_, inserted, err := store.MessageInsert(ctx, p.tx, store.Message{
+					WorkspaceID: num.WorkspaceID, SenderNumberID: &numberID, ContactID: contactID, Direction: store.DirectionHistory,
+					WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, OccurredAt: cmpTime(m.Timestamp.Time(), p.w.now().UTC()), Raw: raw,
+				})
+				if err != nil {
+					return err
+				}
+				if inserted {
+					p.historyLeft[num.NumberID]--
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Template statuses that stop a campaign, and those that let it go on.
+var (
+	templateStopStatuses   = map[string]bool{"PAUSED": true, "DISABLED": true, "REJECTED": true, "DELETED": true, "PENDING_DELETION": true, "ARCHIVED": true, "LOCKED": true}
+	templateResumeStatuses = map[string]bool{"APPROVED": true, "REINSTATED": true}
+)
+
+func (p *webhookRun) templates(ctx context.Context, waba string, id whatsapp.FlexString, name, lang string) ([]store.WebhookTemplate, error) {
+	ts, err := store.WebhookTemplatesFind(ctx, p.tx, waba, id.String(), name, lang)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		p.note("unknown template %s (%s %s) of WABA %s", id, name, lang, waba)
+	} else {
+		p.routed++
+	}
+	return ts, nil
+}
+
+func (p *webhookRun) templateStatus(ctx context.Context, waba string, v *whatsapp.TemplateStatusUpdate) error {
+	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
+	if err != nil {
+		return err
+	}
+	event := strings.ToUpper(strings.TrimSpace(v.Event))
+	reason := v.Reason.String()
+	if v.OtherInfo != nil && v.OtherInfo.Title != "" {
+		reason = strings.Trim(reason+" "+v.OtherInfo.Title, " ")
+	}
+	for _, t := range ts {
+		changed, err := store.TemplateSetState(ctx, p.tx, t.ID, "status", event, reason, "webhook")
+		if err != nil {
+			return fmt.Errorf("storing status of template %d: %w", t.ID, err)
+		}
+		if v.MessageTemplateCategory != "" {
+			if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", v.MessageTemplateCategory, "", "webhook"); err != nil {
+				return err
+			}
+		}
+		settings, err := p.workspaceSettings(ctx, t.WorkspaceID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case templateStopStatuses[event]:
+			why := fmt.Sprintf("Meta cambió la plantilla %s (%s) a %s", t.Name, t.Language, event)
+			if reason != "" && reason != "NONE" {
+				why += " (" + reason + ")"
+			}
+			if err := p.pauseForTemplate(ctx, t, "template_status", event, why); err != nil {
+				return err
+			}
+		case changed && templateResumeStatuses[event] && settings.AutoResume && !badQuality(t.Quality, settings):
+			if err := p.resumeForTemplate(ctx, t, "template_status", event,
+				fmt.Sprintf("Meta volvió a aprobar la plantilla %s (%s): reanudación automática", t.Name, t.Language)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func badQuality(q string, s store.WorkspaceSettings) bool {
+	return q == "RED" || (q == "YELLOW" && s.PauseOnYellow)
+}
+
+func (p *webhookRun) templateQuality(ctx context.Context, waba string, v *whatsapp.TemplateQualityUpdate) error {
+	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
+	if err != nil {
+		return err
+	}
+	q := strings.ToUpper(strings.TrimSpace(v.NewQualityScore))
+	if q == "" {
+		return nil
+	}
+	for _, t := range ts {
+		changed, err := store.TemplateSetState(ctx, p.tx, t.ID, "quality", q, "", "webhook")
+		if err != nil {
+			return fmt.Errorf("storing quality of template %d: %w", t.ID, err)
+		}
+		settings, err := p.workspaceSettings(ctx, t.WorkspaceID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case badQuality(q, settings):
+			why := fmt.Sprintf("La calidad de la plantilla %s (%s) bajó a %s", t.Name, t.Language, q)
+			if prev := strings.ToUpper(v.PreviousQualityScore); prev != "" {
+				why = fmt.Sprintf("La calidad de la plantilla %s (%s) bajó de %s a %s", t.Name, t.Language, prev, q)
+			}
+			if err := p.pauseForTemplate(ctx, t, "template_quality", q, why); err != nil {
+				return err
+			}
+		case changed && settings.AutoResume && (q == "GREEN" || q == "YELLOW") && (t.Status == "" || templateResumeStatuses[t.Status]):
+			if err := p.resumeForTemplate(ctx, t, "template_quality", q,
+				fmt.Sprintf("La calidad de la plantilla %s (%s) volvió a %s: reanudación automática", t.Name, t.Language, q)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *webhookRun) pauseForTemplate(ctx context.Context, t store.WebhookTemplate, signal, value, why string) error {
+	ids, err := store.CampaignsPauseForTemplate(ctx, p.tx, t.ID, store.TransitionParams{Actor: store.ActorRule, Reason: why, Signal: signal, Value: value})
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		metrics.CampaignPauses.WithLabelValues(signal).Add(float64(len(ids)))
+		p.w.log.InfoContext(ctx, "campaigns paused by a template webhook", "template_id", t.ID, "signal", signal, "value", value, "campaign_ids", ids)
+	}
+	return nil
+}
+
+func (p *webhookRun) resumeForTemplate(ctx context.Context, t store.WebhookTemplate, signal, value, why string) error {
+	cs, err := store.CampaignsResumeForTemplate(ctx, p.tx, t.ID, store.TransitionParams{Actor: store.ActorRule, Reason: why, Signal: signal, Value: value})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.SenderNumberID != nil && !containsInt(p.paceNumbers, *c.SenderNumberID) {
+			p.paceNumbers = append(p.paceNumbers, *c.SenderNumberID)
+		}
+	}
+	if len(cs) > 0 {
+		p.w.log.InfoContext(ctx, "campaigns resumed by a template webhook", "template_id", t.ID, "signal", signal, "value", value, "campaigns", len(cs))
+	}
+	return nil
+}
+
+func (p *webhookRun) templateCategory(ctx context.Context, waba string, v *whatsapp.TemplateCategoryUpdate) error {
+	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
+	if err != nil {
+		return err
+	}
+	cat := cmpOr(v.NewCategory, v.CorrectCategory)
+	if cat == "" {
+		return nil
+	}
+	for _, t := range ts {
+		if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", cat, "", "webhook"); err != nil {
+			return fmt.Errorf("storing category of template %d: %w", t.ID, err)
+		}
+	}
+	return nil
+}
+
+// numbersOf picks the WABA's numbers a number webhook is about: the one whose display number
+// matches, else all of them.
+func (p *webhookRun) numbersOf(waba, display string) []store.WebhookRoute {
+	all := p.byWABA[waba]
+	if len(all) == 0 {
+		p.note("unknown WABA %s", waba)
+		return nil
+	}
+	p.routed++
+	d := digits(display)
+	if d != "" {
+		for _, n := range all {
+			if digits(n.DisplayNumber) == d {
+				return []store.WebhookRoute{n}
+			}
+		}
+	}
+	return all
+}
+
+// TierLimit converts a messaging limit as Meta reports it ("TIER_2K", 2000, "UNLIMITED", -1) to
+// unique recipients per 24 h (-1 unlimited); ok is false for unknown values (TIER_NOT_SET…).
+func TierLimit(v string) (limit int, ok bool) {
+	s := strings.ToUpper(strings.TrimSpace(v))
+	switch s {
+	case "TIER_50":
+		return 50, true
+	case "TIER_250":
+		return 250, true
+	case "TIER_1K":
+		return 1000, true
+	case "TIER_2K":
+		return 2000, true
+	case "TIER_10K":
+		return 10000, true
+	case "TIER_100K":
+		return 100000, true
+	case "TIER_UNLIMITED", "UNLIMITED", "-1":
+		return -1, true
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return n, true
+	}
+	return 0, false
+}
+
+// tierName is the tier string stored on a number for a limit.
+func tierName(limit int) string {
+	switch limit {
+	case -1:
+		return "TIER_UNLIMITED"
+	case 1000, 2000, 10000, 100000:
+		return fmt.Sprintf("TIER_%dK", limit/1000)
+	}
+	return fmt.Sprintf("TIER_%d", limit)
+}
+
+func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, limit int, detail json.RawMessage) error {
+	done := map[int64]bool{}
+	tier := tierName(limit)
+	for _, n := range nums {
+		if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{MessagingLimitTier: &tier}, detail); err != nil {
+			return err
+		}
+		if !done[n.WorkspaceID] {
+			done[n.WorkspaceID] = true
+			if _, err := store.WorkspaceSetMessagingLimit(ctx, p.tx, n.WorkspaceID, limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, v *whatsapp.PhoneNumberQualityUpdate, raw json.RawMessage) error {
+	nums := p.numbersOf(waba, v.DisplayPhoneNumber.String())
+	if len(nums) == 0 {
+		return nil
+	}
+	limitStr := v.MaxDailyConversationsPerBusiness.String()
+	if _, ok := TierLimit(limitStr); !ok {
+		limitStr = v.CurrentLimit
+	}
+	if limit, ok := TierLimit(limitStr); ok {
+		if err := p.setLimit(ctx, nums, limit, raw); err != nil {
+			return err
+		}
+	}
+	event := strings.ToUpper(v.Event)
+	for _, n := range nums {
+		var u store.NumberWebhookUpdate
+		switch event {
+		case "FLAGGED":
+			q := "FLAGGED"
+			u.QualityRating = &q
+		case "UNFLAGGED":
+			q := "GREEN"
+			u.QualityRating = &q
+		case "THROUGHPUT_UPGRADE":
+			mps := 1000
+			u.ThroughputMPS = &mps
+		}
+		if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, u, raw); err != nil {
+			return err
+		}
+		if event == "FLAGGED" {
+			if _, err := p.halt(ctx, n, "number_quality", event, "Meta marcó el número (FLAGGED): revise la calidad antes de reanudar"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *webhookRun) halt(ctx context.Context, n store.WebhookRoute, signal, value, why string) ([]int64, error) {
+	ids, err := store.CampaignsHaltForNumber(ctx, p.tx, n.NumberID, store.TransitionParams{Actor: store.ActorRule, Reason: why, Signal: signal, Value: value})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		metrics.CampaignPauses.WithLabelValues(signal).Add(float64(len(ids)))
+		p.w.log.InfoContext(ctx, "campaigns halted by a number webhook", "sender_number_id", n.NumberID, "signal", signal, "value", value, "campaign_ids", ids)
+	}
+	return ids, nil
+}
+
+func (p *webhookRun) businessCapability(ctx context.Context, waba string, v *whatsapp.BusinessCapabilityUpdate, raw json.RawMessage) error {
+	nums := p.numbersOf(waba, "")
+	if len(nums) == 0 {
+		return nil
+	}
+	limit, ok := TierLimit(v.MaxDailyConversationsPerBusiness.String())
+	if !ok && v.MaxDailyConversationPerPhone != 0 {
+		limit, ok = TierLimit(strconv.FormatInt(int64(v.MaxDailyConversationPerPhone), 10))
+	}
+	if !ok {
+		p.note("business_capability_update without a messaging limit")
+		return nil
+	}
+	return p.setLimit(ctx, nums, limit, raw)
+}
+
+func (p *webhookRun) accountUpdate(ctx context.Context, waba string, v *whatsapp.AccountUpdate, raw json.RawMessage) error {
+	nums := p.numbersOf(waba, v.PhoneNumber.String())
+	event := strings.ToUpper(v.Event)
+	reason := event
+	if v.DisconnectionInfo != nil && v.DisconnectionInfo.Reason != "" {
+		reason = strings.ToUpper(v.DisconnectionInfo.Reason)
+	}
+	banned := false
+	if v.BanInfo != nil {
+		for _, s := range v.BanInfo.WABABanState {
+			if strings.EqualFold(s, "DISABLE") {
+				banned = true
+			}
+		}
+	}
+	for _, n := range nums {
+		switch {
+		case v.DisconnectionInfo != nil || event == "PARTNER_REMOVED" || event == "ACCOUNT_OFFBOARDED":
+			st, why := store.NumberDisconnected, "Número desconectado de la Cloud API: "+reason
+			if reason == "PRIMARY_INACTIVITY" {
+				why = "Número desconectado: la app de WhatsApp Business del teléfono estuvo inactiva ~14 días (PRIMARY_INACTIVITY)"
+			}
+			if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why}, raw); err != nil {
+				return err
+			}
+			if _, err := p.halt(ctx, n, "account_update", reason, why); err != nil {
+				return err
+			}
+		case event == "ACCOUNT_RECONNECTED":
+			st, why := store.NumberActive, ""
+			if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why}, raw); err != nil {
+				return err
+			}
+		case banned:
+			why := "Meta deshabilitó la cuenta (" + event + ")"
+			if _, err := p.halt(ctx, n, "account_update", event, why); err != nil {
+				return err
+			}
+		default:
+			if err := store.NumberEventInsert(ctx, p.tx, n.WorkspaceID, n.NumberID, "account", "", event, raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func cmpTime(a, b time.Time) time.Time {
+	if !a.IsZero() {
+		return a
+	}
+	return b
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func containsInt(xs []int64, x int64) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Message directions.
+const (
+	DirectionInbound  = "inbound"  // the user wrote to the business
+	DirectionEcho     = "echo"     // the business wrote from the WhatsApp Business app (coexistence)
+	DirectionHistory  = "history"  // synced past chats (coexistence onboarding)
+	DirectionOutbound = "outbound" // sent by Pregón outside campaigns
+)
+
+// Message is one entry of a contact's timeline that is not a campaign send.
+type Message struct {
+	ID             int64           `json:"id"`
+	WorkspaceID    int64           `json:"-"`
+	SenderNumberID *int64          `json:"sender_number_id,omitempty"`
+	ContactID      *int64          `json:"contact_id,omitempty"`
+	Direction      string          `json:"direction"`
+	WAMID          string          `json:"wamid"`
+	Type           string          `json:"type"`
+	Body           string          `json:"body,omitempty"`
+	Payload        string          `json:"payload,omitempty"`
+	ContextWAMID   string          `json:"context_wamid,omitempty"`
+	CampaignID     *int64          `json:"campaign_id,omitempty"`
+	OccurredAt     time.Time       `json:"occurred_at"`
+	Raw            json.RawMessage `json:"-"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// MessageInsert stores a message once: a repeated webhook (same workspace, wamid and direction)
+// inserts nothing and returns inserted=false, so callers skip its side effects.
+func MessageInsert(ctx context.Context, db DBTX, m Message) (id int64, inserted bool, err error) {
+	raw := []byte(m.Raw)
+	if len(raw) == 0 {
+		raw = []byte("{}")
+	}
+	err = db.QueryRow(ctx, `
+		INSERT INTO messages (workspace_id, sender_number_id, contact_id, direction, wamid, type, body, payload,
+			context_wamid, campaign_id, occurred_at, raw)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (workspace_id, wamid, direction) DO NOTHING RETURNING id`,
+		m.WorkspaceID, m.SenderNumberID, m.ContactID, m.Direction, m.WAMID, m.Type, m.Body, m.Payload,
+		m.ContextWAMID, m.CampaignID, m.OccurredAt, raw).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("storing %s message %s: %w", m.Direction, m.WAMID, err)
+	}
+	return id, true, nil
+}
+
+// MessageCountForNumber counts a number's messages of one direction (to bound history).
+func MessageCountForNumber(ctx context.Context, db DBTX, workspaceID, numberID int64, direction string) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE workspace_id = $1 AND sender_number_id = $2 AND direction = $3`,
+		workspaceID, numberID, direction).Scan(&n)
+	return n, err
+}
+
+// WAContact says who a WhatsApp user is, as a webhook reports them.
+type WAContact struct {
+	WAID       string   // digits, as Meta sends them (MX 521…, AR 549…)
+	Candidates []string // E.164 forms a stored contact may have, most likely first
+	E164       string   // the normalised number to create the contact with
+	Country    string   // ISO region of E164
+	Name       string   // profile or address-book name ("" = unknown)
+}
+
+// WAContactEnsure finds the workspace's contact for a WhatsApp user — by wa_id first, then by
+// the candidate E.164 forms — or creates one WITHOUT consent (a message or a synced address
+// book is not documented opt-in). It fills a missing wa_id and name. It returns the contact id
+// and whether it was created.
+func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContact) (int64, bool, error) {
+	if c.WAID == "" && len(c.Candidates) == 0 && c.E164 == "" {
+		return 0, false, errors.New("identifying a WhatsApp contact: no wa_id or phone number")
+	}
+	var id int64
+	err := db.QueryRow(ctx, `
+		SELECT id FROM contacts
+		WHERE workspace_id = $1 AND erased_at IS NULL
+		  AND (($2 <> '' AND wa_id = $2) OR phone_e164 = ANY($3::text[]))
+		ORDER BY ($2 <> '' AND wa_id = $2) DESC, array_position($3::text[], phone_e164), id
+		LIMIT 1`, workspaceID, c.WAID, c.Candidates).Scan(&id)
+	if err == nil {
+		_, err = db.Exec(ctx, `UPDATE contacts SET wa_id = COALESCE(wa_id, NULLIF($3, '')),
+			name = CASE WHEN name = '' THEN $4 ELSE name END, updated_at = now()
+			WHERE id = $1 AND workspace_id = $2 AND ((wa_id IS NULL AND $3 <> '') OR (name = '' AND $4 <> ''))`,
+			id, workspaceID, c.WAID, c.Name)
+		if err != nil {
+			return 0, false, fmt.Errorf("updating contact %d from WhatsApp: %w", id, err)
+		}
+		return id, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("finding contact of wa_id %s: %w", c.WAID, err)
+	}
+	e164 := c.E164
+	if e164 == "" {
+		if len(c.Candidates) > 0 {
+			e164 = c.Candidates[0]
+		} else {
+			e164 = "+" + c.WAID
+		}
+	}
+	// ON CONFLICT: a concurrent webhook may have created the same contact a moment ago.
+	var created bool
+	err = db.QueryRow(ctx, `
+		INSERT INTO contacts (workspace_id, phone_e164, wa_id, country, name)
+		VALUES ($1, $2, NULLIF($3, ''), $4, $5)
+		ON CONFLICT (workspace_id, phone_e164) DO UPDATE SET wa_id = COALESCE(contacts.wa_id, EXCLUDED.wa_id)
+		RETURNING id, xmax = 0`, workspaceID, e164, c.WAID, c.Country, c.Name).Scan(&id, &created)
+	if err != nil {
+		return 0, false, fmt.Errorf("creating contact %s from WhatsApp: %w", e164, err)
+	}
+	return id, created, nil
+}
+
+// WAContactTouchInbound moves the contact's last inbound time forward (the 24 h customer
+// service window opens at each user message).
+func WAContactTouchInbound(ctx context.Context, db DBTX, workspaceID, contactID int64, at time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $3), updated_at = now()
+		WHERE id = $1 AND workspace_id = $2 AND (last_inbound_at IS NULL OR last_inbound_at < $3)`, contactID, workspaceID, at)
+	if err != nil {
+		return fmt.Errorf("recording inbound time of contact %d: %w", contactID, err)
+	}
+	return nil
+}
+
+// WAContactOptOut records a person's opt-out (keyword or quick-reply button): the contact's
+// opted_out_at (first one wins), a consent event, and the opted_out_at of the recipient the
+// reply answered (or the contact's latest campaign send). It reports whether the contact was
+// newly opted out.
+func WAContactOptOut(ctx context.Context, db DBTX, workspaceID, contactID int64, recipientID *int64, at time.Time, source, reason string, evidence any) (bool, error) {
+	ev, _ := json.Marshal(evidence)
+	if evidence == nil {
+		ev = []byte("{}")
+	}
+	tag, err := db.Exec(ctx, `UPDATE contacts SET opted_out_at = $3, opt_out_source = $4, opt_out_reason = $5, updated_at = now()
+		WHERE id = $1 AND workspace_id = $2 AND opted_out_at IS NULL`, contactID, workspaceID, at, source, reason)
+	if err != nil {
+		return false, fmt.Errorf("opting out contact %d: %w", contactID, err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, evidence)
+		VALUES ($1, $2, 'opt_out', $3, $4, $5)`, workspaceID, contactID, source, reason, ev); err != nil {
+		return false, fmt.Errorf("recording opt-out of contact %d: %w", contactID, err)
+	}
+	if recipientID != nil {
+		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
+			WHERE id = $1 AND workspace_id = $2`, *recipientID, workspaceID, at)
+	} else {
+		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
+			WHERE id = (SELECT id FROM recipients WHERE workspace_id = $2 AND contact_id = $1 AND wamid IS NOT NULL
+			            ORDER BY COALESCE(sent_at, updated_at) DESC LIMIT 1)`, contactID, workspaceID, at)
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording opt-out on the recipient of contact %d: %w", contactID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// WAContactMarketingPreference applies WhatsApp's own "offers and announcements" stop/resume
+// (user_preferences webhook). A preference older than the latest one recorded is ignored, so
+// out-of-order deliveries settle on the newest. It reports whether anything changed.
+func WAContactMarketingPreference(ctx context.Context, db DBTX, workspaceID, contactID int64, stop bool, at time.Time, detail string) (bool, error) {
+	var newer bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consent_events
+		WHERE workspace_id = $1 AND contact_id = $2 AND source = 'user_preferences'
+		  AND (evidence->>'timestamp')::timestamptz >= $3)`, workspaceID, contactID, at).Scan(&newer)
+	if err != nil {
+		return false, fmt.Errorf("reading marketing preferences of contact %d: %w", contactID, err)
+	}
+	if newer {
+		return false, nil
+	}
+	kind := "marketing_resume"
+	if stop {
+		kind = "marketing_stop"
+	}
+	_, err = db.Exec(ctx, `UPDATE contacts SET marketing_stopped = $3,
+		marketing_stopped_at = CASE WHEN $3 THEN $4 ELSE NULL END, updated_at = now()
+		WHERE id = $1 AND workspace_id = $2`, contactID, workspaceID, stop, at)
+	if err != nil {
+		return false, fmt.Errorf("storing marketing preference of contact %d: %w", contactID, err)
+	}
+	ev, _ := json.Marshal(map[string]any{"timestamp": at.UTC().Format(time.RFC3339Nano), "detail": detail})
+	_, err = db.Exec(ctx, `INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, evidence)
+		VALUES ($1, $2, $3, 'user_preferences', $4, $5)`, workspaceID, contactID, kind, detail, ev)
+	if err != nil {
+		return false, fmt.Errorf("recording marketing preference of contact %d: %w", contactID, err)
+	}
+	return true, nil
+}
+
+// RecipientReplied marks the campaign recipient whose message (wamid) a user replied to, and
+// returns the recipient and campaign ids (nil when the wamid is not a campaign send of the
+// workspace).
+func RecipientReplied(ctx context.Context, db DBTX, workspaceID int64, wamid string, at time.Time) (recipientID, campaignID *int64, err error) {
+	var rid, cid int64
+	err = db.QueryRow(ctx, `UPDATE recipients SET replied_at = LEAST(replied_at, $3), updated_at = now()
+		WHERE wamid = $1 AND workspace_id = $2 RETURNING id, campaign_id`, wamid, workspaceID, at).Scan(&rid, &cid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("attributing a reply to %s: %w", wamid, err)
+	}
+	return &rid, &cid, nil
+}
+
+// FoldText normalises a message for keyword matching: accents removed, upper case, spaces
+// collapsed, surrounding spaces and punctuation trimmed ("  ¡Baja! " → "BAJA").
+func FoldText(s string) string {
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, err := transform.String(t, s)
+	if err != nil {
+		out = s
+	}
+	out = strings.Join(strings.Fields(strings.ToUpper(out)), " ")
+	return strings.TrimFunc(out, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) || unicode.IsSymbol(r) })
+}
+
+// OptOutPayloadPrefix starts the payload of a campaign's opt-out quick-reply button
+// ("OPTOUT", "OPTOUT:campaign42").
+const OptOutPayloadPrefix = "OPTOUT"
+
+// IsOptOutText reports whether a whole message is one of the opt-out keywords (after folding).
+func IsOptOutText(text string, keywords []string) bool {
+	f := FoldText(text)
+	if f == "" {
+		return false
+	}
+	for _, k := range keywords {
+		if FoldText(k) == f {
+			return true
+		}
+	}
+	return false
+}
+
+// IsOptOutPayload reports whether a quick-reply payload asks to opt out: it starts with
+// OPTOUT, or it is an opt-out keyword.
+func IsOptOutPayload(payload string, keywords []string) bool {
+	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(payload)), OptOutPayloadPrefix) {
+		return true
+	}
+	return IsOptOutText(payload, keywords)
+}
+
+// TimelineItem is one entry of a contact's timeline: a message (inbound, echo, history) or a
+// campaign send with its delivery statuses.
+type TimelineItem struct {
+	Kind         string        `json:"kind"` // inbound | echo | history | outbound | campaign
+	At           time.Time     `json:"at"`
+	WAMID        string        `json:"wamid,omitempty"`
+	Type         string        `json:"type,omitempty"`
+	Body         string        `json:"body,omitempty"`
+	Payload      string        `json:"payload,omitempty"`
+	ContextWAMID string        `json:"context_wamid,omitempty"`
+	CampaignID   *int64        `json:"campaign_id,omitempty"`
+	CampaignName string        `json:"campaign_name,omitempty"`
+	TemplateName string        `json:"template_name,omitempty"`
+	RecipientID  *int64        `json:"recipient_id,omitempty"`
+	State        string        `json:"state,omitempty"`
+	ErrorCode    *int          `json:"error_code,omitempty"`
+	ErrorTitle   string        `json:"error_title,omitempty"`
+	SentAt       *time.Time    `json:"sent_at,omitempty"`
+	DeliveredAt  *time.Time    `json:"delivered_at,omitempty"`
+	ReadAt       *time.Time    `json:"read_at,omitempty"`
+	FailedAt     *time.Time    `json:"failed_at,omitempty"`
+	RepliedAt    *time.Time    `json:"replied_at,omitempty"`
+	OptedOutAt   *time.Time    `json:"opted_out_at,omitempty"`
+	Statuses     []StatusEvent `json:"statuses,omitempty"`
+}
+
+// ContactTimeline returns a contact's timeline, newest first: messages and campaign sends
+// that happened before `before` (zero: now), at most limit items. ErrNotFound when the contact
+// is not the workspace's.
+func ContactTimeline(ctx context.Context, db DBTX, workspaceID, contactID int64, before time.Time, limit int) ([]TimelineItem, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE workspace_id = $1 AND id = $2)`, workspaceID, contactID).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("reading contact %d: %w", contactID, err)
+	}
+	if !exists {
+		return nil, ErrNotFound
+	}
+	rows, err := db.Query(ctx, `
+		SELECT * FROM (
+		    SELECT m.direction, m.occurred_at, m.wamid, m.type, m.body, m.payload, m.context_wamid, m.campaign_id,
+		           COALESCE(c.name, ''), '', NULL::bigint, '', NULL::int, '', NULL::timestamptz, NULL::timestamptz,
+		           NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
+		    FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id AND c.workspace_id = m.workspace_id
+		    WHERE m.workspace_id = $1 AND m.contact_id = $2 AND m.occurred_at < $3
+		    UNION ALL
+		    SELECT 'campaign', COALESCE(r.sent_at, r.sending_at, r.failed_at, r.queued_at, r.updated_at), COALESCE(r.wamid, ''),
+		           'template', '', '', '', r.campaign_id, c.name, COALESCE(t.name, ''), r.id, r.state, r.error_code, r.error_title,
+		           r.sent_at, r.delivered_at, r.read_at, r.failed_at, r.replied_at, r.opted_out_at
+		    FROM recipients r JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
+		    LEFT JOIN templates t ON t.id = c.template_id AND t.workspace_id = c.workspace_id
+		    WHERE r.workspace_id = $1 AND r.contact_id = $2 AND r.state NOT IN ('pending', 'skipped')
+		      AND COALESCE(r.sent_at, r.sending_at, r.failed_at, r.queued_at, r.updated_at) < $3
+		) items ORDER BY 2 DESC LIMIT $4`, workspaceID, contactID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading timeline of contact %d: %w", contactID, err)
+	}
+	items := []TimelineItem{}
+	var wamids []string
+	for rows.Next() {
+		var it TimelineItem
+		var code *int32
+		if err := rows.Scan(&it.Kind, &it.At, &it.WAMID, &it.Type, &it.Body, &it.Payload, &it.ContextWAMID, &it.CampaignID,
+			&it.CampaignName, &it.TemplateName, &it.RecipientID, &it.State, &code, &it.ErrorTitle,
+			&it.SentAt, &it.DeliveredAt, &it.ReadAt, &it.FailedAt, &it.RepliedAt, &it.OptedOutAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if code != nil {
+			c := int(*code)
+			it.ErrorCode = &c
+		}
+		if it.Kind == "campaign" && it.WAMID != "" {
+			wamids = append(wamids, it.WAMID)
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading timeline of contact %d: %w", contactID, err)
+	}
+	if len(wamids) > 0 {
+		evs, err := StatusEventsByWAMIDs(ctx, db, workspaceID, wamids)
+		if err != nil {
+			return nil, err
+		}
+		byWAMID := map[string][]StatusEvent{}
+		for _, e := range evs {
+			byWAMID[e.WAMID] = append(byWAMID[e.WAMID], e)
+		}
+		for i := range items {
+			if items[i].Kind == "campaign" {
+				items[i].Statuses = byWAMID[items[i].WAMID]
+			}
+		}
+	}
+	return items, nil
+}

@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// WebhookRoute is a sender number as the webhook endpoint sees it: where a body naming it
+// belongs and which app secret must have signed it.
+type WebhookRoute struct {
+	NumberID      int64
+	WorkspaceID   int64
+	PhoneNumberID string
+	WABAID        string
+	AppSecretEnc  []byte
+	UseSimulator  bool
+	Coexistence   bool
+	DisplayNumber string
+}
+
+// WebhookRoutesFind returns the numbers named by phone_number_id or by WABA id. Not
+// workspace-scoped by design: the body says which workspace it belongs to, and its signature
+// proves it.
+func WebhookRoutesFind(ctx context.Context, db DBTX, phoneNumberIDs, wabaIDs []string) ([]WebhookRoute, error) {
+	if len(phoneNumberIDs) == 0 && len(wabaIDs) == 0 {
+		return nil, nil
+	}
+	return webhookRoutes(ctx, db, `WHERE phone_number_id = ANY($1::text[]) OR waba_id = ANY($2::text[]) ORDER BY id`,
+		phoneNumberIDs, wabaIDs)
+}
+
+// WebhookRoutesAll returns up to limit numbers, for a signed body too malformed to name one.
+func WebhookRoutesAll(ctx context.Context, db DBTX, limit int) ([]WebhookRoute, error) {
+	return webhookRoutes(ctx, db, `ORDER BY id LIMIT $1`, limit)
+}
+
+func webhookRoutes(ctx context.Context, db DBTX, where string, args ...any) ([]WebhookRoute, error) {
+	rows, err := db.Query(ctx, `SELECT id, workspace_id, phone_number_id, waba_id, app_secret_enc, use_simulator,
+		coexistence, display_number FROM sender_numbers `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finding the numbers a webhook names: %w", err)
+	}
+	defer rows.Close()
+	var out []WebhookRoute
+	for rows.Next() {
+		var r WebhookRoute
+		if err := rows.Scan(&r.NumberID, &r.WorkspaceID, &r.PhoneNumberID, &r.WABAID, &r.AppSecretEnc, &r.UseSimulator,
+			&r.Coexistence, &r.DisplayNumber); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// WebhookVerifyTokenKnown reports whether token is the verify token of some sender number.
+func WebhookVerifyTokenKnown(ctx context.Context, db DBTX, token string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sender_numbers WHERE verify_token = $1 AND verify_token <> '')`, token).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("checking a webhook verify token: %w", err)
+	}
+	return ok, nil
+}
+
+// Webhook inbox statuses.
+const (
+	InboxPending     = "pending"
+	InboxProcessed   = "processed"
+	InboxUnparseable = "unparseable"
+	InboxUnroutable  = "unroutable"
+)
+
+// WebhookInboxRow is a raw webhook body as received, before and after processing.
+type WebhookInboxRow struct {
+	ID             int64      `json:"id"`
+	WorkspaceID    *int64     `json:"workspace_id,omitempty"`
+	SenderNumberID *int64     `json:"sender_number_id,omitempty"`
+	ReceivedAt     time.Time  `json:"received_at"`
+	Body           []byte     `json:"-"`
+	Status         string     `json:"status"`
+	Error          string     `json:"error,omitempty"`
+	ProcessedAt    *time.Time `json:"processed_at,omitempty"`
+}
+
+// WebhookInboxInsert stores a verified body and returns its id. Status is pending (a job will
+// process it) or unparseable (kept for inspection, never processed).
+func WebhookInboxInsert(ctx context.Context, db DBTX, r WebhookInboxRow) (int64, error) {
+	if r.Status == "" {
+		r.Status = InboxPending
+	}
+	var id int64
+	err := db.QueryRow(ctx, `INSERT INTO webhook_inbox (workspace_id, sender_number_id, body, status, error, processed_at)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'pending' THEN NULL ELSE now() END) RETURNING id`,
+		r.WorkspaceID, r.SenderNumberID, r.Body, r.Status, r.Error).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("storing a webhook body: %w", err)
+	}
+	return id, nil
+}
+
+// WebhookInboxGet reads an inbox row by id (for the processing job, which carries only the id).
+func WebhookInboxGet(ctx context.Context, db DBTX, id int64) (WebhookInboxRow, error) {
+	var r WebhookInboxRow
+	err := db.QueryRow(ctx, `SELECT id, workspace_id, sender_number_id, received_at, body, status, error, processed_at
+		FROM webhook_inbox WHERE id = $1`, id).
+		Scan(&r.ID, &r.WorkspaceID, &r.SenderNumberID, &r.ReceivedAt, &r.Body, &r.Status, &r.Error, &r.ProcessedAt)
+	return r, NotFoundIfNoRows(err)
+}
+
+// WebhookInboxMark records the outcome of processing an inbox row.
+func WebhookInboxMark(ctx context.Context, db DBTX, id int64, status, errText string) error {
+	_, err := db.Exec(ctx, `UPDATE webhook_inbox SET status = $2, error = $3, processed_at = now() WHERE id = $1`, id, status, errText)
+	if err != nil {
+		return fmt.Errorf("marking webhook %d %s: %w", id, status, err)
+	}
+	return nil
+}
+
+// WebhookInboxCounts counts inbox rows by status (for benchmarks and health).
+func WebhookInboxCounts(ctx context.Context, db DBTX) (map[string]int64, error) {
+	rows, err := db.Query(ctx, `SELECT status, count(*) FROM webhook_inbox GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("counting webhook inbox rows: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// WebhookTemplate is the part of a template row webhooks change.
+type WebhookTemplate struct {
+	ID          int64
+	WorkspaceID int64
+	Name        string
+	Language    string
+	Category    string
+	Status      string
+	Quality     string
+}
+
+// WebhookTemplatesFind finds the templates a template webhook names: by Meta id, else by name
+// and language ("en-US" and "en_US" are the same), among the workspaces that own a number of the
+// WABA. Locked FOR UPDATE so concurrent webhooks about one template apply one after the other.
+func WebhookTemplatesFind(ctx context.Context, db DBTX, wabaID, metaID, name, language string) ([]WebhookTemplate, error) {
+	rows, err := db.Query(ctx, `
+		SELECT t.id, t.workspace_id, t.name, t.language, t.category, t.status, t.quality FROM templates t
+		WHERE t.waba_id = $1
+		  AND t.workspace_id IN (SELECT workspace_id FROM sender_numbers WHERE waba_id = $1)
+		  AND (($2 <> '' AND t.meta_id = $2)
+		       OR ($3 <> '' AND t.name = $3 AND replace(t.language, '-', '_') = replace($4, '-', '_')
+		           AND NOT ($2 <> '' AND EXISTS (SELECT 1 FROM templates m WHERE m.waba_id = $1 AND m.meta_id = $2))))
+		ORDER BY t.id FOR UPDATE`, wabaID, metaID, name, language)
+	if err != nil {
+		return nil, fmt.Errorf("finding template %s (%s %s) of WABA %s: %w", metaID, name, language, wabaID, err)
+	}
+	defer rows.Close()
+	var out []WebhookTemplate
+	for rows.Next() {
+		var t WebhookTemplate
+		if err := rows.Scan(&t.ID, &t.WorkspaceID, &t.Name, &t.Language, &t.Category, &t.Status, &t.Quality); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// NumberWebhookUpdate is what a number webhook changes; nil fields are kept.
+type NumberWebhookUpdate struct {
+	QualityRating      *string
+	MessagingLimitTier *string
+	ThroughputMPS      *int
+	Status             *string
+	StatusReason       *string
+}
+
+// SenderNumberApplyWebhook stores a number webhook's changes and records a number_events row
+// (kind, old → new) for each value that changed. detail is stored with each event.
+func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberID int64, u NumberWebhookUpdate, detail any) error {
+	var cur struct {
+		quality, tier, status, reason string
+		mps                           int
+	}
+	err := db.QueryRow(ctx, `SELECT quality_rating, messaging_limit_tier, throughput_mps, status, status_reason
+		FROM sender_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE`, numberID, workspaceID).
+		Scan(&cur.quality, &cur.tier, &cur.mps, &cur.status, &cur.reason)
+	if err != nil {
+		return fmt.Errorf("reading number %d: %w", numberID, NotFoundIfNoRows(err))
+	}
+	d, _ := json.Marshal(detail)
+	if detail == nil {
+		d = []byte("{}")
+	}
+	record := func(kind, old, new string) error {
+		_, err := db.Exec(ctx, `INSERT INTO number_events (workspace_id, sender_number_id, kind, old_value, new_value, detail)
+			VALUES ($1, $2, $3, $4, $5, $6)`, workspaceID, numberID, kind, old, new, d)
+		return err
+	}
+	next := cur
+	if u.QualityRating != nil && *u.QualityRating != cur.quality {
+		next.quality = *u.QualityRating
+		if err := record("quality", cur.quality, next.quality); err != nil {
+			return err
+		}
+	}
+	if u.MessagingLimitTier != nil && *u.MessagingLimitTier != cur.tier {
+		next.tier = *u.MessagingLimitTier
+		if err := record("limit", cur.tier, next.tier); err != nil {
+			return err
+		}
+	}
+	if u.ThroughputMPS != nil && *u.ThroughputMPS != cur.mps {
+		next.mps = *u.ThroughputMPS
+		if err := record("throughput", fmt.Sprint(cur.mps), fmt.Sprint(next.mps)); err != nil {
+			return err
+		}
+	}
+	if u.Status != nil && *u.Status != cur.status {
+		next.status = *u.Status
+		if u.StatusReason != nil {
+			next.reason = *u.StatusReason
+		}
+		if err := record("account", cur.status, next.status); err != nil {
+			return err
+		}
+	}
+	if next == cur {
+		return nil
+	}
+	_, err = db.Exec(ctx, `UPDATE sender_numbers SET quality_rating = $3, messaging_limit_tier = $4, throughput_mps = $5,
+		status = $6, status_reason = $7, updated_at = now() WHERE id = $1 AND workspace_id = $2`,
+		numberID, workspaceID, next.quality, next.tier, next.mps, next.status, next.reason)
+	if err != nil {
+		return fmt.Errorf("storing webhook changes of number %d: %w", numberID, err)
+	}
+	return nil
+}
+
+// WorkspaceSetMessagingLimit stores the portfolio's messaging limit (-1 = unlimited) reported by
+// a webhook; it reports whether it changed.
+func WorkspaceSetMessagingLimit(ctx context.Context, db DBTX, workspaceID int64, limit int) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, updated_at = now()
+		WHERE id = $1 AND messaging_limit <> $2`, workspaceID, limit)
+	if err != nil {
+		return false, fmt.Errorf("storing messaging limit of workspace %d: %w", workspaceID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// SenderNumberTouchPhoneActivity records activity seen from the WhatsApp Business app on a
+// coexistence number (an echo): it moves last_phone_activity_at forward and clears the silence
+// warning. The first activity after a warning is recorded as a number event.
+func SenderNumberTouchPhoneActivity(ctx context.Context, db DBTX, workspaceID, numberID int64, at time.Time) error {
+	var warned bool
+	err := db.QueryRow(ctx, `
+		WITH old AS (SELECT phone_app_warned_at FROM sender_numbers WHERE id = $1 AND workspace_id = $2)
+		UPDATE sender_numbers SET last_phone_activity_at = GREATEST(last_phone_activity_at, $3),
+		       phone_app_warned_at = CASE WHEN $3 > now() - interval '10 days' THEN NULL ELSE phone_app_warned_at END,
+		       updated_at = now()
+		WHERE id = $1 AND workspace_id = $2
+		RETURNING (SELECT phone_app_warned_at IS NOT NULL FROM old) AND phone_app_warned_at IS NULL`, numberID, workspaceID, at).Scan(&warned)
+	if err != nil {
+		return fmt.Errorf("recording phone-app activity of number %d: %w", numberID, NotFoundIfNoRows(err))
+	}
+	if warned {
+		return NumberEventInsert(ctx, db, workspaceID, numberID, "phone_activity", "silent", "active", map[string]any{"at": at})
+	}
+	return nil
+}
+
+// PhoneAppSilenceWarnAfter is how long a coexistence number's phone app may stay silent before
+// Pregón warns (Meta disconnects at about 14 days: PRIMARY_INACTIVITY).
+const PhoneAppSilenceWarnAfter = 10 * 24 * time.Hour
+
+// PhoneAppSilentNumbersWarn raises the silence warning on every active coexistence number
+// whose phone app has shown no activity for PhoneAppSilenceWarnAfter (counting from when the
+// number was added when none was ever seen), once per silence, and returns their ids.
+func PhoneAppSilentNumbersWarn(ctx context.Context, db DBTX, now time.Time) ([]int64, error) {
+	rows, err := db.Query(ctx, `
+		WITH silent AS (
+		    UPDATE sender_numbers SET phone_app_warned_at = $1
+		    WHERE coexistence AND status = 'active' AND phone_app_warned_at IS NULL
+		      AND COALESCE(last_phone_activity_at, created_at) <= $1 - $2::interval
+		    RETURNING id, workspace_id, last_phone_activity_at
+		), ev AS (
+		    INSERT INTO number_events (workspace_id, sender_number_id, kind, old_value, new_value, detail)
+		    SELECT workspace_id, id, 'phone_activity', 'active', 'silent',
+		           jsonb_build_object('last_phone_activity_at', last_phone_activity_at,
+		                              'message', 'La app de WhatsApp Business del teléfono lleva 10 días sin actividad: ábrala antes de 14 días o Meta desconectará el número.')
+		    FROM silent
+		)
+		SELECT id FROM silent ORDER BY id`, now, PhoneAppSilenceWarnAfter.String())
+	if err != nil {
+		return nil, fmt.Errorf("warning about silent phone apps: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// PhoneAppHealth is a coexistence number's phone-app health as the API shows it.
+type PhoneAppHealth struct {
+	SenderNumberID      int64         `json:"sender_number_id"`
+	Coexistence         bool          `json:"coexistence"`
+	Status              string        `json:"status"`
+	StatusReason        string        `json:"status_reason,omitempty"`
+	QualityRating       string        `json:"quality_rating"`
+	MessagingLimitTier  string        `json:"messaging_limit_tier"`
+	ThroughputMPS       int           `json:"throughput_mps"`
+	LastPhoneActivityAt *time.Time    `json:"last_phone_activity_at,omitempty"`
+	SilentDays          *float64      `json:"silent_days,omitempty"`
+	Warning             string        `json:"warning,omitempty"` // Spanish, for the owner
+	WarnedAt            *time.Time    `json:"warned_at,omitempty"`
+	DisconnectExpected  *time.Time    `json:"disconnect_expected_at,omitempty"`
+	RecentEvents        []NumberEvent `json:"recent_events"`
+}
+
+// PhoneAppHealthGet reads a number's health: phone-app silence (with a warning from day 10),
+// status, quality and limit, and its latest events.
+func PhoneAppHealthGet(ctx context.Context, db DBTX, workspaceID, numberID int64, now time.Time) (PhoneAppHealth, error) {
+	var h PhoneAppHealth
+	var created time.Time
+	err := db.QueryRow(ctx, `SELECT id, coexistence, status, status_reason, quality_rating, messaging_limit_tier, throughput_mps,
+		last_phone_activity_at, phone_app_warned_at, created_at FROM sender_numbers WHERE workspace_id = $1 AND id = $2`, workspaceID, numberID).
+		Scan(&h.SenderNumberID, &h.Coexistence, &h.Status, &h.StatusReason, &h.QualityRating, &h.MessagingLimitTier, &h.ThroughputMPS,
+			&h.LastPhoneActivityAt, &h.WarnedAt, &created)
+	if err != nil {
+		return h, NotFoundIfNoRows(err)
+	}
+	if h.Coexistence {
+		since := created
+		if h.LastPhoneActivityAt != nil {
+			since = *h.LastPhoneActivityAt
+		}
+		days := now.Sub(since).Hours() / 24
+		h.SilentDays = &days
+		if now.Sub(since) >= PhoneAppSilenceWarnAfter && h.Status == NumberActive {
+			h.Warning = fmt.Sprintf("La app de WhatsApp Business del teléfono lleva %.0f días sin actividad: ábrala; Meta desconecta el número a los ~14 días (PRIMARY_INACTIVITY).", days)
+			d := since.Add(14 * 24 * time.Hour)
+			h.DisconnectExpected = &d
+		}
+	}
+	h.RecentEvents, err = NumberEventList(ctx, db, workspaceID, numberID, 20)
+	return h, err
+}
