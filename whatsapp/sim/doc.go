@@ -1,0 +1,33 @@
+// Package sim is a faithful, deterministic simulator of the WhatsApp Business Cloud API for
+// development, tests, demos and load tests. A *Simulator is an http.Handler serving the paths
+// whatsapp.Client calls:
+//
+//	POST /{version}/{phone_number_id}/messages
+//	GET  /{version}/{waba_id}/message_templates   (paged with limit / after)
+//	POST /{version}/{template_id}/unpause
+//	GET  /{version}/{phone_number_id}?fields=…
+//
+// It enforces what Meta enforces: bearer tokens (401, code 190), a per-number token bucket
+// (80 / 1000 mps, 20 for coexistence numbers, or an override) answering 130429, the pair rate
+// limit (1 message per 6 s per recipient with a burst of 45) answering 131056, template
+// existence, status and parameters (132001, 132000, 132012, 132005, 132015, 132016), and a
+// per-WABA budget of unique recipients per rolling 24 h (the messaging limit).
+//
+// Messaging-limit overflow: Meta documents no error for it, so the simulator accepts the send
+// (HTTP 200, as Meta appears to) and then reports it failed through a status webhook with code
+// 131049 (the closest real behaviour: "not delivered to maintain healthy ecosystem
+// engagement"); Stats.OverBudget counts these sends.
+//
+// Accepted messages produce signed (X-Hub-Signature-256) status webhooks — sent, then
+// delivered/read or failed with a configurable code mix — batched several per POST, with
+// string timestamps, pricing on sent and on delivered (or read), biz_opaque_callback_data
+// echoed, optional duplicates and reordering, and retries with back-off when the receiver does
+// not answer 2xx. Users may reply: opt-out words (BAJA, STOP, no más), ordinary text, or a tap
+// on the template's quick-reply button carrying the payload that was sent and context.id = the
+// campaign message's wamid.
+//
+// A control API under /_sim/ (mirrored by Go methods) changes template quality and status
+// (emitting the matching webhooks and applying the pause ladder), emits number and coexistence
+// events, injects faults and reports statistics. Everything random derives from Config.Seed and
+// the message's identity, so a sequential run replays identically.
+package sim
