@@ -57,10 +57,11 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 	if err1 != nil || err2 != nil || err3 != nil || len(p[2]) == 3 || len(p[2]) > 4 {
 		return time.Time{}, errBadDate
 	}
+	yearDigits := len(p[2])
 	if len(p[0]) == 4 { // yyyy/mm/dd
-		d, y = y, d
+		d, y, yearDigits = y, d, 4
 	}
-	if len(p[2]) <= 2 {
+	if yearDigits <= 2 {
 		y += 2000
 		if y > time.Now().Year()+10 {
 			y -= 100

@@ -76,10 +76,9 @@ func openXLSX(path string, opts Options) (*xlsxSource, error) {
 		}
 	}
 	if dim, err := f.GetSheetDimension(sheet); err == nil && dim != "" {
-		if i := strings.IndexByte(dim, ':'); i >= 0 {
-			if _, r, err := excelize.CellNameToCoordinates(dim[i+1:]); err == nil {
-				s.info.RowsTotal = int64(r)
-			}
+		last := dim[strings.IndexByte(dim, ':')+1:]
+		if _, r, err := excelize.CellNameToCoordinates(last); err == nil && r > 1 { // "A1": not maintained
+			s.info.RowsTotal = int64(r)
 		}
 	}
 	if st, err := os.Stat(path); err == nil && st.Size() <= mergeScanMaxFile {
