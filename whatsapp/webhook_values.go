@@ -120,6 +120,7 @@ type Message struct {
 	Contacts       []SharedContact `json:"contacts,omitempty"`
 	System         *System         `json:"system,omitempty"`
 	Referral       *Referral       `json:"referral,omitempty"`
+	Order          *Order          `json:"order,omitempty"`
 	Errors         []WebhookError  `json:"errors,omitempty"`
 	HistoryContext *struct {
 		Status string `json:"status"` // DELIVERED | ERROR | PENDING | PLAYED | READ | SENT
@@ -228,6 +229,18 @@ type SharedContact struct {
 		WAID  string `json:"wa_id,omitempty"`
 		Type  string `json:"type,omitempty"`
 	} `json:"phones,omitempty"`
+}
+
+// Order is a cart sent from a catalog.
+type Order struct {
+	CatalogID    string `json:"catalog_id"`
+	Text         string `json:"text,omitempty"`
+	ProductItems []struct {
+		ProductRetailerID string  `json:"product_retailer_id"`
+		Quantity          FlexInt `json:"quantity"`
+		ItemPrice         float64 `json:"item_price"`
+		Currency          string  `json:"currency"`
+	} `json:"product_items"`
 }
 
 // System is a system message (user changed number, user id changed…).
