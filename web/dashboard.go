@@ -1,0 +1,193 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/store"
+)
+
+// Phone-app inactivity: Meta disconnects a coexistence number whose app stays closed about 14
+// days; the dashboard warns from day 10.
+const (
+	phoneAppDisconnectDays = 14
+	phoneAppWarnDays       = 10
+)
+
+type numberCard struct {
+	store.SenderNumber
+	PhoneDays  int // days since the phone app was last seen (-1: never)
+	PhoneWarn  bool
+	PhoneGone  bool
+	DaysLeft   int
+	BudgetUsed int64
+}
+
+type campaignCard struct {
+	store.Campaign
+	Progress progress
+	Done     int64
+	Pct      int
+}
+
+// progress is a campaign's recipients per state, from the live sharded counters.
+type progress struct {
+	Total     int64
+	ByState   map[string]int64
+	Remaining int64 // pending + queued + sending
+}
+
+type dashboardData struct {
+	Numbers   []numberCard
+	Limit     int
+	Used      int64
+	Remaining int
+	ResetsAt  *time.Time // when the oldest counted recipient leaves the 24 h window
+	Campaigns []campaignCard
+}
+
+func (u *ui) dashboard(c echo.Context) error {
+	pg, err := u.newPage(c, "dashboard", "dash.title")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ws := pg.Workspace
+	nums, err := store.SenderNumberList(ctx, u.db, ws.ID)
+	if err != nil {
+		return err
+	}
+	remaining, resets, err := store.MessagingBudgetRemaining(ctx, u.db, ws.ID, u.now())
+	if err != nil {
+		return err
+	}
+	var used int64
+	if ws.MessagingLimit >= 0 {
+		used = int64(ws.MessagingLimit - remaining)
+	}
+	d := dashboardData{Limit: ws.MessagingLimit, Used: used, Remaining: remaining}
+	if !resets.IsZero() {
+		d.ResetsAt = &resets
+	}
+	for _, n := range nums {
+		card := numberCard{SenderNumber: n, PhoneDays: pg.DaysSince(n.LastPhoneActivityAt), BudgetUsed: used}
+		if n.Coexistence && card.PhoneDays >= phoneAppWarnDays {
+			card.PhoneWarn = card.PhoneDays < phoneAppDisconnectDays
+			card.PhoneGone = !card.PhoneWarn
+			card.DaysLeft = phoneAppDisconnectDays - card.PhoneDays
+		}
+		d.Numbers = append(d.Numbers, card)
+	}
+	if d.Campaigns, err = u.activeCampaigns(ctx, ws.ID); err != nil {
+		return err
+	}
+	pg.Data = d
+	return u.render(c, http.StatusOK, "dashboard", pg)
+}
+
+// activeCampaigns lists running, paused and scheduled campaigns with their progress.
+func (u *ui) activeCampaigns(ctx context.Context, workspaceID int64) ([]campaignCard, error) {
+	var out []campaignCard
+	for _, st := range []store.CampaignState{store.CampaignRunning, store.CampaignPaused, store.CampaignScheduled} {
+		st := st
+		cs, err := store.CampaignList(ctx, u.db, workspaceID, store.CampaignFilter{State: &st, Limit: 50})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			card, err := u.campaignCard(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, card)
+		}
+	}
+	return out, nil
+}
+
+func (u *ui) campaignCard(ctx context.Context, c store.Campaign) (campaignCard, error) {
+	counts, err := store.CampaignCounts(ctx, u.db, c.WorkspaceID, c.ID)
+	if err != nil {
+		return campaignCard{}, err
+	}
+	p := progress{ByState: counts}
+	for st, n := range counts {
+		p.Total += n
+		if st == "pending" || st == "queued" || st == "sending" {
+			p.Remaining += n
+		}
+	}
+	card := campaignCard{Campaign: c, Progress: p, Done: p.Total - p.Remaining}
+	total := p.Total
+	if total == 0 {
+		total = c.AudienceCount
+	}
+	if total > 0 {
+		card.Pct = int(100 * card.Done / total)
+	}
+	return card, nil
+}
+
+// progressJSON is what the dashboard and the campaign page poll: each active campaign's state
+// and counts (or the campaigns named by ?id=).
+type progressItem struct {
+	ID        int64            `json:"id"`
+	State     string           `json:"state"`
+	StateText string           `json:"state_text"`
+	Total     int64            `json:"total"`
+	Done      int64            `json:"done"`
+	Pct       int              `json:"pct"`
+	Text      string           `json:"text"`
+	ByState   map[string]int64 `json:"by_state"`
+	Wait      string           `json:"wait_reason,omitempty"`
+	Pause     string           `json:"pause_reason,omitempty"`
+}
+
+func (u *ui) progressJSON(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := api.PrincipalOf(c)
+	lang := langOf(c)
+	var cards []campaignCard
+	if ids := c.QueryParams()["id"]; len(ids) > 0 {
+		for _, s := range ids {
+			var id int64
+			if _, err := fmt.Sscan(s, &id); err != nil {
+				continue
+			}
+			cp, err := store.CampaignGetByID(ctx, u.db, p.WorkspaceID, id)
+			if err != nil {
+				continue
+			}
+			card, err := u.campaignCard(ctx, cp)
+			if err != nil {
+				return err
+			}
+			cards = append(cards, card)
+		}
+	} else {
+		var err error
+		if cards, err = u.activeCampaigns(ctx, p.WorkspaceID); err != nil {
+			return err
+		}
+	}
+	out := make([]progressItem, 0, len(cards))
+	for _, cd := range cards {
+		total := cd.Progress.Total
+		if total == 0 {
+			total = cd.AudienceCount
+		}
+		out = append(out, progressItem{
+			ID: cd.ID, State: string(cd.State), StateText: translate(lang, "state."+string(cd.State)),
+			Total: total, Done: cd.Done, Pct: cd.Pct, ByState: cd.Progress.ByState,
+			Text: translate(lang, "dash.progress_text", groupDigits(cd.Done, lang), groupDigits(total, lang)),
+			Wait: cd.WaitReason, Pause: cd.PauseReason,
+		})
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"campaigns": out, "at": u.now().UTC().Format(time.RFC3339)})
+}

@@ -1,0 +1,334 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/store"
+)
+
+// TimeZones offered in the settings (Latin America first); the current one is always listed.
+var timeZones = []string{
+	"America/Bogota", "America/Mexico_City", "America/Monterrey", "America/Tijuana", "America/Cancun",
+	"America/Argentina/Buenos_Aires", "America/Santiago", "America/Lima", "America/Guayaquil", "America/Caracas",
+	"America/La_Paz", "America/Asuncion", "America/Montevideo", "America/Sao_Paulo", "America/Manaus",
+	"America/Panama", "America/Costa_Rica", "America/Guatemala", "America/El_Salvador", "America/Tegucigalpa",
+	"America/Managua", "America/Santo_Domingo", "America/Puerto_Rico", "America/Havana", "Europe/Madrid",
+	"America/New_York", "America/Los_Angeles", "UTC",
+}
+
+var countries = []string{"AR", "BO", "BR", "CL", "CO", "CR", "CU", "DO", "EC", "ES", "GT", "HN", "MX", "NI", "PA", "PE", "PR", "PY", "SV", "US", "UY", "VE"}
+
+var messagingLimits = []int{250, 1000, 2000, 10000, 100000, -1}
+
+type settingsData struct {
+	TimeZones  []string
+	Countries  []string
+	Limits     []int
+	Settings   store.WorkspaceSettings // effective
+	Keywords   string
+	Users      []store.User
+	Tokens     []store.APIToken
+	Numbers    []store.SenderNumber
+	NewSecret  string // a token just created, shown once
+	Section    string // the section a failed form belongs to (to open it)
+	EditNumber int64  // the number whose form failed
+}
+
+func (u *ui) settings(c echo.Context) error {
+	pg, err := u.newPage(c, "settings", "settings.title")
+	if err != nil {
+		return err
+	}
+	return u.renderSettings(c, pg, http.StatusOK, settingsData{})
+}
+
+func (u *ui) renderSettings(c echo.Context, pg *page, status int, d settingsData) error {
+	ctx := c.Request().Context()
+	ws := pg.Workspace
+	d.TimeZones, d.Countries, d.Limits = timeZones, countries, messagingLimits
+	found := false
+	for _, z := range d.TimeZones {
+		found = found || z == ws.TimeZone
+	}
+	if !found {
+		d.TimeZones = append([]string{ws.TimeZone}, d.TimeZones...)
+	}
+	d.Settings = ws.Settings.Effective()
+	d.Keywords = strings.Join(d.Settings.OptOutKeywords, "\n")
+	var err error
+	if d.Numbers, err = store.SenderNumberList(ctx, u.db, ws.ID); err != nil {
+		return err
+	}
+	if pg.Role.AtLeast(store.RoleOwner) {
+		if d.Users, err = store.UserList(ctx, u.db, ws.ID); err != nil {
+			return err
+		}
+		if d.Tokens, err = store.APITokenList(ctx, u.db, ws.ID); err != nil {
+			return err
+		}
+	}
+	pg.Data = d
+	return u.render(c, status, "settings", pg)
+}
+
+// formFail re-renders the settings page with the problems of err next to their fields, or
+// returns err when it is not a validation error.
+func (u *ui) settingsFail(c echo.Context, err error, section string, prefix string, d settingsData) error {
+	probs, ok := problems(err)
+	if !ok {
+		if errors.Is(err, store.ErrConflict) {
+			probs = map[string]string{"_": strings.TrimPrefix(err.Error(), store.ErrConflict.Error()+": ")}
+		} else {
+			return err
+		}
+	}
+	pg, perr := u.newPage(c, "settings", "settings.title")
+	if perr != nil {
+		return perr
+	}
+	for k, v := range probs {
+		pg.Errors[prefix+k] = v
+	}
+	if m, ok := probs["_"]; ok {
+		pg.FormError = m
+	} else {
+		pg.FormError = pg.T("common.error_form")
+	}
+	form, _ := c.FormParams()
+	pg.Form = form
+	d.Section = section
+	return u.renderSettings(c, pg, http.StatusUnprocessableEntity, d)
+}
+
+func (u *ui) settingsWorkspace(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := api.PrincipalOf(c)
+	ws, err := store.WorkspaceGetByID(ctx, u.db, p.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	var v store.ValidationError
+	intField := func(name string, dst *int) {
+		s := strings.TrimSpace(c.FormValue(name))
+		if s == "" {
+			*dst = 0
+			return
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			v.Problems = append(v.Problems, store.Problem{Path: name, Message: "escriba un número entero positivo"})
+			return
+		}
+		*dst = n
+	}
+	s := ws.Settings
+	s.QuietHoursStart = strings.TrimSpace(c.FormValue("settings.quiet_hours_start"))
+	s.QuietHoursEnd = strings.TrimSpace(c.FormValue("settings.quiet_hours_end"))
+	for _, f := range []string{"settings.quiet_hours_start", "settings.quiet_hours_end"} {
+		if val := strings.TrimSpace(c.FormValue(f)); val != "" {
+			if ps := (store.SendWindow{Start: val, End: val}).Validate(); len(ps) > 0 {
+				v.Problems = append(v.Problems, store.Problem{Path: f, Message: ps[0].Message})
+			}
+		}
+	}
+	intField("settings.frequency_cap", &s.FrequencyCap)
+	intField("settings.frequency_cap_days", &s.FrequencyCapDays)
+	intField("settings.breaker_window", &s.BreakerWindow)
+	if r := strings.TrimSpace(strings.Replace(c.FormValue("settings.breaker_failure_ratio"), ",", ".", 1)); r != "" {
+		f, err := strconv.ParseFloat(r, 64)
+		if err != nil || f <= 0 || f > 1 {
+			v.Problems = append(v.Problems, store.Problem{Path: "settings.breaker_failure_ratio", Message: "una proporción entre 0 y 1 (ej. 0,25)"})
+		}
+		s.BreakerFailureRatio = f
+	} else {
+		s.BreakerFailureRatio = 0
+	}
+	s.PauseOnYellow = c.FormValue("settings.pause_on_yellow") == "on"
+	s.AutoResume = c.FormValue("settings.auto_resume") == "on"
+	s.HoldActiveChats = c.FormValue("settings.hold_active_chats") == "on"
+	s.OptOutKeywords = nil
+	for _, line := range strings.Split(c.FormValue("settings.opt_out_keywords"), "\n") {
+		if k := strings.TrimSpace(line); k != "" {
+			s.OptOutKeywords = append(s.OptOutKeywords, k)
+		}
+	}
+	s.OptOutConfirmation = strings.TrimSpace(c.FormValue("settings.opt_out_confirmation"))
+	limit, err := strconv.Atoi(c.FormValue("messaging_limit"))
+	if err != nil {
+		v.Problems = append(v.Problems, store.Problem{Path: "messaging_limit", Message: "elija un límite de la lista"})
+	}
+	if len(v.Problems) > 0 {
+		return u.settingsFail(c, &v, "workspace", "", settingsData{})
+	}
+	name, tz, country := strings.TrimSpace(c.FormValue("name")), c.FormValue("time_zone"), strings.ToUpper(strings.TrimSpace(c.FormValue("default_country")))
+	_, err = store.WorkspaceUpdateByID(ctx, u.db, p.WorkspaceID, store.WorkspaceUpdate{
+		Name: &name, TimeZone: &tz, DefaultCountry: &country, MessagingLimit: &limit, Settings: &s,
+	})
+	if err != nil {
+		return u.settingsFail(c, err, "workspace", "", settingsData{})
+	}
+	return u.redirectFlash(c, "/settings", "ok", "common.saved")
+}
+
+func (u *ui) userAdd(c echo.Context) error {
+	p := api.PrincipalOf(c)
+	_, err := store.UserCreate(c.Request().Context(), u.db, store.UserCreateParams{
+		WorkspaceID: p.WorkspaceID, Email: c.FormValue("email"), Name: strings.TrimSpace(c.FormValue("name")),
+		Password: c.FormValue("password"), Role: store.Role(c.FormValue("role")),
+	})
+	if err != nil {
+		return u.settingsFail(c, err, "users", "user.", settingsData{})
+	}
+	return u.redirectFlash(c, "/settings#users", "ok", "settings.user_added")
+}
+
+func (u *ui) userRole(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	p := api.PrincipalOf(c)
+	if err := store.UserSetRole(c.Request().Context(), u.db, p.WorkspaceID, id, store.Role(c.FormValue("role"))); err != nil {
+		return u.settingsFail(c, err, "users", fmt.Sprintf("user%d.", id), settingsData{})
+	}
+	return u.redirectFlash(c, "/settings#users", "ok", "settings.role_changed")
+}
+
+func (u *ui) userRemove(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	p := api.PrincipalOf(c)
+	if err := store.UserRemove(c.Request().Context(), u.db, p.WorkspaceID, id); err != nil {
+		return u.settingsFail(c, err, "users", fmt.Sprintf("user%d.", id), settingsData{})
+	}
+	return u.redirectFlash(c, "/settings#users", "ok", "settings.user_removed")
+}
+
+func (u *ui) tokenCreate(c echo.Context) error {
+	p := api.PrincipalOf(c)
+	by := p.UserID
+	secret, _, err := store.APITokenCreate(c.Request().Context(), u.db, store.APITokenCreateParams{
+		WorkspaceID: p.WorkspaceID, Name: strings.TrimSpace(c.FormValue("name")), Role: store.Role(c.FormValue("role")), CreatedBy: &by,
+	})
+	if err != nil {
+		return u.settingsFail(c, err, "tokens", "token.", settingsData{})
+	}
+	// The secret is rendered in this response only (never stored, never redirected with).
+	pg, err := u.newPage(c, "settings", "settings.title")
+	if err != nil {
+		return err
+	}
+	pg.Flash = &flash{Kind: "ok", Text: pg.T("settings.token_created")}
+	return u.renderSettings(c, pg, http.StatusCreated, settingsData{NewSecret: secret, Section: "tokens"})
+}
+
+func (u *ui) tokenRevoke(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	if err := store.APITokenRevoke(c.Request().Context(), u.db, api.PrincipalOf(c).WorkspaceID, id); err != nil {
+		return err
+	}
+	return u.redirectFlash(c, "/settings#tokens", "ok", "settings.token_revoked")
+}
+
+// numberForm reads the number fields shared by add and edit; secrets typed are sealed here,
+// as the REST handler does, and empty secret fields mean "keep".
+func (u *ui) numberSecrets(f url.Values) (access, appSecret *[]byte) {
+	if s := strings.TrimSpace(f.Get("access_token")); s != "" {
+		b := u.box.Seal(s)
+		access = &b
+	}
+	if s := strings.TrimSpace(f.Get("app_secret")); s != "" {
+		b := u.box.Seal(s)
+		appSecret = &b
+	}
+	return access, appSecret
+}
+
+func capField(f url.Values) (*int, *store.ValidationError) {
+	s := strings.TrimSpace(f.Get("throughput_cap"))
+	if s == "" {
+		zero := 0
+		return &zero, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return nil, store.Invalid("throughput_cap", "el tope de mensajes por segundo debe ser un entero positivo")
+	}
+	return &n, nil
+}
+
+func (u *ui) numberAdd(c echo.Context) error {
+	f, _ := c.FormParams()
+	p := api.PrincipalOf(c)
+	cp, verr := capField(f)
+	if verr != nil {
+		return u.settingsFail(c, verr, "numbers", "number.", settingsData{})
+	}
+	if *cp == 0 {
+		cp = nil
+	}
+	params := store.SenderNumberCreateParams{
+		WorkspaceID: p.WorkspaceID, PhoneNumberID: f.Get("phone_number_id"), WABAID: f.Get("waba_id"),
+		DisplayNumber: f.Get("display_number"), VerifyToken: strings.TrimSpace(f.Get("verify_token")),
+		UseSimulator: f.Get("use_simulator") == "on", Coexistence: f.Get("coexistence") == "on", ThroughputCap: cp,
+	}
+	if a, s := u.numberSecrets(f); a != nil || s != nil {
+		if a != nil {
+			params.AccessTokenEnc = *a
+		}
+		if s != nil {
+			params.AppSecretEnc = *s
+		}
+	}
+	if _, err := store.SenderNumberCreate(c.Request().Context(), u.db, params); err != nil {
+		return u.settingsFail(c, err, "numbers", "number.", settingsData{})
+	}
+	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_added")
+}
+
+func (u *ui) numberEdit(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	f, _ := c.FormParams()
+	p := api.PrincipalOf(c)
+	prefix := fmt.Sprintf("number%d.", id)
+	cp, verr := capField(f)
+	if verr != nil {
+		return u.settingsFail(c, verr, "numbers", prefix, settingsData{EditNumber: id})
+	}
+	display, verify := f.Get("display_number"), strings.TrimSpace(f.Get("verify_token"))
+	sim, coex, status := f.Get("use_simulator") == "on", f.Get("coexistence") == "on", f.Get("status")
+	upd := store.SenderNumberUpdate{DisplayNumber: &display, UseSimulator: &sim, Coexistence: &coex, ThroughputCap: cp, Status: &status}
+	if verify != "" {
+		upd.VerifyToken = &verify
+	}
+	upd.AccessTokenEnc, upd.AppSecretEnc = u.numberSecrets(f)
+	if _, err := store.SenderNumberUpdateByID(c.Request().Context(), u.db, p.WorkspaceID, id, upd); err != nil {
+		return u.settingsFail(c, err, "numbers", prefix, settingsData{EditNumber: id})
+	}
+	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_saved")
+}
+
+// paramID reads the :id path parameter; a malformed id names nothing (404).
+func paramID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, store.ErrNotFound
+	}
+	return id, nil
+}

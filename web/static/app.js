@@ -1,0 +1,66 @@
+// Pregón admin UI: small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  // Confirm destructive forms: <form data-confirm="…">.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) e.preventDefault();
+  });
+
+  onReady(function () {
+    // Select-to-submit (workspace switch).
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+      s.addEventListener("change", function () { s.form.submit(); });
+    });
+    // Select a shown-once secret for copying.
+    document.querySelectorAll("input[data-select]").forEach(function (i) { i.focus(); i.select(); });
+    pollProgress();
+  });
+
+  // Live progress: any element with data-poll="<url>" containing [data-campaign] items is
+  // refreshed every few seconds from the JSON endpoint.
+  function pollProgress() {
+    var box = document.querySelector("[data-poll]");
+    if (!box) return;
+    var url = box.dataset.poll;
+    var stopped = false;
+    function tick() {
+      if (stopped) return;
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (data) {
+          var anyActive = false;
+          (data.campaigns || []).forEach(function (c) {
+            var el = box.querySelector('[data-campaign="' + c.id + '"]');
+            if (!el) return;
+            var bar = el.querySelector("progress");
+            if (bar) { bar.value = c.pct; bar.textContent = c.pct + "%"; }
+            var st = el.querySelector('[data-field="state"]');
+            if (st) { st.textContent = c.state_text; st.className = "badge state-" + c.state; }
+            var tx = el.querySelector('[data-field="text"]');
+            if (tx) tx.textContent = c.text;
+            var rs = el.querySelector('[data-field="reason"]');
+            if (rs) rs.textContent = c.pause_reason || c.wait_reason || "";
+            Object.keys(c.by_state || {}).forEach(function (k) {
+              var n = el.querySelector('[data-count="' + k + '"]');
+              if (n) n.textContent = c.by_state[k].toLocaleString(document.documentElement.lang);
+            });
+            el.dataset.state = c.state;
+            if (c.state === "running" || c.state === "scheduled" || c.state === "paused") anyActive = true;
+          });
+          box.dataset.updated = data.at;
+          if (box.dataset.reloadWhenDone !== undefined && !anyActive) { stopped = true; window.location.reload(); return; }
+          setTimeout(tick, 2000);
+        })
+        .catch(function () { setTimeout(tick, 5000); });
+    }
+    setTimeout(tick, 1000);
+  }
+
+  window.Pregon = { onReady: onReady };
+})();

@@ -1,0 +1,115 @@
+// Package web is Pregón's admin UI: server-rendered html/template pages, a little plain
+// JavaScript (live progress, the segment builder, drag & drop) and one stylesheet, all embedded
+// with go:embed and parsed and checked when Register runs. Spanish first, English available.
+//
+// Pages are mounted on the API server's router and use its session authentication, CSRF check
+// and roles (api.Server.Authenticate, api.RequireRole). Handlers call the same store and
+// service functions the REST handlers call; the UI holds no business rules of its own.
+// Analysts get read-only pages and marketers cannot launch: the templates hide what a role
+// cannot do and the routes refuse it anyway.
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/secret"
+	"github.com/pregon/pregon/store"
+)
+
+// Deps are what the UI needs from the process that runs it.
+type Deps struct {
+	DB     *pgxpool.Pool
+	River  *river.Client[pgx.Tx] // may be insert-only
+	Box    *secret.Box           // seals sender-number secrets typed into the settings page
+	Config config.Config
+	Logger *slog.Logger
+	Now    func() time.Time // tests; default time.Now
+}
+
+// ui holds the parsed templates and the collaborators of every handler.
+type ui struct {
+	srv   *api.Server
+	db    *pgxpool.Pool
+	river *river.Client[pgx.Tx]
+	box   *secret.Box
+	cfg   config.Config
+	log   *slog.Logger
+	now   func() time.Time
+	tmpl  *templates
+}
+
+// Register parses and checks the UI's templates and mounts its pages on srv's router. It fails
+// when a template does not parse or uses a message key missing from a language.
+func Register(srv *api.Server, d Deps) error {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	t, err := parseTemplates()
+	if err != nil {
+		return fmt.Errorf("parsing the admin UI's templates: %w", err)
+	}
+	u := &ui{srv: srv, db: d.DB, river: d.River, box: d.Box, cfg: d.Config, log: d.Logger.With("component", "web"), now: d.Now, tmpl: t}
+	u.routes(srv.Echo())
+	return nil
+}
+
+const (
+	A = store.RoleAnalyst
+	M = store.RoleMarketer
+	O = store.RoleOwner
+)
+
+// routes is the UI's route table. Every page needs a session; min is the least role that may
+// open it (write actions name their own, stricter role).
+func (u *ui) routes(e *echo.Echo) {
+	e.GET("/static/*", u.static)
+	e.GET("/login", u.loginForm, u.htmlErrors)
+	e.POST("/login", u.loginSubmit, u.htmlErrors)
+	e.GET("/lang/:lang", u.setLang)
+
+	page := func(method, path string, h echo.HandlerFunc, min store.Role) {
+		e.Add(method, path, h, u.htmlErrors, u.srv.Authenticate, sessionOnly, api.RequireRole(min))
+	}
+	data := func(method, path string, h echo.HandlerFunc, min store.Role) {
+		e.Add(method, path, h, u.srv.Authenticate, sessionOnly, api.RequireRole(min))
+	}
+	page(http.MethodPost, "/logout", u.logout, A)
+	page(http.MethodPost, "/switch", u.switchWorkspace, A)
+
+	page(http.MethodGet, "/", u.dashboard, A)
+	data(http.MethodGet, "/ui/progress.json", u.progressJSON, A)
+
+	page(http.MethodGet, "/settings", u.settings, A)
+	page(http.MethodPost, "/settings/workspace", u.settingsWorkspace, O)
+	page(http.MethodPost, "/settings/users", u.userAdd, O)
+	page(http.MethodPost, "/settings/users/:id/role", u.userRole, O)
+	page(http.MethodPost, "/settings/users/:id/remove", u.userRemove, O)
+	page(http.MethodPost, "/settings/tokens", u.tokenCreate, O)
+	page(http.MethodPost, "/settings/tokens/:id/revoke", u.tokenRevoke, O)
+	page(http.MethodPost, "/settings/numbers", u.numberAdd, O)
+	page(http.MethodPost, "/settings/numbers/:id", u.numberEdit, O)
+
+}
+
+// sessionOnly keeps API tokens out of the UI: pages are for people who logged in.
+func sessionOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p := api.PrincipalOf(c); p == nil || p.UserID == 0 {
+			return &api.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "inicie sesión"}
+		}
+		return next(c)
+	}
+}
