@@ -184,7 +184,9 @@ type parser struct {
 	conds    int
 }
 
-func (p *parser) add(path, msg string) { p.problems = append(p.problems, store.Problem{Path: path, Message: msg}) }
+func (p *parser) add(path, msg string) {
+	p.problems = append(p.problems, store.Problem{Path: path, Message: msg})
+}
 
 func (p *parser) node(raw any, path string, depth int) Node {
 	p.nodes++
