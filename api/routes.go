@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
 )
 
@@ -42,6 +43,17 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/tokens", s.listTokens, O, "List API tokens", nil, listOf[store.APIToken]{}},
 		{http.MethodPost, "/tokens", s.createToken, O, "Create an API token (its secret is shown once)", createTokenRequest{}, createTokenResponse{}},
 		{http.MethodDelete, "/tokens/:id", s.revokeToken, O, "Revoke an API token", nil, nil},
+		// reports and exports (api/reports.go, api/exports.go)
+		{http.MethodGet, "/campaigns/:id/report", s.getCampaignReport, A, "Campaign report: frozen audience, funnel, failures by code (es/en titles), rates, latency percentiles, status timeline, billable messages, cost estimate with a rate card", nil, reports.CampaignReport{}},
+		{http.MethodGet, "/templates/:id/report", s.getTemplateReport, A, "Template report per month: sends, delivery/read rates, failures by code, status and quality history", nil, reports.TemplateReport{}},
+		{http.MethodGet, "/numbers/:id/report", s.getNumberReport, A, "Sender number report: messaging-limit budget per rolling 24 h, throughput, quality and phone-app history", nil, reports.NumberReport{}},
+		{http.MethodGet, "/exports/campaigns/:id", s.getCampaignExport, A, "Export a campaign's recipients (CSV or XLSX, ?as_of=&attributes=); large exports answer 202 with a job", nil, nil},
+		{http.MethodGet, "/exports/templates/:id", s.getTemplateExport, A, "Export the recipients of a template's campaigns in a period (CSV or XLSX); large exports answer 202 with a job", nil, nil},
+		{http.MethodGet, "/exports/contacts", s.getContactsExport, M, "Export contacts with consent evidence, for audits (CSV or XLSX); large exports answer 202 with a job", nil, nil},
+		{http.MethodPost, "/exports", s.postExport, A, "Run an export as a job (progress at /exports/{id}, file at /exports/{id}/download)", exportRequest{}, reports.Export{}},
+		{http.MethodGet, "/exports", s.listExports, A, "List the workspace's job exports", nil, listOf[reports.Export]{}},
+		{http.MethodGet, "/exports/:id", s.getExport, A, "An export's status and progress", nil, reports.Export{}},
+		{http.MethodGet, "/exports/:id/download", s.downloadExport, A, "Download a completed export's file", nil, nil},
 	}
 }
 

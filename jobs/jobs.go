@@ -54,6 +54,7 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 		d.Logger = slog.Default()
 	}
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	river.AddWorker(ws, NewExportWorker(d))
 	addWebhookWorkers(ws, d)
 	return nil
 }

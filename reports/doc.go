@@ -25,21 +25,21 @@
 // show counts only, never invented prices. The rate card is a CSV file with a header row and
 // these columns (any order, extra columns ignored):
 //
-//	country_code,category,price,currency,effective_from
-//	CO,marketing,0.0125,USD,2025-07-01
-//	CO,utility,0.0008,USD,2025-07-01
-//	MX,marketing,0.0305,USD,2025-07-01
-//	*,authentication-international,0.0220,USD,2025-07-01
+//		country_code,category,price,currency,effective_from
+//		CO,marketing,0.0125,USD,2025-07-01
+//		CO,utility,0.0008,USD,2025-07-01
+//		MX,marketing,0.0305,USD,2025-07-01
+//		*,authentication-international,0.0220,USD,2025-07-01
 //
-//   - country_code: the recipient's ISO 3166-1 alpha-2 region (as stored on the contact), or
-//     its calling code without "+" (57, 52…), or "*" for every country without its own row.
-//   - category: Meta's pricing category as the status webhooks report it (marketing,
-//     marketing_lite, utility, authentication, authentication-international, service,
-//     referral_conversion).
-//   - price: the price of one billable (delivered) message, a decimal with a dot.
-//   - currency: ISO 4217 code (USD, COP, MXN…); totals are given per currency.
-//   - effective_from: YYYY-MM-DD (UTC). A message is priced with the row of its country and
-//     category with the latest effective_from on or before the day it was sent.
+//	  - country_code: the recipient's ISO 3166-1 alpha-2 region (as stored on the contact), or
+//	    its calling code without "+" (57, 52…), or "*" for every country without its own row.
+//	  - category: Meta's pricing category as the status webhooks report it (marketing,
+//	    marketing_lite, utility, authentication, authentication-international, service,
+//	    referral_conversion).
+//	  - price: the price of one billable (delivered) message, a decimal with a dot.
+//	  - currency: ISO 4217 code (USD, COP, MXN…); totals are given per currency.
+//	  - effective_from: YYYY-MM-DD (UTC). A message is priced with the row of its country and
+//	    category with the latest effective_from on or before the day it was sent.
 //
 // Only messages the webhooks marked billable are priced; messages with no matching row are
 // counted as unpriced rather than guessed.

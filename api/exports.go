@@ -1,0 +1,270 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/store"
+)
+
+// Exports: recipients of a campaign or of a template's campaigns, and contacts with consent
+// evidence, as CSV or XLSX. Small exports stream directly; large ones (more than
+// reports.DirectRowLimit rows, or ?async=true) are recorded and run as a River job, and the
+// answer is 202 with the export to poll and, once completed, its download link. Both paths run
+// reports.Write, so they give the same bytes for the same as_of.
+
+// exportRequest is the body of POST /exports (always a job).
+type exportRequest struct {
+	Kind       string   `json:"kind"` // campaign | template | contacts
+	CampaignID int64    `json:"campaign_id,omitempty"`
+	TemplateID int64    `json:"template_id,omitempty"`
+	From       string   `json:"from,omitempty"` // template: campaigns launched from (YYYY-MM-DD or RFC 3339)
+	To         string   `json:"to,omitempty"`   // … until (exclusive)
+	Format     string   `json:"format"`         // csv | xlsx
+	AsOf       string   `json:"as_of,omitempty"`
+	Attributes []string `json:"attributes,omitempty"`
+}
+
+// specFromQuery reads ?format=&as_of=&attributes=a,b&from=&to= into a spec.
+func specFromQuery(c echo.Context, kind reports.Kind) (reports.ExportSpec, error) {
+	spec := reports.ExportSpec{WorkspaceID: principal(c).WorkspaceID, Kind: kind, Format: reports.Format(strings.ToLower(c.QueryParam("format")))}
+	if spec.Format == "" {
+		spec.Format = reports.CSV
+	}
+	var err error
+	if spec.AsOf, err = parseAsOf(c.QueryParam("as_of")); err != nil {
+		return spec, err
+	}
+	if v := c.QueryParam("attributes"); v != "" {
+		for _, a := range strings.Split(v, ",") {
+			spec.Attributes = append(spec.Attributes, strings.TrimSpace(a))
+		}
+	}
+	if spec.From, err = parseMonthOrTime(c.QueryParam("from"), "from"); err != nil {
+		return spec, err
+	}
+	if spec.To, err = parseMonthOrTime(c.QueryParam("to"), "to"); err != nil {
+		return spec, err
+	}
+	return spec, nil
+}
+
+func parseAsOf(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, Errorf(http.StatusBadRequest, "bad_request", "as_of: fecha no válida %q (use RFC 3339, p. ej. 2026-03-02T15:30:00Z)", v)
+	}
+	return t, nil
+}
+
+// getCampaignExport: GET /exports/campaigns/:id?format=csv|xlsx&as_of=&attributes=&async=
+func (s *Server) getCampaignExport(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	spec, err := specFromQuery(c, reports.KindCampaign)
+	if err != nil {
+		return err
+	}
+	spec.CampaignID = id
+	return s.export(c, spec)
+}
+
+// getTemplateExport: GET /exports/templates/:id?from=&to=&format=&as_of=&attributes=
+func (s *Server) getTemplateExport(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	spec, err := specFromQuery(c, reports.KindTemplate)
+	if err != nil {
+		return err
+	}
+	spec.TemplateID = id
+	return s.export(c, spec)
+}
+
+// getContactsExport: GET /exports/contacts?format=&as_of=&attributes= (marketers and owners).
+func (s *Server) getContactsExport(c echo.Context) error {
+	spec, err := specFromQuery(c, reports.KindContacts)
+	if err != nil {
+		return err
+	}
+	return s.export(c, spec)
+}
+
+// export streams spec directly, or records it as a job when it is large or ?async=true.
+func (s *Server) export(c echo.Context, spec reports.ExportSpec) error {
+	ctx := c.Request().Context()
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := reports.CheckSubject(ctx, s.db, spec); err != nil {
+		return err
+	}
+	n, err := reports.Count(ctx, s.db, spec)
+	if err != nil {
+		return err
+	}
+	async, _ := strconv.ParseBool(c.QueryParam("async"))
+	if async || n > reports.DirectRowLimit {
+		return s.startExport(c, spec, n)
+	}
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, spec.Format.ContentType())
+	res.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename=%q`, spec.FileName()))
+	res.Header().Set("X-Export-As-Of", spec.AsOf.Format(time.RFC3339))
+	res.Header().Set("X-Export-Rows", strconv.FormatInt(n, 10))
+	res.WriteHeader(http.StatusOK)
+	if _, err := reports.Write(ctx, s.db, spec, res, nil); err != nil {
+		// The status is sent: abort the connection so the client sees a broken download, not a
+		// complete-looking truncated file.
+		s.log.ErrorContext(ctx, "export failed mid-stream", "kind", string(spec.Kind), "error", err.Error())
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+func (s *Server) startExport(c echo.Context, spec reports.ExportSpec, rows int64) error {
+	ctx := c.Request().Context()
+	p := principal(c)
+	var by *int64
+	if p.UserID != 0 {
+		by = &p.UserID
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	e, err := reports.ExportCreate(ctx, tx, spec, by, rows)
+	if err != nil {
+		return err
+	}
+	if _, err := s.river.InsertTx(ctx, tx, jobs.ExportArgs{ExportID: e.ID}, nil); err != nil {
+		return fmt.Errorf("queueing export %d: %w", e.ID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/exports/%d", e.ID))
+	return c.JSON(http.StatusAccepted, e)
+}
+
+// postExport: POST /exports — record an export and run it as a job.
+func (s *Server) postExport(c echo.Context) error {
+	var req exportRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	p := principal(c)
+	spec := reports.ExportSpec{WorkspaceID: p.WorkspaceID, Kind: reports.Kind(req.Kind), Format: reports.Format(strings.ToLower(req.Format)),
+		CampaignID: req.CampaignID, TemplateID: req.TemplateID, Attributes: req.Attributes}
+	var err error
+	if spec.AsOf, err = parseAsOf(req.AsOf); err != nil {
+		return err
+	}
+	if spec.From, err = parseMonthOrTime(req.From, "from"); err != nil {
+		return err
+	}
+	if spec.To, err = parseMonthOrTime(req.To, "to"); err != nil {
+		return err
+	}
+	if spec.Kind == reports.KindContacts && !p.Role.AtLeast(store.RoleMarketer) {
+		return errForbidden
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := reports.CheckSubject(c.Request().Context(), s.db, spec); err != nil {
+		return err
+	}
+	n, err := reports.Count(c.Request().Context(), s.db, spec)
+	if err != nil {
+		return err
+	}
+	return s.startExport(c, spec, n)
+}
+
+func withLink(e reports.Export) reports.Export {
+	if e.Status == reports.ExportCompleted {
+		e.DownloadURL = fmt.Sprintf("/api/v1/exports/%d/download", e.ID)
+	}
+	return e
+}
+
+// listExports: GET /exports?limit=&cursor=
+func (s *Server) listExports(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	list, err := reports.ExportList(c.Request().Context(), s.db, principal(c).WorkspaceID, limit, cursor)
+	if err != nil {
+		return err
+	}
+	out := listOf[reports.Export]{Data: make([]reports.Export, len(list))}
+	for i, e := range list {
+		out.Data[i] = withLink(e)
+	}
+	if len(list) == limit {
+		next := list[len(list)-1].ID
+		out.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getExport: GET /exports/:id — status and progress.
+func (s *Server) getExport(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	e, err := reports.ExportGetByID(c.Request().Context(), s.db, principal(c).WorkspaceID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, withLink(e))
+}
+
+// downloadExport: GET /exports/:id/download — the file of a completed export of the caller's
+// workspace (another workspace's export is a 404).
+func (s *Server) downloadExport(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	e, err := reports.ExportGetByID(c.Request().Context(), s.db, principal(c).WorkspaceID, id)
+	if err != nil {
+		return err
+	}
+	if e.Status != reports.ExportCompleted {
+		return Errorf(http.StatusConflict, "not_ready", "la exportación aún no está lista (estado: %s, %.0f %%)", e.Status, e.Progress*100)
+	}
+	f, err := os.Open(e.FilePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return Errorf(http.StatusGone, "gone", "el archivo de la exportación ya no existe; vuelva a generarla")
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename=%q`, e.FileName))
+	c.Response().Header().Set("X-Export-As-Of", e.Spec.AsOf.Format(time.RFC3339))
+	c.Response().Header().Set("X-Export-SHA256", e.FileSHA256)
+	http.ServeContent(c.Response(), c.Request(), e.FileName, e.FinishedAtOrZero(), f)
+	return nil
+}
