@@ -229,6 +229,11 @@ func (c *Client) ListTemplates(ctx context.Context, wabaID string) ([]Template, 
 		}
 		all = append(all, p.Data...)
 		next := p.Paging.Cursors.After
+		if next == "" && p.Paging.Next != "" {
+			if u, err := url.Parse(p.Paging.Next); err == nil {
+				next = u.Query().Get("after")
+			}
+		}
 		if p.Paging.Next == "" || next == "" || next == after || len(p.Data) == 0 {
 			return all, nil
 		}
