@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
 )
@@ -43,6 +44,31 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/tokens", s.listTokens, O, "List API tokens", nil, listOf[store.APIToken]{}},
 		{http.MethodPost, "/tokens", s.createToken, O, "Create an API token (its secret is shown once)", createTokenRequest{}, createTokenResponse{}},
 		{http.MethodDelete, "/tokens/:id", s.revokeToken, O, "Revoke an API token", nil, nil},
+		// sender numbers, templates, campaigns
+		{http.MethodGet, "/numbers", s.listNumbers, A, "List sender numbers (secrets never returned)", nil, listOf[store.SenderNumber]{}},
+		{http.MethodPost, "/numbers", s.createNumber, O, "Register a sender number (token and app secret are encrypted) and read its health", numberRequest{}, numberResponse{}},
+		{http.MethodGet, "/numbers/:id", s.getNumber, A, "Read a sender number", nil, store.SenderNumber{}},
+		{http.MethodPatch, "/numbers/:id", s.patchNumber, O, "Edit a sender number (credentials, cap, coexistence, status)", numberRequest{}, store.SenderNumber{}},
+		{http.MethodDelete, "/numbers/:id", s.deleteNumber, O, "Remove a sender number no campaign uses", nil, nil},
+		{http.MethodPost, "/numbers/:id/check", s.postNumberCheck, O, "Read the number's quality, throughput, limit and coexistence from Meta now", nil, numberResponse{}},
+		{http.MethodGet, "/numbers/:id/events", s.listNumberEvents, A, "The number's health history", nil, listOf[store.NumberEvent]{}},
+		{http.MethodGet, "/templates", s.listTemplates, A, "List synced templates with the parameters a campaign must fill", nil, listOf[templateResponse]{}},
+		{http.MethodPost, "/templates/sync", s.postTemplateSync, M, "Pull the WABA's templates from Meta now", nil, jobs.SyncResult{}},
+		{http.MethodGet, "/templates/:id", s.getTemplate, A, "Read a template: parameters and status/quality history", nil, templateDetail{}},
+		{http.MethodGet, "/campaigns", s.listCampaigns, A, "List campaigns (?state=)", nil, listOf[campaignResponse]{}},
+		{http.MethodPost, "/campaigns", s.createCampaign, M, "Create a draft campaign", store.CampaignEdit{}, campaignResponse{}},
+		{http.MethodGet, "/campaigns/:id", s.getCampaign, A, "Read a campaign", nil, campaignResponse{}},
+		{http.MethodPatch, "/campaigns/:id", s.patchCampaign, M, "Edit a draft (mapping checked against the template)", store.CampaignEdit{}, campaignResponse{}},
+		{http.MethodDelete, "/campaigns/:id", s.deleteCampaign, M, "Delete a draft", nil, nil},
+		{http.MethodGet, "/campaigns/:id/plan", s.getCampaignPlan, A, "Launch plan: audience and exclusions, budget, throughput, window, ETA, warnings", nil, launchPlan{}},
+		{http.MethodPost, "/campaigns/:id/test", s.postCampaignTest, M, "Send the campaign's template to one phone (same rendering)", testSendRequest{}, testSendResponse{}},
+		{http.MethodPost, "/campaigns/:id/schedule", s.postCampaignSchedule, O, "Schedule the launch (draft → scheduled)", scheduleRequest{}, campaignResponse{}},
+		{http.MethodPost, "/campaigns/:id/unschedule", s.transitionHandler(store.CampaignDraft, "desprogramada"), O, "Back to draft (scheduled → draft)", transitionRequest{}, campaignResponse{}},
+		{http.MethodPost, "/campaigns/:id/pause", s.transitionHandler(store.CampaignPaused, "pausada por el propietario"), O, "Pause a running campaign", transitionRequest{}, campaignResponse{}},
+		{http.MethodPost, "/campaigns/:id/resume", s.transitionHandler(store.CampaignRunning, "reanudada por el propietario"), O, "Resume a paused campaign", transitionRequest{}, campaignResponse{}},
+		{http.MethodPost, "/campaigns/:id/cancel", s.transitionHandler(store.CampaignCancelled, "cancelada por el propietario"), O, "Cancel a campaign that has not finished", transitionRequest{}, campaignResponse{}},
+		{http.MethodGet, "/campaigns/:id/progress", s.getCampaignProgress, A, "Live recipient counts per state", nil, progressResponse{}},
+		{http.MethodGet, "/campaigns/:id/transitions", s.listCampaignTransitions, A, "The campaign's state transitions (who, why)", nil, listOf[store.CampaignTransitionRecord]{}},
 		// reports and exports (api/reports.go, api/exports.go)
 		{http.MethodGet, "/campaigns/:id/report", s.getCampaignReport, A, "Campaign report: frozen audience, funnel, failures by code (es/en titles), rates, latency percentiles, status timeline, billable messages, cost estimate with a rate card", nil, reports.CampaignReport{}},
 		{http.MethodGet, "/templates/:id/report", s.getTemplateReport, A, "Template report per month: sends, delivery/read rates, failures by code, status and quality history", nil, reports.TemplateReport{}},
@@ -54,6 +80,9 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/exports", s.listExports, A, "List the workspace's job exports", nil, listOf[reports.Export]{}},
 		{http.MethodGet, "/exports/:id", s.getExport, A, "An export's status and progress", nil, reports.Export{}},
 		{http.MethodGet, "/exports/:id/download", s.downloadExport, A, "Download a completed export's file", nil, nil},
+		// webhooks: timeline and phone-app health (api/timeline.go, api/webhooks.go)
+		{http.MethodGet, "/contacts/:id/timeline", s.getContactTimeline, A, "A contact's timeline: inbound messages, campaign sends with statuses, echoes, history", nil, timelineResponse{}},
+		{http.MethodGet, "/numbers/:id/phone-app-health", s.getNumberPhoneAppHealth, A, "A number's health from webhooks: phone-app silence (coexistence), status, quality, limit, events", nil, store.PhoneAppHealth{}},
 	}
 }
 
@@ -69,6 +98,7 @@ func (s *Server) mountRoutes(extra []Mount) error {
 	e.GET("/readyz", s.readyz)
 	e.GET("/api/openapi.json", s.getOpenAPI)
 	e.GET("/metrics", s.metricsHandler())
+	s.mountWebhooks(e)
 	e.POST("/api/v1/auth/login", s.postLogin, middleware.BodyLimit("64K"))
 	e.POST("/api/v1/auth/logout", s.postLogout)
 

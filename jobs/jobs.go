@@ -56,6 +56,7 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
 	river.AddWorker(ws, NewExportWorker(d))
 	addWebhookWorkers(ws, d)
+	addCampaignWorkers(ws, d)
 	return nil
 }
 
@@ -65,7 +66,7 @@ func PeriodicJobs(d Deps) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "cleanup", RunOnStart: true}),
-	}, WebhookPeriodicJobs()...)
+	}, append(WebhookPeriodicJobs(), CampaignPeriodicJobs()...)...)
 }
 
 // ClientConfig says how a River client should run in this process.

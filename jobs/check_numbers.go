@@ -1,0 +1,135 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/secret"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
+)
+
+// CheckNumbersArgs reads a sender number's health from the Cloud API — quality, throughput,
+// messaging limit, coexistence (is_on_biz_app, platform_type) — and records every change as a
+// number event. SenderNumberID 0 checks every number (the periodic job).
+type CheckNumbersArgs struct {
+	SenderNumberID int64 `json:"sender_number_id,omitempty"`
+}
+
+func (CheckNumbersArgs) Kind() string { return "check_numbers" }
+
+func (CheckNumbersArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueSync, MaxAttempts: 5}
+}
+
+// CheckNumbersWorker runs CheckNumber for one or every number.
+type CheckNumbersWorker struct {
+	river.WorkerDefaults[CheckNumbersArgs]
+	db  *pgxpool.Pool
+	wa  func(store.SenderNumber) (*whatsapp.Client, error)
+	log *slog.Logger
+}
+
+func (w *CheckNumbersWorker) Work(ctx context.Context, job *river.Job[CheckNumbersArgs]) error {
+	var numbers []store.SenderNumber
+	if job.Args.SenderNumberID != 0 {
+		n, err := store.SenderNumberGet(ctx, w.db, job.Args.SenderNumberID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		numbers = append(numbers, n)
+	} else {
+		var err error
+		if numbers, err = store.SenderNumberListAll(ctx, w.db); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, n := range numbers {
+		events, err := CheckNumber(ctx, w.db, w.wa, n)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		w.log.InfoContext(ctx, "number check", slog.Int64("sender_number_id", n.ID), slog.Int("changes", len(events)), slog.Any("error", err))
+	}
+	if job.Args.SenderNumberID == 0 {
+		return nil // the periodic sweep logs failures and tries again next time
+	}
+	return errors.Join(errs...)
+}
+
+// CheckNumber reads one number's health, stores it, records the changes as number events, and
+// raises the workspace's messaging limit to the tier Meta reports (the limit belongs to the
+// portfolio, shared by all its numbers). A failed read is recorded as a "check" event.
+func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumber) (*whatsapp.Client, error), n store.SenderNumber) ([]store.NumberEvent, error) {
+	if wa == nil {
+		return nil, errors.New("checking number: no WhatsApp client configured")
+	}
+	client, err := wa(n)
+	if err != nil {
+		return nil, fmt.Errorf("client for number %d: %w", n.ID, err)
+	}
+	p, err := client.GetPhoneNumber(ctx, n.PhoneNumberID)
+	if err != nil {
+		var we *whatsapp.Error
+		code := "error"
+		if errors.As(err, &we) {
+			code = fmt.Sprint(we.Code)
+		}
+		_ = store.NumberEventInsert(ctx, db, n.WorkspaceID, n.ID, "check", "", code, map[string]string{"error": err.Error()})
+		return nil, fmt.Errorf("checking number %d: %w", n.ID, err)
+	}
+	events, err := store.SenderNumberRecordHealth(ctx, db, n, store.NumberHealth{
+		VerifiedName: p.VerifiedName, DisplayNumber: p.DisplayPhoneNumber, QualityRating: strings.ToUpper(p.QualityRating),
+		ThroughputMPS: p.ThroughputMPS(), MessagingLimitTier: p.MessagingLimitTier, IsOnBizApp: p.IsOnBizApp,
+		PlatformType: p.PlatformType,
+	})
+	if err != nil {
+		return events, err
+	}
+	if limit, ok := p.MessagingLimit(); ok {
+		if _, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, updated_at = now()
+			WHERE id = $1 AND messaging_limit <> $2`, n.WorkspaceID, limit); err != nil {
+			return events, fmt.Errorf("updating messaging limit of workspace %d: %w", n.WorkspaceID, err)
+		}
+	}
+	return events, nil
+}
+
+// NewWhatsAppFactory returns the usual Deps.WhatsApp: a client for the Graph API with the
+// number's own (decrypted) access token, or for the simulator at simulatorURL when the number
+// has no token or asks for it (and the simulator is not off). simulatorURL "" disables it.
+func NewWhatsAppFactory(cfg config.Config, box *secret.Box, simulatorURL, simulatorToken string) func(store.SenderNumber) (*whatsapp.Client, error) {
+	graph := whatsapp.New(whatsapp.Config{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion})
+	var sim *whatsapp.Client
+	if simulatorURL != "" {
+		sim = whatsapp.New(whatsapp.Config{BaseURL: simulatorURL, Version: cfg.GraphVersion, Token: simulatorToken})
+	}
+	return func(n store.SenderNumber) (*whatsapp.Client, error) {
+		useSim := cfg.Simulator == "on" || (cfg.Simulator != "off" && n.UsesSimulator())
+		if useSim {
+			if sim == nil {
+				return nil, fmt.Errorf("number %s has no access token and the simulator is not available", n.PhoneNumberID)
+			}
+			return sim, nil
+		}
+		if len(n.AccessTokenEnc) == 0 {
+			return nil, fmt.Errorf("number %s has no access token", n.PhoneNumberID)
+		}
+		tok, err := box.Open(n.AccessTokenEnc)
+		if err != nil {
+			return nil, fmt.Errorf("opening the access token of number %s: %w", n.PhoneNumberID, err)
+		}
+		return graph.WithToken(tok), nil
+	}
+}

@@ -1,0 +1,231 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/campaigns"
+	"github.com/pregon/pregon/store"
+)
+
+// LaunchCampaignArgs launches a scheduled campaign at its scheduled time. ScheduledAt is the
+// instant the job was scheduled for: a job left over from an earlier schedule (the campaign
+// was unscheduled and scheduled again) sees a different instant on the campaign and does
+// nothing.
+type LaunchCampaignArgs struct {
+	WorkspaceID int64     `json:"workspace_id"`
+	CampaignID  int64     `json:"campaign_id"`
+	ScheduledAt time.Time `json:"scheduled_at"`
+}
+
+func (LaunchCampaignArgs) Kind() string { return "launch_campaign" }
+
+func (LaunchCampaignArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 5}
+}
+
+// LaunchCampaignWorker freezes a campaign's audience and starts it.
+type LaunchCampaignWorker struct {
+	river.WorkerDefaults[LaunchCampaignArgs]
+	db      *pgxpool.Pool
+	log     *slog.Logger
+	now     func() time.Time
+	compile campaigns.CompileFunc
+}
+
+// Timeout allows a million-recipient snapshot on a slow disk.
+func (w *LaunchCampaignWorker) Timeout(*river.Job[LaunchCampaignArgs]) time.Duration {
+	return 15 * time.Minute
+}
+
+func (w *LaunchCampaignWorker) Work(ctx context.Context, job *river.Job[LaunchCampaignArgs]) error {
+	tx, err := w.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	res, err := LaunchCampaign(ctx, tx, job.Args, LaunchOptions{Now: w.now(), Compile: w.compile})
+	if err != nil {
+		return err
+	}
+	if res.Launched {
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, PaceArgs{SenderNumberID: res.SenderNumberID}, nil); err != nil {
+			return fmt.Errorf("enqueueing pacing of campaign %d: %w", job.Args.CampaignID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing launch of campaign %d: %w", job.Args.CampaignID, err)
+	}
+	w.log.InfoContext(ctx, "campaign launch", slog.Int64("campaign_id", job.Args.CampaignID),
+		slog.Bool("launched", res.Launched), slog.String("skipped_because", res.NotLaunched),
+		slog.Int64("recipients", res.Recipients), slog.Int64("pending", res.Pending), slog.Duration("took", res.Took))
+	return nil
+}
+
+// LaunchOptions tune LaunchCampaign.
+type LaunchOptions struct {
+	Now     time.Time
+	Compile campaigns.CompileFunc // nil: campaigns.CompileEligibleOnly
+}
+
+// LaunchResult says what a launch did.
+type LaunchResult struct {
+	Launched       bool
+	NotLaunched    string // why nothing happened (state, stale schedule)
+	SenderNumberID int64
+	Recipients     int64 // rows frozen (pending + skipped)
+	Pending        int64
+	Took           time.Duration
+}
+
+// LaunchCampaign does the launch inside tx: re-checks the campaign under its row lock,
+// compiles its segment, freezes the audience into recipients (one INSERT … SELECT, skipped rows
+// carrying their reason), stores the segment definition, hash and audience size, and moves the
+// campaign scheduled → running. The caller enqueues PaceArgs in the same transaction (the
+// worker does). Launching a campaign that is no longer scheduled does nothing, so retries and
+// duplicate jobs are safe.
+func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt LaunchOptions) (LaunchResult, error) {
+	start := time.Now()
+	var res LaunchResult
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	c, err := store.CampaignGetForUpdate(ctx, tx, args.WorkspaceID, args.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		res.NotLaunched = "campaign deleted"
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("locking campaign %d: %w", args.CampaignID, err)
+	}
+	if c.State != store.CampaignScheduled {
+		res.NotLaunched = "state " + string(c.State)
+		return res, nil
+	}
+	if !args.ScheduledAt.IsZero() && (c.ScheduledAt == nil || !c.ScheduledAt.Equal(args.ScheduledAt)) {
+		res.NotLaunched = "stale schedule"
+		return res, nil
+	}
+	if c.SenderNumberID == nil || c.TemplateID == nil {
+		_, err := store.CampaignTransition(ctx, tx, c.WorkspaceID, c.ID, store.CampaignCancelled, store.TransitionParams{
+			Actor: store.ActorSystem, Reason: "falta el número o la plantilla al lanzar", Signal: store.SignalLaunch})
+		res.NotLaunched = "incomplete"
+		return res, err
+	}
+	ws, err := store.WorkspaceGetByID(ctx, tx, c.WorkspaceID)
+	if err != nil {
+		return res, err
+	}
+	tmpl, err := store.TemplateGetByID(ctx, tx, c.WorkspaceID, *c.TemplateID)
+	if err != nil {
+		return res, fmt.Errorf("reading template of campaign %d: %w", c.ID, err)
+	}
+	number, err := store.SenderNumberGetByID(ctx, tx, c.WorkspaceID, *c.SenderNumberID)
+	if err != nil {
+		return res, fmt.Errorf("reading sender number of campaign %d: %w", c.ID, err)
+	}
+	mapping, err := campaigns.ParseMapping(c.VariableMapping)
+	if err != nil {
+		return res, err
+	}
+	aud, err := campaigns.AudienceFor(ctx, tx, c, opt.Compile, opt.Now)
+	if err != nil {
+		return res, err
+	}
+	snap := SnapshotFor(c, ws, tmpl, mapping, aud, opt.Now)
+	q, qargs, err := snap.InsertSQL()
+	if err != nil {
+		return res, err
+	}
+	tag, err := tx.Exec(ctx, q, qargs...)
+	if err != nil {
+		return res, fmt.Errorf("freezing the audience of campaign %d: %w", c.ID, err)
+	}
+	res.Recipients = tag.RowsAffected()
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state = 'pending'`, c.ID).Scan(&res.Pending); err != nil {
+		return res, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE campaigns SET segment_definition = $3, segment_hash = $4, audience_count = $5
+		WHERE workspace_id = $1 AND id = $2`, c.WorkspaceID, c.ID, []byte(aud.Definition), aud.Hash, res.Recipients); err != nil {
+		return res, fmt.Errorf("storing the audience of campaign %d: %w", c.ID, err)
+	}
+	if _, err := store.CampaignTransition(ctx, tx, c.WorkspaceID, c.ID, store.CampaignRunning, store.TransitionParams{
+		Actor: store.ActorSystem, Reason: fmt.Sprintf("lanzada: %d destinatarios, %d por enviar", res.Recipients, res.Pending),
+		Signal: store.SignalLaunch, Value: fmt.Sprint(res.Recipients)}); err != nil {
+		return res, err
+	}
+	// A template or number that went bad since scheduling: launch frozen but paused, visibly.
+	var pause *store.TransitionParams
+	switch {
+	case number.Status != store.NumberActive:
+		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "el número de envío está detenido: " + number.StatusReason,
+			Signal: store.SignalNumber, Value: number.Status}
+	case !tmpl.Sendable():
+		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la plantilla no está aprobada (" + tmpl.Status + ")",
+			Signal: store.SignalTemplateStatus, Value: tmpl.Status}
+	}
+	if pause != nil {
+		if _, err := store.CampaignTransition(ctx, tx, c.WorkspaceID, c.ID, store.CampaignPaused, *pause); err != nil {
+			return res, err
+		}
+	}
+	res.Launched = true
+	res.SenderNumberID = number.ID
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// SnapshotFor builds the launch snapshot (and the plan's counts) of a campaign: its audience,
+// its mapping, and the frequency cap — the campaign's, or the workspace's by default, applied to
+// marketing templates only.
+func SnapshotFor(c store.Campaign, ws store.Workspace, tmpl store.Template, m campaigns.Mapping, aud campaigns.Audience, now time.Time) campaigns.Snapshot {
+	settings := ws.Settings.Effective()
+	capN, capDays := settings.FrequencyCap, settings.FrequencyCapDays
+	if c.FrequencyCap != nil {
+		capN = *c.FrequencyCap
+	}
+	if c.FrequencyCapDays != nil {
+		capDays = *c.FrequencyCapDays
+	}
+	if tmpl.Category != "" && tmpl.Category != "MARKETING" {
+		capN = 0
+	}
+	return campaigns.Snapshot{
+		WorkspaceID: c.WorkspaceID, CampaignID: c.ID, Audience: aud.Cond, Mapping: m,
+		FrequencyCap: capN, Since: now.AddDate(0, 0, -capDays), Now: now,
+	}
+}
+
+// addCampaignWorkers registers the launch, template sync and number check workers.
+func addCampaignWorkers(ws *river.Workers, d Deps) {
+	river.AddWorker(ws, &LaunchCampaignWorker{db: d.DB, log: d.Logger, now: d.Now, compile: CompileSegment})
+	river.AddWorker(ws, &SyncTemplatesWorker{db: d.DB, wa: d.WhatsApp, log: d.Logger})
+	river.AddWorker(ws, &CheckNumbersWorker{db: d.DB, wa: d.WhatsApp, log: d.Logger})
+}
+
+// CampaignPeriodicJobs syncs templates and checks every number's health hourly (and at start).
+func CampaignPeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return SyncTemplatesArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "sync_templates", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return CheckNumbersArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "check_numbers", RunOnStart: true}),
+	}
+}
+
+// CompileSegment compiles a campaign's segment definition into its audience condition, for
+// the launch and the launch plan alike.
+func CompileSegment(workspaceID int64, definition json.RawMessage, now time.Time) (sq.Sqlizer, bool, string, error) {
+	return campaigns.CompileEligibleOnly(workspaceID, definition, now)
+}
