@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,3 +80,5 @@ func TestExportGeneratedFixtureIsReproducible(t *testing.T) {
 		}
 	}
 }
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
