@@ -179,9 +179,9 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) error 
 			case ch.TemplateCategory != nil:
 				err = p.templateCategory(ctx, waba, ch.TemplateCategory)
 			case ch.PhoneNumberQuality != nil:
-				err = p.phoneNumberQuality(ctx, waba, ch.PhoneNumberQuality, ch.Raw)
+				err = p.phoneNumberQuality(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.PhoneNumberQuality, ch.Raw)
 			case ch.BusinessCapability != nil:
-				err = p.businessCapability(ctx, waba, ch.BusinessCapability, ch.Raw)
+				err = p.businessCapability(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.BusinessCapability, ch.Raw)
 			case ch.AccountUpdate != nil:
 				err = p.accountUpdate(ctx, waba, ch.AccountUpdate, ch.Raw)
 			default:
@@ -743,7 +743,7 @@ func tierName(limit int) string {
 	return fmt.Sprintf("TIER_%d", limit)
 }
 
-func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, limit int, detail json.RawMessage) error {
+func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, limit int, at time.Time, detail json.RawMessage) error {
 	done := map[int64]bool{}
 	tier := tierName(limit)
 	for _, n := range nums {
@@ -752,7 +752,7 @@ func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, li
 		}
 		if !done[n.WorkspaceID] {
 			done[n.WorkspaceID] = true
-			if _, err := store.WorkspaceSetMessagingLimit(ctx, p.tx, n.WorkspaceID, limit); err != nil {
+			if _, err := store.WorkspaceSetMessagingLimit(ctx, p.tx, n.WorkspaceID, limit, at); err != nil {
 				return err
 			}
 		}
@@ -760,7 +760,7 @@ func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, li
 	return nil
 }
 
-func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, v *whatsapp.PhoneNumberQualityUpdate, raw json.RawMessage) error {
+func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at time.Time, v *whatsapp.PhoneNumberQualityUpdate, raw json.RawMessage) error {
 	nums := p.numbersOf(waba, v.DisplayPhoneNumber.String())
 	if len(nums) == 0 {
 		return nil
@@ -770,7 +770,7 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, v *wha
 		limitStr = v.CurrentLimit
 	}
 	if limit, ok := TierLimit(limitStr); ok {
-		if err := p.setLimit(ctx, nums, limit, raw); err != nil {
+		if err := p.setLimit(ctx, nums, limit, at, raw); err != nil {
 			return err
 		}
 	}
@@ -812,7 +812,7 @@ func (p *webhookRun) halt(ctx context.Context, n store.WebhookRoute, signal, val
 	return ids, nil
 }
 
-func (p *webhookRun) businessCapability(ctx context.Context, waba string, v *whatsapp.BusinessCapabilityUpdate, raw json.RawMessage) error {
+func (p *webhookRun) businessCapability(ctx context.Context, waba string, at time.Time, v *whatsapp.BusinessCapabilityUpdate, raw json.RawMessage) error {
 	nums := p.numbersOf(waba, "")
 	if len(nums) == 0 {
 		return nil
@@ -825,7 +825,7 @@ func (p *webhookRun) businessCapability(ctx context.Context, waba string, v *wha
 		p.note("business_capability_update without a messaging limit")
 		return nil
 	}
-	return p.setLimit(ctx, nums, limit, raw)
+	return p.setLimit(ctx, nums, limit, at, raw)
 }
 
 func (p *webhookRun) accountUpdate(ctx context.Context, waba string, v *whatsapp.AccountUpdate, raw json.RawMessage) error {

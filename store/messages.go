@@ -192,7 +192,7 @@ func WAContactMarketingPreference(ctx context.Context, db DBTX, workspaceID, con
 		kind = "marketing_stop"
 	}
 	_, err = db.Exec(ctx, `UPDATE contacts SET marketing_stopped = $3,
-		marketing_stopped_at = CASE WHEN $3 THEN $4 ELSE NULL END, updated_at = now()
+		marketing_stopped_at = CASE WHEN $3 THEN $4::timestamptz ELSE NULL END, updated_at = now()
 		WHERE id = $1 AND workspace_id = $2`, contactID, workspaceID, stop, at)
 	if err != nil {
 		return false, fmt.Errorf("storing marketing preference of contact %d: %w", contactID, err)

@@ -250,11 +250,13 @@ func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberI
 	return nil
 }
 
-// WorkspaceSetMessagingLimit stores the portfolio's messaging limit (-1 = unlimited) reported by
-// a webhook; it reports whether it changed.
-func WorkspaceSetMessagingLimit(ctx context.Context, db DBTX, workspaceID int64, limit int) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, updated_at = now()
-		WHERE id = $1 AND messaging_limit <> $2`, workspaceID, limit)
+// WorkspaceSetMessagingLimit stores the portfolio's messaging limit (-1 = unlimited) that a
+// webhook reported at `at` (its entry time); a report older than the last one stored is
+// ignored, so late deliveries never win. It reports whether the limit changed.
+func WorkspaceSetMessagingLimit(ctx context.Context, db DBTX, workspaceID int64, limit int, at time.Time) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, messaging_limit_reported_at = $3, updated_at = now()
+		WHERE id = $1 AND (messaging_limit_reported_at IS NULL OR messaging_limit_reported_at <= $3)
+		  AND (messaging_limit <> $2 OR messaging_limit_reported_at IS DISTINCT FROM $3)`, workspaceID, limit, at)
 	if err != nil {
 		return false, fmt.Errorf("storing messaging limit of workspace %d: %w", workspaceID, err)
 	}
@@ -292,9 +294,9 @@ const PhoneAppSilenceWarnAfter = 10 * 24 * time.Hour
 func PhoneAppSilentNumbersWarn(ctx context.Context, db DBTX, now time.Time) ([]int64, error) {
 	rows, err := db.Query(ctx, `
 		WITH silent AS (
-		    UPDATE sender_numbers SET phone_app_warned_at = $1
+		    UPDATE sender_numbers SET phone_app_warned_at = $1::timestamptz
 		    WHERE coexistence AND status = 'active' AND phone_app_warned_at IS NULL
-		      AND COALESCE(last_phone_activity_at, created_at) <= $1 - $2::interval
+		      AND COALESCE(last_phone_activity_at, created_at) <= $1::timestamptz - make_interval(secs => $2)
 		    RETURNING id, workspace_id, last_phone_activity_at
 		), ev AS (
 		    INSERT INTO number_events (workspace_id, sender_number_id, kind, old_value, new_value, detail)
@@ -303,7 +305,7 @@ func PhoneAppSilentNumbersWarn(ctx context.Context, db DBTX, now time.Time) ([]i
 		                              'message', 'La app de WhatsApp Business del teléfono lleva 10 días sin actividad: ábrala antes de 14 días o Meta desconectará el número.')
 		    FROM silent
 		)
-		SELECT id FROM silent ORDER BY id`, now, PhoneAppSilenceWarnAfter.String())
+		SELECT id FROM silent ORDER BY id`, now, PhoneAppSilenceWarnAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("warning about silent phone apps: %w", err)
 	}

@@ -1,0 +1,390 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/metrics"
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
+)
+
+// WebhookPath is where Meta (and the built-in simulator) deliver webhooks.
+const WebhookPath = "/webhooks/whatsapp"
+
+// MaxWebhookBody is the largest webhook body accepted (Meta sends up to 3 MB).
+const MaxWebhookBody = 4 << 20
+
+// webhookRouteTTL is how long the endpoint trusts a cached number → app secret lookup. A rotated
+// app secret takes effect within this time.
+const webhookRouteTTL = 2 * time.Second
+
+// SimulatorAppSecret is the app secret the built-in simulator signs its webhooks with, and the
+// endpoint accepts for numbers on the simulator: derived from the installation's secret key, so
+// it is stable across restarts and not guessable. cmd/pregon passes it to sim.Config.AppSecret.
+func SimulatorAppSecret(cfg config.Config) string {
+	m := hmac.New(sha256.New, cfg.SecretKey)
+	m.Write([]byte("pregon simulator app secret v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// webhookEndpoint is the state of the webhook endpoint: a short-lived cache of the numbers
+// bodies name, with their decrypted app secrets.
+type webhookEndpoint struct {
+	s         *Server
+	simSecret []byte
+	ttl       time.Duration
+	logBad    rate.Sometimes
+
+	mu    sync.Mutex
+	cache map[string]routeCacheEntry // "p:<phone_number_id>" | "w:<waba_id>"
+}
+
+type routeCacheEntry struct {
+	routes []resolvedRoute
+	at     time.Time
+}
+
+type resolvedRoute struct {
+	store.WebhookRoute
+	secrets [][]byte
+}
+
+// mountWebhooks registers the webhook endpoint (outside /api/v1: Meta authenticates by
+// signature, not by token).
+func (s *Server) mountWebhooks(e *echo.Echo) {
+	h := &webhookEndpoint{
+		s: s, simSecret: []byte(SimulatorAppSecret(s.cfg)), ttl: webhookRouteTTL,
+		logBad: rate.Sometimes{Interval: time.Second}, cache: map[string]routeCacheEntry{},
+	}
+	e.GET(WebhookPath, h.verify)
+	e.POST(WebhookPath, h.receive)
+}
+
+// verify answers Meta's subscription handshake: 200 with the raw challenge when the verify
+// token is some number's, 403 otherwise.
+func (h *webhookEndpoint) verify(c echo.Context) error {
+	q := c.QueryParams()
+	token := q.Get("hub.verify_token")
+	known, err := store.WebhookVerifyTokenKnown(c.Request().Context(), h.s.db, token)
+	if err != nil {
+		return err
+	}
+	if known {
+		if challenge, ok := whatsapp.VerifyChallenge(q, token); ok {
+			return c.String(http.StatusOK, challenge)
+		}
+	}
+	return c.String(http.StatusForbidden, "forbidden")
+}
+
+// routingEnvelope is the part of a body the endpoint reads to know whose secret signed it.
+type routingEnvelope struct {
+	Entry []struct {
+		ID      whatsapp.FlexString `json:"id"`
+		Changes []struct {
+			Value struct {
+				Metadata struct {
+					PhoneNumberID whatsapp.FlexString `json:"phone_number_id"`
+				} `json:"metadata"`
+			} `json:"value"`
+		} `json:"changes"`
+	} `json:"entry"`
+}
+
+var (
+	rePNID  = regexp.MustCompile(`"phone_number_id"\s*:\s*"?([0-9]{3,30})`)
+	reEntry = regexp.MustCompile(`"entry"\s*:\s*\[\s*\{\s*"id"\s*:\s*"?([0-9]{3,30})`)
+)
+
+// routingKeys lists what a body names: each change's phone_number_id, or its entry's WABA id
+// when the change has none. ok is false when the body is not JSON; keys then come from a
+// lenient scan of the bytes.
+func routingKeys(body []byte) (keys []string, ok bool) {
+	seen := map[string]bool{}
+	add := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	var env routingEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		for _, m := range rePNID.FindAllSubmatch(body, 100) {
+			add("p:" + string(m[1]))
+		}
+		if m := reEntry.FindSubmatch(body); m != nil {
+			add("w:" + string(m[1]))
+		}
+		return keys, false
+	}
+	for _, en := range env.Entry {
+		for _, ch := range en.Changes {
+			if pn := ch.Value.Metadata.PhoneNumberID.String(); pn != "" {
+				add("p:" + pn)
+			} else if en.ID != "" {
+				add("w:" + en.ID.String())
+			}
+		}
+		if len(en.Changes) == 0 && en.ID != "" {
+			add("w:" + en.ID.String())
+		}
+	}
+	return keys, true
+}
+
+// resolve returns the numbers each key names (empty for unknown keys), from the cache or one
+// query for the keys missing from it.
+func (h *webhookEndpoint) resolve(ctx context.Context, keys []string) (map[string][]resolvedRoute, error) {
+	now := time.Now()
+	out := make(map[string][]resolvedRoute, len(keys))
+	var pnids, wabas []string
+	h.mu.Lock()
+	for _, k := range keys {
+		if e, ok := h.cache[k]; ok && now.Sub(e.at) < h.ttl {
+			out[k] = e.routes
+			continue
+		}
+		if k[0] == 'p' {
+			pnids = append(pnids, k[2:])
+		} else {
+			wabas = append(wabas, k[2:])
+		}
+	}
+	h.mu.Unlock()
+	if len(pnids) == 0 && len(wabas) == 0 {
+		return out, nil
+	}
+	routes, err := store.WebhookRoutesFind(ctx, h.s.db, pnids, wabas)
+	if err != nil {
+		return nil, err
+	}
+	fresh := map[string][]resolvedRoute{}
+	for _, k := range pnids {
+		fresh["p:"+k] = nil
+	}
+	for _, k := range wabas {
+		fresh["w:"+k] = nil
+	}
+	for _, r := range routes {
+		rr := resolvedRoute{WebhookRoute: r}
+		if len(r.AppSecretEnc) > 0 && h.s.box != nil {
+			if sec, err := h.s.box.Open(r.AppSecretEnc); err == nil && sec != "" {
+				rr.secrets = append(rr.secrets, []byte(sec))
+			} else if err != nil {
+				h.s.log.ErrorContext(ctx, "cannot decrypt the app secret of a sender number", "sender_number_id", r.NumberID, "error", err)
+			}
+		}
+		if r.UseSimulator || len(r.AppSecretEnc) == 0 {
+			rr.secrets = append(rr.secrets, h.simSecret)
+		}
+		if k := "p:" + r.PhoneNumberID; containsKey(fresh, k) {
+			fresh[k] = append(fresh[k], rr)
+		}
+		if k := "w:" + r.WABAID; containsKey(fresh, k) {
+			fresh[k] = append(fresh[k], rr)
+		}
+	}
+	h.mu.Lock()
+	if len(h.cache) > 10000 { // unknown ids from forged bodies must not grow it without bound
+		h.cache = map[string]routeCacheEntry{}
+	}
+	for k, v := range fresh {
+		h.cache[k] = routeCacheEntry{routes: v, at: now}
+		out[k] = v
+	}
+	h.mu.Unlock()
+	return out, nil
+}
+
+func containsKey(m map[string][]resolvedRoute, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// webhookVerdict is what the endpoint decided about a body.
+type webhookVerdict struct {
+	ok          bool
+	result      string // accepted | bad_signature | unroutable
+	workspaceID *int64
+	numberID    *int64
+}
+
+// check verifies the signature against the app secret of every number (or WABA) the body
+// names: each named key must be signed by one of its own numbers' secrets, so a body signed
+// with workspace B's secret can never speak for workspace A's number. Keys naming nothing
+// known are ignored (processing drops them); at least one must be known.
+func (h *webhookEndpoint) check(ctx context.Context, body []byte, header string, keys []string) (webhookVerdict, error) {
+	if header == "" {
+		return webhookVerdict{result: "bad_signature"}, nil
+	}
+	resolved, err := h.resolve(ctx, keys)
+	if err != nil {
+		return webhookVerdict{}, err
+	}
+	memo := map[string]bool{}
+	good := func(secret []byte) bool {
+		k := string(secret)
+		v, ok := memo[k]
+		if !ok {
+			v = whatsapp.VerifySignature(body, header, secret)
+			memo[k] = v
+		}
+		return v
+	}
+	v := webhookVerdict{result: "unroutable"}
+	workspaces, numbers := map[int64]bool{}, map[int64]bool{}
+	for _, k := range keys {
+		routes := resolved[k]
+		if len(routes) == 0 {
+			continue
+		}
+		signed := false
+		for _, r := range routes {
+			for _, sec := range r.secrets {
+				if good(sec) {
+					signed = true
+					workspaces[r.WorkspaceID], numbers[r.NumberID] = true, true
+				}
+			}
+		}
+		if !signed {
+			return webhookVerdict{result: "bad_signature"}, nil
+		}
+		v.ok, v.result = true, "accepted"
+	}
+	if len(workspaces) == 1 {
+		for id := range workspaces {
+			v.workspaceID = &id
+		}
+	}
+	if len(numbers) == 1 {
+		for id := range numbers {
+			v.numberID = &id
+		}
+	}
+	return v, nil
+}
+
+// checkAnySecret is the last resort for a signed body too malformed to name a number: any
+// known number's secret that verifies it.
+func (h *webhookEndpoint) checkAnySecret(ctx context.Context, body []byte, header string) (webhookVerdict, error) {
+	if header == "" {
+		return webhookVerdict{result: "bad_signature"}, nil
+	}
+	all, err := store.WebhookRoutesAll(ctx, h.s.db, 200)
+	if err != nil {
+		return webhookVerdict{}, err
+	}
+	if whatsapp.VerifySignature(body, header, h.simSecret) {
+		return webhookVerdict{ok: true, result: "accepted"}, nil
+	}
+	for _, r := range all {
+		if len(r.AppSecretEnc) == 0 || h.s.box == nil {
+			continue
+		}
+		if sec, err := h.s.box.Open(r.AppSecretEnc); err == nil && whatsapp.VerifySignature(body, header, []byte(sec)) {
+			ws, num := r.WorkspaceID, r.NumberID
+			return webhookVerdict{ok: true, result: "accepted", workspaceID: &ws, numberID: &num}, nil
+		}
+	}
+	return webhookVerdict{result: "bad_signature"}, nil
+}
+
+// receive stores a signed webhook body and its processing job in one transaction and answers
+// 200; anything unsigned or signed with the wrong secret gets 401 and stores nothing.
+func (h *webhookEndpoint) receive(c echo.Context) error {
+	start := time.Now()
+	defer func() { metrics.WebhookAckLatency.Observe(time.Since(start).Seconds()) }()
+	req := c.Request()
+	ctx := req.Context()
+	if req.ContentLength > MaxWebhookBody {
+		metrics.WebhookRequests.WithLabelValues("too_large").Inc()
+		return Errorf(http.StatusRequestEntityTooLarge, "too_large", "webhook body over %d bytes", MaxWebhookBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, MaxWebhookBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			metrics.WebhookRequests.WithLabelValues("too_large").Inc()
+			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "webhook body over %d bytes", MaxWebhookBody)
+		}
+		metrics.WebhookRequests.WithLabelValues("error").Inc()
+		return Errorf(http.StatusBadRequest, "bad_request", "reading webhook body: %v", err)
+	}
+	header := req.Header.Get(whatsapp.SignatureHeader)
+	keys, parsed := routingKeys(body)
+	verdict, err := h.check(ctx, body, header, keys)
+	if err == nil && !verdict.ok && !parsed && verdict.result == "unroutable" {
+		verdict, err = h.checkAnySecret(ctx, body, header)
+	}
+	if err != nil {
+		metrics.WebhookRequests.WithLabelValues("error").Inc()
+		return fmt.Errorf("verifying a webhook: %w", err)
+	}
+	if !verdict.ok {
+		metrics.WebhookRequests.WithLabelValues(verdict.result).Inc()
+		h.logBad.Do(func() {
+			h.s.log.WarnContext(ctx, "webhook rejected", "result", verdict.result, "remote_ip", c.RealIP(),
+				"keys", keys, "signature_present", header != "", "bytes", len(body))
+		})
+		return Errorf(http.StatusUnauthorized, verdict.result, "firma X-Hub-Signature-256 ausente o inválida para los números que nombra el cuerpo")
+	}
+	row := store.WebhookInboxRow{WorkspaceID: verdict.workspaceID, SenderNumberID: verdict.numberID, Body: body, Status: store.InboxPending}
+	if !parsed {
+		row.Status, row.Error = store.InboxUnparseable, "not valid JSON"
+	}
+	err = pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
+		id, err := store.WebhookInboxInsert(ctx, tx, row)
+		if err != nil {
+			return err
+		}
+		if row.Status != store.InboxPending {
+			return nil
+		}
+		_, err = h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{InboxID: id}, nil)
+		return err
+	})
+	if err != nil {
+		metrics.WebhookRequests.WithLabelValues("error").Inc()
+		return fmt.Errorf("storing a webhook: %w", err)
+	}
+	if !parsed {
+		metrics.WebhookRequests.WithLabelValues("unparseable").Inc()
+		h.s.log.WarnContext(ctx, "signed webhook is not valid JSON: stored as unparseable", "bytes", len(body))
+	} else {
+		metrics.WebhookRequests.WithLabelValues("accepted").Inc()
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// getNumberPhoneAppHealth reports a number's health as webhooks see it: phone-app silence on a
+// coexistence number (warning from day 10), status, quality, limit and recent events.
+func (s *Server) getNumberPhoneAppHealth(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	h, err := store.PhoneAppHealthGet(c.Request().Context(), s.db, principal(c).WorkspaceID, id, s.now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h)
+}
