@@ -16,7 +16,9 @@ var update = flag.Bool("update", false, "rewrite testdata/openapi from the OpenA
 
 var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
 
-func slug(s string) string { return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "_"), "_") }
+func slug(s string) string {
+	return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "_"), "_")
+}
 
 // TestOpenAPIWebhookExamplesInTestdata keeps testdata/openapi/*.json equal to every example of
 // the /whatsapp/webhooks request body in Meta's document (go test -run OpenAPIWebhook -update

@@ -1,0 +1,9 @@
+package sim_test
+
+import (
+	"errors"
+
+	"github.com/pregon/pregon/whatsapp"
+)
+
+func asErr(err error, target **whatsapp.Error) bool { return errors.As(err, target) }
