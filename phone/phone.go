@@ -324,10 +324,19 @@ func fast(digits string, plus bool, region string) (Result, bool) {
 			}
 		}
 	} else {
-		if region == "" || region == "AR" || len(digits) != typicalLen(region) {
+		if region == "" || region == "AR" {
 			return Result{}, false
 		}
-		cc, nat = phonenumbers.GetCountryCodeForRegion(region), digits
+		cc = phonenumbers.GetCountryCodeForRegion(region)
+		ccs := strconv.Itoa(cc)
+		switch tl := typicalLen(region); {
+		case len(digits) == tl:
+			nat = digits
+		case len(digits) == len(ccs)+tl && strings.HasPrefix(digits, ccs):
+			nat = digits[len(ccs):] // "573001234567": the country code without "+"
+		default:
+			return Result{}, false
+		}
 	}
 	if cc == 0 || cc == 54 || nat == "" || nat[0] == '0' || len(nat) > 17 {
 		return Result{}, false

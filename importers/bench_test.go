@@ -1,0 +1,233 @@
+package importers
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/store"
+)
+
+// Benchmarks of the issue's performance targets. Sizes: PREGON_BENCH_IMPORT_ROWS (default
+// 1,000,000 rows × 6 columns). Files are generated into b.TempDir(). Run with e.g.
+//
+//	go test -run x -bench 'BenchmarkImport' -benchtime 1x ./importers
+//
+// Each reports seconds per phase, the ratios the issue sets targets for, and peak RSS per phase
+// (VmHWM, reset between phases through /proc/self/clear_refs).
+
+func benchRows(b *testing.B) int {
+	if s := os.Getenv("PREGON_BENCH_IMPORT_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("PREGON_BENCH_IMPORT_ROWS=%q", s)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+var benchHeader = []string{"Teléfono", "Nombre", "Correo", "Ciudad", "Etiquetas", "Acepta WhatsApp"}
+
+var benchCities = []string{"Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena", "Bucaramanga"}
+
+// benchRow is row i of the generated list: a valid, unique CO mobile written in varied forms.
+func benchRow(i int, variant string) []string {
+	n := 3_000_000_000 + (i%2)*100_000_000 + i // 300…, 310…: valid and unique for i < 5M
+	num := strconv.Itoa(n)
+	switch i % 4 {
+	case 1:
+		num = "+57 " + num[:3] + " " + num[3:6] + " " + num[6:]
+	case 2:
+		num = "57" + num
+	case 3:
+		num = "(" + num[:3] + ") " + num[3:6] + "-" + num[6:]
+	}
+	consent := "sí"
+	if i%2 == 1 {
+		consent = "no"
+	}
+	return []string{num, "Cliente " + variant + strconv.Itoa(i), "cliente" + strconv.Itoa(i) + "@example.com",
+		benchCities[i%len(benchCities)], "lista" + strconv.Itoa(i%10) + ",2026", consent}
+}
+
+func writeBenchCSV(b *testing.B, rows int, variant string) string {
+	path := filepath.Join(b.TempDir(), "bench"+variant+".csv")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString(strings.Join(benchHeader, ";") + "\n")
+	for i := range rows {
+		w.WriteString(strings.Join(benchRow(i, variant), ";"))
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	return path
+}
+
+func writeBenchXLSX(b *testing.B, rows int) string {
+	path := filepath.Join(b.TempDir(), "bench.xlsx")
+	f := excelize.NewFile()
+	defer f.Close()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cells := make([]any, 6)
+	for i, h := range benchHeader {
+		cells[i] = h
+	}
+	sw.SetRow("A1", cells)
+	for i := range rows {
+		r := benchRow(i, "")
+		for j := range r {
+			cells[j] = r[j]
+		}
+		if i%4 == 0 { // a numeric cell, as Excel stores typed-in numbers
+			v, _ := strconv.ParseInt(r[0], 10, 64)
+			cells[0] = v
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+2)
+		if err := sw.SetRow(cell, cells); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.SaveAs(path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// peakRSS measures fn's peak resident set size in MB (Linux).
+func peakRSS(fn func()) float64 {
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	fn()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.Fields(l)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+func BenchmarkImportXLSX(b *testing.B) {
+	n := benchRows(b)
+	path := writeBenchXLSX(b, n)
+	st, _ := os.Stat(path)
+	b.Logf("%d rows × 6 columns, %.1f MB xlsx", n, float64(st.Size())/(1<<20))
+	ctx := context.Background()
+	for b.Loop() {
+		var bare time.Duration
+		rssBare := peakRSS(func() {
+			t0 := time.Now()
+			f, err := excelize.OpenFile(path, excelize.Options{UnzipSizeLimit: UnzipSizeLimitDefault})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows, err := f.Rows("Sheet1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			count := 0
+			for rows.Next() {
+				if _, err := rows.Columns(excelize.Options{RawCellValue: true}); err != nil {
+					b.Fatal(err)
+				}
+				count++
+			}
+			rows.Close()
+			f.Close()
+			bare = time.Since(t0)
+			if count != n+1 {
+				b.Fatalf("bare read %d rows", count)
+			}
+		})
+
+		pool := pgtest.NewDB(b)
+		ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "bench", DefaultCountry: "CO"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var res Result
+		rssImport := peakRSS(func() {
+			res, err = Run(ctx, pool, Params{WorkspaceID: ws.ID, Path: path}, nil)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Inserted != int64(n) {
+			b.Fatalf("inserted %d of %d: %+v", res.Inserted, n, res)
+		}
+		b.ReportMetric(bare.Seconds(), "bare_s")
+		b.ReportMetric(res.Duration.Seconds(), "import_s")
+		b.ReportMetric(res.Duration.Seconds()/bare.Seconds(), "import/bare")
+		b.ReportMetric(rssBare, "bare_peak_MB")
+		b.ReportMetric(rssImport, "import_peak_MB")
+		b.Logf("bare read %.1fs (%.0f MB peak), import %.1fs (%.0f MB peak), ratio %.3f", bare.Seconds(), rssBare,
+			res.Duration.Seconds(), rssImport, res.Duration.Seconds()/bare.Seconds())
+	}
+}
+
+func BenchmarkImportCSV(b *testing.B) {
+	n := benchRows(b)
+	first := writeBenchCSV(b, n, "")
+	changed := writeBenchCSV(b, n, "v2 ") // same phones, every name changed: all updates
+	ctx := context.Background()
+	for b.Loop() {
+		pool := pgtest.NewDB(b)
+		ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "bench", DefaultCountry: "CO"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := func(path string) (Result, float64) {
+			var res Result
+			var err error
+			rss := peakRSS(func() { res, err = Run(ctx, pool, Params{WorkspaceID: ws.ID, Path: path}, nil) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			return res, rss
+		}
+		r1, rss1 := run(first)
+		if r1.Inserted != int64(n) {
+			b.Fatalf("first import: %+v", r1)
+		}
+		r2, rss2 := run(changed)
+		if r2.Updated != int64(n) {
+			b.Fatalf("re-import: %+v", r2)
+		}
+		r3, _ := run(changed)
+		if r3.Unchanged != int64(n) {
+			b.Fatalf("identical re-import: %+v", r3)
+		}
+		b.ReportMetric(r1.Duration.Seconds(), "first_s")
+		b.ReportMetric(r2.Duration.Seconds(), "reimport_s")
+		b.ReportMetric(r2.Duration.Seconds()/r1.Duration.Seconds(), "reimport/first")
+		b.ReportMetric(r3.Duration.Seconds(), "identical_s")
+		b.ReportMetric(max(rss1, rss2), "peak_MB")
+		b.Logf("phases: first copy %v merge %v; re-import copy %v merge %v", r1.CopyDuration, r1.MergeDuration, r2.CopyDuration, r2.MergeDuration)
+		b.Logf("%d rows: first %.2fs (%.0f MB), re-import all updates %.2fs (%.0f MB, ratio %.2f), identical re-import %.2fs",
+			n, r1.Duration.Seconds(), rss1, r2.Duration.Seconds(), rss2, r2.Duration.Seconds()/r1.Duration.Seconds(), r3.Duration.Seconds())
+	}
+}
