@@ -215,6 +215,9 @@ func resolve(c *Condition, path string, v *validator) operand {
 	vp := path + ".value"
 	switch c.Field {
 	case FieldName, FieldConsentSource:
+		if c.Op == "exists" {
+			o.boolv, o.negate = existsValue(c, vp, v)
+		}
 		o.strs = stringValues(c, vp, label, v)
 	case FieldCountry:
 		for i, s := range stringValues(c, vp, label, v) {
