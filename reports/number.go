@@ -124,7 +124,7 @@ func NumberReportGet(ctx context.Context, db store.DBTX, workspaceID, numberID i
 	err = db.QueryRow(ctx, `
 		SELECT count(*), count(*) FILTER (WHERE c.sender_number_id = $2)
 		FROM messaging_ledger l LEFT JOIN campaigns c ON c.id = l.campaign_id AND c.workspace_id = $1
-		WHERE l.workspace_id = $1 AND l.counted_at > $3 - interval '24 hours' AND l.counted_at <= $3`,
+		WHERE l.workspace_id = $1 AND l.counted_at > $3::timestamptz - interval '24 hours' AND l.counted_at <= $3`,
 		workspaceID, numberID, now).Scan(&rep.BudgetUsed24h, &rep.BudgetByNumber)
 	if err != nil {
 		return nil, fmt.Errorf("reading the messaging ledger: %w", err)
@@ -152,7 +152,7 @@ func NumberReportGet(ctx context.Context, db store.DBTX, workspaceID, numberID i
 		WITH s AS (
 		    SELECT r.sent_at FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
 		    WHERE r.workspace_id = $1 AND c.workspace_id = $1 AND c.sender_number_id = $2
-		      AND r.sent_at > $3 - interval '24 hours' AND r.sent_at <= $3
+		      AND r.sent_at > $3::timestamptz - interval '24 hours' AND r.sent_at <= $3
 		)
 		SELECT (SELECT count(*) FROM s),
 		       coalesce((SELECT max(n) FROM (SELECT count(*) AS n FROM s GROUP BY date_trunc('second', sent_at)) x), 0),

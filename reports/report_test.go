@@ -294,3 +294,100 @@ func TestExportAsOf(t *testing.T) {
 		}
 	})
 }
+
+func TestTemplateAndNumberReports(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	f := buildFixture(t, db)
+	t.Run("TemplateMonthly", func(t *testing.T) {
+		rep, err := reports.TemplateReportGet(ctx, db, f.ws.ID, f.templateID, launch.AddDate(0, -1, 0), launch.AddDate(0, 1, 0), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Months) != 1 {
+			t.Fatalf("months = %+v", rep.Months)
+		}
+		m := rep.Months[0]
+		if m.Month != "2026-03" || m.Campaigns != 1 || m.Sends != 6 || m.Delivered != 4 || m.Read != 2 || m.Failed != 2 ||
+			!near(m.Rates.Delivery, 4.0/6) || !near(m.Rates.Read, 0.5) {
+			t.Fatalf("month = %+v", m)
+		}
+		if len(m.FailedBy) != 2 || m.FailedBy[0].Code != 130472 || m.FailedBy[0].TitleES == "" {
+			t.Fatalf("failed by = %+v", m.FailedBy)
+		}
+		if len(rep.History) != 2 || rep.History[0].Kind != "quality" || rep.History[0].NewValue != "YELLOW" || rep.History[1].NewValue != "APPROVED" {
+			t.Fatalf("history = %+v", rep.History)
+		}
+		other := newWorkspace(t, db, "Otra T")
+		if _, err := reports.TemplateReportGet(ctx, db, other.ID, f.templateID, time.Time{}, time.Time{}, nil); err == nil {
+			t.Fatal("another workspace read the template report")
+		}
+	})
+	t.Run("NumberBudgetThroughputHistory", func(t *testing.T) {
+		if _, err := db.Exec(ctx, `INSERT INTO messaging_ledger (workspace_id, contact_id, campaign_id, counted_at)
+			SELECT $1, c.id, CASE WHEN c.phone_e164 <> '+573000000003' THEN $2::bigint END,
+			       CASE WHEN c.phone_e164 <> '+573000000003' THEN $3::timestamptz ELSE $3::timestamptz - interval '22 hours' END
+			FROM contacts c WHERE c.workspace_id = $1 AND c.phone_e164 IN ('+573000000001', '+573000000002', '+573000000003')`,
+			f.ws.ID, f.campaignID, launch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `INSERT INTO number_events (workspace_id, sender_number_id, kind, old_value, new_value, created_at)
+			VALUES ($1, $2, 'quality', 'GREEN', 'YELLOW', $3)`, f.ws.ID, f.numberID, launch.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := reports.NumberReportGet(ctx, db, f.ws.ID, f.numberID, 2, launch.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.MessagingLimit != 250 || rep.BudgetUsed24h != 3 || rep.BudgetByNumber != 2 {
+			t.Fatalf("budget: limit %d used %d by number %d", rep.MessagingLimit, rep.BudgetUsed24h, rep.BudgetByNumber)
+		}
+		if len(rep.Budget) != 48 {
+			t.Fatalf("%d budget points", len(rep.Budget))
+		}
+		var at15 reports.BudgetPoint
+		for _, p := range rep.Budget {
+			if p.At.Equal(launch.Add(time.Hour)) {
+				at15 = p
+			}
+		}
+		if at15.Rolling24h != 3 || at15.ByNumber24h != 2 || !near(at15.ShareOfCap, 3.0/250) {
+			t.Fatalf("budget at 15:00 = %+v", at15)
+		}
+		tp := rep.Throughput
+		if tp.AllowedMPS != 80 || tp.Sent24h != 5 || tp.PeakSecond != 1 || tp.PeakMinute != 5 || len(tp.Hourly) != 1 || tp.Hourly[0].Sent != 5 {
+			t.Fatalf("throughput = %+v", tp)
+		}
+		if len(rep.History) != 1 || rep.History[0].NewValue != "YELLOW" {
+			t.Fatalf("history = %+v", rep.History)
+		}
+	})
+}
+
+func TestRateCardParse(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]string{
+		"MissingColumn": "country_code,category,price,currency\nCO,marketing,1,USD\n",
+		"BadPrice":      "country_code,category,price,currency,effective_from\nCO,marketing,abc,USD,2025-07-01\n",
+		"BadDate":       "country_code,category,price,currency,effective_from\nCO,marketing,0.1,USD,07/01/2025\n",
+		"BadCurrency":   "country_code,category,price,currency,effective_from\nCO,marketing,0.1,DOLLARS,2025-07-01\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := reports.ParseRateCard(strings.NewReader(in)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	rc, err := reports.ParseRateCard(strings.NewReader("\ufeffcurrency,price,category,effective_from,country_code,notes\nUSD,0.5,marketing,2025-01-01,*,x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := rc.Estimate([]reports.BillableGroup{{Country: "AR", Category: "marketing", Day: "2025-06-01", Count: 3}, {Country: "AR", Category: "marketing", Day: "2024-06-01", Count: 1}})
+	if est.Priced != 3 || est.Unpriced != 1 || est.Totals[0].Amount != "1.5000" {
+		t.Fatalf("estimate = %+v", est)
+	}
+	if (*reports.RateCard)(nil).Estimate(nil) != nil {
+		t.Fatal("a nil rate card estimated a cost")
+	}
+}
