@@ -7,13 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
 )
 
 const demoEmail = "demo@pregon.local"
 
 // afterStart seeds the demo workspace when PREGON_DEMO is on and no workspace exists yet.
-func afterStart(ctx context.Context, e *env) error {
+func afterStart(ctx context.Context, e *env, rc *river.Client[pgx.Tx]) error {
 	if !e.cfg.Demo {
 		return nil
 	}
@@ -24,10 +28,13 @@ func afterStart(ctx context.Context, e *env) error {
 	if n > 0 {
 		return nil
 	}
-	return seedDemo(ctx, e)
+	return seedDemo(ctx, e, rc)
 }
 
-func seedDemo(ctx context.Context, e *env) error {
+// seedDemo creates a Latin American small business: a workspace in Bogotá, its owner, a
+// simulated coexistence number (templates are synced from the simulator by a job), and the
+// sample workbook to import.
+func seedDemo(ctx context.Context, e *env, rc *river.Client[pgx.Tx]) error {
 	tx, err := e.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -45,15 +52,29 @@ func seedDemo(ctx context.Context, e *env) error {
 	}); err != nil {
 		return fmt.Errorf("seeding demo owner: %w", err)
 	}
+	appSecret, _ := SimulatorSecrets(e.cfg.SecretKey)
+	if _, err := store.SenderNumberCreate(ctx, tx, store.SenderNumberCreateParams{
+		WorkspaceID: ws.ID, PhoneNumberID: demoPhoneNumberID, WABAID: demoWABAID, DisplayNumber: "+57 310 5550123",
+		AppSecretEnc: e.box.Seal(appSecret), VerifyToken: store.RandomToken(12), UseSimulator: true, Coexistence: true,
+	}); err != nil {
+		return fmt.Errorf("seeding the demo number: %w", err)
+	}
+	if _, err := rc.InsertTx(ctx, tx, jobs.SyncTemplatesArgs{WorkspaceID: ws.ID}, nil); err != nil {
+		return fmt.Errorf("queueing the demo template sync: %w", err)
+	}
 	if err := os.WriteFile(filepath.Join(e.cfg.DataDir, "demo-password"), []byte(password+"\n"), 0o600); err != nil {
 		return err
+	}
+	if err := WriteSampleWorkbook(filepath.Join(e.cfg.DataDir, "clientes-demo.xlsx"), 60, 2026); err != nil {
+		return fmt.Errorf("writing the demo workbook: %w", err)
 	}
 	return tx.Commit(ctx)
 }
 
 func printLoginHint(ctx context.Context, e *env) {
 	if b, err := os.ReadFile(filepath.Join(e.cfg.DataDir, "demo-password")); err == nil {
-		fmt.Fprintf(os.Stderr, "  Log in as %s with password %s\n\n", demoEmail, strings.TrimSpace(string(b)))
+		fmt.Fprintf(os.Stderr, "  Log in as %s with password %s\n", demoEmail, strings.TrimSpace(string(b)))
+		fmt.Fprintf(os.Stderr, "  Sample contact list to import: %s\n\n", filepath.Join(e.cfg.DataDir, "clientes-demo.xlsx"))
 		return
 	}
 	var users int

@@ -34,7 +34,18 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer e.close()
 
-	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log}
+	var extra []api.Mount
+	simURL := ""
+	if cfg.Simulator != "off" {
+		simulator := newEmbeddedSimulator(e.cfg, "http://"+ln.Addr().String()+"/webhooks/whatsapp", log)
+		simulator.Start(ctx)
+		simURL = "http://" + ln.Addr().String() + simPrefix
+		h := http.StripPrefix(simPrefix, simulator)
+		// Graph paths check the simulator's own bearer token; its control API is for owners.
+		extra = append(extra, api.Mount{Prefix: simPrefix + "/_sim", Handler: h, Role: "owner"}, api.Mount{Prefix: simPrefix, Handler: h})
+	}
+	wa := clientFactory(e.cfg, e.box, simURL)
+	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: wa}
 	client, err := jobs.NewClient(e.pool, deps, jobs.ClientConfig{Workers: cfg.Workers, SendWorkers: cfg.SendWorkers})
 	if err != nil {
 		return err
@@ -50,8 +61,8 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("starting River UI: %w", err)
 	}
 	srv, err := api.New(api.Deps{
-		Config: e.cfg, DB: e.pool, River: client, Box: e.box, Logger: log,
-		Extra: []api.Mount{{Prefix: "/admin/river", Handler: ui, Role: "owner"}},
+		Config: e.cfg, DB: e.pool, River: client, Box: e.box, Logger: log, WhatsApp: wa,
+		Extra: append(extra, api.Mount{Prefix: "/admin/river", Handler: ui, Role: "owner"}),
 	})
 	if err != nil {
 		return err
@@ -61,7 +72,7 @@ func runServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("starting River workers: %w", err)
 		}
 	}
-	if err := afterStart(ctx, e); err != nil {
+	if err := afterStart(ctx, e, client); err != nil {
 		return err
 	}
 	log.Info("pregon ready", "url", cfg.PublicURL, "workers", cfg.Workers, "version", version)
@@ -89,7 +100,11 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	client, err := jobs.NewClient(e.pool, jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log},
+	simURL := ""
+	if cfg.Simulator != "off" {
+		simURL = cfg.SimulatorURL
+	}
+	client, err := jobs.NewClient(e.pool, jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: clientFactory(e.cfg, e.box, simURL)},
 		jobs.ClientConfig{Workers: true, SendWorkers: cfg.SendWorkers})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type Config struct {
 	LogLevel        string        // PREGON_LOG_LEVEL: debug | info | warn | error
 	UploadLimit     int64         // PREGON_UPLOAD_LIMIT_MB, in bytes
 	Simulator       string        // PREGON_SIMULATOR: auto | on | off
+	SimulatorURL    string        // PREGON_SIMULATOR_URL: where workers reach the simulator
 	GraphURL        string        // PREGON_GRAPH_URL
 	GraphVersion    string        // PREGON_GRAPH_VERSION
 	Demo            bool          // PREGON_DEMO: seed the demo workspace on start
@@ -58,6 +59,7 @@ var Vars = []Var{
 	{"PREGON_LOG_LEVEL", "log-level", "info", "debug, info, warn or error."},
 	{"PREGON_UPLOAD_LIMIT_MB", "upload-limit-mb", "100", "Largest contact file accepted, in MB."},
 	{"PREGON_SIMULATOR", "simulator", "auto", "Built-in WhatsApp simulator: auto (for numbers without Meta credentials), on, off."},
+	{"PREGON_SIMULATOR_URL", "simulator-url", "http://<addr>/sim", "Where workers reach the built-in simulator that `serve` mounts (set it on `pregon worker` machines)."},
 	{"PREGON_GRAPH_URL", "graph-url", "https://graph.facebook.com", "Cloud API base URL."},
 	{"PREGON_GRAPH_VERSION", "graph-version", "v23.0", "Graph API version pinned for every call."},
 	{"PREGON_DEMO", "demo", "false", "Seed the demo workspace, number, templates and sample workbook at start (`make run` sets it)."},
@@ -158,6 +160,12 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 	c.Simulator = get("PREGON_SIMULATOR")
 	if c.Simulator != "auto" && c.Simulator != "on" && c.Simulator != "off" {
 		return c, fmt.Errorf("PREGON_SIMULATOR: %q: want auto, on or off", c.Simulator)
+	}
+	c.SimulatorURL = strings.TrimRight(get("PREGON_SIMULATOR_URL"), "/")
+	if c.SimulatorURL == "" {
+		c.SimulatorURL = "http://" + c.Addr + "/sim"
+	} else if u, e := url.Parse(c.SimulatorURL); e != nil || u.Host == "" {
+		return c, fmt.Errorf("PREGON_SIMULATOR_URL: %q is not a URL", c.SimulatorURL)
 	}
 	c.GraphURL = strings.TrimRight(get("PREGON_GRAPH_URL"), "/")
 	if u, e := url.Parse(c.GraphURL); e != nil || u.Host == "" {
