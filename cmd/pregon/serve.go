@@ -13,6 +13,7 @@ import (
 
 	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/web"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -65,6 +66,9 @@ func runServe(ctx context.Context, args []string) error {
 		Extra: append(extra, api.Mount{Prefix: "/admin/river", Handler: ui, Role: "owner"}),
 	})
 	if err != nil {
+		return err
+	}
+	if err := web.Register(srv, web.Deps{DB: e.pool, River: client, Box: e.box, Config: e.cfg, Logger: log}); err != nil {
 		return err
 	}
 	if cfg.Workers {
