@@ -43,6 +43,8 @@ type Deps struct {
 	// WhatsApp returns the Cloud API client for a sender number (its own token, or the
 	// simulator when it has no credentials). Wired by cmd/pregon; tests point it at a fake.
 	WhatsApp func(n store.SenderNumber) (*whatsapp.Client, error)
+	// Pacing tunes the pacer and the send job (zero: defaults, see PaceConfig).
+	Pacing PaceConfig
 }
 
 // AddWorkers registers every job kind's worker.
@@ -54,6 +56,8 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 		d.Logger = slog.Default()
 	}
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	river.AddWorker(ws, NewPaceWorker(d))
+	river.AddWorker(ws, NewSendMessageWorker(d))
 	river.AddWorker(ws, NewExportWorker(d))
 	addWebhookWorkers(ws, d)
 	addCampaignWorkers(ws, d)

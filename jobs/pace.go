@@ -1,10 +1,29 @@
 package jobs
 
-import "github.com/riverqueue/river"
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pregon/pregon/store"
+)
 
 // PaceArgs asks the pacer to release the next recipients of a sender number's running
 // campaigns. Launch and resume insert it in their transaction; the pacer re-inserts itself
 // while work remains.
+//
+// Jobs are unique per number and per second (the period of their scheduled time), so any
+// number of inserts — launch, resume, the pacer's own successor — collapse into at most one
+// run per number per second.
 type PaceArgs struct {
 	SenderNumberID int64 `json:"sender_number_id" river:"unique"`
 }
@@ -12,5 +31,410 @@ type PaceArgs struct {
 func (PaceArgs) Kind() string { return "pace" }
 
 func (PaceArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 1000}
+	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 1000,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Second}}
+}
+
+// PaceConfig tunes the pacer and the send job. Zero fields take the defaults below.
+type PaceConfig struct {
+	// Tick is how often a number's pacer runs while it has work (default 1 s).
+	Tick time.Duration
+	// Horizon: each tick hands out send slots up to now + Horizon (default 2.5 s), so a late
+	// tick never leaves the number idle.
+	Horizon time.Duration
+	// Lead: a send job becomes available this long before its slot (default 300 ms); it waits
+	// for the slot itself. Must exceed the sends queue's FetchPollInterval.
+	Lead time.Duration
+	// Grace: a send that cannot call the API within Grace after its slot gives the slot up and
+	// its recipient goes back to pending (default 10 ms): late sends never bunch up. Calls
+	// happen in [slot, slot+Grace], so the pacer spaces slots at mps/(1+Grace/1s): any 1-s
+	// window then holds at most mps calls.
+	Grace time.Duration
+	// Headroom is a further share of the throughput the pacer schedules (default 0.999), a
+	// margin for network jitter between Pregón's clock and Meta's counter.
+	Headroom float64
+	// StaleQueued: a recipient queued for a slot this far in the past lost its send job (a
+	// crashed worker) and goes back to pending (default 10 s).
+	StaleQueued time.Duration
+	// StaleSending: a recipient in sending this long belongs to a send that died during or
+	// after the API call; it becomes unknown for the webhook to settle (default 45 s; sends
+	// time out after SendTimeout).
+	StaleSending time.Duration
+	// SendTimeout bounds one API call (default 15 s).
+	SendTimeout time.Duration
+	// MaxWait is the longest a waiting number (window closed, budget used up) sleeps between
+	// ticks (default 60 s).
+	MaxWait time.Duration
+}
+
+func (c PaceConfig) withDefaults() PaceConfig {
+	c.Tick = cmp.Or(c.Tick, time.Second)
+	c.Horizon = cmp.Or(c.Horizon, 2500*time.Millisecond)
+	c.Lead = cmp.Or(c.Lead, 300*time.Millisecond)
+	c.Grace = cmp.Or(c.Grace, 10*time.Millisecond)
+	c.Headroom = cmp.Or(c.Headroom, 0.999)
+	c.StaleQueued = cmp.Or(c.StaleQueued, 10*time.Second)
+	c.StaleSending = cmp.Or(c.StaleSending, 45*time.Second)
+	c.SendTimeout = cmp.Or(c.SendTimeout, 15*time.Second)
+	c.MaxWait = cmp.Or(c.MaxWait, time.Minute)
+	return c
+}
+
+// PaceWorker releases a sender number's recipients within its throughput and the workspace's
+// rolling 24 h messaging budget. One tick, in one transaction under the number's pacing-row
+// lock: repair what crashed sends left, pick the running campaigns inside their send window,
+// claim pending recipients (FOR UPDATE SKIP LOCKED, fair share per campaign, budget spent only
+// by recipients outside an open service window and not yet counted), mark them queued with a
+// send slot each (slots spaced 1/rate apart, continuing where the last tick stopped, so no
+// 1-s window holds more than the throughput), and insert their send jobs. Waiting campaigns
+// say why in wait_reason; finished ones complete.
+type PaceWorker struct {
+	river.WorkerDefaults[PaceArgs]
+	db  *pgxpool.Pool
+	now func() time.Time
+	log *slog.Logger
+	cfg PaceConfig
+}
+
+// NewPaceWorker builds the pacer from the shared dependencies.
+func NewPaceWorker(d Deps) *PaceWorker {
+	return &PaceWorker{db: d.DB, now: orNow(d.Now), log: cmp.Or(d.Logger, slog.Default()), cfg: d.Pacing.withDefaults()}
+}
+
+func (w *PaceWorker) Timeout(*river.Job[PaceArgs]) time.Duration { return 30 * time.Second }
+
+func (w *PaceWorker) Work(ctx context.Context, job *river.Job[PaceArgs]) error {
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	numberID := job.Args.SenderNumberID
+	now := w.now()
+
+	// The successor goes in first, in its own transaction, so a worker killed mid-tick never
+	// breaks the chain. A tick that finds the number waiting moves it later.
+	var running bool
+	if err := w.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE sender_number_id = $1 AND state = 'running')`,
+		numberID).Scan(&running); err != nil {
+		return fmt.Errorf("checking running campaigns of number %d: %w", numberID, err)
+	}
+	if !running {
+		return nil
+	}
+	next := now.Truncate(time.Second).Add(w.cfg.Tick)
+	succ, err := insertAvailableAt(ctx, w.db, client, PaceArgs{SenderNumberID: numberID}, next)
+	if err != nil {
+		return fmt.Errorf("scheduling next pace tick of number %d: %w", numberID, err)
+	}
+
+	tx, err := w.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	res, err := w.tick(ctx, tx, client, numberID, now)
+	if err != nil {
+		return fmt.Errorf("pacing number %d: %w", numberID, err)
+	}
+	if res.wake.After(next) && succ != nil && succ.ID != job.ID {
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET scheduled_at = $2 WHERE id = $1 AND state IN ('available', 'scheduled')`,
+			succ.ID, res.wake); err != nil {
+			return fmt.Errorf("postponing next pace tick of number %d: %w", numberID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing pace tick of number %d: %w", numberID, err)
+	}
+	if res.released > 0 || res.requeued > 0 || res.unknown > 0 {
+		w.log.DebugContext(ctx, "pace tick", slog.Int64("sender_number_id", numberID), slog.Int("released", res.released),
+			slog.Int64("requeued", res.requeued), slog.Int64("unknown", res.unknown))
+	}
+	return nil
+}
+
+type tickResult struct {
+	released          int
+	requeued, unknown int64
+	wake              time.Time // when the next tick is useful
+}
+
+// campaignPlan is one running campaign's part in a tick.
+type campaignPlan struct {
+	c          store.Campaign
+	inWindow   bool
+	candidates []store.ClaimCandidate
+	picked     []store.ClaimCandidate
+	budgetHeld bool // it had candidates the budget did not allow
+}
+
+func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], numberID int64, now time.Time) (tickResult, error) {
+	res := tickResult{wake: now.Add(w.cfg.Tick)}
+	number, err := store.SenderNumberGet(ctx, tx, numberID)
+	if errors.Is(err, store.ErrNotFound) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	pacing, ok, err := store.NumberPacingLock(ctx, tx, number.WorkspaceID, numberID)
+	if err != nil || !ok {
+		return res, err // another tick holds the number
+	}
+	campaigns, err := store.CampaignsRunningForNumber(ctx, tx, numberID)
+	if err != nil || len(campaigns) == 0 {
+		return res, err
+	}
+	ws, err := store.WorkspaceGetByID(ctx, tx, number.WorkspaceID)
+	if err != nil {
+		return res, err
+	}
+	loc := ws.Location()
+	ids := make([]int64, 0, len(campaigns))
+	for _, c := range campaigns {
+		if c.WorkspaceID == ws.ID {
+			ids = append(ids, c.ID)
+		}
+	}
+	res.requeued, res.unknown, err = store.RecipientsRecoverStale(ctx, tx, ws.ID, ids, now.Add(-w.cfg.StaleQueued), now.Add(-w.cfg.StaleSending))
+	if err != nil {
+		return res, err
+	}
+
+	// The rate: the number's throughput, the pacer's headroom, and the 130429 back-off, which
+	// recovers 10 % a tick once its back-off period is over.
+	if pacing.RateFactor < 1 && (pacing.BackoffUntil == nil || now.After(*pacing.BackoffUntil)) {
+		pacing.RateFactor = math.Min(1, pacing.RateFactor*1.1)
+	}
+	rate := float64(number.EffectiveMPS()) * w.cfg.Headroom * pacing.RateFactor / (1 + w.cfg.Grace.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	start := now.Add(w.cfg.Lead)
+	if pacing.NextSlotAt.After(start) {
+		start = pacing.NextSlotAt
+	}
+	slots := 0
+	if end := now.Add(w.cfg.Horizon); end.After(start) && number.Status == store.NumberActive {
+		slots = int(end.Sub(start) / interval)
+	}
+
+	wake := now.Add(w.cfg.MaxWait)
+	plans := make([]*campaignPlan, 0, len(campaigns))
+	var active []*campaignPlan
+	for _, c := range campaigns {
+		if c.WorkspaceID != ws.ID {
+			continue
+		}
+		p := &campaignPlan{c: c, inWindow: c.SendWindow.Contains(now, loc)}
+		plans = append(plans, p)
+		if p.inWindow {
+			active = append(active, p)
+		} else if open := c.SendWindow.NextOpen(now, loc); open.After(now) && open.Before(wake) {
+			wake = open
+		}
+	}
+
+	// Fair share: every active campaign may take an equal share of the slots; what one cannot
+	// use goes to the others in a second pass.
+	if slots > 0 && len(active) > 0 {
+		share := (slots + len(active) - 1) / len(active)
+		for _, p := range active {
+			p.candidates, err = store.RecipientsClaimCandidates(ctx, tx, ws.ID, p.c.ID, now, share)
+			if err != nil {
+				return res, err
+			}
+		}
+		left := slots
+		for _, p := range active {
+			left -= len(p.candidates)
+		}
+		for _, p := range active {
+			if left <= 0 {
+				break
+			}
+			if len(p.candidates) < share {
+				continue
+			}
+			more, err := store.RecipientsClaimCandidates(ctx, tx, ws.ID, p.c.ID, now, left)
+			if err != nil {
+				return res, err
+			}
+			p.candidates = append(p.candidates, more...)
+			left -= len(more)
+		}
+	}
+	// The messaging budget: only recipients that are not free spend it.
+	budget := -1 // unlimited
+	var resetsAt time.Time
+	if ws.MessagingLimit >= 0 && len(active) > 0 {
+		if err := store.MessagingBudgetLock(ctx, tx, ws.ID); err != nil {
+			return res, err
+		}
+		if budget, resetsAt, err = store.MessagingBudgetRemaining(ctx, tx, ws.ID, now); err != nil {
+			return res, err
+		}
+	}
+	// Pick round-robin across campaigns so their sends interleave within the slots.
+	var order []*campaignPlan
+	var picked []store.ClaimCandidate
+	counted := map[int64][]int64{} // campaign → contacts spending budget
+	for i := 0; len(picked) < slots; i++ {
+		progress := false
+		for _, p := range active {
+			if i >= len(p.candidates) || len(picked) >= slots {
+				continue
+			}
+			progress = true
+			cand := p.candidates[i]
+			if !cand.Free {
+				if budget == 0 {
+					p.budgetHeld = true
+					continue
+				}
+				if budget > 0 {
+					budget--
+				}
+				counted[p.c.ID] = append(counted[p.c.ID], cand.ContactID)
+			}
+			p.picked = append(p.picked, cand)
+			picked = append(picked, cand)
+			order = append(order, p)
+		}
+		if !progress {
+			break
+		}
+	}
+
+	if len(picked) > 0 {
+		ids := make([]int64, len(picked))
+		slotsAt := make([]time.Time, len(picked))
+		params := make([]river.InsertManyParams, len(picked))
+		for i, cand := range picked {
+			slot := start.Add(time.Duration(i) * interval).Truncate(time.Microsecond)
+			ids[i], slotsAt[i] = cand.ID, slot
+			params[i] = river.InsertManyParams{
+				Args: SendMessageArgs{RecipientID: cand.ID, CampaignID: order[i].c.ID, WorkspaceID: ws.ID, SenderNumberID: numberID, Slot: slot},
+				InsertOpts: &river.InsertOpts{ScheduledAt: slot.Add(-w.cfg.Lead)},
+			}
+		}
+		if err := store.RecipientsQueue(ctx, tx, ws.ID, ids, slotsAt, now); err != nil {
+			return res, err
+		}
+		for cid, contacts := range counted {
+			if err := store.MessagingLedgerRecord(ctx, tx, ws.ID, cid, contacts, now); err != nil {
+				return res, err
+			}
+		}
+		if err := insertManyAvailable(ctx, tx, client, params); err != nil {
+			return res, fmt.Errorf("inserting %d send jobs: %w", len(params), err)
+		}
+		pacing.NextSlotAt = start.Add(time.Duration(len(picked)) * interval)
+		pacing.Released += int64(len(picked))
+		res.released = len(picked)
+	}
+	pacing.LastTickAt = &now
+	if err := store.NumberPacingSave(ctx, tx, pacing); err != nil {
+		return res, err
+	}
+
+	// Wait reasons, completion and when to come back.
+	busy := false
+	for _, p := range plans {
+		reason := ""
+		switch {
+		case !p.inWindow:
+			open := p.c.SendWindow.NextOpen(now, loc)
+			reason = fmt.Sprintf("fuera de la ventana de envío, se reanuda %s", formatWhen(open, now, loc))
+		case len(p.picked) > 0:
+			busy = true
+		case p.budgetHeld:
+			reason = fmt.Sprintf("esperando el límite de mensajería (%d destinatarios únicos por 24 h), se reanuda ~%s",
+				ws.MessagingLimit, formatWhen(resetsAt, now, loc))
+			if !resetsAt.IsZero() && resetsAt.Before(wake) {
+				wake = resetsAt
+			}
+		case slots == 0 && number.Status != store.NumberActive:
+			reason = "el número de envío está detenido"
+		case slots == 0:
+			busy = true // throughput used up for this horizon: come back next tick
+		case len(p.candidates) == 0:
+			hasWork, err := store.CampaignHasWork(ctx, tx, ws.ID, p.c.ID)
+			if err != nil {
+				return res, err
+			}
+			if !hasWork {
+				if _, err := store.CampaignTransition(ctx, tx, ws.ID, p.c.ID, store.CampaignCompleted, store.TransitionParams{
+					Actor: store.ActorSystem, Signal: store.SignalFinished,
+					Reason: "todos los destinatarios tienen un resultado final",
+				}); err != nil && !errors.Is(err, store.ErrConflict) {
+					return res, err
+				}
+				continue
+			}
+			busy = true // sends in flight, or retries later: keep ticking
+			if next, err := store.CampaignNextRetryAt(ctx, tx, ws.ID, p.c.ID); err == nil && next != nil && next.After(now) && next.Before(wake) {
+				wake = *next
+			}
+		}
+		if reason != p.c.WaitReason {
+			if err := store.CampaignSetWaitReason(ctx, tx, p.c.ID, reason); err != nil {
+				return res, err
+			}
+		}
+	}
+	if busy {
+		wake = now.Add(w.cfg.Tick)
+	}
+	res.wake = wake
+	return res, nil
+}
+
+// formatWhen says when something resumes in the workspace's time zone: "14:05" today,
+// otherwise "lun 25/11 08:00".
+func formatWhen(t, now time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "pronto"
+	}
+	lt, ln := t.In(loc), now.In(loc)
+	if lt.YearDay() == ln.YearDay() && lt.Year() == ln.Year() {
+		return lt.Format("15:04")
+	}
+	days := []string{"dom", "lun", "mar", "mié", "jue", "vie", "sáb"}
+	return days[lt.Weekday()] + " " + lt.Format("02/01 15:04")
+}
+
+// insertManyAvailable inserts jobs whose ScheduledAt lies (slightly) in the future as available
+// rather than scheduled. River's scheduler promotes scheduled jobs only every few seconds, far
+// too coarse for send slots milliseconds apart; an available job is fetched only once its
+// scheduled_at has passed (River's fetch filters scheduled_at <= now()), so the slot still holds.
+func insertManyAvailable(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], params []river.InsertManyParams) error {
+	res, err := client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, 0, len(res))
+	for _, r := range res {
+		if r.Job != nil && r.Job.State == rivertype.JobStateScheduled {
+			ids = append(ids, r.Job.ID)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE id = ANY($1) AND state = 'scheduled'`, ids); err != nil {
+			return fmt.Errorf("making %d jobs available: %w", len(ids), err)
+		}
+	}
+	return nil
+}
+
+// insertAvailableAt inserts one job due at at (see insertManyAvailable) in its own transaction
+// and returns it (the existing job when a unique one is already there).
+func insertAvailableAt(ctx context.Context, db *pgxpool.Pool, client *river.Client[pgx.Tx], args river.JobArgs, at time.Time) (*rivertype.JobRow, error) {
+	var row *rivertype.JobRow
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		res, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at})
+		if err != nil {
+			return err
+		}
+		row = res.Job
+		if !res.UniqueSkippedAsDuplicate && row.State == rivertype.JobStateScheduled {
+			_, err = tx.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE id = $1 AND state = 'scheduled'`, row.ID)
+		}
+		return err
+	})
+	return row, err
 }

@@ -7,7 +7,7 @@
 CREATE TABLE number_pacing (
     sender_number_id  bigint      PRIMARY KEY REFERENCES sender_numbers (id) ON DELETE CASCADE,
     workspace_id      bigint      NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
-    next_slot_at      timestamptz NOT NULL DEFAULT '-infinity',
+    next_slot_at      timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
     -- 130429 back-off: the rate is multiplied by rate_factor (halved on a throttle, at most once
     -- a second; recovers by 10 % a tick once backoff_until has passed).
     rate_factor       double precision NOT NULL DEFAULT 1 CHECK (rate_factor > 0 AND rate_factor <= 1),
