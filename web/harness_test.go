@@ -70,7 +70,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina"}); err != nil {
 		t.Fatal(err)
 	}
-	if env.wsB, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Panadería Sur", TimeZone: "America/Mexico_City", DefaultCountry: "MX"}); err != nil {
+	if env.wsB, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Zapatería Sur", TimeZone: "America/Mexico_City", DefaultCountry: "MX"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, role := range []store.Role{store.RoleOwner, store.RoleMarketer, store.RoleAnalyst} {
@@ -84,7 +84,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "owner@tienda.test", Role: store.RoleAnalyst}); err != nil {
 		t.Fatal(err)
 	}
-	if env.userB, err = store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "dueno@panaderia.test",
+	if env.userB, err = store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "dueno@zapateria.test",
 		Name: "Beto", Password: testPassword, Role: store.RoleOwner}); err != nil {
 		t.Fatal(err)
 	}

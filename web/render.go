@@ -321,7 +321,7 @@ func groupDigits(n int64, lang string) string {
 func (u *ui) newPage(c echo.Context, nav, title string) (*page, error) {
 	ctx := c.Request().Context()
 	p := api.PrincipalOf(c)
-	pg := &page{Lang: langOf(c), Title: title, Nav: nav, Path: c.Request().URL.Path, Now: u.now(), Errors: map[string]string{}}
+	pg := &page{Lang: langOf(c), Title: title, Nav: nav, Path: backPath(c), Now: u.now(), Errors: map[string]string{}}
 	pg.Flash = takeFlash(c)
 	if p == nil {
 		return pg, nil
@@ -460,6 +460,17 @@ func takeFlash(c echo.Context) *flash {
 func (u *ui) redirectFlash(c echo.Context, to, kind, key string, args ...any) error {
 	setFlash(c, kind, translate(langOf(c), key, args...))
 	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// backPath is where the language switch returns to: the page itself for a GET, else the
+// section a form was posted from (a POST's URL cannot be opened again with a GET).
+func backPath(c echo.Context) string {
+	r := c.Request()
+	if r.Method == http.MethodGet {
+		return r.URL.RequestURI()
+	}
+	seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	return "/" + seg
 }
 
 // localPath accepts only same-site paths for ?next= redirects.

@@ -116,7 +116,7 @@ func TestLogin(t *testing.T) {
 	t.Run("WorkspaceSwitch", func(t *testing.T) {
 		b := env.as(store.RoleOwner)
 		p := b.post("/switch", url.Values{"workspace_id": {itoa(env.wsB.ID)}}).expect(t, http.StatusOK)
-		p.contains(t, ".flash-ok", "Panadería Sur")
+		p.contains(t, ".flash-ok", "Zapatería Sur")
 		if v, _ := p.Doc.Find(`#ws-select option[selected]`).Attr("value"); v != itoa(env.wsB.ID) {
 			t.Fatalf("selected workspace %q", v)
 		}
@@ -133,29 +133,7 @@ func TestLogin(t *testing.T) {
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	ctx := context.Background()
-	seen := time.Now().Add(-11 * 24 * time.Hour)
-	n, err := store.SenderNumberCreate(ctx, env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsA.ID, PhoneNumberID: "1001",
-		WABAID: "2001", DisplayNumber: "+57 300 000 0001", Coexistence: true, UseSimulator: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.db.Exec(ctx, `UPDATE sender_numbers SET last_phone_activity_at = $2, quality_rating = 'GREEN', messaging_limit_tier = 'TIER_250' WHERE id = $1`, n.ID, seen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.SenderNumberCreate(ctx, env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsB.ID, PhoneNumberID: "1002", WABAID: "2002", DisplayNumber: "+52 55 0000 0002"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Black Friday", SenderNumberID: &n.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CampaignTransition(ctx, env.db, env.wsA.ID, c.ID, store.CampaignScheduled, store.TransitionParams{Actor: store.ActorUser}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Borrador"}); err != nil {
-		t.Fatal(err)
-	}
+	_, c := seedDashboard(t, env)
 
 	for _, role := range allRoles {
 		t.Run(string(role), func(t *testing.T) {
@@ -356,4 +334,34 @@ func TestErrorPages(t *testing.T) {
 		t.Fatalf("app.css: %d %s", p.Status, p.Header.Get("Content-Type"))
 	}
 	env.anon().get("/static/../web.go").expect(t, http.StatusNotFound)
+}
+
+// seedDashboard gives workspace A a coexistence number whose phone app was last seen 11 days
+// ago, a scheduled campaign and a draft; workspace B gets a number of its own.
+func seedDashboard(t testing.TB, env *testEnv) (store.SenderNumber, store.Campaign) {
+	t.Helper()
+	ctx := context.Background()
+	seen := time.Now().Add(-11 * 24 * time.Hour)
+	n, err := store.SenderNumberCreate(ctx, env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsA.ID, PhoneNumberID: "1001",
+		WABAID: "2001", DisplayNumber: "+57 300 000 0001", Coexistence: true, UseSimulator: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.db.Exec(ctx, `UPDATE sender_numbers SET last_phone_activity_at = $2, quality_rating = 'GREEN', messaging_limit_tier = 'TIER_250', verified_name = 'Tienda Andina' WHERE id = $1`, n.ID, seen); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SenderNumberCreate(ctx, env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsB.ID, PhoneNumberID: "1002", WABAID: "2002", DisplayNumber: "+52 55 0000 0002"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Black Friday", SenderNumberID: &n.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = store.CampaignTransition(ctx, env.db, env.wsA.ID, c.ID, store.CampaignScheduled, store.TransitionParams{Actor: store.ActorUser}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Borrador"}); err != nil {
+		t.Fatal(err)
+	}
+	return n, c
 }

@@ -1,0 +1,198 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// chrome drives a headless Chromium against env's server and saves screenshots under
+// web/testdata/screenshots/<TestName>/ (gitignored; PREGON_SCREENSHOTS overrides the folder).
+type chrome struct {
+	t    *testing.T
+	env  *testEnv
+	ctx  context.Context
+	dir  string
+	shot int
+}
+
+func newChrome(t *testing.T, env *testEnv) *chrome {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("%s not found: `make test` installs Chromium (apt-get install chromium)", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser (no timeout on this first call)
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	dir := os.Getenv("PREGON_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join("testdata", "screenshots")
+	}
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &chrome{t: t, env: env, ctx: ctx, dir: dir}
+}
+
+// run runs actions (30 s at most), failing the test with what was being done.
+func (c *chrome) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		c.failed(what, err)
+	}
+}
+
+// failed saves what the browser shows and its location, then fails the test.
+func (c *chrome) failed(what string, err error) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	if buf, e := chromedp.Run(ctx, chromedp.FullScreenshot(100)); e == nil {
+		os.WriteFile(filepath.Join(c.dir, "failure.png"), buf, 0o644)
+	}
+	html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	c.t.Fatalf("%s (at %s): %v\n%s", what, loc, err, truncate(html, 3000))
+}
+
+// get runs one action that returns a value.
+func get[T any](c *chrome, what string, a chromedp.Action[T]) T {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		c.failed(what, err)
+	}
+	return v
+}
+
+// visit opens path and waits for the page's main element.
+func (c *chrome) visit(path string) {
+	c.t.Helper()
+	c.run("opening "+path, chromedp.Navigate(c.env.http.URL+path), chromedp.WaitReady(chromedp.CSS("main")))
+}
+
+// screenshots saves the current page at desktop (1280×800) and phone (390×844) widths.
+func (c *chrome) screenshots(name string) {
+	c.t.Helper()
+	c.shot++
+	for _, v := range []struct {
+		suffix string
+		w, h   int64
+		mobile bool
+	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
+		emu := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+		if v.mobile {
+			emu = append(emu, chromedp.EmulateMobile)
+		}
+		c.run("resizing for "+name, chromedp.EmulateViewport(v.w, v.h, emu...),
+			chromedp.Sleep(150*time.Millisecond)) // let the layout settle after the resize
+		buf := get(c, "screenshot "+name, chromedp.FullScreenshot(100))
+		f := filepath.Join(c.dir, fmt.Sprintf("%02d-%s-%s.png", c.shot, name, v.suffix))
+		if err := os.WriteFile(f, buf, 0o644); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.run("restoring the viewport", chromedp.EmulateViewport(1280, 800))
+}
+
+// text reads the text of the first element selector matches.
+func (c *chrome) text(selector string) string {
+	c.t.Helper()
+	return get(c, "reading "+selector, chromedp.Text(chromedp.CSS(selector)))
+}
+
+// login fills the login form as a person would.
+func (c *chrome) login(email string) {
+	c.t.Helper()
+	c.visit("/login")
+	c.run("logging in",
+		chromedp.SendKeys(chromedp.CSS("#f-email"), email),
+		chromedp.SendKeys(chromedp.CSS("#f-password"), testPassword),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".who")),
+	)
+}
+
+func TestBrowserLoginDashboardSettings(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	seedDashboard(t, env)
+	c := newChrome(t, env)
+
+	c.visit("/login")
+	c.screenshots("login")
+	// a wrong password shows the error on the page
+	c.run("bad login",
+		chromedp.SendKeys(chromedp.CSS("#f-email"), "owner@tienda.test"),
+		chromedp.SendKeys(chromedp.CSS("#f-password"), "equivocada-123"),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#form-error")),
+	)
+	if got := c.text("#form-error"); !strings.Contains(got, "incorrectos") {
+		t.Fatalf("login error %q", got)
+	}
+	c.login("owner@tienda.test")
+	if got := c.text("h1"); got != "Inicio" {
+		t.Fatalf("dashboard h1 %q", got)
+	}
+	c.screenshots("dashboard")
+
+	c.visit("/settings")
+	// the browser's own validation catches what it can (required, min/max); the server's
+	// message is shown next to the field for what it lets through
+	c.run("setting a bad ratio",
+		chromedp.SetAttributeValue(chromedp.CSS("#f-breaker_ratio"), "type", "text"),
+		chromedp.SetValue(chromedp.CSS("#f-breaker_ratio"), "7"),
+		chromedp.Click(chromedp.CSS(`#workspace button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#e-breaker_ratio")),
+	)
+	c.screenshots("settings-error")
+	c.run("creating a token",
+		chromedp.SendKeys(chromedp.CSS("#f-token-name"), "CRM"),
+		chromedp.Click(chromedp.CSS(`form[action="/settings/tokens"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#new-secret")),
+	)
+	secret := get(c, "reading the secret", chromedp.Value(chromedp.CSS("#new-secret")))
+	if !strings.HasPrefix(secret, "pregon_") {
+		t.Fatalf("secret %q", secret)
+	}
+	c.screenshots("settings-token")
+
+	// English
+	c.run("switching to English", chromedp.Click(chromedp.CSS(`.lang a[lang="en"]`)), chromedp.WaitVisible(chromedp.CSS("main h1")))
+	if got := c.text("main h1"); got != "Settings" {
+		t.Fatalf("English h1 %q", got)
+	}
+	c.visit("/")
+	c.screenshots("dashboard-en")
+}
