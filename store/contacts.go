@@ -1,0 +1,479 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
+)
+
+// Contact is a person the workspace may message. Contacts without documented consent are
+// stored but not marketable; Marketable and NotMarketable say so and why.
+type Contact struct {
+	ID                 int64          `json:"id"`
+	WorkspaceID        int64          `json:"workspace_id"`
+	Phone              string         `json:"phone"` // E.164; "erased:<id>" after erasure
+	WAID               *string        `json:"wa_id"`
+	PhoneValid         bool           `json:"phone_valid"`
+	Country            string         `json:"country"`
+	Name               string         `json:"name"`
+	Email              string         `json:"email"`
+	Language           string         `json:"language"`
+	Tags               []string       `json:"tags"`
+	Attributes         map[string]any `json:"attributes"`
+	ConsentAt          *time.Time     `json:"consent_at"`
+	ConsentSource      string         `json:"consent_source"`
+	ConsentText        string         `json:"consent_text"`
+	ConsentEvidence    map[string]any `json:"consent_evidence"`
+	OptedOutAt         *time.Time     `json:"opted_out_at"`
+	OptOutSource       string         `json:"opt_out_source"`
+	OptOutReason       string         `json:"opt_out_reason"`
+	MarketingStopped   bool           `json:"marketing_stopped"`
+	MarketingStoppedAt *time.Time     `json:"marketing_stopped_at"`
+	UndeliverableCount int            `json:"undeliverable_count"`
+	CooledUntil        *time.Time     `json:"cooled_until"`
+	LastInboundAt      *time.Time     `json:"last_inbound_at"`
+	ImportID           *int64         `json:"import_id"`
+	ErasedAt           *time.Time     `json:"erased_at"`
+	CreatedAt          time.Time      `json:"created_at"`
+	UpdatedAt          time.Time      `json:"updated_at"`
+
+	Marketable    bool     `json:"marketable"`
+	NotMarketable []Reason `json:"not_marketable"` // why not (empty when marketable)
+}
+
+// Reason is a stable code with a Spanish and an English text.
+type Reason struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	MessageEN string `json:"message_en"`
+}
+
+// Reasons a contact is not marketable; the same conditions as contacts_marketable_idx.
+var (
+	ReasonNoConsent        = Reason{"no_consent", "sin consentimiento documentado", "no documented consent"}
+	ReasonOptedOut         = Reason{"opted_out", "se dio de baja", "opted out"}
+	ReasonMarketingStopped = Reason{"marketing_stopped", "WhatsApp detuvo el marketing a este contacto", "WhatsApp stopped marketing to this contact"}
+	ReasonInvalidPhone     = Reason{"invalid_phone", "número no válido", "invalid phone number"}
+	ReasonErased           = Reason{"erased", "datos personales borrados", "personal data erased"}
+)
+
+func (c *Contact) computeMarketable() {
+	c.NotMarketable = []Reason{}
+	if c.ErasedAt != nil {
+		c.NotMarketable = append(c.NotMarketable, ReasonErased)
+	}
+	if c.ConsentAt == nil {
+		c.NotMarketable = append(c.NotMarketable, ReasonNoConsent)
+	}
+	if c.OptedOutAt != nil {
+		c.NotMarketable = append(c.NotMarketable, ReasonOptedOut)
+	}
+	if c.MarketingStopped {
+		c.NotMarketable = append(c.NotMarketable, ReasonMarketingStopped)
+	}
+	if !c.PhoneValid {
+		c.NotMarketable = append(c.NotMarketable, ReasonInvalidPhone)
+	}
+	c.Marketable = len(c.NotMarketable) == 0
+}
+
+const contactColumns = `id, workspace_id, phone_e164, wa_id, phone_valid, country, name, email, language, tags,
+	attributes, consent_at, consent_source, consent_text, consent_evidence, opted_out_at, opt_out_source,
+	opt_out_reason, marketing_stopped, marketing_stopped_at, undeliverable_count, cooled_until, last_inbound_at,
+	import_id, erased_at, created_at, updated_at`
+
+func scanContact(row interface{ Scan(...any) error }) (Contact, error) {
+	var c Contact
+	err := row.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.WAID, &c.PhoneValid, &c.Country, &c.Name, &c.Email, &c.Language,
+		&c.Tags, &c.Attributes, &c.ConsentAt, &c.ConsentSource, &c.ConsentText, &c.ConsentEvidence, &c.OptedOutAt,
+		&c.OptOutSource, &c.OptOutReason, &c.MarketingStopped, &c.MarketingStoppedAt, &c.UndeliverableCount,
+		&c.CooledUntil, &c.LastInboundAt, &c.ImportID, &c.ErasedAt, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return c, NotFoundIfNoRows(err)
+	}
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	c.computeMarketable()
+	return c, nil
+}
+
+// ContactGetByID reads one contact of the workspace.
+func ContactGetByID(ctx context.Context, db DBTX, workspaceID, id int64) (Contact, error) {
+	return scanContact(db.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE workspace_id = $1 AND id = $2`, workspaceID, id))
+}
+
+// ContactGetByPhone reads the contact with an E.164 number.
+func ContactGetByPhone(ctx context.Context, db DBTX, workspaceID int64, e164 string) (Contact, error) {
+	return scanContact(db.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE workspace_id = $1 AND phone_e164 = $2`, workspaceID, e164))
+}
+
+// ContactFilter narrows a contact list. Zero fields do not filter.
+type ContactFilter struct {
+	Search     string // in name, email or phone (digits)
+	Tag        string
+	AttrKey    string // with AttrValue: attributes[AttrKey] = AttrValue
+	AttrValue  string
+	Marketable *bool
+	Erased     bool  // list erased contacts instead of live ones
+	Cursor     int64 // last id seen; the list goes by id descending
+	Limit      int
+}
+
+var contactSQL = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
+
+// ContactList lists the workspace's contacts, newest first.
+func ContactList(ctx context.Context, db DBTX, workspaceID int64, f ContactFilter) ([]Contact, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	where := sq.And{sq.Eq{"workspace_id": workspaceID}}
+	if f.Erased {
+		where = append(where, sq.Expr("erased_at IS NOT NULL"))
+	} else {
+		where = append(where, sq.Expr("erased_at IS NULL"))
+	}
+	if f.Cursor > 0 {
+		where = append(where, sq.Lt{"id": f.Cursor})
+	}
+	if q := strings.TrimSpace(f.Search); q != "" {
+		like := "%" + escapeLike(q) + "%"
+		or := sq.Or{sq.Expr("name ILIKE ?", like), sq.Expr("email ILIKE ?", like)}
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, q)
+		if len(digits) >= 3 {
+			or = append(or, sq.Expr("phone_e164 LIKE ?", "%"+digits+"%"))
+		}
+		where = append(where, or)
+	}
+	if f.Tag != "" {
+		where = append(where, sq.Expr("tags @> ARRAY[?]::text[]", f.Tag)) // contacts_tags_idx
+	}
+	if f.AttrKey != "" {
+		// Typed values: match the text form, and use the GIN index for strings.
+		where = append(where, sq.Or{
+			sq.Expr("attributes @> jsonb_build_object(?::text, ?::text)", f.AttrKey, f.AttrValue),
+			sq.Expr("attributes->>? = ?", f.AttrKey, f.AttrValue),
+		})
+	}
+	if f.Marketable != nil {
+		cond := "(consent_at IS NOT NULL AND opted_out_at IS NULL AND NOT marketing_stopped AND phone_valid AND erased_at IS NULL)"
+		if !*f.Marketable {
+			cond = "NOT " + cond
+		}
+		where = append(where, sq.Expr(cond))
+	}
+	sql, args, err := contactSQL.Select(contactColumns).From("contacts").Where(where).OrderBy("id DESC").Limit(uint64(f.Limit)).ToSql()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing contacts: %w", err)
+	}
+	defer rows.Close()
+	out := []Contact{}
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ContactConsent is documented consent given when a contact is created or opted in by hand.
+type ContactConsent struct {
+	Source   string         `json:"source"` // form, store, call…
+	Text     string         `json:"text"`   // consent text or its version
+	At       *time.Time     `json:"at"`     // default now
+	Evidence map[string]any `json:"evidence"`
+}
+
+// ContactCreateParams are a new contact's fields. Phone is already normalised (package phone).
+type ContactCreateParams struct {
+	WorkspaceID int64
+	Phone       string
+	Country     string
+	Name        string
+	Email       string
+	Language    string
+	Tags        []string
+	Attributes  map[string]any
+	Consent     *ContactConsent
+	ActorUserID int64
+}
+
+// ContactCreate inserts a contact (ErrConflict when the phone exists) and, with consent, its
+// opt_in consent event.
+func ContactCreate(ctx context.Context, db DBTX, p ContactCreateParams) (Contact, error) {
+	if p.Tags == nil {
+		p.Tags = []string{}
+	}
+	if p.Attributes == nil {
+		p.Attributes = map[string]any{}
+	}
+	var consentAt *time.Time
+	var source, text string
+	evidence := map[string]any{}
+	if p.Consent != nil {
+		now := time.Now()
+		consentAt = &now
+		if p.Consent.At != nil {
+			consentAt = p.Consent.At
+		}
+		source, text = p.Consent.Source, p.Consent.Text
+		if source == "" {
+			source = "manual"
+		}
+		for k, v := range p.Consent.Evidence {
+			evidence[k] = v
+		}
+		if p.ActorUserID != 0 {
+			evidence["user_id"] = p.ActorUserID
+		}
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Contact{}, err
+	}
+	defer tx.Rollback(ctx)
+	c, err := scanContact(tx.QueryRow(ctx, `
+		INSERT INTO contacts (workspace_id, phone_e164, country, name, email, language, tags, attributes,
+		                      consent_at, consent_source, consent_text, consent_evidence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		RETURNING `+contactColumns,
+		p.WorkspaceID, p.Phone, p.Country, p.Name, p.Email, p.Language, p.Tags, p.Attributes, consentAt, source, text, evidence))
+	if IsUniqueViolation(err) {
+		return Contact{}, fmt.Errorf("%w: ya existe un contacto con el número %s", ErrConflict, p.Phone)
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("creating contact: %w", err)
+	}
+	if consentAt != nil {
+		if err := consentEventInsert(ctx, tx, ConsentEvent{WorkspaceID: p.WorkspaceID, ContactID: c.ID, Kind: "opt_in",
+			Source: source, ConsentText: text, Evidence: evidence, ActorUserID: zeroNil(p.ActorUserID)}); err != nil {
+			return Contact{}, err
+		}
+	}
+	return c, tx.Commit(ctx)
+}
+
+// ContactUpdate holds the fields to change; nil means unchanged.
+type ContactUpdate struct {
+	Phone      *string         `json:"phone"` // already normalised by the caller
+	Country    *string         `json:"-"`
+	Name       *string         `json:"name"`
+	Email      *string         `json:"email"`
+	Language   *string         `json:"language"`
+	Tags       *[]string       `json:"tags"`       // replaces the tags
+	Attributes *map[string]any `json:"attributes"` // merged; a null value removes the key
+}
+
+// ContactUpdateByID changes a live contact's fields.
+func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u ContactUpdate) (Contact, error) {
+	var set, remove map[string]any
+	if u.Attributes != nil {
+		set, remove = map[string]any{}, map[string]any{}
+		for k, v := range *u.Attributes {
+			if v == nil {
+				remove[k] = true
+			} else {
+				set[k] = v
+			}
+		}
+	}
+	removeKeys := []string{}
+	for k := range remove {
+		removeKeys = append(removeKeys, k)
+	}
+	var setJSON []byte
+	if set != nil {
+		setJSON, _ = json.Marshal(set)
+	}
+	c, err := scanContact(db.QueryRow(ctx, `
+		UPDATE contacts SET
+		    phone_e164 = coalesce($3, phone_e164),
+		    country    = coalesce($4, country),
+		    name       = coalesce($5, name),
+		    email      = coalesce($6, email),
+		    language   = coalesce($7, language),
+		    tags       = coalesce($8, tags),
+		    attributes = CASE WHEN $9::jsonb IS NULL THEN attributes ELSE (attributes || $9::jsonb) - $10::text[] END,
+		    wa_id      = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE wa_id END,
+		    updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL
+		RETURNING `+contactColumns,
+		workspaceID, id, u.Phone, u.Country, u.Name, u.Email, u.Language, u.Tags, setJSON, removeKeys))
+	if IsUniqueViolation(err) {
+		return Contact{}, fmt.Errorf("%w: ya existe un contacto con ese número", ErrConflict)
+	}
+	return c, err
+}
+
+// ContactErase erases a contact's personal data (a data-subject request): phone becomes
+// "erased:<id>", name, email, language, tags, attributes and wa_id are cleared, the phone and
+// variables on its campaign recipients and the bodies of its messages too. The rows stay, so
+// campaigns keep their delivery counts; consent events stay as the legal record.
+func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `
+		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, name = '', email = '', language = '',
+		       tags = '{}', attributes = '{}', consent_text = '', erased_at = now(), updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("erasing contact %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := ContactGetByID(ctx, tx, workspaceID, id); err != nil {
+			return err
+		}
+		return nil // already erased
+	}
+	if _, err := tx.Exec(ctx, `UPDATE recipients SET phone_e164 = 'erased:' || contact_id, wa_id = NULL, variables = '{}'
+		WHERE workspace_id = $1 AND contact_id = $2`, workspaceID, id); err != nil {
+		return fmt.Errorf("erasing recipients of contact %d: %w", id, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE messages SET body = '', payload = '', raw = '{}'
+		WHERE workspace_id = $1 AND contact_id = $2`, workspaceID, id); err != nil {
+		return fmt.Errorf("erasing messages of contact %d: %w", id, err)
+	}
+	return tx.Commit(ctx)
+}
+
+// ContactTagsBulk adds and removes tags on many contacts at once; it returns how many changed.
+func ContactTagsBulk(ctx context.Context, db DBTX, workspaceID int64, ids []int64, add, remove []string) (int64, error) {
+	if add == nil {
+		add = []string{}
+	}
+	if remove == nil {
+		remove = []string{}
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE contacts SET
+		    tags = ARRAY(SELECT t FROM unnest(tags || $3::text[]) WITH ORDINALITY AS u(t, n)
+		                 WHERE t <> ALL ($4::text[]) GROUP BY t ORDER BY min(n)),
+		    updated_at = now()
+		WHERE workspace_id = $1 AND id = ANY ($2) AND erased_at IS NULL
+		  AND (NOT tags @> $3::text[] OR tags && $4::text[])`, workspaceID, ids, add, remove)
+	if err != nil {
+		return 0, fmt.Errorf("tagging contacts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ContactOptOut records a manual opt-out with a reason; a no-op for a contact already out.
+func ContactOptOut(ctx context.Context, db DBTX, workspaceID, id int64, reason string, actorUserID int64) (Contact, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Contact{}, err
+	}
+	defer tx.Rollback(ctx)
+	c, err := scanContact(tx.QueryRow(ctx, `
+		UPDATE contacts SET opted_out_at = now(), opt_out_source = 'manual', opt_out_reason = $3, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND opted_out_at IS NULL AND erased_at IS NULL
+		RETURNING `+contactColumns, workspaceID, id, reason))
+	if err == ErrNotFound {
+		return ContactGetByID(ctx, db, workspaceID, id)
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("opting out contact %d: %w", id, err)
+	}
+	if err := consentEventInsert(ctx, tx, ConsentEvent{WorkspaceID: workspaceID, ContactID: id, Kind: "opt_out",
+		Source: "manual", Reason: reason, Evidence: map[string]any{}, ActorUserID: zeroNil(actorUserID)}); err != nil {
+		return Contact{}, err
+	}
+	return c, tx.Commit(ctx)
+}
+
+// ContactOptIn records documented consent given again by hand (the contact asked to receive
+// messages): it clears an opt-out and sets the consent record. WhatsApp's own marketing stop is
+// not cleared here; only the contact can lift it in WhatsApp.
+func ContactOptIn(ctx context.Context, db DBTX, workspaceID, id int64, reason string, consent ContactConsent, actorUserID int64) (Contact, error) {
+	if consent.Source == "" {
+		consent.Source = "manual"
+	}
+	evidence := map[string]any{"reason": reason}
+	for k, v := range consent.Evidence {
+		evidence[k] = v
+	}
+	if actorUserID != 0 {
+		evidence["user_id"] = actorUserID
+	}
+	at := time.Now()
+	if consent.At != nil {
+		at = *consent.At
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Contact{}, err
+	}
+	defer tx.Rollback(ctx)
+	c, err := scanContact(tx.QueryRow(ctx, `
+		UPDATE contacts SET opted_out_at = NULL, opt_out_source = '', opt_out_reason = '',
+		       consent_at = $3, consent_source = $4, consent_text = $5, consent_evidence = $6, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL
+		RETURNING `+contactColumns, workspaceID, id, at, consent.Source, consent.Text, evidence))
+	if err != nil {
+		return Contact{}, err
+	}
+	if err := consentEventInsert(ctx, tx, ConsentEvent{WorkspaceID: workspaceID, ContactID: id, Kind: "opt_in",
+		Source: consent.Source, Reason: reason, ConsentText: consent.Text, Evidence: evidence, ActorUserID: zeroNil(actorUserID)}); err != nil {
+		return Contact{}, err
+	}
+	return c, tx.Commit(ctx)
+}
+
+// ConsentEvent is one entry of a contact's consent history.
+type ConsentEvent struct {
+	ID          int64          `json:"id"`
+	WorkspaceID int64          `json:"-"`
+	ContactID   int64          `json:"contact_id"`
+	Kind        string         `json:"kind"` // opt_in | opt_out | marketing_stop | marketing_resume | undeliverable
+	Source      string         `json:"source"`
+	Reason      string         `json:"reason"`
+	ConsentText string         `json:"consent_text"`
+	Evidence    map[string]any `json:"evidence"`
+	ActorUserID *int64         `json:"actor_user_id"`
+	CreatedAt   time.Time      `json:"created_at"`
+}
+
+func consentEventInsert(ctx context.Context, db DBTX, e ConsentEvent) error {
+	if e.Evidence == nil {
+		e.Evidence = map[string]any{}
+	}
+	_, err := db.Exec(ctx, `INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, consent_text, evidence, actor_user_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.WorkspaceID, e.ContactID, e.Kind, e.Source, e.Reason, e.ConsentText, e.Evidence, e.ActorUserID)
+	if err != nil {
+		return fmt.Errorf("recording %s of contact %d: %w", e.Kind, e.ContactID, err)
+	}
+	return nil
+}
+
+// ConsentEventList is a contact's consent history, oldest first.
+func ConsentEventList(ctx context.Context, db DBTX, workspaceID, contactID int64) ([]ConsentEvent, error) {
+	rows, err := db.Query(ctx, `SELECT id, workspace_id, contact_id, kind, source, reason, consent_text, evidence, actor_user_id, created_at
+		FROM consent_events WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id`, workspaceID, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("listing consent events of contact %d: %w", contactID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConsentEvent, error) {
+		var e ConsentEvent
+		err := r.Scan(&e.ID, &e.WorkspaceID, &e.ContactID, &e.Kind, &e.Source, &e.Reason, &e.ConsentText, &e.Evidence, &e.ActorUserID, &e.CreatedAt)
+		return e, err
+	})
+}
