@@ -308,7 +308,7 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 			slot := start.Add(time.Duration(i) * interval).Truncate(time.Microsecond)
 			ids[i], slotsAt[i] = cand.ID, slot
 			params[i] = river.InsertManyParams{
-				Args: SendMessageArgs{RecipientID: cand.ID, CampaignID: order[i].c.ID, WorkspaceID: ws.ID, SenderNumberID: numberID, Slot: slot},
+				Args:       SendMessageArgs{RecipientID: cand.ID, CampaignID: order[i].c.ID, WorkspaceID: ws.ID, SenderNumberID: numberID, Slot: slot},
 				InsertOpts: &river.InsertOpts{ScheduledAt: slot.Add(-w.cfg.Lead)},
 			}
 		}
