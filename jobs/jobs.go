@@ -56,9 +56,10 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 		d.Logger = slog.Default()
 	}
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	river.AddWorker(ws, NewExportWorker(d))
 	river.AddWorker(ws, NewPaceWorker(d))
 	river.AddWorker(ws, NewSendMessageWorker(d))
-	river.AddWorker(ws, NewExportWorker(d))
+	river.AddWorker(ws, NewImportContactsWorker(d))
 	addWebhookWorkers(ws, d)
 	addCampaignWorkers(ws, d)
 	return nil

@@ -198,14 +198,28 @@ type ImportProgress struct {
 	Rejected  int64
 }
 
-// ImportSetProgress records progress of a running import.
-func ImportSetProgress(ctx context.Context, db DBTX, workspaceID, id int64, p ImportProgress) error {
-	_, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3, rows_total = greatest($4, $3), rejected = $5
+// ImportSetProgress records progress of a running import. It returns false when the import is
+// not running any more (cancelled through the API): the job then stops and rolls back.
+func ImportSetProgress(ctx context.Context, db DBTX, workspaceID, id int64, p ImportProgress) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3, rows_total = greatest($4, $3), rejected = $5
 		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`, workspaceID, id, p.RowsRead, p.RowsTotal, p.Rejected)
 	if err != nil {
-		return fmt.Errorf("recording progress of import %d: %w", id, err)
+		return true, fmt.Errorf("recording progress of import %d: %w", id, err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
+}
+
+// ImportCancel cancels an import that has not ended (ErrConflict when it has).
+func ImportCancel(ctx context.Context, db DBTX, workspaceID, id int64) (Import, error) {
+	i, err := scanImport(db.QueryRow(ctx, `UPDATE imports SET status = 'cancelled', finished_at = now(), error = 'cancelada por el usuario'
+		WHERE workspace_id = $1 AND id = $2 AND status IN ('uploaded', 'queued', 'running')
+		RETURNING `+importColumns, workspaceID, id))
+	if err == ErrNotFound {
+		if cur, err2 := ImportGetByID(ctx, db, workspaceID, id); err2 == nil {
+			return cur, fmt.Errorf("%w: la importación ya terminó (%s)", ErrConflict, cur.Status)
+		}
+	}
+	return i, err
 }
 
 // ImportFinish ends an import that did not complete: failed or cancelled, with a message.
