@@ -40,7 +40,9 @@ type ImportContactsWorker struct {
 func NewImportContactsWorker(d Deps) *ImportContactsWorker { return &ImportContactsWorker{deps: d} }
 
 // Timeout: a million-row workbook takes minutes.
-func (w *ImportContactsWorker) Timeout(*river.Job[ImportContactsArgs]) time.Duration { return time.Hour }
+func (w *ImportContactsWorker) Timeout(*river.Job[ImportContactsArgs]) time.Duration {
+	return time.Hour
+}
 
 func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportContactsArgs]) error {
 	a := job.Args
