@@ -1,0 +1,278 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/whatsapp"
+	"github.com/pregon/pregon/whatsapp/sim"
+)
+
+func (b *bundle) control(t *testing.T, method, path string, body any) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, b.srv.URL+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return out
+}
+
+func TestTemplateTurnsRedPausesAndUnpauses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) { c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}} })
+	ctx := context.Background()
+	b.control(t, "POST", "/_sim/templates/quality", map[string]string{"name": "promo_temporada", "language": "es_MX", "quality": "RED"})
+	_, err := b.client.SendTemplate(ctx, phoneID, promo("+5215512345678"))
+	eq(t, "paused send", code(err), 132015)
+	eq(t, "class", whatsapp.Classify(err), whatsapp.ClassCampaign)
+	b.waitIdle(t)
+	q := b.hook.changes(whatsapp.FieldTemplateQualityUpdate)
+	if len(q) != 1 || q[0].TemplateQuality.PreviousQualityScore != "GREEN" || q[0].TemplateQuality.NewQualityScore != "RED" ||
+		q[0].TemplateQuality.MessageTemplateName != "promo_temporada" {
+		t.Fatalf("quality webhooks = %+v", q)
+	}
+	s := b.hook.changes(whatsapp.FieldTemplateStatusUpdate)
+	if len(s) != 1 || s[0].TemplateStatus.Event != "PAUSED" || s[0].TemplateStatus.OtherInfo.Title != "FIRST_PAUSE" {
+		t.Fatalf("status webhooks = %+v", s)
+	}
+	tid := string(s[0].TemplateStatus.MessageTemplateID)
+
+	// The client sees it PAUSED and RED.
+	ts, err := b.client.ListTemplates(ctx, wabaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "templates", len(ts), 7)
+	for _, tpl := range ts {
+		if tpl.Name == "promo_temporada" {
+			eq(t, "status", tpl.Status, "PAUSED")
+			eq(t, "quality", tpl.QualityScore.Score, "RED")
+			eq(t, "id", tpl.ID, tid)
+			eq(t, "params", len(tpl.Parameters()), 4)
+		}
+	}
+	// Unpause through the API.
+	if err := b.client.UnpauseTemplate(ctx, tid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client.SendTemplate(ctx, phoneID, promo("+5215512345678")); err != nil {
+		t.Errorf("after unpause: %v", err)
+	}
+	if err := b.client.UnpauseTemplate(ctx, tid); code(err) != 100 {
+		t.Errorf("unpausing an approved template: %v", err)
+	}
+	// Second RED: paused 6 h, then it ends by itself.
+	if err := b.sim.SetTemplateQuality("promo_temporada", "es_MX", "RED"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.client.SendTemplate(ctx, phoneID, promo("+5215587654321"))
+	eq(t, "second pause", code(err), 132015)
+	b.clock.Advance(6*time.Hour + time.Minute)
+	if _, err := b.client.SendTemplate(ctx, phoneID, promo("+5215587654321")); err != nil {
+		t.Errorf("after the 6 h pause: %v", err)
+	}
+	// Third RED disables.
+	_ = b.sim.SetTemplateQuality("promo_temporada", "es_MX", "RED")
+	_, err = b.client.SendTemplate(ctx, phoneID, promo("+5215511111111"))
+	eq(t, "disabled", code(err), 132016)
+	b.waitIdle(t)
+	var events []string
+	for _, c := range b.hook.changes(whatsapp.FieldTemplateStatusUpdate) {
+		events = append(events, c.TemplateStatus.Event)
+	}
+	want := []string{"PAUSED", "APPROVED", "PAUSED", "APPROVED", "DISABLED"}
+	if len(events) != len(want) {
+		t.Fatalf("status events = %v, want %v", events, want)
+	}
+	for i := range want {
+		eq(t, "event", events[i], want[i])
+	}
+	if err := b.sim.SetTemplateQuality("nope", "es", "RED"); err == nil {
+		t.Error("unknown template accepted")
+	}
+	// Status set directly.
+	b.control(t, "POST", "/_sim/templates/status", map[string]string{"name": "recordatorio_cita", "language": "es_MX", "status": "PAUSED"})
+	_, err = b.client.SendTemplate(ctx, phoneID, whatsapp.TemplateMessage{To: "+5215512345678", Name: "recordatorio_cita", Language: "es_MX"})
+	eq(t, "status PAUSED via control", code(err), 132015)
+}
+
+func TestTemplatePaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	next := b.srv.URL + "/v23.0/" + wabaID + "/message_templates?limit=3"
+	var names []string
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		req, _ := http.NewRequest("GET", next, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Data   []whatsapp.Template
+			Paging struct{ Next string }
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if len(page.Data) > 3 {
+			t.Errorf("page of %d with limit 3", len(page.Data))
+		}
+		for _, d := range page.Data {
+			names = append(names, d.Name)
+		}
+		next = page.Paging.Next
+	}
+	eq(t, "all templates over pages", len(names), 7)
+	eq(t, "sorted", names[0], "aviso_envio")
+}
+
+func TestPhoneNumberFields(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{
+			{PhoneNumberID: "std", WABAID: "w", DisplayPhoneNumber: "5215550000001", MessagingLimitTier: "TIER_250"},
+			{PhoneNumberID: "coex", WABAID: "w", DisplayPhoneNumber: "5215550000002", Coexistence: true, QualityRating: "YELLOW"},
+			{PhoneNumberID: "high", WABAID: "w2", DisplayPhoneNumber: "5215550000003", ThroughputLevel: "HIGH", MessagingLimitTier: "TIER_UNLIMITED"},
+		}
+	})
+	ctx := context.Background()
+	cases := []struct {
+		id      string
+		mps     int
+		limit   int
+		quality string
+		coex    bool
+	}{
+		{"std", 80, 250, "GREEN", false},
+		{"coex", 20, 2000, "YELLOW", true},
+		{"high", 1000, -1, "GREEN", false},
+	}
+	for _, tc := range cases {
+		p, err := b.client.GetPhoneNumber(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq(t, tc.id+" mps", p.ThroughputMPS(), tc.mps)
+		n, ok := p.MessagingLimit()
+		eq(t, tc.id+" limit", n, tc.limit)
+		eq(t, tc.id+" limit ok", ok, true)
+		eq(t, tc.id+" quality", p.QualityRating, tc.quality)
+		eq(t, tc.id+" coexistence", p.IsOnBizApp, tc.coex)
+		eq(t, tc.id+" platform", p.PlatformType, "CLOUD_API")
+		eq(t, tc.id+" id", p.ID, tc.id)
+	}
+	// THROUGHPUT_UPGRADE raises the level and the webhook arrives.
+	b.control(t, "POST", "/_sim/numbers/quality", map[string]string{"phone_number_id": "std", "event": "THROUGHPUT_UPGRADE", "current_limit": "TIER_UNLIMITED", "old_limit": "TIER_250"})
+	p, _ := b.client.GetPhoneNumber(ctx, "std")
+	eq(t, "upgraded mps", p.ThroughputMPS(), 1000)
+	b.waitIdle(t)
+	ch := b.hook.changes(whatsapp.FieldPhoneNumberQualityUpdate)
+	if len(ch) != 1 || ch[0].PhoneNumberQuality.Event != "THROUGHPUT_UPGRADE" || ch[0].PhoneNumberQuality.CurrentLimit != "TIER_UNLIMITED" ||
+		string(ch[0].PhoneNumberQuality.DisplayPhoneNumber) != "5215550000001" {
+		t.Errorf("phone quality webhooks = %+v", ch)
+	}
+	if _, err := b.client.GetPhoneNumber(ctx, "nope"); code(err) != 100 {
+		t.Errorf("unknown number: %v", err)
+	}
+}
+
+func TestControlEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.control(t, "POST", "/_sim/inbound", map[string]string{"from": "5215512345678", "text": "no más", "name": "Ana"})["id"].(string)
+	b.control(t, "POST", "/_sim/echoes", map[string]string{"to": "+5215512345678", "text": "Hola Ana, ya salió tu pedido"})
+	b.control(t, "POST", "/_sim/contacts", map[string]any{"contacts": []map[string]string{
+		{"phone_number": "+5215512345678", "full_name": "Ana López", "first_name": "Ana"}, {"phone_number": "5215587654321", "action": "remove"}}})
+	b.control(t, "POST", "/_sim/numbers/account", map[string]string{"event": "PARTNER_REMOVED", "reason": "PRIMARY_INACTIVITY"})
+	b.waitIdle(t)
+	var inbound []whatsapp.Message
+	for _, e := range b.hook.envelopes() {
+		inbound = append(inbound, e.InboundMessages()...)
+	}
+	if len(inbound) != 1 || inbound[0].ID != id || inbound[0].ReplyText() != "no más" || inbound[0].From != "5215512345678" {
+		t.Errorf("inbound = %+v", inbound)
+	}
+	ech := b.hook.changes(whatsapp.FieldSMBMessageEchoes)
+	if len(ech) != 1 || ech[0].MessageEchoes.MessageEchoes[0].To != "5215512345678" || ech[0].MessageEchoes.MessageEchoes[0].Text.Body != "Hola Ana, ya salió tu pedido" {
+		t.Errorf("echoes = %+v", ech)
+	}
+	ss := b.hook.changes(whatsapp.FieldSMBAppStateSync)
+	if len(ss) != 1 || len(ss[0].StateSync.StateSync) != 2 || ss[0].StateSync.StateSync[0].Contact.FullName != "Ana López" ||
+		ss[0].StateSync.StateSync[1].Action != "remove" || ss[0].StateSync.StateSync[1].Contact.FullName != "" {
+		t.Errorf("state sync = %+v", ss)
+	}
+	acc := b.hook.changes(whatsapp.FieldAccountUpdate)
+	if len(acc) != 1 || acc[0].AccountUpdate.DisconnectionInfo.Reason != "PRIMARY_INACTIVITY" || acc[0].AccountUpdate.Event != "PARTNER_REMOVED" {
+		t.Errorf("account update = %+v", acc)
+	}
+	// The inbound message opened the service window: free-form text is delivered.
+	res, err := b.client.SendText(context.Background(), phoneID, "+5215512345678", "¡Listo, te dimos de baja!", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Outside the window it fails asynchronously with 131047.
+	res2, err := b.client.SendText(context.Background(), phoneID, "+5215599999999", "hola", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	got := map[string]string{}
+	for _, s := range b.hook.statuses() {
+		if s.Status == "failed" {
+			got[s.ID] = "failed" + s.Errors[0].Title
+		} else if got[s.ID] == "" {
+			got[s.ID] = s.Status
+		}
+	}
+	eq(t, "in window", got[res.WAMID], "sent")
+	eq(t, "out of window", got[res2.WAMID], "failedRe-engagement message")
+
+	// Stats over HTTP.
+	st := b.control(t, "GET", "/_sim/stats", nil)
+	eq(t, "accepted_total", st["accepted_total"].(float64), 2)
+	if pr := st["per_recipient"].(map[string]any); pr["5215512345678"].(float64) != 1 {
+		t.Errorf("per_recipient = %v", pr)
+	}
+	if wh := st["webhooks"].(map[string]any); wh["delivered"].(float64) == 0 || wh["pending"].(float64) != 0 {
+		t.Errorf("webhooks = %v", wh)
+	}
+	// Faults and throughput over HTTP, then reset.
+	b.control(t, "POST", "/_sim/faults", map[string]any{"throughput_storm": true})
+	_, err = b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678"))
+	eq(t, "storm via control", code(err), 130429)
+	b.control(t, "POST", "/_sim/reset", nil)
+	eq(t, "reset counters", b.sim.AcceptedTotal(), 0)
+	if _, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678")); err != nil {
+		t.Errorf("after reset: %v", err)
+	}
+	b.control(t, "POST", "/_sim/numbers/throughput", map[string]any{"phone_number_id": phoneID, "mps": 1})
+	if _, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215587654321")); err != nil {
+		t.Errorf("first send at 1 mps: %v", err)
+	}
+	_, err = b.client.SendTemplate(context.Background(), phoneID, promo("+5215587654321"))
+	eq(t, "second send in the same second at 1 mps", code(err), 130429)
+	if tpl := b.control(t, "GET", "/_sim/stats", nil); tpl["rejected_by_code"].(map[string]any)["130429"].(float64) != 1 {
+		t.Errorf("rejected_by_code = %v", tpl["rejected_by_code"])
+	}
+}

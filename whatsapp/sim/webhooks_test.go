@@ -1,0 +1,288 @@
+package sim_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/whatsapp"
+	"github.com/pregon/pregon/whatsapp/sim"
+)
+
+func TestWebhooksSignedBatchedAndComplete(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
+		c.Statuses.ReadProb = 1
+		c.Webhooks.BatchSize = 10
+		c.Webhooks.FlushInterval = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	sent := map[string]string{} // wamid → biz
+	for i := range 20 {
+		m := promo(fmt.Sprintf("+52155%08d", i))
+		res, err := b.client.SendTemplate(ctx, phoneID, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent[res.WAMID] = m.BizOpaqueCallbackData
+	}
+	b.waitIdle(t)
+	eq(t, "bad signatures", b.hook.badSig, 0)
+	statuses := b.hook.statuses()
+	eq(t, "statuses", len(statuses), 60) // sent, delivered, read each
+	multi := 0
+	for _, env := range b.hook.envelopes() {
+		eq(t, "object", env.Object, "whatsapp_business_account")
+		eq(t, "entry id", string(env.Entry[0].ID), wabaID)
+		v := env.Entry[0].Changes[0].Messages
+		eq(t, "phone_number_id", string(v.Metadata.PhoneNumberID), phoneID)
+		if len(env.Statuses()) > 1 {
+			multi++
+		}
+	}
+	if multi == 0 {
+		t.Error("no webhook body carried several statuses")
+	}
+	seen := map[string]map[string]bool{}
+	for _, s := range statuses {
+		biz, ok := sent[s.ID]
+		if !ok {
+			t.Fatalf("status for unknown wamid %s", s.ID)
+		}
+		eq(t, "biz echoed", s.BizOpaqueCallbackData, biz)
+		if s.Timestamp.Time().IsZero() {
+			t.Error("missing timestamp")
+		}
+		if !strings.HasPrefix(s.RecipientID, "52155") {
+			t.Errorf("recipient_id = %s", s.RecipientID)
+		}
+		if seen[s.ID] == nil {
+			seen[s.ID] = map[string]bool{}
+		}
+		seen[s.ID][s.Status] = true
+		switch s.Status {
+		case "sent", "delivered":
+			if s.Pricing == nil || s.Pricing.Category != "marketing" || s.Pricing.PricingModel != "PMP" || !*s.Pricing.Billable {
+				t.Errorf("%s pricing = %+v", s.Status, s.Pricing)
+			}
+		case "read":
+			if s.Pricing != nil {
+				t.Error("pricing on read as well as delivered")
+			}
+		}
+	}
+	for id, st := range seen {
+		if !st["sent"] || !st["delivered"] || !st["read"] {
+			t.Errorf("%s: statuses %v", id, st)
+		}
+	}
+	ws := b.sim.Stats().Webhooks
+	eq(t, "pending", ws.Pending, 0)
+	eq(t, "failed", ws.Failed, 0)
+	eq(t, "events", ws.Events, 60)
+}
+
+func TestWebhookRetriesAfterReceiverError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.hook.mu.Lock()
+	b.hook.failFirst = 2
+	b.hook.mu.Unlock()
+	res, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	ws := b.sim.Stats().Webhooks
+	if ws.Retries < 2 || ws.Failed != 0 || ws.Delivered == 0 {
+		t.Errorf("webhook stats = %+v", ws)
+	}
+	found := false
+	for _, s := range b.hook.statuses() {
+		found = found || (s.ID == res.WAMID && s.Status == "sent")
+	}
+	if !found {
+		t.Error("sent status never arrived after the receiver recovered")
+	}
+}
+
+func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int32
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(dead.Close)
+	b := setup(t, func(c *sim.Config) {
+		c.WebhookURL = dead.URL
+		c.Webhooks.MaxAttempts = 3
+		c.Webhooks.RetryBase = time.Millisecond
+	})
+	if _, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678")); err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	ws := b.sim.Stats().Webhooks
+	if ws.Failed == 0 || ws.Attempts != 3*ws.Failed {
+		t.Errorf("webhook stats = %+v (posts %d)", ws, posts.Load())
+	}
+}
+
+// outcome summarises a run for determinism checks.
+func runOutcome(t *testing.T, seed int64) []string {
+	b := setup(t, func(c *sim.Config) {
+		c.Seed = seed
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
+		c.Statuses = sim.StatusConfig{FailedProb: 0.3, DeliveredProb: 0.8, ReadProb: 0.5, SentDelay: time.Millisecond, DeliveredDelay: time.Millisecond, ReadDelay: time.Millisecond}
+	})
+	var out []string
+	for i := range 30 {
+		res, err := b.client.SendTemplate(context.Background(), phoneID, promo(fmt.Sprintf("+52155%08d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.WAMID)
+	}
+	b.waitIdle(t)
+	byID := map[string][]string{}
+	for _, s := range b.hook.statuses() {
+		tag := s.Status
+		if len(s.Errors) > 0 {
+			tag += fmt.Sprint(s.Errors[0].Code)
+		}
+		byID[s.ID] = append(byID[s.ID], tag)
+	}
+	for i, id := range out {
+		st := byID[id]
+		// delivery order inside one wamid may vary with batching; sort for comparison
+		out[i] = id + " " + strings.Join(sortStrings(st), ",")
+	}
+	return out
+}
+
+func sortStrings(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
+
+func TestDeterministicWithSeed(t *testing.T) {
+	t.Parallel()
+	a, again, other := runOutcome(t, 7), runOutcome(t, 7), runOutcome(t, 8)
+	if !reflect.DeepEqual(a, again) {
+		t.Errorf("same seed, different runs:\n%v\n%v", a, again)
+	}
+	if reflect.DeepEqual(a, other) {
+		t.Error("different seeds gave identical runs")
+	}
+	failed := 0
+	for _, line := range a {
+		if strings.Contains(line, "failed") {
+			failed++
+			if !strings.Contains(line, "failed131026") && !strings.Contains(line, "failed131049") &&
+				!strings.Contains(line, "failed131050") && !strings.Contains(line, "failed130472") {
+				t.Errorf("failure code outside the mix: %s", line)
+			}
+		}
+	}
+	if failed == 0 || failed == len(a) {
+		t.Errorf("failed %d of %d with FailedProb 0.3", failed, len(a))
+	}
+}
+
+func TestDuplicatesAndReordering(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
+		c.Statuses = sim.StatusConfig{DeliveredProb: 1, ReadProb: 1, DuplicateProb: 1, ReorderProb: 1,
+			SentDelay: time.Millisecond, DeliveredDelay: 5 * time.Millisecond, ReadDelay: 40 * time.Millisecond}
+		c.Webhooks.FlushInterval = time.Millisecond
+		c.Webhooks.Senders = 1
+	})
+	res, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	var order []string
+	for _, s := range b.hook.statuses() {
+		if s.ID == res.WAMID {
+			order = append(order, s.Status)
+		}
+	}
+	eq(t, "events with duplicates", len(order), 6)
+	ri, di := -1, -1
+	for i, s := range order {
+		if s == "read" && ri < 0 {
+			ri = i
+		}
+		if s == "delivered" && di < 0 {
+			di = i
+		}
+	}
+	if ri < 0 || di < 0 || ri > di {
+		t.Errorf("want read before delivered, got %v", order)
+	}
+}
+
+func TestRepliesCarryContextAndPayload(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
+		c.Replies = sim.ReplyConfig{Prob: 1, ButtonShare: 1, Delay: time.Millisecond}
+	})
+	res, err := b.client.SendTemplate(context.Background(), phoneID, promo("+5215512345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	var msgs []whatsapp.Message
+	for _, e := range b.hook.envelopes() {
+		msgs = append(msgs, e.InboundMessages()...)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("inbound messages = %d", len(msgs))
+	}
+	m := msgs[0]
+	eq(t, "type", m.Type, "button")
+	eq(t, "context id", m.Context.ID, res.WAMID)
+	eq(t, "from", m.From, "5215512345678")
+	eq(t, "payload is the one sent", m.Button.Payload, "OPTOUT:campaign7")
+	eq(t, "label", m.Button.Text, "No recibir más")
+
+	// Opt-out words only.
+	b2 := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
+		c.Replies = sim.ReplyConfig{Prob: 1, OptOutShare: 1, Delay: time.Millisecond}
+	})
+	words := map[string]bool{}
+	for i := range 30 {
+		if _, err := b2.client.SendTemplate(context.Background(), phoneID, promo(fmt.Sprintf("+52155%08d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2.waitIdle(t)
+	for _, e := range b2.hook.envelopes() {
+		for _, m := range e.InboundMessages() {
+			words[m.ReplyText()] = true
+		}
+	}
+	if !reflect.DeepEqual(words, map[string]bool{"BAJA": true, "STOP": true, "no más": true}) {
+		t.Errorf("opt-out replies = %v", words)
+	}
+	eq(t, "inbound count", b2.sim.Stats().Inbound, 30)
+}
