@@ -40,9 +40,13 @@ var funcs = template.FuncMap{
 	},
 	"add":   func(a, b int) int { return a + b },
 	"roles": func() []string { return []string{"owner", "marketer", "analyst"} },
-	"lower": strings.ToLower,
-	"upper": strings.ToUpper,
-	"join":  strings.Join,
+	"tmplStatuses": func() []string {
+		return []string{"APPROVED", "PENDING", "PAUSED", "REJECTED", "DISABLED", "DELETED"}
+	},
+	"tmplCategories": func() []string { return []string{"MARKETING", "UTILITY", "AUTHENTICATION"} },
+	"lower":          strings.ToLower,
+	"upper":          strings.ToUpper,
+	"join":           strings.Join,
 	"dict": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {
 			return nil, errors.New("dict needs key/value pairs")

@@ -102,6 +102,10 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/settings/numbers", u.numberAdd, O)
 	page(http.MethodPost, "/settings/numbers/:id", u.numberEdit, O)
 
+	page(http.MethodGet, "/templates", u.templatesList, A)
+	page(http.MethodGet, "/templates/:id", u.templateShow, A)
+	page(http.MethodPost, "/templates/sync", u.templatesSync, M)
+
 }
 
 // sessionOnly keeps API tokens out of the UI: pages are for people who logged in.
