@@ -177,7 +177,9 @@ func TestTemplateErrors(t *testing.T) {
 		{"PositionalSentToNamed", whatsapp.TemplateMessage{To: "+5215512345678", Name: "novedades_cliente", Language: "es", Components: body(whatsapp.Text("Lucía"), whatsapp.Text("Centro"))}, 132012},
 		{"WrongNamedParam", whatsapp.TemplateMessage{To: "+5215512345678", Name: "novedades_cliente", Language: "es",
 			Components: body(whatsapp.NamedText("nombre", "Lucía"), whatsapp.NamedText("sucursal", "Centro"))}, 132000},
-		{"HydratedTooLong", withPromo(func(m *whatsapp.TemplateMessage) { m.Components[1] = whatsapp.Body(whatsapp.Text(long), whatsapp.Text("1")) }), 132005},
+		{"HydratedTooLong", withPromo(func(m *whatsapp.TemplateMessage) {
+			m.Components[1] = whatsapp.Body(whatsapp.Text(long), whatsapp.Text("1"))
+		}), 132005},
 		{"Paused", whatsapp.TemplateMessage{To: "+5215512345678", Name: "oferta_relampago", Language: "es_MX", Components: body(whatsapp.Text("Ana"), whatsapp.Text("zapatos"))}, 132015},
 		{"Disabled", whatsapp.TemplateMessage{To: "+5215512345678", Name: "liquidacion_total", Language: "es_MX", Components: body(whatsapp.Text("Ana"))}, 132016},
 		{"RecipientIsSender", withPromo(func(m *whatsapp.TemplateMessage) { m.To = "+" + sim.DefaultDisplayNumber }), 131021},
