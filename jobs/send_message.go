@@ -143,6 +143,7 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessage
 	if !proceed {
 		return nil
 	}
+	r.Attempts++ // this call
 	// From here on the recipient is in sending; every path below must move it on.
 	number, sender, err := w.senders.get(ctx, a.WorkspaceID, a.SenderNumberID)
 	if err == nil && number.Status != store.NumberActive {
@@ -278,7 +279,7 @@ func (w *SendMessageWorker) recordError(ctx context.Context, a SendMessageArgs, 
 		// Back to pending, due after Meta's advised wait; the pacer gives it a fresh slot so
 		// retries never break the throughput.
 		wait := max(whatsapp.RetryAfter(sendErr), time.Second)
-		if r.Attempts >= 8 {
+		if r.Attempts > 8 {
 			return w.fail(ctx, a, r, code, title, now)
 		}
 		if whatsapp.Throttle(sendErr) {

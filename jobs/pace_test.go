@@ -1,0 +1,209 @@
+package jobs_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+)
+
+// fakeClock is an injectable clock for the pacer.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// pacer returns a function running one pace tick at the clock's time, outside River's
+// scheduling (an insert-only client is in the context for the send jobs it inserts).
+func pacer(t *testing.T, b *bundle, clock *fakeClock) func() {
+	t.Helper()
+	d := b.deps
+	d.Now = clock.Now
+	w := jobs.NewPaceWorker(d)
+	client, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{})
+	must(t, err)
+	ctx := rivertest.WorkContext(context.Background(), client)
+	return func() {
+		t.Helper()
+		must(t, w.Work(ctx, &river.Job[jobs.PaceArgs]{JobRow: &rivertype.JobRow{ID: -1}, Args: jobs.PaceArgs{SenderNumberID: b.number.ID}}))
+	}
+}
+
+func TestPacing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("RollingBudgetOver48SimulatedHours", func(t *testing.T) {
+		t.Parallel()
+		const limit = 250
+		b := setup(t, setupOpts{mps: 80, messagingLimit: limit})
+		c := b.campaign(t, "presupuesto", 700, "")
+		t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+		// 30 contacts wrote to the business an hour before: their service window is open for
+		// the first 23 h, so they do not spend the budget then.
+		_, err := b.pool.Exec(ctx, `UPDATE contacts SET last_inbound_at = $2 WHERE id IN (
+			SELECT contact_id FROM recipients WHERE campaign_id = $1 ORDER BY id LIMIT 30)`, c, t0.Add(-time.Hour))
+		must(t, err)
+		clock := &fakeClock{t: t0}
+		tick := pacer(t, b, clock)
+		var ticks []time.Time
+		sawWait := ""
+		for now := t0; now.Before(t0.Add(72 * time.Hour)); now = now.Add(10 * time.Minute) {
+			clock.Set(now)
+			tick()
+			ticks = append(ticks, now)
+			// The send jobs' part, instantly: everything queued is sent.
+			_, err := b.pool.Exec(ctx, `UPDATE recipients SET state = 'sent', sent_at = $2 WHERE campaign_id = $1 AND state = 'queued'`, c, now)
+			must(t, err)
+			if wr := b.campaignState(t, c).WaitReason; wr != "" && sawWait == "" {
+				sawWait = wr
+			}
+			if b.campaignState(t, c).State == store.CampaignCompleted {
+				break
+			}
+		}
+		if !strings.Contains(sawWait, "límite de mensajería") || !strings.Contains(sawWait, "se reanuda ~") {
+			t.Errorf("wait reason %q, want the messaging limit and when it resumes", sawWait)
+		}
+		// In every rolling 24 h window, the recipients released outside an open service window
+		// are at most the limit.
+		for _, at := range ticks {
+			var n int
+			must(t, b.pool.QueryRow(ctx, `SELECT count(DISTINCT r.contact_id) FROM recipients r JOIN contacts ct ON ct.id = r.contact_id
+				WHERE r.campaign_id = $1 AND r.queued_at > $2::timestamptz - interval '24 hours' AND r.queued_at <= $2
+				  AND NOT coalesce(ct.last_inbound_at > r.queued_at - interval '24 hours', false)`, c, at).Scan(&n))
+			if n > limit {
+				t.Fatalf("%d budget-spending recipients in the 24 h before %s, limit %d", n, at, limit)
+			}
+		}
+		counts := b.counts(t, c)
+		if counts["sent"] != 700 || b.campaignState(t, c).State != store.CampaignCompleted {
+			t.Fatalf("after the run: %v, campaign %s", counts, b.campaignState(t, c).State)
+		}
+		var last time.Time
+		must(t, b.pool.QueryRow(ctx, `SELECT max(queued_at) FROM recipients WHERE campaign_id = $1`, c).Scan(&last))
+		// 700 = 250 + 30 free on day 1, 250 on day 2, 170 on day 3.
+		if last.Sub(t0) < 48*time.Hour || last.Sub(t0) > 49*time.Hour {
+			t.Errorf("last release %s after start, want just after 48 h", last.Sub(t0))
+		}
+		rem, _, err := store.MessagingBudgetRemaining(ctx, b.pool, b.ws.ID, last)
+		must(t, err)
+		if rem != limit-170 {
+			t.Errorf("budget remaining %d at the end, want %d", rem, limit-170)
+		}
+	})
+
+	t.Run("NothingOutsideTheSendWindow", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{mps: 80})
+		c := b.campaign(t, "ventana", 50, `{"start":"08:00","end":"20:00","weekdays":[1,2,3,4,5]}`)
+		bogota, _ := time.LoadLocation("America/Bogota")
+		clock := &fakeClock{t: time.Date(2026, 11, 27, 21, 30, 0, 0, bogota)} // Friday night
+		tick := pacer(t, b, clock)
+		tick()
+		if n := b.counts(t, c)["queued"]; n != 0 {
+			t.Fatalf("%d released outside the window", n)
+		}
+		if wr := b.campaignState(t, c).WaitReason; !strings.Contains(wr, "fuera de la ventana") || !strings.Contains(wr, "lun 30/11 08:00") {
+			t.Fatalf("wait reason %q", wr)
+		}
+		clock.Set(time.Date(2026, 11, 30, 8, 0, 1, 0, bogota)) // Monday morning
+		tick()
+		if n := b.counts(t, c)["queued"]; n != 50 {
+			t.Fatalf("%d released inside the window, want 50", n)
+		}
+		if wr := b.campaignState(t, c).WaitReason; wr != "" {
+			t.Fatalf("wait reason %q kept while sending", wr)
+		}
+	})
+
+	t.Run("SlotsNeverExceedTheThroughputAcrossTicks", func(t *testing.T) {
+		t.Parallel()
+		const mps = 20 // a coexistence number
+		b := setup(t, setupOpts{mps: 80})
+		_, err := b.pool.Exec(ctx, `UPDATE sender_numbers SET coexistence = true WHERE id = $1`, b.number.ID)
+		must(t, err)
+		c := b.campaign(t, "coexistencia", 500, "")
+		t0 := time.Now()
+		clock := &fakeClock{t: t0}
+		tick := pacer(t, b, clock)
+		for now := t0; now.Before(t0.Add(20 * time.Second)); now = now.Add(700 * time.Millisecond) {
+			clock.Set(now)
+			tick()
+			_, err := b.pool.Exec(ctx, `UPDATE recipients SET state = 'sent' WHERE campaign_id = $1 AND state = 'queued' AND send_slot <= $2`, c, now)
+			must(t, err)
+		}
+		rows, err := b.pool.Query(ctx, `SELECT send_slot FROM recipients WHERE campaign_id = $1 AND send_slot IS NOT NULL ORDER BY send_slot`, c)
+		must(t, err)
+		var slots []time.Time
+		for rows.Next() {
+			var s time.Time
+			must(t, rows.Scan(&s))
+			slots = append(slots, s)
+		}
+		must(t, rows.Err())
+		if len(slots) < 300 {
+			t.Fatalf("only %d slots handed out in 20 s at %d mps", len(slots), mps)
+		}
+		// Any call happens within Grace (10 ms) of its slot: count slots per 1.01 s window.
+		for i := range slots {
+			j := i
+			for j < len(slots) && slots[j].Sub(slots[i]) < 1010*time.Millisecond {
+				j++
+			}
+			if j-i > mps {
+				t.Fatalf("%d slots within 1.01 s from %s (throughput %d)", j-i, slots[i], mps)
+			}
+		}
+	})
+
+	t.Run("PauseStopsSendsWithinASecond", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{mps: 40})
+		c := b.campaign(t, "pausa", 400, "")
+		client := b.start(t)
+		b.kick(t, client)
+		waitFor(t, 15*time.Second, "the first sends", func() bool { return b.sim.AcceptedTotal() >= 40 })
+		_, err := store.CampaignTransition(ctx, b.pool, b.ws.ID, c, store.CampaignPaused, store.TransitionParams{Actor: store.ActorUser, Reason: "revisión"})
+		must(t, err)
+		time.Sleep(time.Second) // the pause's own deadline
+		atPause := b.sim.AcceptedTotal()
+		time.Sleep(2 * time.Second)
+		if after := b.sim.AcceptedTotal(); after != atPause {
+			t.Fatalf("%d sends more than 1 s after the pause", after-atPause)
+		}
+		waitFor(t, 5*time.Second, "queued recipients back to pending", func() bool {
+			n := b.counts(t, c)
+			return n["queued"] == 0 && n["sending"] == 0
+		})
+		if n := b.counts(t, c)["pending"]; n == 0 {
+			t.Fatal("nothing left pending after the pause")
+		}
+		// Resume (as the API does: transition + pace job) and finish.
+		_, err = store.CampaignTransition(ctx, b.pool, b.ws.ID, c, store.CampaignRunning, store.TransitionParams{Actor: store.ActorUser})
+		must(t, err)
+		b.kick(t, client)
+		waitFor(t, 30*time.Second, "completion after resume", func() bool { return b.campaignState(t, c).State == store.CampaignCompleted })
+		st := b.sim.Stats()
+		for to, n := range st.PerRecipient {
+			if n != 1 {
+				t.Fatalf("recipient %s received %d messages", to, n)
+			}
+		}
+		if st.AcceptedTotal != 400 {
+			t.Fatalf("accepted %d, want 400", st.AcceptedTotal)
+		}
+	})
+}
