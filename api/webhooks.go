@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
 	"golang.org/x/time/rate"
 
 	"github.com/pregon/pregon/internal/config"
@@ -55,6 +56,8 @@ type webhookEndpoint struct {
 
 	mu    sync.Mutex
 	cache map[string]routeCacheEntry // "p:<phone_number_id>" | "w:<waba_id>"
+
+	commits *groupCommit
 }
 
 type routeCacheEntry struct {
@@ -74,6 +77,7 @@ func (s *Server) mountWebhooks(e *echo.Echo) {
 		s: s, simSecret: []byte(SimulatorAppSecret(s.cfg)), ttl: webhookRouteTTL,
 		logBad: rate.Sometimes{Interval: time.Second}, cache: map[string]routeCacheEntry{},
 	}
+	h.commits = &groupCommit{store: h.storeBatch, slots: make(chan struct{}, webhookCommitters), max: webhookCommitBatch}
 	e.GET(WebhookPath, h.verify)
 	e.POST(WebhookPath, h.receive)
 }
@@ -351,18 +355,7 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 	if !parsed {
 		row.Status, row.Error = store.InboxUnparseable, "not valid JSON"
 	}
-	err = pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
-		id, err := store.WebhookInboxInsert(ctx, tx, row)
-		if err != nil {
-			return err
-		}
-		if row.Status != store.InboxPending {
-			return nil
-		}
-		_, err = h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{InboxID: id}, nil)
-		return err
-	})
-	if err != nil {
+	if err := h.commits.submit(ctx, row); err != nil {
 		metrics.WebhookRequests.WithLabelValues("error").Inc()
 		return fmt.Errorf("storing a webhook: %w", err)
 	}
@@ -387,4 +380,81 @@ func (s *Server) getNumberPhoneAppHealth(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, h)
+}
+
+// Group commit: under load, the bodies of concurrent requests are stored with their jobs in a
+// shared transaction (one commit for many requests); each request is answered only after that
+// transaction commits. At most webhookCommitters transactions run at once; a request that finds
+// a free slot commits whatever is pending (itself included) at once, so an idle endpoint adds no
+// delay.
+const (
+	webhookCommitters  = 4
+	webhookCommitBatch = 200
+)
+
+type commitReq struct {
+	row  store.WebhookInboxRow
+	done chan error
+}
+
+type groupCommit struct {
+	store func(ctx context.Context, rows []store.WebhookInboxRow) error
+	slots chan struct{}
+	max   int
+
+	mu      sync.Mutex
+	pending []*commitReq
+}
+
+// submit stores row (and its job) and returns once the transaction holding it has committed.
+func (g *groupCommit) submit(ctx context.Context, row store.WebhookInboxRow) error {
+	r := &commitReq{row: row, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	g.mu.Unlock()
+	for {
+		select {
+		case err := <-r.done:
+			return err
+		case g.slots <- struct{}{}:
+			g.mu.Lock()
+			n := min(len(g.pending), g.max)
+			batch := g.pending[:n:n]
+			g.pending = g.pending[n:]
+			g.mu.Unlock()
+			if len(batch) > 0 {
+				rows := make([]store.WebhookInboxRow, len(batch))
+				for i, b := range batch {
+					rows[i] = b.row
+				}
+				// Not the request's context: the transaction serves other requests too.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				err := g.store(cctx, rows)
+				cancel()
+				for _, b := range batch {
+					b.done <- err
+				}
+			}
+			<-g.slots
+		}
+	}
+}
+
+// storeBatch inserts inbox rows and the processing jobs of the pending ones in one transaction.
+func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookInboxRow) error {
+	return pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
+		ids, err := store.WebhookInboxInsertMany(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		params := make([]river.InsertManyParams, 0, len(ids))
+		for _, id := range ids {
+			params = append(params, river.InsertManyParams{Args: jobs.ProcessWebhookArgs{InboxID: id}})
+		}
+		if len(params) == 0 {
+			return nil
+		}
+		_, err = h.s.river.InsertManyFastTx(ctx, tx, params)
+		return err
+	})
 }

@@ -2,9 +2,11 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -52,9 +54,10 @@ func (w *PhoneAppHealthWorker) Work(ctx context.Context, job *river.Job[PhoneApp
 	return nil
 }
 
-// StatusSweepArgs applies delivery statuses left unapplied by a race with a send's commit (or
-// stored for an unknown send that a callback now names). A safety net: the webhook job and the
-// send job normally settle them at once.
+// StatusSweepArgs is the webhook safety net: it applies delivery statuses left unapplied by a
+// race with a send's commit (or stored for an unknown send that a callback now names), and
+// re-enqueues stored bodies whose job was lost (claimed by a batch that failed). The webhook
+// job and the send job normally settle everything at once.
 type StatusSweepArgs struct{}
 
 func (StatusSweepArgs) Kind() string { return "status_sweep" }
@@ -87,6 +90,18 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 	if n > 0 {
 		w.log.InfoContext(ctx, "late delivery statuses applied", "events", n)
 	}
+	orphans, err := store.WebhookInboxOrphans(ctx, w.db, time.Minute, 1000)
+	if err != nil || len(orphans) == 0 {
+		return err
+	}
+	params := make([]river.InsertManyParams, len(orphans))
+	for i, id := range orphans {
+		params[i] = river.InsertManyParams{Args: ProcessWebhookArgs{InboxID: id}}
+	}
+	if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("re-enqueuing %d orphaned webhooks: %w", len(orphans), err)
+	}
+	w.log.WarnContext(ctx, "orphaned webhooks re-enqueued", "count", len(orphans))
 	return nil
 }
 

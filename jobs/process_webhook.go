@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -62,48 +61,122 @@ func (w *ProcessWebhookWorker) Timeout(*river.Job[ProcessWebhookArgs]) time.Dura
 	return 2 * time.Minute
 }
 
+// WebhookBatchSize is how many stored bodies one job processes together: its own and others
+// still pending, whose jobs then find nothing left to do. Statuses of the whole batch are
+// written with one INSERT and one apply statement.
+const WebhookBatchSize = 100
+
 func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
-	row, err := store.WebhookInboxGet(ctx, w.db, job.Args.InboxID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("webhook %d is gone", job.Args.InboxID))
-	}
+	err := w.processBatch(ctx, job.Args.InboxID, WebhookBatchSize)
 	if err != nil {
-		return err
+		// One bad body must not block the others: retry this job's own body alone, so any
+		// failure stays with the body that causes it.
+		w.log.WarnContext(ctx, "processing a batch of webhooks failed; trying the job's own body alone",
+			"inbox_id", job.Args.InboxID, "error", err)
+		err = w.processBatch(ctx, job.Args.InboxID, 1)
 	}
-	if row.Status != store.InboxPending {
-		return nil
-	}
-	var env whatsapp.Envelope
-	if err := json.Unmarshal(row.Body, &env); err != nil {
-		w.log.WarnContext(ctx, "webhook body is not valid JSON", "inbox_id", row.ID, "error", err)
-		return store.WebhookInboxMark(ctx, w.db, row.ID, store.InboxUnparseable, err.Error())
-	}
-	p := &webhookRun{w: w, inboxID: row.ID, settings: map[int64]store.WorkspaceSettings{}}
-	client := river.ClientFromContext[pgx.Tx](ctx)
-	err = pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		p.tx = tx
-		if err := p.process(ctx, &env); err != nil {
+	return err
+}
+
+// processBatch claims the job's own inbox row (skipping it when another job holds it: that job
+// processes it) and up to limit-1 other pending rows, and processes them in one transaction.
+func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, limit int) error {
+	var (
+		wamids    []string
+		unapplied bool
+	)
+	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		rows, err := store.WebhookInboxClaim(ctx, tx, ownID, limit)
+		if err != nil || len(rows) == 0 {
 			return err
 		}
-		for _, n := range p.paceNumbers {
-			if _, err := client.InsertTx(ctx, tx, PaceArgs{SenderNumberID: n}, nil); err != nil {
-				return fmt.Errorf("enqueuing the pacer of number %d after a resume: %w", n, err)
+		type parsed struct {
+			row store.WebhookInboxRow
+			env whatsapp.Envelope
+		}
+		var bodies []parsed
+		var pnids, wabas []string
+		for _, row := range rows {
+			var env whatsapp.Envelope
+			if err := json.Unmarshal(row.Body, &env); err != nil {
+				w.log.WarnContext(ctx, "webhook body is not valid JSON", "inbox_id", row.ID, "error", err)
+				if err := store.WebhookInboxMark(ctx, tx, row.ID, store.InboxUnparseable, err.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, en := range env.Entry {
+				wabas = append(wabas, en.ID.String())
+				for _, ch := range en.Changes {
+					if pn := changePNID(ch); pn != "" {
+						pnids = append(pnids, pn)
+					}
+				}
+			}
+			bodies = append(bodies, parsed{row, env})
+		}
+		routes, err := store.WebhookRoutesFind(ctx, tx, pnids, wabas)
+		if err != nil {
+			return err
+		}
+		byPNID, byWABA := map[string]store.WebhookRoute{}, map[string][]store.WebhookRoute{}
+		for _, r := range routes {
+			byPNID[r.PhoneNumberID] = r
+			byWABA[r.WABAID] = append(byWABA[r.WABAID], r)
+		}
+		settings := map[int64]store.WorkspaceSettings{}
+		var statuses []store.StatusEvent
+		var pace []int64
+		for _, b := range bodies {
+			p := &webhookRun{w: w, tx: tx, inboxID: b.row.ID, byPNID: byPNID, byWABA: byWABA, settings: settings}
+			ss, err := p.process(ctx, &b.env)
+			if err != nil {
+				return fmt.Errorf("webhook %d: %w", b.row.ID, err)
+			}
+			statuses = append(statuses, ss...)
+			for _, n := range p.paceNumbers {
+				if !containsInt(pace, n) {
+					pace = append(pace, n)
+				}
+			}
+			status := store.InboxProcessed
+			if p.routed == 0 {
+				status = store.InboxUnroutable
+			}
+			if err := store.WebhookInboxMark(ctx, tx, b.row.ID, status, strings.Join(p.notes, "; ")); err != nil {
+				return err
 			}
 		}
-		status := store.InboxProcessed
-		if p.routed == 0 {
-			status = store.InboxUnroutable
+		if len(statuses) > 0 {
+			metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))
+			fresh, err := store.StatusEventsInsert(ctx, tx, statuses)
+			if err != nil {
+				return err
+			}
+			applied, err := store.StatusEventsApply(ctx, tx, fresh)
+			if err != nil {
+				return err
+			}
+			wamids, unapplied = fresh, applied < len(fresh)
 		}
-		return store.WebhookInboxMark(ctx, tx, row.ID, status, strings.Join(p.notes, "; "))
+		if len(pace) > 0 {
+			client := river.ClientFromContext[pgx.Tx](ctx)
+			for _, n := range pace {
+				if _, err := client.InsertTx(ctx, tx, PaceArgs{SenderNumberID: n}, nil); err != nil {
+					return fmt.Errorf("enqueuing the pacer of number %d after a resume: %w", n, err)
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("processing webhook %d: %w", row.ID, err)
+		return fmt.Errorf("processing webhook %d: %w", ownID, err)
 	}
 	// Second pass, after our commit: a send that committed its wamid while we were running did
 	// not see our events and we did not see its wamid (see store.StatusEventsApplyForWAMID).
-	if p.unapplied && len(p.wamids) > 0 {
-		if _, err := store.StatusEventsApply(ctx, w.db, p.wamids); err != nil {
-			return fmt.Errorf("applying statuses of webhook %d after commit: %w", row.ID, err)
+	if unapplied {
+		if _, err := store.StatusEventsApply(ctx, w.db, wamids); err != nil {
+			return fmt.Errorf("applying statuses of webhook %d after commit: %w", ownID, err)
 		}
 	}
 	return nil
@@ -119,8 +192,6 @@ type webhookRun struct {
 	settings    map[int64]store.WorkspaceSettings
 	notes       []string
 	routed      int
-	wamids      []string
-	unapplied   bool
 	paceNumbers []int64
 	historyLeft map[int64]int64
 }
@@ -131,25 +202,8 @@ func (p *webhookRun) note(format string, args ...any) {
 	}
 }
 
-func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) error {
-	var pnids, wabas []string
-	for _, en := range env.Entry {
-		wabas = append(wabas, en.ID.String())
-		for _, ch := range en.Changes {
-			if pn := changePNID(ch); pn != "" {
-				pnids = append(pnids, pn)
-			}
-		}
-	}
-	routes, err := store.WebhookRoutesFind(ctx, p.tx, pnids, wabas)
-	if err != nil {
-		return err
-	}
-	p.byPNID, p.byWABA = map[string]store.WebhookRoute{}, map[string][]store.WebhookRoute{}
-	for _, r := range routes {
-		p.byPNID[r.PhoneNumberID] = r
-		p.byWABA[r.WABAID] = append(p.byWABA[r.WABAID], r)
-	}
+// process handles one body's changes and returns its delivery statuses (the batch stores them).
+func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) ([]store.StatusEvent, error) {
 	var statuses []store.StatusEvent
 	for _, en := range env.Entry {
 		waba := en.ID.String()
@@ -188,23 +242,11 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) error 
 				p.note("field %q kept, not processed", ch.Field)
 			}
 			if err != nil {
-				return fmt.Errorf("field %s: %w", ch.Field, err)
+				return nil, fmt.Errorf("field %s: %w", ch.Field, err)
 			}
 		}
 	}
-	if len(statuses) > 0 {
-		metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))
-		fresh, err := store.StatusEventsInsert(ctx, p.tx, statuses)
-		if err != nil {
-			return err
-		}
-		applied, err := store.StatusEventsApply(ctx, p.tx, fresh)
-		if err != nil {
-			return err
-		}
-		p.wamids, p.unapplied = fresh, applied < len(fresh)
-	}
-	return nil
+	return statuses, nil
 }
 
 // changePNID is the phone_number_id a change names in its metadata ("" when none).

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // WebhookRoute is a sender number as the webhook endpoint sees it: where a body naming it
@@ -104,6 +106,48 @@ func WebhookInboxInsert(ctx context.Context, db DBTX, r WebhookInboxRow) (int64,
 	return id, nil
 }
 
+// WebhookInboxInsertMany stores several verified bodies in one statement and returns the ids
+// of those stored as pending (which need a processing job).
+func WebhookInboxInsertMany(ctx context.Context, db DBTX, rows []WebhookInboxRow) (pendingIDs []int64, err error) {
+	n := len(rows)
+	ws, nums := make([]*int64, n), make([]*int64, n)
+	bodies, statuses, errs := make([][]byte, n), make([]string, n), make([]string, n)
+	for i, r := range rows {
+		if r.Status == "" {
+			r.Status = InboxPending
+		}
+		ws[i], nums[i], bodies[i], statuses[i], errs[i] = r.WorkspaceID, r.SenderNumberID, r.Body, r.Status, r.Error
+	}
+	q, err := db.Query(ctx, `
+		INSERT INTO webhook_inbox (workspace_id, sender_number_id, body, status, error, processed_at)
+		SELECT w, s, b, st, e, CASE WHEN st = 'pending' THEN NULL ELSE now() END
+		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::text[]) AS t(w, s, b, st, e)
+		RETURNING id, status`, ws, nums, bodies, statuses, errs)
+	if err != nil {
+		return nil, fmt.Errorf("storing %d webhook bodies: %w", n, err)
+	}
+	defer q.Close()
+	stored := 0
+	for q.Next() {
+		var id int64
+		var st string
+		if err := q.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		stored++
+		if st == InboxPending {
+			pendingIDs = append(pendingIDs, id)
+		}
+	}
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("storing %d webhook bodies: %w", n, err)
+	}
+	if stored != n {
+		return nil, fmt.Errorf("storing %d webhook bodies: %d stored", n, stored)
+	}
+	return pendingIDs, nil
+}
+
 // WebhookInboxGet reads an inbox row by id (for the processing job, which carries only the id).
 func WebhookInboxGet(ctx context.Context, db DBTX, id int64) (WebhookInboxRow, error) {
 	var r WebhookInboxRow
@@ -111,6 +155,65 @@ func WebhookInboxGet(ctx context.Context, db DBTX, id int64) (WebhookInboxRow, e
 		FROM webhook_inbox WHERE id = $1`, id).
 		Scan(&r.ID, &r.WorkspaceID, &r.SenderNumberID, &r.ReceivedAt, &r.Body, &r.Status, &r.Error, &r.ProcessedAt)
 	return r, NotFoundIfNoRows(err)
+}
+
+// WebhookInboxClaim locks the pending inbox row ownID and up to limit-1 other pending rows,
+// oldest first, skipping rows another transaction holds. It returns nothing when ownID is not
+// pending or is held elsewhere (whoever holds it processes it).
+func WebhookInboxClaim(ctx context.Context, db DBTX, ownID int64, limit int) ([]WebhookInboxRow, error) {
+	const cols = `id, workspace_id, sender_number_id, received_at, body, status, error, processed_at`
+	scan := func(rows pgx.Rows) ([]WebhookInboxRow, error) {
+		defer rows.Close()
+		var out []WebhookInboxRow
+		for rows.Next() {
+			var r WebhookInboxRow
+			if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.SenderNumberID, &r.ReceivedAt, &r.Body, &r.Status, &r.Error, &r.ProcessedAt); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, rows.Err()
+	}
+	rows, err := db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE id = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED`, ownID)
+	if err != nil {
+		return nil, fmt.Errorf("claiming webhook %d: %w", ownID, err)
+	}
+	own, err := scan(rows)
+	if err != nil || len(own) == 0 || limit <= 1 {
+		return own, err
+	}
+	rows, err = db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE status = 'pending' AND id <> $1
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, ownID, limit-1)
+	if err != nil {
+		return nil, fmt.Errorf("claiming pending webhooks: %w", err)
+	}
+	more, err := scan(rows)
+	return append(own, more...), err
+}
+
+// WebhookInboxOrphans lists pending rows older than `age` whose processing job is gone (its
+// body was claimed by a batch that then failed), so the sweeper can enqueue them again.
+func WebhookInboxOrphans(ctx context.Context, db DBTX, age time.Duration, limit int) ([]int64, error) {
+	rows, err := db.Query(ctx, `
+		SELECT i.id FROM webhook_inbox i
+		WHERE i.status = 'pending' AND i.received_at < now() - make_interval(secs => $1)
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'process_webhook'
+		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending')
+		                  AND (j.args->>'inbox_id')::bigint = i.id)
+		ORDER BY i.id LIMIT $2`, age.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("finding orphaned webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // WebhookInboxMark records the outcome of processing an inbox row.

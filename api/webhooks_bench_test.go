@@ -1,0 +1,205 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/whatsapp"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkWebhookIngest is the sustained-ingestion benchmark: an open-loop Go load generator
+// posts signed status webhooks (PREGON_BENCH_WEBHOOK_BATCH statuses each) on loopback at
+// PREGON_BENCH_WEBHOOK_RATE status events/s for PREGON_BENCH_WEBHOOK_SECONDS, from
+// PREGON_BENCH_WEBHOOK_CONCURRENCY connections, while River workers process them. Latency is
+// measured from each request's scheduled time (no coordinated omission). It reports accepted
+// events/s, p50/p99/max acknowledgement latency, the largest backlog of unprocessed bodies, how
+// long the backlog took to drain after the load stopped, and checks that every event reached
+// status_events and every recipient its final state (zero loss).
+//
+//	go test ./api -run '^$' -bench BenchmarkWebhookIngest -benchtime 1x -v
+func BenchmarkWebhookIngest(b *testing.B) {
+	rate := envInt("PREGON_BENCH_WEBHOOK_RATE", 6000)
+	seconds := envInt("PREGON_BENCH_WEBHOOK_SECONDS", 20)
+	batch := envInt("PREGON_BENCH_WEBHOOK_BATCH", 10)
+	conc := envInt("PREGON_BENCH_WEBHOOK_CONCURRENCY", 64)
+	for i := 0; i < b.N; i++ {
+		benchWebhookIngest(b, rate, seconds, batch, conc)
+	}
+}
+
+func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
+	b.StopTimer()
+	ctx := context.Background()
+	env := newWebhookEnv(b)
+	total := rate * seconds
+	total -= total % (3 * batch)
+	msgs := total / 3
+	var campaign int64
+	if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, sender_number_id, state) VALUES ($1, 'bench', $2, 'running') RETURNING id`, env.wsA.ID, env.numA).Scan(&campaign); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := env.db.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164) SELECT $1, '+5730' || lpad(i::text, 8, '0') FROM generate_series(1, $2) i`, env.wsA.ID, msgs); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := env.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, sending_at)
+		SELECT workspace_id, $2, id, phone_e164, 'sending', 'wamid.bench.' || id, now() FROM contacts WHERE workspace_id = $1`, env.wsA.ID, campaign); err != nil {
+		b.Fatal(err)
+	}
+	var firstID int64
+	env.db.QueryRow(ctx, `SELECT min(id) FROM contacts WHERE workspace_id = $1`, env.wsA.ID).Scan(&firstID)
+
+	// Bodies: event j is message j % msgs, status j / msgs (all sent, then delivered, then read),
+	// so every body touches `batch` different recipients, as a campaign in flight does.
+	statuses := []string{"sent", "delivered", "read"}
+	bodies := make([][]byte, 0, total/batch)
+	t0 := time.Now().Unix()
+	for j := 0; j < total; j += batch {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, `{"object":"whatsapp_business_account","entry":[{"id":"%s","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"5215550783881","phone_number_id":"%s"},"statuses":[`, wabaA, pnidA)
+		for k := j; k < j+batch; k++ {
+			if k > j {
+				sb.WriteByte(',')
+			}
+			m, st := k%msgs, k/msgs
+			fmt.Fprintf(&sb, `{"id":"wamid.bench.%d","status":"%s","timestamp":"%d","recipient_id":"5730%08d","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}`,
+				firstID+int64(m), statuses[st], t0+int64(st), m)
+		}
+		sb.WriteString(`]}}]}]}`)
+		bodies = append(bodies, []byte(sb.String()))
+	}
+	sigs := make([]string, len(bodies))
+	for i, body := range bodies {
+		sigs[i] = whatsapp.Sign(body, []byte(secretA))
+	}
+
+	env.startWorkers(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc}, Timeout: 30 * time.Second}
+	url := env.http.URL + WebhookPath
+
+	// Backlog sampler.
+	var maxBacklog atomic.Int64
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		tk := time.NewTicker(250 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tk.C:
+				var n int64
+				env.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
+				if n > maxBacklog.Load() {
+					maxBacklog.Store(n)
+				}
+			}
+		}
+	}()
+
+	type job struct {
+		i     int
+		sched time.Time
+	}
+	jobsCh := make(chan job, len(bodies))
+	lat := make([]time.Duration, len(bodies))
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for jb := range jobsCh {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[jb.i]))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set(whatsapp.SignatureHeader, sigs[jb.i])
+				res, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", res.StatusCode)
+					}
+				}
+				lat[jb.i] = time.Since(jb.sched)
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	bodyRate := float64(rate) / float64(batch)
+	b.StartTimer()
+	start := time.Now()
+	for i := range bodies {
+		sched := start.Add(time.Duration(float64(i) / bodyRate * float64(time.Second)))
+		if d := time.Until(sched); d > 0 {
+			time.Sleep(d)
+		}
+		jobsCh <- job{i, sched}
+	}
+	close(jobsCh)
+	wg.Wait()
+	sendDur := time.Since(start)
+	// Drain: processing must catch up.
+	drainStart := time.Now()
+	deadline := drainStart.Add(5 * time.Minute)
+	for {
+		var n int64
+		env.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d bodies still pending 5 min after the load", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	drain := time.Since(drainStart)
+	b.StopTimer()
+	close(stopSampling)
+	sampler.Wait()
+
+	if n := failures.Load(); n > 0 {
+		b.Fatalf("%d requests failed (first: %v)", n, firstErr.Load())
+	}
+	var stored, read int
+	env.db.QueryRow(ctx, `SELECT count(*) FROM status_events`).Scan(&stored)
+	env.db.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state = 'read'`, campaign).Scan(&read)
+	if stored != total || read != msgs {
+		b.Fatalf("loss: %d of %d status events stored, %d of %d recipients read", stored, total, read, msgs)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	accepted := float64(total) / sendDur.Seconds()
+	b.ReportMetric(accepted, "events/s")
+	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99_ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
+	b.ReportMetric(float64(maxBacklog.Load()), "max_backlog_bodies")
+	b.ReportMetric(drain.Seconds(), "drain_s")
+	b.Logf("%d status events in %d bodies of %d over %.1fs: %.0f events/s accepted (target %d); ack p50 %v p99 %v max %v; backlog max %d bodies; drained %v after the load; zero loss (%d events stored, %d recipients read)",
+		total, len(bodies), batch, sendDur.Seconds(), accepted, rate, pct(0.5), pct(0.99), lat[len(lat)-1], maxBacklog.Load(), drain.Round(time.Millisecond), stored, read)
+}
