@@ -18,6 +18,9 @@
 // 131049 (the closest real behaviour: "not delivered to maintain healthy ecosystem
 // engagement"); Stats.OverBudget counts these sends.
 //
+// Free-form text outside the recipient's 24 h service window (opened by an inbound message) is
+// accepted and then fails with 131047 in its status webhook.
+//
 // Accepted messages produce signed (X-Hub-Signature-256) status webhooks — sent, then
 // delivered/read or failed with a configurable code mix — batched several per POST, with
 // string timestamps, pricing on sent and on delivered (or read), biz_opaque_callback_data

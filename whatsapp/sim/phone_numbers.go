@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/pregon/pregon/whatsapp"
 )
 
 // handlePhoneNumber serves GET /{phone_number_id}?fields=…; without fields it returns the
@@ -64,5 +62,3 @@ func displayFormat(d string) string {
 	}
 	return "+" + d
 }
-
-var _ = whatsapp.MPSStandard

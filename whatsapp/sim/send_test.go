@@ -93,6 +93,8 @@ func TestThroughputBucket(t *testing.T) {
 	ok, thr := send("p80", 90)
 	eq(t, "standard accepted", ok, 80)
 	eq(t, "standard throttled", thr, 10)
+	eq(t, "max per second", b.sim.MaxPerSecond(), 80)
+	eq(t, "per-second histogram", b.sim.Stats().PerSecond[b.clock.Now().Unix()], 80)
 	ok, thr = send("p20", 25)
 	eq(t, "coexistence accepted", ok, 20)
 	eq(t, "coexistence throttled", thr, 5)

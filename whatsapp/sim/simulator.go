@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"github.com/pregon/pregon/whatsapp"
 )
 
 // Simulator is a Cloud API simulator; see the package documentation. Create it with New,
@@ -272,8 +270,6 @@ func waID(to string) string {
 	}
 	return d
 }
-
-var _ = whatsapp.DefaultVersion
 
 func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
 

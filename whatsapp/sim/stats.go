@@ -9,7 +9,9 @@ import (
 type statsState struct {
 	acceptedTotal int
 	perRecipient  map[string]int // digits of "to" → accepted sends
-	buckets       map[int64]int  // 100 ms bucket → accepted sends
+	buckets       map[int64]int  // 100 ms bucket → accepted sends (last few seconds only)
+	perSecond     map[int64]int  // unix second → accepted sends (last perSecondKeep seconds)
+	maxWindow     int            // most accepts in any ten consecutive buckets so far
 	rejected      map[int]int
 	serverErrors  int
 	overBudget    int
@@ -18,36 +20,55 @@ type statsState struct {
 }
 
 func newStatsState() statsState {
-	return statsState{perRecipient: map[string]int{}, buckets: map[int64]int{}, rejected: map[int]int{}, statuses: map[string]int{}}
+	return statsState{perRecipient: map[string]int{}, buckets: map[int64]int{}, perSecond: map[int64]int{}, rejected: map[int]int{}, statuses: map[string]int{}}
 }
+
+// perSecondKeep is how many seconds of the per-second histogram are kept.
+const perSecondKeep = 300
 
 func (st *statsState) accept(to string, now time.Time) {
 	st.acceptedTotal++
 	st.perRecipient[to]++
-	st.buckets[now.UnixMilli()/100]++
+	b := now.UnixMilli() / 100
+	st.buckets[b]++
+	// Accepts only land in the newest bucket, so the window ending there is the only one that
+	// can set a new maximum.
+	sum := 0
+	for i := int64(0); i < 10; i++ {
+		sum += st.buckets[b-i]
+	}
+	st.maxWindow = max(st.maxWindow, sum)
+	if len(st.buckets) > 64 {
+		for k := range st.buckets {
+			if k < b-20 {
+				delete(st.buckets, k)
+			}
+		}
+	}
+	sec := now.Unix()
+	st.perSecond[sec]++
+	if len(st.perSecond) > 2*perSecondKeep {
+		for k := range st.perSecond {
+			if k < sec-perSecondKeep {
+				delete(st.perSecond, k)
+			}
+		}
+	}
 }
 
 // maxPerSecond is the largest number of accepts in any ten consecutive 100 ms buckets.
-func (st *statsState) maxPerSecond() int {
-	best := 0
-	for b := range st.buckets {
-		sum := 0
-		for i := int64(0); i < 10; i++ {
-			sum += st.buckets[b+i]
-		}
-		best = max(best, sum)
-	}
-	return best
-}
+func (st *statsState) maxPerSecond() int { return st.maxWindow }
 
 // Stats is a snapshot of the simulator's counters (GET /_sim/stats).
 type Stats struct {
-	AcceptedTotal  int            `json:"accepted_total"`
-	PerRecipient   map[string]int `json:"per_recipient"` // key: digits of "to" as sent
-	MaxPerSecond   int            `json:"max_per_second"`
-	RejectedByCode map[int]int    `json:"rejected_by_code"`
-	ServerErrors   int            `json:"server_errors"`
-	OverBudget     int            `json:"over_budget"`
+	AcceptedTotal int            `json:"accepted_total"`
+	PerRecipient  map[string]int `json:"per_recipient"`  // key: digits of "to" as sent
+	MaxPerSecond  int            `json:"max_per_second"` // most accepts in any 1 s window (100 ms resolution)
+	// PerSecond is the accepted-sends histogram by Unix second (at least the last 300 s).
+	PerSecond      map[int64]int `json:"per_second"`
+	RejectedByCode map[int]int   `json:"rejected_by_code"`
+	ServerErrors   int           `json:"server_errors"`
+	OverBudget     int           `json:"over_budget"`
 	// BudgetUsed is unique recipients per WABA in the rolling 24 h window.
 	BudgetUsed map[string]int `json:"budget_used"`
 	Statuses   map[string]int `json:"statuses"` // status events generated: sent, delivered, read, failed
@@ -72,6 +93,7 @@ func (s *Simulator) Stats() Stats {
 		AcceptedTotal:  s.stats.acceptedTotal,
 		PerRecipient:   maps.Clone(s.stats.perRecipient),
 		MaxPerSecond:   s.stats.maxPerSecond(),
+		PerSecond:      maps.Clone(s.stats.perSecond),
 		RejectedByCode: maps.Clone(s.stats.rejected),
 		ServerErrors:   s.stats.serverErrors,
 		OverBudget:     s.stats.overBudget,
