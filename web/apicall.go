@@ -76,12 +76,14 @@ func apiError(status int, data []byte) error {
 	switch {
 	case status == http.StatusNotFound:
 		return store.ErrNotFound
-	case status == http.StatusUnprocessableEntity && e.Code == "invalid":
+	case status == http.StatusUnprocessableEntity:
 		var ps []store.Problem
 		if json.Unmarshal(e.Details, &ps) == nil && len(ps) > 0 {
 			return &store.ValidationError{Problems: ps}
 		}
-		return store.Invalid("_", e.Message)
+		if e.Code == "invalid" {
+			return store.Invalid("_", e.Message)
+		}
 	}
 	if e.Code == "" {
 		e.Code = "http"

@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/campaigns"
 	"github.com/pregon/pregon/store"
 )
 
@@ -43,6 +44,27 @@ var funcs = template.FuncMap{
 	"tmplStatuses": func() []string {
 		return []string{"APPROVED", "PENDING", "PAUSED", "REJECTED", "DISABLED", "DELETED"}
 	},
+	"when": func(cond bool, v string) string {
+		if cond {
+			return v
+		}
+		return ""
+	},
+	"weekdayOn": func(days []int, d int) bool {
+		if len(days) == 0 {
+			return true
+		}
+		for _, x := range days {
+			if x == d {
+				return true
+			}
+		}
+		return false
+	},
+	"pct": func(f float64) string {
+		return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + " %"
+	},
+	"skipText":       campaigns.SkipReasonText,
 	"tmplCategories": func() []string { return []string{"MARKETING", "UTILITY", "AUTHENTICATION"} },
 	"lower":          strings.ToLower,
 	"upper":          strings.ToUpper,

@@ -43,7 +43,7 @@ func TestTemplates(t *testing.T) {
 			b := env.as(role)
 			p := b.get("/templates").expect(t, http.StatusOK)
 			row := p.has(t, `tr[data-template="`+itoa(tp.ID)+`"]`)
-			if p.Doc.Find(`tr[data-template="` + itoa(other.ID) + `"]`).Length() != 0 {
+			if p.Doc.Find(`tr[data-template="`+itoa(other.ID)+`"]`).Length() != 0 {
 				t.Fatal("another workspace's template is listed")
 			}
 			if row.Find(".badge.cat").Text() != "MARKETING" || row.Find(".st-approved").Length() != 1 || row.Find(".q-yellow").Length() != 1 {
@@ -55,7 +55,7 @@ func TestTemplates(t *testing.T) {
 			} else {
 				p.has(t, "#sync-templates")
 			}
-			p = b.get("/templates/" + itoa(tp.ID)).expect(t, http.StatusOK)
+			p = b.get("/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
 			p.contains(t, ".bubble .body", "Hola {{1}}, tenemos 20% de descuento")
 			p.contains(t, ".bubble", "Me interesa")
 			p.contains(t, "table.history", "YELLOW")
@@ -67,7 +67,7 @@ func TestTemplates(t *testing.T) {
 		p.hasNot(t, "tr[data-template]")
 	})
 	t.Run("OtherWorkspace404", func(t *testing.T) {
-		env.as(store.RoleOwner).get("/templates/" + itoa(other.ID)).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).get("/templates/"+itoa(other.ID)).expect(t, http.StatusNotFound)
 	})
 	t.Run("SyncRoles", func(t *testing.T) {
 		env.as(store.RoleAnalyst).post("/templates/sync", nil).expect(t, http.StatusForbidden)

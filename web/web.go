@@ -102,6 +102,17 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/settings/numbers", u.numberAdd, O)
 	page(http.MethodPost, "/settings/numbers/:id", u.numberEdit, O)
 
+	page(http.MethodGet, "/campaigns", u.campaignsList, A)
+	page(http.MethodGet, "/campaigns/new", u.campaignNew, M)
+	page(http.MethodPost, "/campaigns/new", u.campaignCreate, M)
+	page(http.MethodGet, "/campaigns/:id", u.campaignShow, A)
+	page(http.MethodGet, "/campaigns/:id/edit", u.campaignEdit, M)
+	page(http.MethodPost, "/campaigns/:id/edit", u.campaignSave, M)
+	page(http.MethodPost, "/campaigns/:id/test", u.campaignTest, M)
+	page(http.MethodPost, "/campaigns/:id/delete", u.campaignDelete, M)
+	page(http.MethodPost, "/campaigns/:id/schedule", u.campaignSchedule, O)
+	page(http.MethodPost, "/campaigns/:id/:action", u.campaignAction, O)
+
 	page(http.MethodGet, "/templates", u.templatesList, A)
 	page(http.MethodGet, "/templates/:id", u.templateShow, A)
 	page(http.MethodPost, "/templates/sync", u.templatesSync, M)

@@ -20,7 +20,21 @@
     // Select a shown-once secret for copying.
     document.querySelectorAll("input[data-select]").forEach(function (i) { i.focus(); i.select(); });
     pollProgress();
+    variableSources();
   });
+
+  // Campaign variables: show only the input that matches the chosen source.
+  function variableSources() {
+    document.querySelectorAll("fieldset.variable").forEach(function (fs) {
+      var sel = fs.querySelector("select[data-source]");
+      if (!sel) return;
+      function sync() {
+        fs.querySelectorAll("[data-for]").forEach(function (f) { f.hidden = f.dataset.for !== sel.value; });
+      }
+      sel.addEventListener("change", sync);
+      sync();
+    });
+  }
 
   // Live progress: any element with data-poll="<url>" containing [data-campaign] items is
   // refreshed every few seconds from the JSON endpoint.

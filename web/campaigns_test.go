@@ -1,0 +1,131 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/pregon/pregon/store"
+)
+
+// seedAudience inserts n contacts with documented consent (and one without) and a segment of
+// the "vip" ones in workspace wsID; it returns the segment id.
+func seedAudience(t testing.TB, env *testEnv, wsID int64, n int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		if _, err := env.db.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164, name, country, tags, attributes, consent_at, consent_source)
+			VALUES ($1, $2, $3, 'CO', '{vip}', '{"ciudad":"Medellín"}', now(), 'import')`,
+			wsID, fmt.Sprintf("+5730055%05d", i), fmt.Sprintf("Cliente %d Pérez", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.db.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164, name, tags) VALUES ($1, '+573009999999', 'Sin Consentimiento', '{vip}')`, wsID); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := env.db.QueryRow(ctx, `INSERT INTO segments (workspace_id, name, description, definition)
+		VALUES ($1, 'Clientes VIP', 'etiqueta vip', '{"all":[{"field":"tags","op":"has_any","value":["vip"]}]}') RETURNING id`, wsID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestCampaignWizard(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	n, _ := seedDashboard(t, env)
+	tp := seedTemplate(t, env, env.wsA.ID, "promo_navidad")
+	seg := seedAudience(t, env, env.wsA.ID, 5)
+	mk := env.as(store.RoleMarketer)
+
+	// step 1: a name is required, shown next to the field
+	p := mk.get("/campaigns/new").expect(t, http.StatusOK)
+	p.has(t, `input[name="sender_number_id"][value="`+itoa(n.ID)+`"]`)
+	p = mk.post("/campaigns/new", url.Values{"name": {""}, "sender_number_id": {itoa(n.ID)}}).expect(t, http.StatusUnprocessableEntity)
+	p.contains(t, "#e-name", "obligatorio")
+	p = mk.post("/campaigns/new", url.Values{"name": {"Navidad VIP"}, "sender_number_id": {itoa(n.ID)}}).expect(t, http.StatusOK)
+	if !strings.HasSuffix(p.URL, "/edit") {
+		t.Fatalf("after creating at %s", p.URL)
+	}
+	p.has(t, `.steps li[aria-current="step"]`)
+	p.has(t, `input[name="template_id"][value="`+itoa(tp.ID)+`"]`)
+	form := p.has(t, "#wizard-form")
+	action, _ := form.Attr("action")
+
+	// template → variables
+	p = mk.post(action, url.Values{"step": {"template"}, "template_id": {itoa(tp.ID)}}).expect(t, http.StatusOK)
+	p.has(t, `input[name="var.0.param"][value="body.1"]`)
+	p.has(t, `input[name="var.1.param"][value="body.2"]`)
+	// a literal left empty: the error is next to that variable
+	p = mk.post(action, url.Values{"step": {"variables"},
+		"var.0.param": {"body.1"}, "var.0.source": {"field"}, "var.0.field": {"first_name"}, "var.0.fallback": {"amig@"},
+		"var.1.param": {"body.2"}, "var.1.source": {"literal"}, "var.1.value": {""}}).expect(t, http.StatusUnprocessableEntity)
+	p.contains(t, "#e-var-1", "texto fijo")
+	p = mk.post(action, url.Values{"step": {"variables"},
+		"var.0.param": {"body.1"}, "var.0.source": {"field"}, "var.0.field": {"first_name"}, "var.0.fallback": {"amig@"},
+		"var.1.param": {"body.2"}, "var.1.source": {"literal"}, "var.1.value": {"zapatos"}}).expect(t, http.StatusOK)
+	p.has(t, `input[name="segment_id"][value="`+itoa(seg)+`"]`)
+	// segment → schedule
+	p = mk.post(action, url.Values{"step": {"segment"}, "segment_id": {itoa(seg)}}).expect(t, http.StatusOK)
+	p.has(t, `input[name="window_start"]`)
+	p = mk.post(action, url.Values{"step": {"schedule"}, "window_start": {"25:00"}, "window_end": {"20:00"}}).expect(t, http.StatusUnprocessableEntity)
+	p.contains(t, "#e-window_start", "hora inválida")
+	p = mk.post(action, url.Values{"step": {"schedule"}, "window_start": {"00:00"}, "window_end": {"00:00"},
+		"weekday": {"0", "1", "2", "3", "4", "5", "6"}}).expect(t, http.StatusOK)
+
+	// review: plan, preview with the mapping, no schedule button for a marketer
+	p.contains(t, ".plan .will-send", "5")
+	p.contains(t, ".bubble .body", "Hola [first_name], tenemos 20% de descuento en zapatos.")
+	p.has(t, "#owner-only")
+	p.hasNot(t, "#schedule")
+	id := strings.TrimSuffix(strings.TrimPrefix(action, "/campaigns/"), "/edit")
+	mk.post("/campaigns/"+id+"/schedule", nil).expect(t, http.StatusForbidden)
+	// test send without a WhatsApp client: the error is shown, nothing crashes
+	p = mk.post("/campaigns/"+id+"/test", url.Values{"phone": {"+573001112233"}})
+	p.has(t, "#test-result")
+
+	// analysts cannot open the wizard
+	env.as(store.RoleAnalyst).get("/campaigns/new").expect(t, http.StatusForbidden)
+	env.as(store.RoleAnalyst).get("/campaigns/" + id + "/edit?step=review").expect(t, http.StatusForbidden)
+
+	// the owner schedules it
+	own := env.as(store.RoleOwner)
+	p = own.get("/campaigns/" + id + "/edit?step=review").expect(t, http.StatusOK)
+	p.has(t, "#schedule:not([disabled])")
+	// (the segment compiler may see every definition as a broadcast: confirm it)
+	p = own.post("/campaigns/"+id+"/schedule", url.Values{"confirm_broadcast": {"on"}}).expect(t, http.StatusOK)
+	if p.URL != "/campaigns/"+id {
+		t.Fatalf("after scheduling at %s", p.URL)
+	}
+	p.contains(t, "#state", "programada")
+	p.has(t, "#action-unschedule")
+	p.has(t, "#action-cancel")
+
+	for _, role := range allRoles {
+		p := env.as(role).get("/campaigns/" + id).expect(t, http.StatusOK)
+		p.has(t, "ul.funnel li[data-step=audience]")
+		p.has(t, "#export-csv")
+		p.has(t, `table.transitions tr[data-to="scheduled"]`)
+		if role == store.RoleOwner {
+			p.has(t, ".campaign-actions")
+		} else {
+			p.hasNot(t, ".campaign-actions")
+			env.as(role).post("/campaigns/"+id+"/cancel", nil).expect(t, http.StatusForbidden)
+		}
+		l := env.as(role).get("/campaigns").expect(t, http.StatusOK)
+		l.has(t, `li[data-campaign="`+id+`"]`)
+	}
+	// workspace B sees nothing of it
+	other := env.session(env.userB.ID, env.wsB.ID)
+	other.get("/campaigns/" + id).expect(t, http.StatusNotFound)
+	other.post("/campaigns/"+id+"/cancel", nil).expect(t, http.StatusNotFound)
+
+	// cancel
+	p = own.post("/campaigns/"+id+"/cancel", nil).expect(t, http.StatusOK)
+	p.contains(t, "#state", "cancelada")
+	p.hasNot(t, ".campaign-actions form")
+}
