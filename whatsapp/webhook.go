@@ -136,10 +136,16 @@ func (c Change) MarshalJSON() ([]byte, error) {
 			value = json.RawMessage("{}")
 		}
 	}
-	return json.Marshal(struct {
-		Value json.RawMessage `json:"value"`
-		Field string          `json:"field"`
-	}{value, c.Field})
+	field, err := json.Marshal(c.Field)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(value)+len(field)+20)
+	out = append(out, `{"value":`...)
+	out = append(out, value...)
+	out = append(out, `,"field":`...)
+	out = append(out, field...)
+	return append(out, '}'), nil
 }
 
 // ErrEmptyWebhook is returned by ParseWebhook for an empty body.

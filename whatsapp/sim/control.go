@@ -19,6 +19,7 @@ import (
 //	POST /_sim/inbound                Inbound → {"id": wamid}
 //	POST /_sim/echoes                 {"phone_number_id","to","text"}
 //	POST /_sim/contacts               {"phone_number_id","contacts":[ContactSync]}
+//	POST /_sim/user_preferences       {"phone_number_id","wa_id","value"}  (stop | resume)
 //	POST /_sim/faults                 {"server_error_rate","slow_rate","slow_delay_ms","throughput_storm"}
 //	POST /_sim/reset
 //
@@ -130,6 +131,19 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		if decode(&in) {
 			if err := s.EmitContactSync(in.PhoneNumberID, in.Contacts); err != nil {
+				fail(err)
+				return
+			}
+			ok()
+		}
+	case "POST /_sim/user_preferences":
+		var in struct {
+			PhoneNumberID string `json:"phone_number_id"`
+			WAID          string `json:"wa_id"`
+			Value         string `json:"value"`
+		}
+		if decode(&in) {
+			if err := s.SetUserPreference(in.PhoneNumberID, in.WAID, in.Value); err != nil {
 				fail(err)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -274,5 +275,45 @@ func TestControlEvents(t *testing.T) {
 	eq(t, "second send in the same second at 1 mps", code(err), 130429)
 	if tpl := b.control(t, "GET", "/_sim/stats", nil); tpl["rejected_by_code"].(map[string]any)["130429"].(float64) != 1 {
 		t.Errorf("rejected_by_code = %v", tpl["rejected_by_code"])
+	}
+}
+
+func TestUserPreferencesStopMarketing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	b.control(t, "POST", "/_sim/user_preferences", map[string]string{"wa_id": "5215512345678", "value": "stop"})
+	stopped, err := b.client.SendTemplate(ctx, phoneID, promo("+525512345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	utility, err := b.client.SendTemplate(ctx, phoneID, whatsapp.TemplateMessage{To: "+525512345678", Name: "recordatorio_cita", Language: "es_MX",
+		Components: []whatsapp.Component{whatsapp.Header(whatsapp.Text("Clínica")), whatsapp.Body(whatsapp.Text("Ana"), whatsapp.Text("lunes"), whatsapp.Text("9:00"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sim.SetUserPreference("", "5215512345678", "resume"); err != nil {
+		t.Fatal(err)
+	}
+	resumed, _ := b.client.SendTemplate(ctx, phoneID, promo("+525512345678"))
+	if err := b.sim.SetUserPreference("", "1", "maybe"); err == nil {
+		t.Error("invalid value accepted")
+	}
+	b.waitIdle(t)
+	first := map[string]string{}
+	for _, s := range b.hook.statuses() {
+		if _, ok := first[s.ID]; !ok {
+			first[s.ID] = s.Status
+			if s.Status == "failed" {
+				first[s.ID] += fmt.Sprint(s.Errors[0].Code)
+			}
+		}
+	}
+	eq(t, "marketing after stop", first[stopped.WAMID], "failed131050")
+	eq(t, "utility after stop", first[utility.WAMID], "sent")
+	eq(t, "marketing after resume", first[resumed.WAMID], "sent")
+	ch := b.hook.changes(whatsapp.FieldUserPreferences)
+	if len(ch) != 2 || !ch[0].UserPreferences.UserPreferences[0].Stopped() || ch[1].UserPreferences.UserPreferences[0].Value != "resume" {
+		t.Errorf("user_preferences webhooks = %+v", ch)
 	}
 }

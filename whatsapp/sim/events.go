@@ -211,3 +211,35 @@ func (s *Simulator) SetThroughput(phoneID string, mps int) error {
 	n.limiter = newThroughputLimiter(n.mps())
 	return nil
 }
+
+// SetUserPreference emits a user_preferences webhook for waID with value "stop" or "resume".
+// After "stop", MARKETING templates to that user are accepted and then fail with 131050, as
+// WhatsApp does when a user turns off "Offers and announcements" for the business.
+func (s *Simulator) SetUserPreference(phoneID, waID, value string) error {
+	n, err := s.number(phoneID)
+	if err != nil {
+		return fmt.Errorf("setting user preference: %w", err)
+	}
+	if value != "stop" && value != "resume" {
+		return fmt.Errorf("setting user preference: value must be stop or resume, not %q", value)
+	}
+	id := digits(waID)
+	s.mu.Lock()
+	if value == "stop" {
+		s.stopped[id] = true
+	} else {
+		delete(s.stopped, id)
+	}
+	s.mu.Unlock()
+	detail := "User requested to stop marketing messages"
+	if value == "resume" {
+		detail = "User requested to resume marketing messages"
+	}
+	v := whatsapp.UserPreferencesValue{MessagingProduct: "whatsapp",
+		Metadata:        whatsapp.Metadata{DisplayPhoneNumber: whatsapp.FlexString(digits(n.DisplayPhoneNumber)), PhoneNumberID: whatsapp.FlexString(n.PhoneNumberID)},
+		Contacts:        []whatsapp.Contact{{WAID: whatsapp.FlexString(id)}},
+		UserPreferences: []whatsapp.UserPreference{{WAID: whatsapp.FlexString(id), Detail: detail, Category: "marketing_messages", Value: value, Timestamp: whatsapp.Timestamp(s.now().Unix())}},
+	}
+	s.emitField(n.WABAID, whatsapp.FieldUserPreferences, v)
+	return nil
+}

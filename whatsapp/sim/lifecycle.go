@@ -55,6 +55,8 @@ func (s *Simulator) scheduleLifecycle(a *accepted) {
 		fail(whatsapp.CodeEcosystemEngagement)
 	case a.outOfWindow:
 		fail(whatsapp.CodeReengagement)
+	case a.stopped:
+		fail(whatsapp.CodeUserStoppedMarketing)
 	case cfg.FailedProb > 0 && rng.Float64() < cfg.FailedProb:
 		fail(pickCode(rng, cfg.FailureCodes))
 	default:

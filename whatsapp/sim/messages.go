@@ -14,6 +14,23 @@ import (
 	"github.com/pregon/pregon/whatsapp"
 )
 
+// sendResponse is the success body of a send.
+type sendResponse struct {
+	MessagingProduct string        `json:"messaging_product"`
+	Contacts         []sendContact `json:"contacts"`
+	Messages         []sendMessage `json:"messages"`
+}
+
+type sendContact struct {
+	Input string `json:"input"`
+	WAID  string `json:"wa_id"`
+}
+
+type sendMessage struct {
+	ID            string `json:"id"`
+	MessageStatus string `json:"message_status"`
+}
+
 // sendError is a synchronous rejection of a send.
 type sendError struct {
 	status, code, subcode int
@@ -40,6 +57,7 @@ type accepted struct {
 	category    string // pricing category, lowercase
 	quickReply  []quickReply
 	overBudget  bool
+	stopped     bool // marketing to a user who stopped marketing messages
 	outOfWindow bool // free-form text outside the service window
 	at          time.Time
 }
@@ -106,10 +124,10 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 		s.rejectSend(w, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"messaging_product": "whatsapp",
-		"contacts":          []map[string]string{{"input": req.To, "wa_id": a.waID}},
-		"messages":          []map[string]string{{"id": a.wamid, "message_status": "accepted"}},
+	writeJSON(w, http.StatusOK, sendResponse{
+		MessagingProduct: "whatsapp",
+		Contacts:         []sendContact{{Input: req.To, WAID: a.waID}},
+		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: "accepted"}},
 	})
 	s.scheduleLifecycle(a)
 }
@@ -158,6 +176,7 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 			return nil, e
 		}
 		a.category = strings.ToLower(t.Category)
+		a.stopped = a.category == "marketing" && s.stopped[a.waID]
 		a.quickReply = quickReplies(t, req.Template.Components)
 	case "text":
 		a.category = "service"

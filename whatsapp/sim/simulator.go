@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -32,6 +33,7 @@ type Simulator struct {
 	pairs       map[string]*rate.Limiter
 	pairSeq     map[string]int       // messages accepted per (number, recipient): determinism
 	lastInbound map[string]time.Time // wa_id → last user message (service window)
+	stopped     map[string]bool      // wa_id → stopped marketing messages (user_preferences)
 	seq         uint64               // fbtrace ids, inbound ids
 	stats       statsState
 
@@ -98,6 +100,7 @@ func (s *Simulator) reset() {
 	s.pairs = map[string]*rate.Limiter{}
 	s.pairSeq = map[string]int{}
 	s.lastInbound = map[string]time.Time{}
+	s.stopped = map[string]bool{}
 	s.stats = newStatsState()
 }
 
@@ -234,7 +237,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // rngFor returns a generator determined by the seed and the given identity.
 func (s *Simulator) rngFor(parts ...string) *rand.Rand {
 	h := fnv.New64a()
-	fmt.Fprint(h, s.cfg.Seed)
+	var seed [8]byte
+	binary.LittleEndian.PutUint64(seed[:], uint64(s.cfg.Seed))
+	h.Write(seed[:])
 	for _, p := range parts {
 		h.Write([]byte{0})
 		h.Write([]byte(p))
