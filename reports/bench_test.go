@@ -197,9 +197,12 @@ type recorder struct {
 }
 
 func (r *recorder) header(cols []column) error { r.cols = cols; return nil }
-func (r *recorder) row(c []cell) error         { r.rows = append(r.rows, append([]cell(nil), c...)); return nil }
-func (r *recorder) close() error               { return nil }
-func (r *recorder) abort()                     {}
+func (r *recorder) row(c []cell) error {
+	r.rows = append(r.rows, append([]cell(nil), c...))
+	return nil
+}
+func (r *recorder) close() error { return nil }
+func (r *recorder) abort()       {}
 
 // BenchmarkExport runs each contender PREGON_BENCH_REPEAT times (default 3), interleaved, and
 // keeps the fastest run of each: on a shared machine the minimum is the figure least disturbed
@@ -289,4 +292,3 @@ func BenchmarkExport(b *testing.B) {
 		"XLSX ours %.2fs (%.0f MB RSS, %d bytes) vs excelize from memory %.2fs (%d bytes): ratio %.2f",
 		f.n, repeat, c.secs, c.rssMB, c.size, p.secs, p.size, c.secs/p.secs, x.secs, x.rssMB, x.size, m.secs, m.size, x.secs/m.secs)
 }
-
