@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
@@ -80,6 +81,23 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/exports", s.listExports, A, "List the workspace's job exports", nil, listOf[reports.Export]{}},
 		{http.MethodGet, "/exports/:id", s.getExport, A, "An export's status and progress", nil, reports.Export{}},
 		{http.MethodGet, "/exports/:id/download", s.downloadExport, A, "Download a completed export's file", nil, nil},
+		// contacts and imports (api/contacts.go, api/imports.go)
+		{http.MethodGet, "/contacts", s.listContacts, A, "List contacts (?q= name/email/phone, ?tag=, ?attribute=key=value, ?marketable=true|false, ?erased=true)", nil, listOf[store.Contact]{}},
+		{http.MethodPost, "/contacts", s.createContact, M, "Create a contact (phone normalised with the workspace's country; consent only when documented)", contactRequest{}, store.Contact{}},
+		{http.MethodGet, "/contacts/:id", s.getContact, A, "Read a contact, with marketable and why not", nil, store.Contact{}},
+		{http.MethodPatch, "/contacts/:id", s.patchContact, M, "Edit a contact (attributes merged, null removes a key)", contactRequest{}, store.Contact{}},
+		{http.MethodDelete, "/contacts/:id", s.deleteContact, M, "Erase a contact's personal data (delivery counts are kept)", nil, nil},
+		{http.MethodPost, "/contacts/tags", s.postContactTags, M, "Add and remove tags on many contacts", tagsRequest{}, tagsResponse{}},
+		{http.MethodPost, "/contacts/:id/opt-out", s.postContactOptOut, M, "Record a manual opt-out with a reason", consentChangeRequest{}, store.Contact{}},
+		{http.MethodPost, "/contacts/:id/opt-in", s.postContactOptIn, M, "Record documented consent given again, with a reason", consentChangeRequest{}, store.Contact{}},
+		{http.MethodGet, "/contacts/:id/consent", s.listContactConsent, A, "A contact's consent history (opt-ins, opt-outs, marketing stops)", nil, listOf[store.ConsentEvent]{}},
+		{http.MethodPost, "/imports", s.postImport, M, "Upload an XLSX/CSV contact file (multipart field file; size limit configurable, default 100 MB): import record and preview", nil, uploadResponse{}},
+		{http.MethodGet, "/imports", s.listImports, A, "List imports", nil, listOf[store.Import]{}},
+		{http.MethodGet, "/imports/:id", s.getImport, A, "An import's status and progress (rows read/total, inserted, updated, rejected…)", nil, store.Import{}},
+		{http.MethodGet, "/imports/:id/preview", s.getImportPreview, M, "Preview the uploaded file again (?sheet=&header_row=&encoding=&separator=): first 20 rows, guessed mapping", nil, importers.Preview{}},
+		{http.MethodPost, "/imports/:id/confirm", s.postImportConfirm, M, "Confirm mapping, mode and consent declaration; queues the import job", confirmRequest{}, store.Import{}},
+		{http.MethodPost, "/imports/:id/cancel", s.postImportCancel, M, "Cancel an import; a running one is rolled back entirely", nil, store.Import{}},
+		{http.MethodGet, "/imports/:id/errors", s.getImportErrors, A, "Download the error report (?format=csv|xlsx): row, column, value, reason, original row", nil, nil},
 		// webhooks: timeline and phone-app health (api/timeline.go, api/webhooks.go)
 		{http.MethodGet, "/contacts/:id/timeline", s.getContactTimeline, A, "A contact's timeline: inbound messages, campaign sends with statuses, echoes, history", nil, timelineResponse{}},
 		{http.MethodGet, "/numbers/:id/phone-app-health", s.getNumberPhoneAppHealth, A, "A number's health from webhooks: phone-app silence (coexistence), status, quality, limit, events", nil, store.PhoneAppHealth{}},
@@ -102,7 +120,7 @@ func (s *Server) mountRoutes(extra []Mount) error {
 	e.POST("/api/v1/auth/login", s.postLogin, middleware.BodyLimit("64K"))
 	e.POST("/api/v1/auth/logout", s.postLogout)
 
-	v1 := e.Group("/api/v1", middleware.BodyLimit("2M"), s.Authenticate)
+	v1 := e.Group("/api/v1", middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: skipsBodyLimit}), s.Authenticate)
 	for _, r := range s.routes() {
 		mw := []echo.MiddlewareFunc{RequireRole(r.role)}
 		v1.Add(r.method, r.path, r.handler, mw...)
