@@ -2,24 +2,32 @@ package importers
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"iter"
-	"os"
+	"regexp"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
 )
 
-// mergeScanMaxFile is the largest workbook whose merged cells are filled in: finding them
-// makes excelize load the whole sheet into memory, and big generated exports do not merge cells.
-const mergeScanMaxFile = 4 << 20
+// mergeScanMaxXML is the largest worksheet XML scanned for merged cells (they are listed after
+// the rows, so finding them costs a pass over the sheet; big generated exports never merge).
+const mergeScanMaxXML = 16 << 20
 
 type xlsxSource struct {
 	f      *excelize.File
 	info   Info
-	merged []excelize.MergeCell
+	merged []mergeRange
+}
+
+// mergeRange is a merged range, 1-based inclusive; Excel keeps its value in the top-left cell.
+type mergeRange struct {
+	c1, r1, c2, r2 int
 }
 
 func openXLSX(path string, opts Options) (*xlsxSource, error) {
@@ -81,11 +89,7 @@ func openXLSX(path string, opts Options) (*xlsxSource, error) {
 			s.info.RowsTotal = int64(r)
 		}
 	}
-	if st, err := os.Stat(path); err == nil && st.Size() <= mergeScanMaxFile {
-		if mc, err := f.GetMergeCells(sheet); err == nil {
-			s.merged = mc
-		}
-	}
+	s.merged = scanMerges(path, sheet)
 	return s, nil
 }
 
@@ -118,6 +122,7 @@ func (s *xlsxSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 		defer rows.Close()
 		raw := excelize.Options{RawCellValue: true}
 		num := 0
+		mergedValues := map[int]string{}
 		for rows.Next() {
 			num++
 			if num&1023 == 0 && ctx.Err() != nil {
@@ -133,7 +138,7 @@ func (s *xlsxSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 				continue
 			}
 			if len(s.merged) > 0 {
-				cols = s.fillMerged(num, cols)
+				cols = s.fillMerged(num, cols, mergedValues)
 			}
 			if !yield(Row{Num: num, Cells: cols}, nil) {
 				return
@@ -150,22 +155,103 @@ func (s *xlsxSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 }
 
 // fillMerged copies a merged range's value (kept by Excel in its top-left cell) into every cell
-// of the range, so a city merged over five rows applies to the five contacts.
-func (s *xlsxSource) fillMerged(row int, cols []string) []string {
-	for _, m := range s.merged {
-		c1, r1, err1 := excelize.CellNameToCoordinates(m.GetStartAxis())
-		c2, r2, err2 := excelize.CellNameToCoordinates(m.GetEndAxis())
-		if err1 != nil || err2 != nil || row < r1 || row > r2 {
+// of the range, so a city merged over five rows applies to the five contacts. values holds the
+// top-left values seen so far, by range.
+func (s *xlsxSource) fillMerged(row int, cols []string, values map[int]string) []string {
+	for i, m := range s.merged {
+		if row < m.r1 || row > m.r2 {
 			continue
 		}
-		for len(cols) < c2 {
+		if row == m.r1 {
+			if m.c1-1 < len(cols) {
+				values[i] = cols[m.c1-1]
+			}
+		}
+		for len(cols) < m.c2 {
 			cols = append(cols, "")
 		}
-		for c := c1; c <= c2; c++ {
-			cols[c-1] = m.GetCellValue()
+		for c := m.c1; c <= m.c2; c++ {
+			cols[c-1] = values[i]
 		}
 	}
 	return cols
+}
+
+var (
+	reSheetEntry = regexp.MustCompile(`<sheet\b[^>]*>`)
+	reAttr       = regexp.MustCompile(`([\w:]+)="([^"]*)"`)
+	reRel        = regexp.MustCompile(`<Relationship\b[^>]*>`)
+	reMergeCell  = regexp.MustCompile(`<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"`)
+)
+
+func attrs(tag string) map[string]string {
+	out := map[string]string{}
+	for _, m := range reAttr.FindAllStringSubmatch(tag, -1) {
+		k := m[1]
+		if i := strings.IndexByte(k, ':'); i >= 0 {
+			k = k[i+1:]
+		}
+		out[k] = html.UnescapeString(m[2])
+	}
+	return out
+}
+
+// scanMerges finds the merged ranges of a sheet by reading its XML part directly (excelize's
+// GetMergeCells would load the whole sheet into memory). Sheets over mergeScanMaxXML are skipped.
+func scanMerges(path, sheet string) []mergeRange {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil
+	}
+	defer zr.Close()
+	read := func(name string, max uint64) []byte {
+		for _, f := range zr.File {
+			if strings.EqualFold(strings.TrimPrefix(f.Name, "/"), name) && f.UncompressedSize64 <= max {
+				rc, err := f.Open()
+				if err != nil {
+					return nil
+				}
+				defer rc.Close()
+				b, _ := io.ReadAll(io.LimitReader(rc, int64(max)))
+				return b
+			}
+		}
+		return nil
+	}
+	rid := ""
+	for _, tag := range reSheetEntry.FindAllString(string(read("xl/workbook.xml", 8<<20)), -1) {
+		if a := attrs(tag); a["name"] == sheet {
+			rid = a["id"]
+		}
+	}
+	target := ""
+	for _, tag := range reRel.FindAllString(string(read("xl/_rels/workbook.xml.rels", 8<<20)), -1) {
+		if a := attrs(tag); a["Id"] == rid {
+			target = a["Target"]
+		}
+	}
+	if target == "" {
+		return nil
+	}
+	if strings.HasPrefix(target, "/") {
+		target = strings.TrimPrefix(target, "/")
+	} else {
+		target = "xl/" + target
+	}
+	data := read(target, mergeScanMaxXML)
+	i := bytes.Index(data, []byte("<mergeCells"))
+	if i < 0 {
+		return nil
+	}
+	var out []mergeRange
+	for _, m := range reMergeCell.FindAllSubmatch(data[i:], -1) {
+		c1, r1, err1 := excelize.CellNameToCoordinates(string(m[1]))
+		c2, r2, err2 := excelize.CellNameToCoordinates(string(m[2]))
+		if err1 == nil && err2 == nil && c2 >= c1 && r2 >= r1 && c2 <= 16384 {
+			out = append(out, mergeRange{c1, r1, c2, r2})
+		}
+	}
+	return out
 }
 
 func xlsxReadError(sheet string, err error) error {
