@@ -128,6 +128,7 @@ func TestTimeoutAndCancellation(t *testing.T) {
 		t.Fatalf("timeout err = %#v", err)
 	}
 	eq(t, "class", Classify(err), ClassRetry)
+	eq(t, "a timed-out send is uncertain", Uncertain(err), true)
 	if time.Since(start) > time.Second {
 		t.Error("timeout not applied")
 	}
@@ -140,6 +141,15 @@ func TestTimeoutAndCancellation(t *testing.T) {
 	if !errorsIs(err, context.Canceled) {
 		t.Errorf("cancellation not unwrappable: %v", err)
 	}
+}
+
+func TestConnectionRefusedIsCertain(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	_, err := New(Config{BaseURL: url, Token: "t"}).SendText(context.Background(), "1", "+1", "x", false)
+	eq(t, "class", Classify(err), ClassRetry)
+	eq(t, "not uncertain", Uncertain(err), false)
 }
 
 func TestListTemplatesFollowsCursors(t *testing.T) {

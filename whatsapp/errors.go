@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -232,6 +233,11 @@ func Classify(err error) Class {
 			return ClassUnknown
 		}
 	}
+	if e.Code == 100 && e.Subcode == 33 {
+		// "Object with ID … does not exist, cannot be loaded due to missing permissions": the
+		// phone number id (or its token) is wrong for every recipient, not just this one.
+		return ClassNumber
+	}
 	if c := ClassOfCode(e.Code); c != ClassUnknown {
 		return c
 	}
@@ -239,6 +245,24 @@ func Classify(err error) Class {
 		return ClassRetry
 	}
 	return ClassUnknown
+}
+
+// Uncertain reports whether a failed send may nonetheless have been accepted by Meta: the
+// request may have reached Graph but no answer came back (timeout, connection reset, context
+// cancelled mid-flight). A send that failed to connect at all, or got any HTTP answer, is
+// certain. Pregón must not resend an uncertain message blindly; the status webhook, matched by
+// biz_opaque_callback_data, settles it.
+func Uncertain(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || !e.Network {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(e.Cause, &op) && op.Op == "dial" {
+		return false
+	}
+	var dns *net.DNSError
+	return !errors.As(e.Cause, &dns)
 }
 
 // Throttle reports whether err is the number-level throughput error 130429, meaning the whole

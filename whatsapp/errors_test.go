@@ -129,3 +129,22 @@ func TestNetworkErrorUnwraps(t *testing.T) {
 	}
 	eq(t, "class string", ClassRetry.String(), "retry")
 }
+
+func TestUnknownObjectIsNumberLevel(t *testing.T) {
+	e := ParseErrorBody(400, []byte(`{"error":{"message":"(#100) Unsupported post request. Object with ID '123' does not exist","type":"GraphMethodException","code":100,"error_subcode":33}}`))
+	eq(t, "class", Classify(e), ClassNumber)
+	eq(t, "plain 100", Classify(&Error{Code: 100, Type: "OAuthException"}), ClassRecipient)
+}
+
+func TestUncertain(t *testing.T) {
+	dial := &Error{Network: true, Cause: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}
+	dns := &Error{Network: true, Cause: &net.DNSError{Err: "no such host", Name: "graph.facebook.com"}}
+	reset := &Error{Network: true, Cause: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}
+	timeout := &Error{Network: true, Timeout: true, Cause: context.DeadlineExceeded}
+	eq(t, "dial", Uncertain(dial), false)
+	eq(t, "dns", Uncertain(fmt.Errorf("x: %w", dns)), false)
+	eq(t, "reset", Uncertain(reset), true)
+	eq(t, "timeout", Uncertain(timeout), true)
+	eq(t, "graph error", Uncertain(&Error{Code: 130429, HTTPStatus: 400}), false)
+	eq(t, "nil", Uncertain(nil), false)
+}
