@@ -204,7 +204,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 
 	// Reader: rows → batches, alongside everything else.
 	batches := make(chan batch, 8)
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		defer close(batches)
 		seq, cur := 0, make([]Row, 0, batchSize)
 		for r, err := range src.Rows(pctx) {
@@ -264,6 +266,12 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		})
 	}
 	go func() { wg.Wait(); close(results) }()
+	// On every way out, stop the pipeline before the source is closed under the reader.
+	defer func() {
+		cancel(nil)
+		<-readerDone
+		wg.Wait()
+	}()
 
 	// Progress while reading.
 	report := func(phase string) {
