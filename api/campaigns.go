@@ -17,6 +17,7 @@ import (
 	"github.com/pregon/pregon/campaigns"
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/phone"
+	"github.com/pregon/pregon/segments"
 	"github.com/pregon/pregon/store"
 	"github.com/pregon/pregon/whatsapp"
 )
@@ -250,12 +251,12 @@ type launchPlan struct {
 }
 
 type planAudience struct {
-	WorkspaceContacts int64           `json:"workspace_contacts"`
-	NotMarketable     int64           `json:"not_marketable"` // without consent, opted out, stopped, invalid
-	Segment           int64           `json:"segment"`        // marketable contacts the segment selects
-	Broadcast         bool            `json:"broadcast"`      // the segment has no conditions
-	Excluded          []planExclusion `json:"excluded"`
-	WillSend          int64           `json:"will_send"`
+	Matched     int64            `json:"matched"`      // contacts matching the segment's conditions
+	NotEligible map[string]int64 `json:"not_eligible"` // matched but not marketable, by reason (no_consent, opted_out…)
+	Segment     int64            `json:"segment"`      // marketable contacts the segment selects
+	Broadcast   bool             `json:"broadcast"`    // the segment has no conditions
+	Excluded    []planExclusion  `json:"excluded"`     // in the segment but skipped at launch, by reason
+	WillSend    int64            `json:"will_send"`
 }
 
 type planExclusion struct {
@@ -354,7 +355,7 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 		}
 	}
 	// Audience: counts by skip reason with the launch's own SQL.
-	aud, err := campaigns.AudienceFor(ctx, s.db, cp, jobs.CompileSegment, plan.StartsAt)
+	aud, err := campaigns.AudienceFor(ctx, s.db, cp, jobs.CompileSegment, plan.StartsAt, loc)
 	if err != nil {
 		return plan, err
 	}
@@ -363,10 +364,15 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 		warn("confirm_broadcast", "el segmento no tiene condiciones: se enviará a todos los contactos con consentimiento; confirme con confirm_broadcast")
 		problem("confirm_broadcast", "confirme el envío a todos los contactos (confirm_broadcast: true)")
 	}
-	if err := s.db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT (`+eligibleSQL+`)) FROM contacts c WHERE c.workspace_id = $1`,
-		cp.WorkspaceID).Scan(&plan.Audience.WorkspaceContacts, &plan.Audience.NotMarketable); err != nil {
-		return plan, fmt.Errorf("counting contacts: %w", err)
+	def, err := segments.Parse(aud.Definition)
+	if err != nil {
+		return plan, err
 	}
+	pv, err := segments.Preview(ctx, s.db, cp.WorkspaceID, def, plan.StartsAt)
+	if err != nil {
+		return plan, err
+	}
+	plan.Audience.Matched, plan.Audience.NotEligible = pv.Matched, pv.Excluded
 	snap := jobs.SnapshotFor(cp, ws, tmpl, mapping, aud, plan.StartsAt)
 	q, args, err := snap.CountSQL()
 	if err != nil {
@@ -423,9 +429,6 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	plan.Ready = len(plan.Problems) == 0
 	return plan, nil
 }
-
-// eligibleSQL is campaigns.Eligible as text, for the contact counts of the plan.
-const eligibleSQL = `c.consent_at IS NOT NULL AND c.opted_out_at IS NULL AND NOT c.marketing_stopped AND c.phone_valid AND c.erased_at IS NULL`
 
 func (s *Server) getCampaignPlan(c echo.Context) error {
 	cp, err := s.campaignFor(c)

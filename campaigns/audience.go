@@ -10,6 +10,7 @@ import (
 
 	sq "github.com/Masterminds/squirrel"
 
+	"github.com/pregon/pregon/segments"
 	"github.com/pregon/pregon/store"
 )
 
@@ -22,17 +23,18 @@ type Audience struct {
 }
 
 // Eligible is the marketing-eligibility condition every audience carries (documented opt-in,
-// not opted out, not stopped by WhatsApp, valid number, not erased). It matches the partial
-// index contacts_marketable_idx.
-var Eligible = sq.Expr(`c.consent_at IS NOT NULL AND c.opted_out_at IS NULL AND NOT c.marketing_stopped AND c.phone_valid AND c.erased_at IS NULL`)
+// not opted out, not stopped by WhatsApp, valid number, not erased), as segments.EligibleSQL
+// writes it (the predicate of the partial index contacts_marketable_idx).
+var Eligible = sq.Expr(segments.EligibleSQL)
 
 // CompileFunc turns a segment definition into an audience condition over contacts c (the
 // segments package's Compile). It must include the workspace scope and Eligible.
-type CompileFunc func(workspaceID int64, definition json.RawMessage, now time.Time) (cond sq.Sqlizer, empty bool, hash string, err error)
+type CompileFunc func(workspaceID int64, definition json.RawMessage, now time.Time, loc *time.Location) (cond sq.Sqlizer, empty bool, hash string, err error)
 
-// AudienceFor loads the campaign's segment and compiles it. Without a segment the audience is
-// every marketable contact of the workspace (a broadcast).
-func AudienceFor(ctx context.Context, db store.DBTX, c store.Campaign, compile CompileFunc, now time.Time) (Audience, error) {
+// AudienceFor loads the campaign's segment and compiles it (relative dates from now, days in
+// loc, the workspace's time zone). Without a segment the audience is every marketable contact
+// of the workspace (a broadcast).
+func AudienceFor(ctx context.Context, db store.DBTX, c store.Campaign, compile CompileFunc, now time.Time, loc *time.Location) (Audience, error) {
 	def := json.RawMessage(`{}`)
 	if c.SegmentID != nil {
 		if err := db.QueryRow(ctx, `SELECT definition FROM segments WHERE workspace_id = $1 AND id = $2`,
@@ -43,16 +45,16 @@ func AudienceFor(ctx context.Context, db store.DBTX, c store.Campaign, compile C
 	if compile == nil {
 		compile = CompileEligibleOnly
 	}
-	cond, empty, hash, err := compile(c.WorkspaceID, def, now)
+	cond, empty, hash, err := compile(c.WorkspaceID, def, now, loc)
 	if err != nil {
 		return Audience{}, err
 	}
 	return Audience{Cond: cond, Definition: def, Hash: hash, Broadcast: empty}, nil
 }
 
-// CompileEligibleOnly is the CompileFunc used until a segment compiler is wired: it ignores the
-// definition's conditions (so every definition is a broadcast) and hashes its JSON.
-func CompileEligibleOnly(workspaceID int64, definition json.RawMessage, now time.Time) (sq.Sqlizer, bool, string, error) {
+// CompileEligibleOnly is a CompileFunc for tests that need no segment: it ignores the
+// definition's conditions (every definition is a broadcast) and hashes its JSON.
+func CompileEligibleOnly(workspaceID int64, definition json.RawMessage, now time.Time, loc *time.Location) (sq.Sqlizer, bool, string, error) {
 	sum := sha256.Sum256(definition)
 	return sq.And{sq.Eq{"c.workspace_id": workspaceID}, Eligible}, true, hex.EncodeToString(sum[:]), nil
 }

@@ -89,8 +89,8 @@ type Snapshot struct {
 	CampaignID  int64
 	Audience    sq.Sqlizer // condition over contacts c: workspace scope and eligibility included
 	Mapping     Mapping
-	// FrequencyCap skips contacts that already have Cap or more campaign messages (sent or on
-	// their way) since Since. Cap 0 disables it.
+	// FrequencyCap skips contacts that already have FrequencyCap or more campaign messages
+	// sent since Since or still on their way in running/paused campaigns. 0 disables it.
 	FrequencyCap int
 	Since        time.Time
 	Now          time.Time // contacts cooling down after 131049 until after Now are skipped
@@ -107,11 +107,18 @@ func (s Snapshot) from() (string, []any, error) {
 	var args []any
 	b.WriteString(` FROM contacts c`)
 	if s.FrequencyCap > 0 {
-		// Recent messages per contact in one grouped pass (hash join), not one probe per contact.
-		b.WriteString(` LEFT JOIN (SELECT r.contact_id, count(*) AS n FROM recipients r
-			WHERE r.workspace_id = ? AND r.state NOT IN ('skipped', 'failed') AND COALESCE(r.sent_at, r.updated_at) >= ?
-			GROUP BY r.contact_id) fc ON fc.contact_id = c.id`)
-		args = append(args, s.WorkspaceID, s.Since)
+		// Messages per contact in the cap's period — sent since Since (index
+		// recipients_workspace_sent_idx), plus those still on their way in the workspace's
+		// running or paused campaigns (recipients_campaign_state_idx) — counted in one grouped
+		// pass and hash-joined, not probed contact by contact.
+		b.WriteString(` LEFT JOIN (SELECT x.contact_id, count(*) AS n FROM (
+				SELECT r.contact_id FROM recipients r WHERE r.workspace_id = ? AND r.sent_at >= ?
+				UNION ALL
+				SELECT r.contact_id FROM campaigns k JOIN recipients r ON r.campaign_id = k.id
+				WHERE k.workspace_id = ? AND k.state IN ('running', 'paused') AND k.id <> ?
+				  AND r.state IN ('pending', 'queued', 'sending', 'unknown') AND r.sent_at IS NULL
+			) x GROUP BY x.contact_id) fc ON fc.contact_id = c.id`)
+		args = append(args, s.WorkspaceID, s.Since, s.WorkspaceID, s.CampaignID)
 	}
 	b.WriteString(` CROSS JOIN LATERAL (SELECT `)
 	if len(s.Mapping.Variables) == 0 {

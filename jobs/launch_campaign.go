@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pregon/pregon/campaigns"
+	"github.com/pregon/pregon/segments"
 	"github.com/pregon/pregon/store"
 )
 
@@ -74,7 +75,7 @@ func (w *LaunchCampaignWorker) Work(ctx context.Context, job *river.Job[LaunchCa
 // LaunchOptions tune LaunchCampaign.
 type LaunchOptions struct {
 	Now     time.Time
-	Compile campaigns.CompileFunc // nil: campaigns.CompileEligibleOnly
+	Compile campaigns.CompileFunc // nil: CompileSegment
 }
 
 // LaunchResult says what a launch did.
@@ -137,7 +138,10 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 	if err != nil {
 		return res, err
 	}
-	aud, err := campaigns.AudienceFor(ctx, tx, c, opt.Compile, opt.Now)
+	if opt.Compile == nil {
+		opt.Compile = CompileSegment
+	}
+	aud, err := campaigns.AudienceFor(ctx, tx, c, opt.Compile, opt.Now, ws.Location())
 	if err != nil {
 		return res, err
 	}
@@ -224,8 +228,16 @@ func CampaignPeriodicJobs() []*river.PeriodicJob {
 	}
 }
 
-// CompileSegment compiles a campaign's segment definition into its audience condition, for
-// the launch and the launch plan alike.
-func CompileSegment(workspaceID int64, definition json.RawMessage, now time.Time) (sq.Sqlizer, bool, string, error) {
-	return campaigns.CompileEligibleOnly(workspaceID, definition, now)
+// CompileSegment compiles a campaign's segment definition into its audience condition
+// (workspace scope and eligibility included), for the launch and the launch plan alike.
+func CompileSegment(workspaceID int64, definition json.RawMessage, now time.Time, loc *time.Location) (sq.Sqlizer, bool, string, error) {
+	def, err := segments.Parse(definition)
+	if err != nil {
+		return nil, false, "", err
+	}
+	cond, err := segments.Compile(workspaceID, def, segments.CompileOptions{Now: now, Location: loc})
+	if err != nil {
+		return nil, false, "", err
+	}
+	return cond, def.IsEmpty(), def.Hash(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,6 +201,28 @@ func TestLaunchCampaign(t *testing.T) {
 		}
 	})
 
+	t.Run("SegmentSelects", func(t *testing.T) {
+		h := newLaunchFixture(t, db)
+		h.contacts(t, 10, 0)
+		_, err := db.Exec(ctx, `UPDATE contacts SET tags = '{vip}' WHERE workspace_id = $1 AND phone_e164 IN ('+573000000001', '+573000000004', '+573000000007')`, h.ws.ID)
+		must2(t, err)
+		def := `{"all":[{"field":"tags","op":"has_any","value":["vip"]}]}`
+		var segID int64
+		must2(t, db.QueryRow(ctx, `INSERT INTO segments (workspace_id, name, definition) VALUES ($1, 'vip', $2) RETURNING id`, h.ws.ID, def).Scan(&segID))
+		_, err = db.Exec(ctx, `UPDATE campaigns SET segment_id = $2 WHERE id = $1`, h.campaign.ID, segID)
+		must2(t, err)
+		tx, _ := db.Begin(ctx)
+		defer tx.Rollback(ctx)
+		res, err := LaunchCampaign(ctx, tx, h.args(), LaunchOptions{})
+		if err != nil || !res.Launched || res.Recipients != 3 || res.Pending != 3 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		c, _ := store.CampaignGetByID(ctx, tx, h.ws.ID, h.campaign.ID)
+		if c.SegmentHash == "" || !strings.Contains(string(c.SegmentDefinition), "vip") || c.AudienceCount != 3 {
+			t.Fatalf("frozen segment %+v", c)
+		}
+	})
+
 	t.Run("StaleScheduleDoesNothing", func(t *testing.T) {
 		h := newLaunchFixture(t, db)
 		args := h.args()
@@ -282,7 +305,7 @@ func explainLaunch(b *testing.B, db *pgxpool.Pool, f *launchFixture) {
 	must2(b, err)
 	tmpl, _ := store.TemplateGetByID(ctx, tx, f.ws.ID, *c.TemplateID)
 	m, _ := campaigns.ParseMapping(c.VariableMapping)
-	aud, err := campaigns.AudienceFor(ctx, tx, c, CompileSegment, time.Now())
+	aud, err := campaigns.AudienceFor(ctx, tx, c, CompileSegment, time.Now(), time.UTC)
 	must2(b, err)
 	q, args, err := SnapshotFor(c, f.ws, tmpl, m, aud, time.Now()).InsertSQL()
 	must2(b, err)
