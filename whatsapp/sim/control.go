@@ -13,6 +13,8 @@ import (
 //	GET  /_sim/templates              []Template
 //	POST /_sim/templates/quality      {"name","language","quality"}
 //	POST /_sim/templates/status       {"name","language","status","reason"}
+//	POST /_sim/templates/pacing       {"name","language","pacing": true|false}
+//	POST /_sim/templates/release      {"name","language"} → {"released": n}
 //	POST /_sim/numbers/quality        {"phone_number_id","event","current_limit","old_limit"}
 //	POST /_sim/numbers/account        {"phone_number_id","event","reason"}
 //	POST /_sim/numbers/throughput     {"phone_number_id","mps"}   (mps ≤ 0: unlimited)
@@ -61,6 +63,28 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			ok()
+		}
+	case "POST /_sim/templates/pacing":
+		var in struct {
+			Name, Language string
+			Pacing         bool
+		}
+		if decode(&in) {
+			if err := s.SetTemplatePacing(in.Name, in.Language, in.Pacing); err != nil {
+				fail(err)
+				return
+			}
+			ok()
+		}
+	case "POST /_sim/templates/release":
+		var in struct{ Name, Language string }
+		if decode(&in) {
+			n, err := s.ReleaseHeld(in.Name, in.Language)
+			if err != nil {
+				fail(err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]int{"released": n})
 		}
 	case "POST /_sim/numbers/quality":
 		var in struct {

@@ -317,3 +317,50 @@ func TestUserPreferencesStopMarketing(t *testing.T) {
 		t.Errorf("user_preferences webhooks = %+v", ch)
 	}
 }
+
+func TestPacingHoldsThenReleasesOrDrops(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) { c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}} })
+	ctx := context.Background()
+	b.control(t, "POST", "/_sim/templates/pacing", map[string]any{"name": "promo_temporada", "language": "es_MX", "pacing": true})
+	var released, dropped []string
+	for i := range 3 {
+		res, err := b.client.SendTemplate(ctx, phoneID, promo(fmt.Sprintf("+52155%08d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "held", res.MessageStatus, "held_for_quality_assessment")
+		released = append(released, res.WAMID)
+	}
+	b.waitIdle(t)
+	eq(t, "no webhooks while held", len(b.hook.statuses()), 0)
+	out := b.control(t, "POST", "/_sim/templates/release", map[string]string{"name": "promo_temporada", "language": "es_MX"})
+	eq(t, "released", out["released"].(float64), 3)
+	for i := range 2 {
+		res, err := b.client.SendTemplate(ctx, phoneID, promo(fmt.Sprintf("+52166%08d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped = append(dropped, res.WAMID)
+	}
+	if err := b.sim.SetTemplateQuality("promo_temporada", "es_MX", "RED"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	first := map[string]string{}
+	for _, s := range b.hook.statuses() {
+		if _, ok := first[s.ID]; !ok {
+			first[s.ID] = s.Status
+			if len(s.Errors) > 0 {
+				first[s.ID] += fmt.Sprint(s.Errors[0].Code)
+			}
+		}
+	}
+	for _, id := range released {
+		eq(t, "released message", first[id], "sent")
+	}
+	for _, id := range dropped {
+		eq(t, "dropped message", first[id], "failed132015")
+	}
+	eq(t, "accepted", b.sim.AcceptedTotal(), 5)
+}

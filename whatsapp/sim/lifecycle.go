@@ -42,13 +42,7 @@ func (s *Simulator) scheduleLifecycle(a *accepted) {
 		}
 	}
 	fail := func(code int) {
-		title := failureTitles[code]
-		if title == "" {
-			title = whatsapp.ErrorTitle(code, "en")
-		}
-		we := whatsapp.WebhookError{Code: code, Title: title, Message: title, Href: "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
-		we.ErrorData.Details = title
-		emit(whatsapp.Status{Status: whatsapp.StatusFailed, Errors: []whatsapp.WebhookError{we}}, jitter(cfg.SentDelay))
+		emit(whatsapp.Status{Status: whatsapp.StatusFailed, Errors: []whatsapp.WebhookError{webhookError(code)}}, jitter(cfg.SentDelay))
 	}
 	switch {
 	case a.overBudget:
@@ -92,6 +86,23 @@ func (s *Simulator) scheduleLifecycle(a *accepted) {
 		s.stats.statuses[k] += v
 	}
 	s.mu.Unlock()
+}
+
+func webhookError(code int) whatsapp.WebhookError {
+	title := failureTitles[code]
+	if title == "" {
+		title = whatsapp.ErrorTitle(code, "en")
+	}
+	we := whatsapp.WebhookError{Code: code, Title: title, Message: title, Href: "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
+	we.ErrorData.Details = title
+	return we
+}
+
+// failedEvent is a failed status for an accepted message (no lock needed).
+func (s *Simulator) failedEvent(a *accepted, code int) *event {
+	st := &whatsapp.Status{ID: a.wamid, Status: whatsapp.StatusFailed, RecipientID: a.waID, BizOpaqueCallbackData: a.biz,
+		Timestamp: whatsapp.Timestamp(s.now().Unix()), Errors: []whatsapp.WebhookError{webhookError(code)}}
+	return &event{waba: a.number.WABAID, phoneID: a.number.PhoneNumberID, display: a.number.DisplayPhoneNumber, field: whatsapp.FieldMessages, status: st}
 }
 
 func pickCode(rng *rand.Rand, weights map[int]float64) int {

@@ -57,6 +57,7 @@ type accepted struct {
 	category    string // pricing category, lowercase
 	quickReply  []quickReply
 	overBudget  bool
+	held        bool // held by template pacing
 	stopped     bool // marketing to a user who stopped marketing messages
 	outOfWindow bool // free-form text outside the service window
 	at          time.Time
@@ -127,9 +128,11 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 	writeJSON(w, http.StatusOK, sendResponse{
 		MessagingProduct: "whatsapp",
 		Contacts:         []sendContact{{Input: req.To, WAID: a.waID}},
-		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: "accepted"}},
+		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: map[bool]string{false: "accepted", true: "held_for_quality_assessment"}[a.held]}},
 	})
-	s.scheduleLifecycle(a)
+	if !a.held {
+		s.scheduleLifecycle(a)
+	}
 }
 
 func validateEnvelope(req *whatsapp.MessageRequest) *sendError {
@@ -178,6 +181,14 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 		a.category = strings.ToLower(t.Category)
 		a.stopped = a.category == "marketing" && s.stopped[a.waID]
 		a.quickReply = quickReplies(t, req.Template.Components)
+		if t.Pacing {
+			a.held = true
+			defer func() {
+				if a.wamid != "" {
+					t.held = append(t.held, a)
+				}
+			}()
+		}
 	case "text":
 		a.category = "service"
 		a.outOfWindow = !inWindow

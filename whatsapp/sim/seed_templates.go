@@ -17,6 +17,10 @@ type Template struct {
 	// ends by itself (zero: paused until unpaused).
 	PauseCount  int
 	PausedUntil time.Time
+	// Pacing holds sends (message_status "held_for_quality_assessment") until ReleaseHeld, or
+	// until the template is paused, which drops them with 132015 failed statuses.
+	Pacing bool
+	held   []*accepted
 }
 
 // key identifies a template in a WABA.

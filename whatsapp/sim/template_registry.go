@@ -22,6 +22,7 @@ func (s *Simulator) templatesLocked(waba string) []Template {
 	for _, t := range s.templates {
 		if waba == "" || t.WABAID == waba {
 			cp := *t
+			cp.held = nil
 			cp.Components = append([]whatsapp.TemplateComponent(nil), t.Components...)
 			out = append(out, cp)
 		}
@@ -101,8 +102,48 @@ func (s *Simulator) SetTemplateStatus(name, lang, status, reason string) error {
 	return nil
 }
 
-// setStatusLocked changes the status and emits the webhook; s.mu is held.
+// SetTemplatePacing turns pacing on or off for a template: while on, sends are answered with
+// message_status "held_for_quality_assessment" and produce no webhooks until ReleaseHeld (good
+// feedback) or a pause (bad feedback: every held message fails with 132015).
+func (s *Simulator) SetTemplatePacing(name, lang string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.findTemplateLocked(name, lang)
+	if err != nil {
+		return fmt.Errorf("setting template pacing: %w", err)
+	}
+	t.Pacing = on
+	return nil
+}
+
+// ReleaseHeld releases the template's held messages (their normal status webhooks follow) and
+// returns how many there were.
+func (s *Simulator) ReleaseHeld(name, lang string) (int, error) {
+	s.mu.Lock()
+	t, err := s.findTemplateLocked(name, lang)
+	if err != nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("releasing held messages: %w", err)
+	}
+	held := t.held
+	t.held = nil
+	s.mu.Unlock()
+	for _, a := range held {
+		s.scheduleLifecycle(a)
+	}
+	return len(held), nil
+}
+
+// setStatusLocked changes the status and emits the webhook; s.mu is held. Pausing or
+// disabling drops held messages with 132015.
 func (s *Simulator) setStatusLocked(t *Template, status, reason, title string) {
+	if (status == "PAUSED" || status == "DISABLED") && len(t.held) > 0 {
+		for _, a := range t.held {
+			s.em.schedule(s.failedEvent(a, whatsapp.CodeTemplatePaused), s.cfg.Statuses.SentDelay)
+			s.stats.statuses[whatsapp.StatusFailed]++
+		}
+		t.held = nil
+	}
 	t.Status = status
 	v := whatsapp.TemplateStatusUpdate{
 		Event: status, MessageTemplateID: whatsapp.FlexString(t.ID), MessageTemplateName: t.Name,
