@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every benchmark with the sizes the issues name, each side by side with its baseline, and
+# prints one table. Run a single one with, e.g.:
+#   go test -run '^$' -bench BenchmarkImportCSV -benchtime 1x ./importers
+# Sizes are set by the environment variables below (defaults: the issues' sizes).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+: "${PREGON_BENCH_IMPORT_ROWS:=1000000}"      # importers: rows × 6 columns, XLSX and CSV
+: "${PREGON_BENCH_SEGMENT_CONTACTS:=1000000}" # segments: contacts with attributes, tags, engagement
+: "${PREGON_BENCH_LAUNCH_N:=1000000}"         # jobs: launch snapshot audience
+: "${PREGON_BENCH_RECIPIENTS:=1000000}"       # reports: recipients × ~3 status events
+: "${PREGON_BENCH_SEND_SECONDS:=60}"          # jobs: sustained send rate at 1,000 msg/s
+export PREGON_BENCH_IMPORT_ROWS PREGON_BENCH_SEGMENT_CONTACTS PREGON_BENCH_LAUNCH_N PREGON_BENCH_RECIPIENTS PREGON_BENCH_SEND_SECONDS
+
+out=$(mktemp -d)/bench.txt
+run() { # package, benchmark regexp
+  echo "== $1 $2" | tee -a "$out"
+  go test -run '^$' -bench "$2" -benchtime 1x -timeout 60m "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|---|FAIL|ok|panic)' || true
+}
+
+run ./whatsapp/sim 'BenchmarkClientToSimulator'
+run ./importers    'BenchmarkImport'
+run ./segments     'BenchmarkSegmentCount'
+run ./jobs         'BenchmarkLaunchSnapshot|BenchmarkSend'
+run ./api          'BenchmarkWebhookIngest|BenchmarkCampaignReportEndpoint'
+run ./reports      'BenchmarkExport'
+
+echo
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3), $(postgres --version 2>/dev/null || ls /usr/lib/postgresql/ | head -1)"
+echo
+printf '%-60s %s\n' "benchmark" "figures (custom metrics: value unit)"
+grep -E '^Benchmark' "$out" | while read -r name _n rest; do
+  printf '%-60s %s\n' "$name" "$(echo "$rest" | sed -E 's/[0-9]+ ns\/op//')"
+done
+echo
+echo "Full output: $out"
