@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/reports/reportstest"
+	"github.com/pregon/pregon/store"
+)
+
+// BenchmarkCampaignReportEndpoint measures GET /campaigns/:id/report on a generated campaign
+// (PREGON_BENCH_RECIPIENTS, default 1,000,000 recipients with ~2.6 status events each):
+//
+//	PREGON_BENCH_RECIPIENTS=1000000 go test ./api/ -run '^$' -bench CampaignReportEndpoint -benchtime 50x -timeout 60m
+//
+// It reports the cold computation (first request), the latency of cached requests (p50, p95,
+// max), and of requests served while a background refresh recomputes a stale report.
+func BenchmarkCampaignReportEndpoint(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("PREGON_BENCH_RECIPIENTS")); err == nil && v > 0 {
+		n = v
+	}
+	env := newTestEnv(b)
+	ctx := context.Background()
+	start := time.Now()
+	cid, err := reportstest.Campaign(ctx, env.db, env.wsA.ID, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range []string{"recipients", "status_events", "contacts", "campaign_counters"} {
+		if _, err := env.db.Exec(ctx, `VACUUM ANALYZE `+t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("fixture: %d recipients in %.1fs", n, time.Since(start).Seconds())
+	path := fmt.Sprintf("/api/v1/campaigns/%d/report", cid)
+	get := func() (time.Duration, reports.CampaignReport) {
+		t0 := time.Now()
+		r := env.as(store.RoleAnalyst).do(http.MethodGet, path, nil).expect(b, http.StatusOK)
+		d := time.Since(t0)
+		var rep reports.CampaignReport
+		r.JSON(b, &rep)
+		return d, rep
+	}
+	cold, rep := get()
+	if rep.Funnel.Audience != int64(n) {
+		b.Fatalf("audience %d", rep.Funnel.Audience)
+	}
+	b.Logf("cold (computes and caches): %v (compute %d ms)", cold, rep.ComputeMS)
+
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		d, _ := get()
+		lat = append(lat, d)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(cold.Milliseconds()), "cold-ms")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.95), "p95-ms")
+	b.ReportMetric(pct(1), "max-ms")
+
+	// A new status event makes the cache stale: requests keep being served from it while one
+	// background refresh recomputes.
+	if _, err := env.db.Exec(ctx, `INSERT INTO status_events (workspace_id, wamid, status, occurred_at) VALUES ($1, $2, 'read', now())`,
+		env.wsA.ID, fmt.Sprintf("wamid.%d.%d", cid, 10)); err != nil {
+		b.Fatal(err)
+	}
+	var stale []time.Duration
+	t0 := time.Now()
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
+		d, rep := get()
+		stale = append(stale, d)
+		if !rep.Stale {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	slices.Sort(stale)
+	b.ReportMetric(float64(stale[len(stale)-1].Microseconds())/1000, "during-refresh-max-ms")
+	b.Logf("%d recipients: cold %v; cached p50 %.1f ms p95 %.1f ms max %.1f ms over %d requests; "+
+		"while refreshing (%.1fs): %d requests, max %v",
+		n, cold, pct(0.5), pct(0.95), pct(1), len(lat), time.Since(t0).Seconds(), len(stale), stale[len(stale)-1])
+}
