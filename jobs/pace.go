@@ -39,11 +39,13 @@ func (PaceArgs) InsertOpts() river.InsertOpts {
 type PaceConfig struct {
 	// Tick is how often a number's pacer runs while it has work (default 1 s).
 	Tick time.Duration
-	// Horizon: each tick hands out send slots up to now + Horizon (default 2.5 s), so a late
+	// Horizon: each tick hands out send slots up to now + Horizon (default 3 s), so a late
 	// tick never leaves the number idle.
 	Horizon time.Duration
-	// Lead: a send job becomes available this long before its slot (default 300 ms); it waits
-	// for the slot itself. Must exceed the sends queue's FetchPollInterval.
+	// Lead: a send job becomes available this long before its slot (default 600 ms); it waits
+	// for the slot itself. It must exceed the sends queue's FetchPollInterval (plus 10 %
+	// jitter) so that jobs are fetched before their slot; the sends queue then needs about
+	// mps × (Lead + API latency) workers across the processes.
 	Lead time.Duration
 	// Grace: a send that cannot call the API within Grace after its slot gives the slot up and
 	// its recipient goes back to pending (default 10 ms): late sends never bunch up. Calls
@@ -53,6 +55,10 @@ type PaceConfig struct {
 	// Headroom is a further share of the throughput the pacer schedules (default 0.999), a
 	// margin for network jitter between Pregón's clock and Meta's counter.
 	Headroom float64
+	// ClaimAhead: a send job moves its recipient to sending (committing the move and
+	// re-checking the campaign) this long before its slot (default 100 ms), then waits for
+	// the slot. A crash in between leaves an unknown recipient that was never sent.
+	ClaimAhead time.Duration
 	// StaleQueued: a recipient queued for a slot this far in the past lost its send job (a
 	// crashed worker) and goes back to pending (default 10 s).
 	StaleQueued time.Duration
@@ -69,10 +75,11 @@ type PaceConfig struct {
 
 func (c PaceConfig) withDefaults() PaceConfig {
 	c.Tick = cmp.Or(c.Tick, time.Second)
-	c.Horizon = cmp.Or(c.Horizon, 2500*time.Millisecond)
-	c.Lead = cmp.Or(c.Lead, 300*time.Millisecond)
+	c.Horizon = cmp.Or(c.Horizon, 3*time.Second)
+	c.Lead = cmp.Or(c.Lead, 600*time.Millisecond)
 	c.Grace = cmp.Or(c.Grace, 10*time.Millisecond)
 	c.Headroom = cmp.Or(c.Headroom, 0.999)
+	c.ClaimAhead = cmp.Or(c.ClaimAhead, 100*time.Millisecond)
 	c.StaleQueued = cmp.Or(c.StaleQueued, 10*time.Second)
 	c.StaleSending = cmp.Or(c.StaleSending, 45*time.Second)
 	c.SendTimeout = cmp.Or(c.SendTimeout, 15*time.Second)

@@ -83,7 +83,8 @@ func TestSendErrors(t *testing.T) {
 		return r
 	}
 	setupFake := func(t *testing.T) (*bundle, *fakeGraph, *jobs.SendMessageWorker, int64) {
-		b := setup(t, setupOpts{})
+		// A generous grace: on a busy test machine a send slot is never missed here.
+		b := setup(t, setupOpts{pacing: jobs.PaceConfig{Grace: 2 * time.Second}})
 		f := &fakeGraph{codes: map[string]int{}}
 		srv := httptest.NewServer(f)
 		t.Cleanup(srv.Close)

@@ -100,6 +100,13 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessage
 		return err
 	}
 
+	// Wait in queued (where a crash costs nothing: the pacer re-releases stale queued
+	// recipients) until shortly before the slot.
+	if err := w.sleep(ctx, slot.Sub(now)-w.cfg.ClaimAhead); err != nil {
+		return err
+	}
+	now = w.now()
+
 	// 1. Claim: queued → sending, committed before the API call.
 	var r store.RecipientSend
 	var proceed bool
