@@ -10,8 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/pregon/pregon/internal/config"
-	"github.com/pregon/pregon/internal/secret"
 	"github.com/pregon/pregon/store"
 	"github.com/pregon/pregon/whatsapp"
 )
@@ -104,32 +102,4 @@ func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumb
 		}
 	}
 	return events, nil
-}
-
-// NewWhatsAppFactory returns the usual Deps.WhatsApp: a client for the Graph API with the
-// number's own (decrypted) access token, or for the simulator at simulatorURL when the number
-// has no token or asks for it (and the simulator is not off). simulatorURL "" disables it.
-func NewWhatsAppFactory(cfg config.Config, box *secret.Box, simulatorURL, simulatorToken string) func(store.SenderNumber) (*whatsapp.Client, error) {
-	graph := whatsapp.New(whatsapp.Config{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion})
-	var sim *whatsapp.Client
-	if simulatorURL != "" {
-		sim = whatsapp.New(whatsapp.Config{BaseURL: simulatorURL, Version: cfg.GraphVersion, Token: simulatorToken})
-	}
-	return func(n store.SenderNumber) (*whatsapp.Client, error) {
-		useSim := cfg.Simulator == "on" || (cfg.Simulator != "off" && n.UsesSimulator())
-		if useSim {
-			if sim == nil {
-				return nil, fmt.Errorf("number %s has no access token and the simulator is not available", n.PhoneNumberID)
-			}
-			return sim, nil
-		}
-		if len(n.AccessTokenEnc) == 0 {
-			return nil, fmt.Errorf("number %s has no access token", n.PhoneNumberID)
-		}
-		tok, err := box.Open(n.AccessTokenEnc)
-		if err != nil {
-			return nil, fmt.Errorf("opening the access token of number %s: %w", n.PhoneNumberID, err)
-		}
-		return graph.WithToken(tok), nil
-	}
 }
