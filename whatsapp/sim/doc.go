@@ -29,6 +29,9 @@
 // on the template's quick-reply button carrying the payload that was sent and context.id = the
 // campaign message's wamid.
 //
+// Templates under pacing (SetTemplatePacing) answer "held_for_quality_assessment" and hold
+// their messages until ReleaseHeld, or drop them with 132015 failed statuses when paused.
+//
 // A control API under /_sim/ (mirrored by Go methods) changes template quality and status
 // (emitting the matching webhooks and applying the pause ladder), emits number and coexistence
 // events, injects faults and reports statistics. Everything random derives from Config.Seed and

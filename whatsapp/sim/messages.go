@@ -277,7 +277,11 @@ func checkParams(t *Template, comps []whatsapp.Component) *sendError {
 		}
 	}
 	wantButtons := map[int]whatsapp.Param{}
-	for _, p := range t.Parameters() {
+	params := t.params
+	if params == nil {
+		params = t.Parameters()
+	}
+	for _, p := range params {
 		switch p.Component {
 		case "header":
 			want.header = append(want.header, p)

@@ -21,6 +21,7 @@ type Template struct {
 	// until the template is paused, which drops them with 132015 failed statuses.
 	Pacing bool
 	held   []*accepted
+	params []whatsapp.Param // Parameters(), computed once
 }
 
 // key identifies a template in a WABA.

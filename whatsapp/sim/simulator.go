@@ -92,6 +92,7 @@ func (s *Simulator) reset() {
 		if t.ID == "" {
 			t.ID = templateID(s.cfg.Seed, t.WABAID, t.Name, t.Language)
 		}
+		t.params = t.Parameters()
 		k := templateKey{t.WABAID, t.Name, t.Language}
 		s.templates[k] = &t
 		s.templateIDs[t.ID] = k
@@ -111,14 +112,16 @@ func newThroughputLimiter(mps int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(mps), mps)
 }
 
-// Reset restores the configured numbers, templates and faults and clears counters and limits.
-// Webhooks already queued are still delivered.
+// Reset restores the configured numbers, templates and faults and clears counters, limits,
+// service windows and opt-outs. Webhooks already queued are still delivered, and the webhook
+// counters in Stats keep counting.
 func (s *Simulator) Reset() { s.reset() }
 
 // Start runs the webhook scheduler, batcher and senders until ctx is done. It returns at once.
 func (s *Simulator) Start(ctx context.Context) { s.em.start(ctx) }
 
-// WaitIdle blocks until no webhook is scheduled, queued or being sent, or ctx is done.
+// WaitIdle blocks until no webhook is scheduled, queued or being sent, or ctx is done. With a
+// WebhookURL it needs Start to have been called, or nothing ever drains.
 func (s *Simulator) WaitIdle(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
