@@ -10,6 +10,7 @@ import (
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/segments"
 	"github.com/pregon/pregon/store"
 )
 
@@ -56,6 +57,14 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/templates", s.listTemplates, A, "List synced templates with the parameters a campaign must fill", nil, listOf[templateResponse]{}},
 		{http.MethodPost, "/templates/sync", s.postTemplateSync, M, "Pull the WABA's templates from Meta now", nil, jobs.SyncResult{}},
 		{http.MethodGet, "/templates/:id", s.getTemplate, A, "Read a template: parameters and status/quality history", nil, templateDetail{}},
+		// segments (api/segments.go)
+		{http.MethodGet, "/segments", s.listSegments, A, "List segments with their eligible counts (?counts=false skips them)", nil, listOf[segmentResponse]{}},
+		{http.MethodPost, "/segments", s.createSegment, M, "Create a segment; the definition is validated (every problem with its JSON path)", segmentInputDoc{}, segmentResponse{}},
+		{http.MethodPost, "/segments/preview", s.postSegmentPreview, A, "Preview an unsaved definition: eligible count, 20 contacts, excluded by reason, broadcast flag", segmentPreviewRequestDoc{}, segments.PreviewResult{}},
+		{http.MethodGet, "/segments/:id", s.getSegment, A, "Read a segment with its eligible count", nil, segmentResponse{}},
+		{http.MethodPatch, "/segments/:id", s.patchSegment, M, "Edit a segment's name, description or definition", segmentInputDoc{}, segmentResponse{}},
+		{http.MethodDelete, "/segments/:id", s.deleteSegment, M, "Delete a segment no campaign uses", nil, nil},
+		{http.MethodGet, "/segments/:id/preview", s.getSegmentPreview, A, "Preview a saved segment: eligible count, 20 contacts, excluded by reason, broadcast flag", nil, segments.PreviewResult{}},
 		{http.MethodGet, "/campaigns", s.listCampaigns, A, "List campaigns (?state=)", nil, listOf[campaignResponse]{}},
 		{http.MethodPost, "/campaigns", s.createCampaign, M, "Create a draft campaign", store.CampaignEdit{}, campaignResponse{}},
 		{http.MethodGet, "/campaigns/:id", s.getCampaign, A, "Read a campaign", nil, campaignResponse{}},
