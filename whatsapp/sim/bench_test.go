@@ -1,7 +1,9 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,4 +97,26 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSimulatorHandler measures the send handler alone (no network, no webhook
+// emission): the simulator's own cost per accepted send.
+func BenchmarkSimulatorHandler(b *testing.B) {
+	s := sim.New(sim.Config{Seed: 1, Tokens: []string{token},
+		Numbers: []sim.Number{{PhoneNumberID: phoneID, MPS: -1, MessagingLimitTier: "TIER_UNLIMITED"}}})
+	bodies := make([][]byte, 1024)
+	for i := range bodies {
+		bodies[i], _ = json.Marshal(whatsapp.NewTemplateRequest(promo(fmt.Sprintf("+52155%08d", i))))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest("POST", "/v23.0/"+phoneID+"/messages", bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 && rec.Code != 400 { // 400: pair limit after 45 rounds
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
 }

@@ -14,6 +14,44 @@ import (
 	"github.com/pregon/pregon/whatsapp"
 )
 
+// wireRequest mirrors whatsapp.MessageRequest with components decoded without a nested
+// json.Unmarshal per component (the send path's main decoding cost).
+type wireRequest struct {
+	MessagingProduct      string                `json:"messaging_product"`
+	RecipientType         string                `json:"recipient_type"`
+	To                    string                `json:"to"`
+	Type                  string                `json:"type"`
+	BizOpaqueCallbackData string                `json:"biz_opaque_callback_data"`
+	Text                  *whatsapp.TextPayload `json:"text"`
+	Template              *struct {
+		Name       string            `json:"name"`
+		Language   whatsapp.Language `json:"language"`
+		Components []struct {
+			Type       string               `json:"type"`
+			SubType    string               `json:"sub_type"`
+			Index      whatsapp.FlexInt     `json:"index"`
+			Parameters []whatsapp.Parameter `json:"parameters"`
+		} `json:"components"`
+	} `json:"template"`
+}
+
+func decodeRequest(body []byte) (*whatsapp.MessageRequest, error) {
+	var w wireRequest
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, err
+	}
+	req := &whatsapp.MessageRequest{MessagingProduct: w.MessagingProduct, RecipientType: w.RecipientType, To: w.To, Type: w.Type,
+		BizOpaqueCallbackData: w.BizOpaqueCallbackData, Text: w.Text}
+	if w.Template != nil {
+		req.Template = &whatsapp.TemplatePayload{Name: w.Template.Name, Language: w.Template.Language}
+		for _, c := range w.Template.Components {
+			req.Template.Components = append(req.Template.Components,
+				whatsapp.Component{Type: c.Type, SubType: c.SubType, Index: int(c.Index), Parameters: c.Parameters})
+		}
+	}
+	return req, nil
+}
+
 // sendResponse is the success body of a send.
 type sendResponse struct {
 	MessagingProduct string        `json:"messaging_product"`
@@ -84,8 +122,8 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 		s.rejectSend(w, &sendError{status: 400, code: 100, msg: "Could not read request body"})
 		return
 	}
-	var req whatsapp.MessageRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	req, err := decodeRequest(body)
+	if err != nil {
 		s.rejectSend(w, &sendError{status: 400, code: 100, msg: "Invalid parameter", details: "request body is not valid JSON: " + err.Error()})
 		return
 	}
@@ -115,12 +153,12 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 			return
 		}
 	}
-	if e := validateEnvelope(&req); e != nil {
+	if e := validateEnvelope(req); e != nil {
 		s.rejectSend(w, e)
 		return
 	}
 	now := s.now()
-	a, e := s.admit(n, &req, now)
+	a, e := s.admit(n, req, now)
 	if e != nil {
 		s.rejectSend(w, e)
 		return

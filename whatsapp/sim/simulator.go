@@ -252,13 +252,23 @@ func (s *Simulator) rngFor(parts ...string) *rand.Rand {
 
 // digits keeps only 0-9.
 func digits(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && !(i == 0 && s[i] == '+') {
+			clean = false
+			break
 		}
 	}
-	return b.String()
+	if clean {
+		return strings.TrimPrefix(s, "+")
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
 }
 
 // waID derives the WhatsApp id Meta would report for to: Mexican numbers always carry the
