@@ -38,12 +38,13 @@ const MaxWebhookBody = 4 << 20
 const webhookRouteTTL = 2 * time.Second
 
 // SimulatorAppSecret is the app secret the built-in simulator signs its webhooks with, and the
-// endpoint accepts for numbers on the simulator: derived from the installation's secret key, so
-// it is stable across restarts and not guessable. cmd/pregon passes it to sim.Config.AppSecret.
+// endpoint accepts for numbers on the simulator (use_simulator, or no credentials): derived
+// from the installation's secret key, so every process agrees on it without another setting.
+// It equals the app secret cmd/pregon's SimulatorSecrets gives the embedded simulator.
 func SimulatorAppSecret(cfg config.Config) string {
 	m := hmac.New(sha256.New, cfg.SecretKey)
-	m.Write([]byte("pregon simulator app secret v1"))
-	return hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte("pregon simulator app secret"))
+	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
 // webhookEndpoint is the state of the webhook endpoint: a short-lived cache of the numbers

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -67,28 +69,60 @@ func (w *ProcessWebhookWorker) Timeout(*river.Job[ProcessWebhookArgs]) time.Dura
 const WebhookBatchSize = 100
 
 func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
-	err := w.processBatch(ctx, job.Args.InboxID, WebhookBatchSize)
-	if err != nil {
-		// One bad body must not block the others: retry this job's own body alone, so any
-		// failure stays with the body that causes it.
-		w.log.WarnContext(ctx, "processing a batch of webhooks failed; trying the job's own body alone",
-			"inbox_id", job.Args.InboxID, "error", err)
-		err = w.processBatch(ctx, job.Args.InboxID, 1)
+	var claimed []int64
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		claimed, err = w.processBatch(ctx, job.Args.InboxID, WebhookBatchSize)
+		if err == nil || !retryable(err) {
+			break
+		}
 	}
+	if err == nil {
+		return nil
+	}
+	// One bad body must not block the others: retry this job's own body alone, so a failure
+	// stays with the body that causes it, and give the others claimed with it their own jobs
+	// back (theirs may have finished, finding the body claimed by this batch).
+	w.log.WarnContext(ctx, "processing a batch of webhooks failed; trying the job's own body alone",
+		"inbox_id", job.Args.InboxID, "bodies", len(claimed), "error", err)
+	if len(claimed) > 1 {
+		params := make([]river.InsertManyParams, 0, len(claimed))
+		for _, id := range claimed {
+			if id != job.Args.InboxID {
+				params = append(params, river.InsertManyParams{Args: ProcessWebhookArgs{InboxID: id}})
+			}
+		}
+		if _, ierr := river.ClientFromContext[pgx.Tx](ctx).InsertMany(ctx, params); ierr != nil {
+			w.log.ErrorContext(ctx, "re-enqueuing webhooks of a failed batch (the sweeper will)", "error", ierr)
+		}
+	}
+	_, err = w.processBatch(ctx, job.Args.InboxID, 1)
 	return err
+}
+
+// retryable reports whether err is a deadlock or serialization failure worth retrying at once.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // processBatch claims the job's own inbox row (skipping it when another job holds it: that job
 // processes it) and up to limit-1 other pending rows, and processes them in one transaction.
-func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, limit int) error {
+// It returns the ids it claimed.
+func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, limit int) ([]int64, error) {
 	var (
 		wamids    []string
 		unapplied bool
+		claimed   []int64
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+		claimed = claimed[:0]
 		rows, err := store.WebhookInboxClaim(ctx, tx, ownID, limit)
 		if err != nil || len(rows) == 0 {
 			return err
+		}
+		for _, r := range rows {
+			claimed = append(claimed, r.ID)
 		}
 		type parsed struct {
 			row store.WebhookInboxRow
@@ -170,16 +204,16 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, li
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("processing webhook %d: %w", ownID, err)
+		return claimed, fmt.Errorf("processing webhook %d: %w", ownID, err)
 	}
 	// Second pass, after our commit: a send that committed its wamid while we were running did
 	// not see our events and we did not see its wamid (see store.StatusEventsApplyForWAMID).
 	if unapplied {
 		if _, err := store.StatusEventsApply(ctx, w.db, wamids); err != nil {
-			return fmt.Errorf("applying statuses of webhook %d after commit: %w", ownID, err)
+			return nil, fmt.Errorf("applying statuses of webhook %d after commit: %w", ownID, err)
 		}
 	}
-	return nil
+	return claimed, nil
 }
 
 // webhookRun is the state of one body's processing.

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -47,6 +50,12 @@ func StatusEventsInsert(ctx context.Context, db DBTX, events []StatusEvent) ([]s
 	if len(events) == 0 {
 		return nil, nil
 	}
+	// Insert in (wamid, status) order: concurrent batches naming the same events then wait for
+	// each other in one order and never deadlock on the unique index.
+	events = slices.Clone(events)
+	slices.SortFunc(events, func(a, b StatusEvent) int {
+		return cmp.Or(strings.Compare(a.WAMID, b.WAMID), strings.Compare(a.Status, b.Status))
+	})
 	n := len(events)
 	var (
 		ws       = make([]*int64, n)
@@ -121,6 +130,16 @@ WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
   AND (cb.workspace_id IS NULL OR r.workspace_id = cb.workspace_id)
   AND r.state = 'unknown' AND r.wamid IS NULL
   AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)`
+
+const lockForApplySQL = `
+WITH e AS (
+    SELECT id FROM status_events WHERE wamid = ANY($1::text[]) AND applied_at IS NULL ORDER BY id FOR UPDATE
+), r AS (
+    SELECT id, contact_id FROM recipients WHERE wamid = ANY($1::text[]) ORDER BY id FOR UPDATE
+), c AS (
+    SELECT id FROM contacts WHERE id IN (SELECT contact_id FROM r) ORDER BY id FOR UPDATE
+)
+SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM c)`
 
 // applySQL applies the unapplied status events of the given wamids to their recipients in one
 // statement. Each event is claimed by setting applied_at, so it is applied exactly once even
@@ -207,6 +226,11 @@ func StatusEventsApply(ctx context.Context, db DBTX, wamids []string) (int, erro
 	}
 	if _, err := db.Exec(ctx, settleCallbacksSQL, wamids); err != nil {
 		return 0, fmt.Errorf("settling unknown sends from callback data: %w", err)
+	}
+	// Lock what the apply statement changes in one global order (events, then recipients, then
+	// contacts, each by id), so concurrent batches wait for each other instead of deadlocking.
+	if _, err := db.Exec(ctx, lockForApplySQL, wamids); err != nil {
+		return 0, fmt.Errorf("locking recipients of %d wamids: %w", len(wamids), err)
 	}
 	var applied, recs, cons, cevs int
 	if err := db.QueryRow(ctx, applySQL, wamids).Scan(&applied, &recs, &cons, &cevs); err != nil {

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
+	"github.com/pregon/pregon/whatsapp/sim"
+)
+
+// TestWebhookAutoPauseWithSimulator runs a campaign against the simulator, which posts its
+// signed webhooks to the real endpoint; mid-campaign the simulator lowers the template's
+// quality. The campaign must pause through the webhook rule, and the simulator must accept no
+// send after the pause. It reports the latency from the webhook's arrival to the pause and to
+// the last accepted send.
+func TestWebhookAutoPauseWithSimulator(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, quality string
+		settings      string
+		signals       []string // pause signals that may win (RED also makes the simulator reject with 132015)
+	}{
+		{"YellowWithPauseOnYellow", "YELLOW", `{"pause_on_yellow":true}`, []string{"template_quality"}},
+		{"Red", "RED", `{}`, []string{"template_quality", "template_status", "error_code"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			env := newWebhookEnv(t)
+			const mps, audience = 100, 3000
+			sm := sim.New(sim.Config{
+				Seed:       3,
+				WebhookURL: env.http.URL + WebhookPath,
+				AppSecret:  SimulatorAppSecret(env.srv.cfg),
+				Numbers:    []sim.Number{{PhoneNumberID: pnidA, WABAID: wabaA, MPS: mps, MessagingLimitTier: "TIER_UNLIMITED"}},
+				Templates: []sim.Template{{WABAID: wabaA, Template: whatsapp.Template{
+					Name: "promo_julio", Language: "es_MX", Status: "APPROVED", Category: "MARKETING", ParameterFormat: "POSITIONAL",
+					Components: []whatsapp.TemplateComponent{{Type: "BODY", Text: "Hola, tenemos novedades."}},
+				}}},
+				Statuses: sim.StatusConfig{DeliveredProb: 1, ReadProb: 0.5},
+			})
+			simCtx, stopSim := context.WithCancel(ctx)
+			t.Cleanup(stopSim)
+			sm.Start(simCtx)
+			simSrv := httptest.NewServer(sm)
+			t.Cleanup(simSrv.Close)
+			metaID := sm.Templates()[0].ID
+
+			ws := env.wsA.ID
+			var tmpl, campaign int64
+			exec := func(sql string, args ...any) {
+				t.Helper()
+				if _, err := env.db.Exec(ctx, sql, args...); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			exec(`UPDATE sender_numbers SET use_simulator = true, app_secret_enc = NULL, throughput_mps = $2, coexistence = false WHERE id = $1`, env.numA, mps)
+			exec(`UPDATE workspaces SET settings = $2, messaging_limit = -1 WHERE id = $1`, ws, tc.settings)
+			if err := env.db.QueryRow(ctx, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality)
+				VALUES ($1, $2, $3, 'promo_julio', 'es_MX', 'MARKETING', 'APPROVED', 'GREEN') RETURNING id`, ws, wabaA, metaID).Scan(&tmpl); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, sender_number_id, template_id, state, launched_at)
+				VALUES ($1, 'promo', $2, $3, 'running', now()) RETURNING id`, ws, env.numA, tmpl).Scan(&campaign); err != nil {
+				t.Fatal(err)
+			}
+			exec(`WITH c AS (INSERT INTO contacts (workspace_id, phone_e164, consent_at)
+				SELECT $1, '+5730' || lpad(g::text, 8, '0'), now() FROM generate_series(1, $3) g RETURNING id, phone_e164)
+				INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164) SELECT $1, $2, id, phone_e164 FROM c ORDER BY id`, ws, campaign, audience)
+
+			client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
+			deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
+				WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
+			rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true, SendWorkers: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rc.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				rc.StopAndCancel(sctx)
+			})
+			if _, err := rc.Insert(ctx, jobs.PaceArgs{SenderNumberID: env.numA}, nil); err != nil {
+				t.Fatal(err)
+			}
+			// Watch the simulator's accepted count to time its last accepted send to the millisecond.
+			var watchMu sync.Mutex
+			var lastAccept time.Time
+			watchCtx, stopWatch := context.WithCancel(ctx)
+			defer stopWatch()
+			go func() {
+				prev := 0
+				for watchCtx.Err() == nil {
+					if n := sm.AcceptedTotal(); n != prev {
+						prev = n
+						watchMu.Lock()
+						lastAccept = time.Now()
+						watchMu.Unlock()
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			waitUntil(t, 30*time.Second, "200 sends accepted", func() bool { return sm.AcceptedTotal() >= 200 })
+			lowered := time.Now()
+			if err := sm.SetTemplateQuality("promo_julio", "es_MX", tc.quality); err != nil {
+				t.Fatal(err)
+			}
+			var state string
+			waitUntil(t, 15*time.Second, "the campaign to pause", func() bool {
+				env.db.QueryRow(ctx, `SELECT state FROM campaigns WHERE id = $1`, campaign).Scan(&state)
+				return state == "paused"
+			})
+			pausedSeen := time.Now()
+			acceptedAtPause := sm.AcceptedTotal()
+			time.Sleep(2 * time.Second) // let anything in flight land: nothing more may be accepted
+			acceptedLater := sm.AcceptedTotal()
+
+			var signal, value string
+			var pausedAt, webhookAt time.Time
+			if err := env.db.QueryRow(ctx, `SELECT signal, value, created_at FROM campaign_transitions
+				WHERE campaign_id = $1 AND to_state = 'paused' ORDER BY id LIMIT 1`, campaign).Scan(&signal, &value, &pausedAt); err != nil {
+				t.Fatal(err)
+			}
+			env.db.QueryRow(ctx, `SELECT min(received_at) FROM webhook_inbox WHERE convert_from(body, 'UTF8') LIKE '%message_template_quality_update%'`).Scan(&webhookAt)
+			var sentTotal int
+			env.db.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND sent_at IS NOT NULL`, campaign).Scan(&sentTotal)
+			stopWatch()
+			watchMu.Lock()
+			lastSent := lastAccept
+			watchMu.Unlock()
+			t.Logf("%s: paused by %s=%s; quality lowered → webhook stored %v → pause committed %v later (poll saw it %v after lowering); "+
+				"last accepted send %v after the webhook, %v after the pause; %d sent, %d accepted by the simulator, %d of them after the pause was seen",
+				tc.quality, signal, value, webhookAt.Sub(lowered).Round(time.Millisecond), pausedAt.Sub(webhookAt).Round(time.Millisecond),
+				pausedSeen.Sub(lowered).Round(time.Millisecond), lastSent.Sub(webhookAt).Round(time.Millisecond),
+				lastSent.Sub(pausedAt).Round(time.Millisecond), sentTotal, acceptedLater, acceptedLater-acceptedAtPause)
+			allowed := false
+			for _, s := range tc.signals {
+				allowed = allowed || s == signal
+			}
+			if !allowed {
+				t.Fatalf("paused by %s=%s, want one of %v", signal, value, tc.signals)
+			}
+			// The send job checks the campaign when it claims its recipient, ClaimAhead (100 ms)
+			// before its slot, and does not look again before calling the API: sends claimed
+			// just before the pause still go out. Bound them by that window.
+			if late := acceptedLater - acceptedAtPause; late > mps/10+2 {
+				t.Fatalf("the simulator accepted %d sends after the campaign was seen paused (more than the 100 ms claim window allows)", late)
+			}
+			if lastSent.After(pausedAt.Add(500 * time.Millisecond)) {
+				t.Fatalf("last send recorded %v after the pause committed", lastSent.Sub(pausedAt))
+			}
+		})
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
