@@ -24,17 +24,21 @@ import (
 // *store.ValidationError (so problems show next to their fields), a 404 as store.ErrNotFound,
 // others as *api.Error.
 func (u *ui) callAPI(c echo.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encoding %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return u.callAPIRaw(c, method, path, "", nil, out)
 	}
-	req := httptest.NewRequestWithContext(c.Request().Context(), method, "/api/v1"+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encoding %s %s: %w", method, path, err)
+	}
+	return u.callAPIRaw(c, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// callAPIRaw is callAPI with a body of any content type (a multipart upload).
+func (u *ui) callAPIRaw(c echo.Context, method, path, contentType string, body io.Reader, out any) error {
+	req := httptest.NewRequestWithContext(c.Request().Context(), method, "/api/v1"+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	for _, ck := range c.Request().Cookies() {

@@ -90,11 +90,11 @@ func TestCampaignWizard(t *testing.T) {
 
 	// analysts cannot open the wizard
 	env.as(store.RoleAnalyst).get("/campaigns/new").expect(t, http.StatusForbidden)
-	env.as(store.RoleAnalyst).get("/campaigns/" + id + "/edit?step=review").expect(t, http.StatusForbidden)
+	env.as(store.RoleAnalyst).get("/campaigns/"+id+"/edit?step=review").expect(t, http.StatusForbidden)
 
 	// the owner schedules it
 	own := env.as(store.RoleOwner)
-	p = own.get("/campaigns/" + id + "/edit?step=review").expect(t, http.StatusOK)
+	p = own.get("/campaigns/"+id+"/edit?step=review").expect(t, http.StatusOK)
 	p.has(t, "#schedule:not([disabled])")
 	// (the segment compiler may see every definition as a broadcast: confirm it)
 	p = own.post("/campaigns/"+id+"/schedule", url.Values{"confirm_broadcast": {"on"}}).expect(t, http.StatusOK)
@@ -106,7 +106,7 @@ func TestCampaignWizard(t *testing.T) {
 	p.has(t, "#action-cancel")
 
 	for _, role := range allRoles {
-		p := env.as(role).get("/campaigns/" + id).expect(t, http.StatusOK)
+		p := env.as(role).get("/campaigns/"+id).expect(t, http.StatusOK)
 		p.has(t, "ul.funnel li[data-step=audience]")
 		p.has(t, "#export-csv")
 		p.has(t, `table.transitions tr[data-to="scheduled"]`)
@@ -121,7 +121,7 @@ func TestCampaignWizard(t *testing.T) {
 	}
 	// workspace B sees nothing of it
 	other := env.session(env.userB.ID, env.wsB.ID)
-	other.get("/campaigns/" + id).expect(t, http.StatusNotFound)
+	other.get("/campaigns/"+id).expect(t, http.StatusNotFound)
 	other.post("/campaigns/"+id+"/cancel", nil).expect(t, http.StatusNotFound)
 
 	// cancel

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/pregon/pregon/reports"
@@ -52,58 +53,54 @@ func niceMax(m float64) float64 {
 	return 10 * p
 }
 
-// timelineChart draws a campaign's status events per bucket (sent, delivered, read, failed).
-func timelineChart(tl reports.Timeline, loc *time.Location, lang string) chart {
-	ch := chart{W: 640, H: 220, Left: 44, Bottom: 190, Series: []string{"sent", "delivered", "read", "failed"}}
-	if loc == nil {
-		loc = time.UTC
-	}
-	if len(tl.Points) == 0 {
+// barPoint is one column: its axis label, its tooltip heading and one value per series.
+type barPoint struct {
+	Label  string
+	Values []int64
+}
+
+// barChart stacks each point's values (series names double as CSS classes c-<name> and
+// message keys funnel.<name>) into columns, with a y axis rounded to a nice maximum.
+func barChart(points []barPoint, series []string, lang string) chart {
+	ch := chart{W: 640, H: 220, Left: 48, Bottom: 190, Series: series}
+	if len(points) == 0 {
 		ch.Empty = true
 		return ch
 	}
 	var top float64
-	for _, p := range tl.Points {
-		top = math.Max(top, float64(p.Sent+p.Delivered+p.Read+p.Failed))
+	for _, p := range points {
+		var sum int64
+		for _, v := range p.Values {
+			sum += v
+		}
+		top = math.Max(top, float64(sum))
 	}
 	top = niceMax(top)
 	plotW, plotH := ch.W-ch.Left-8, ch.Bottom-10
-	slot := plotW / float64(len(tl.Points))
+	slot := plotW / float64(len(points))
 	bw := math.Max(1, math.Min(slot*0.8, 40))
-	layout := "15:04"
-	switch tl.Bucket {
-	case "day":
-		layout = "02/01"
-		if lang == "en" {
-			layout = "Jan 2"
-		}
-	case "hour":
-		layout = "02/01 15h"
-		if lang == "en" {
-			layout = "Jan 2 15h"
-		}
-	}
-	every := max(1, len(tl.Points)/6)
-	for i, p := range tl.Points {
+	every := max(1, len(points)/6)
+	for i, p := range points {
 		x := ch.Left + float64(i)*slot + (slot-bw)/2
-		bar := chartBar{X: x, W: bw, Label: fmt.Sprintf("%s — %s %d · %s %d · %s %d · %s %d",
-			p.At.In(loc).Format(layout), translate(lang, "funnel.sent"), p.Sent, translate(lang, "funnel.delivered"), p.Delivered,
-			translate(lang, "funnel.read"), p.Read, translate(lang, "funnel.failed"), p.Failed)}
+		label := p.Label + " —"
 		y := ch.Bottom
-		for _, s := range []struct {
-			n     int64
-			class string
-		}{{p.Sent, "sent"}, {p.Delivered, "delivered"}, {p.Read, "read"}, {p.Failed, "failed"}} {
-			if s.n == 0 {
+		bar := chartBar{X: x, W: bw}
+		for j, v := range p.Values {
+			if j >= len(series) {
+				break
+			}
+			label += fmt.Sprintf(" %s %s ·", translate(lang, "funnel."+series[j]), groupDigits(v, lang))
+			if v <= 0 {
 				continue
 			}
-			h := plotH * float64(s.n) / top
+			h := plotH * float64(v) / top
 			y -= h
-			bar.Segs = append(bar.Segs, chartSeg{Y: y, H: h, Class: s.class})
+			bar.Segs = append(bar.Segs, chartSeg{Y: y, H: h, Class: series[j]})
 		}
+		bar.Label = strings.TrimSuffix(label, " ·")
 		ch.Bars = append(ch.Bars, bar)
 		if i%every == 0 {
-			ch.XTicks = append(ch.XTicks, chartTick{X: x + bw/2, Y: ch.Bottom + 16, Label: p.At.In(loc).Format(layout)})
+			ch.XTicks = append(ch.XTicks, chartTick{X: x + bw/2, Y: ch.Bottom + 16, Label: p.Label})
 		}
 	}
 	for i := 0; i <= 4; i++ {
@@ -111,4 +108,34 @@ func timelineChart(tl reports.Timeline, loc *time.Location, lang string) chart {
 		ch.YTicks = append(ch.YTicks, chartTick{X: ch.Left - 6, Y: ch.Bottom - plotH*float64(i)/4, Label: groupDigits(int64(v), lang)})
 	}
 	return ch
+}
+
+// timeLayout is how a bucket of the given size is labelled.
+func timeLayout(bucket, lang string) string {
+	switch bucket {
+	case "day":
+		if lang == "en" {
+			return "Jan 2"
+		}
+		return "02/01"
+	case "hour":
+		if lang == "en" {
+			return "Jan 2 15h"
+		}
+		return "02/01 15h"
+	}
+	return "15:04"
+}
+
+// timelineChart draws a campaign's status events per bucket (sent, delivered, read, failed).
+func timelineChart(tl reports.Timeline, loc *time.Location, lang string) chart {
+	if loc == nil {
+		loc = time.UTC
+	}
+	layout := timeLayout(tl.Bucket, lang)
+	pts := make([]barPoint, 0, len(tl.Points))
+	for _, p := range tl.Points {
+		pts = append(pts, barPoint{Label: p.At.In(loc).Format(layout), Values: []int64{p.Sent, p.Delivered, p.Read, p.Failed}})
+	}
+	return barChart(pts, []string{"sent", "delivered", "read", "failed"}, lang)
 }

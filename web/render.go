@@ -40,6 +40,7 @@ var funcs = template.FuncMap{
 		return template.JS(b), err
 	},
 	"add":   func(a, b int) int { return a + b },
+	"list":  func(v ...string) []string { return v },
 	"roles": func() []string { return []string{"owner", "marketer", "analyst"} },
 	"tmplStatuses": func() []string {
 		return []string{"APPROVED", "PENDING", "PAUSED", "REJECTED", "DISABLED", "DELETED"}
@@ -64,7 +65,18 @@ var funcs = template.FuncMap{
 	"pct": func(f float64) string {
 		return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + " %"
 	},
-	"skipText":       campaigns.SkipReasonText,
+	"skipText": campaigns.SkipReasonText,
+	"secs": func(f float64) string {
+		switch {
+		case f <= 0:
+			return "—"
+		case f < 60:
+			return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) + " s"
+		case f < 3600:
+			return strconv.FormatFloat(math.Round(f/6)/10, 'f', -1, 64) + " min"
+		}
+		return strconv.FormatFloat(math.Round(f/360)/10, 'f', -1, 64) + " h"
+	},
 	"tmplCategories": func() []string { return []string{"MARKETING", "UTILITY", "AUTHENTICATION"} },
 	"lower":          strings.ToLower,
 	"upper":          strings.ToUpper,
@@ -128,7 +140,7 @@ func parseTemplates() (*templates, error) {
 		}
 		t.pages[strings.TrimSuffix(path.Base(f), ".html")] = p
 	}
-	if err := checkMessages(); err != nil {
+	if err := checkMessages(messages); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -136,7 +148,7 @@ func parseTemplates() (*templates, error) {
 
 // checkMessages makes sure every key a template names exists in every language, so a missing
 // translation fails at start-up instead of showing a raw key.
-func checkMessages() error {
+func checkMessages(catalog map[string][2]string) error {
 	var missing []string
 	err := fs.WalkDir(assets, "templates", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -147,7 +159,7 @@ func checkMessages() error {
 			return err
 		}
 		for _, m := range keyRe.FindAllSubmatch(b, -1) {
-			if _, ok := messages[string(m[1])]; !ok {
+			if _, ok := catalog[string(m[1])]; !ok {
 				missing = append(missing, fmt.Sprintf("%s: %s", p, m[1]))
 			}
 		}
@@ -156,7 +168,7 @@ func checkMessages() error {
 	if err != nil {
 		return err
 	}
-	for k, v := range messages {
+	for k, v := range catalog {
 		if v[0] == "" || v[1] == "" {
 			missing = append(missing, "catalog: "+k+" lacks a language")
 		}

@@ -113,6 +113,22 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/campaigns/:id/schedule", u.campaignSchedule, O)
 	page(http.MethodPost, "/campaigns/:id/:action", u.campaignAction, O)
 
+	page(http.MethodGet, "/contacts", u.contactsList, A)
+	page(http.MethodGet, "/contacts/:id", u.contactShow, A)
+	page(http.MethodPost, "/contacts/:id/opt-out", u.contactOptOut, M)
+
+	page(http.MethodGet, "/imports", u.importsList, A)
+	page(http.MethodGet, "/imports/new", u.importNew, M)
+	page(http.MethodPost, "/imports/new", u.importUpload, M)
+	page(http.MethodGet, "/imports/:id", u.importShow, A)
+	page(http.MethodPost, "/imports/:id/confirm", u.importConfirm, M)
+	page(http.MethodPost, "/imports/:id/cancel", u.importCancel, M)
+
+	page(http.MethodGet, "/reports", u.reportsIndex, A)
+	page(http.MethodGet, "/reports/campaigns/:id", u.reportCampaign, A)
+	page(http.MethodGet, "/reports/templates/:id", u.reportTemplate, A)
+	page(http.MethodGet, "/reports/numbers/:id", u.reportNumber, A)
+
 	page(http.MethodGet, "/templates", u.templatesList, A)
 	page(http.MethodGet, "/templates/:id", u.templateShow, A)
 	page(http.MethodPost, "/templates/sync", u.templatesSync, M)

@@ -23,10 +23,16 @@ func TestTemplatesParseAndMessagesComplete(t *testing.T) {
 		}
 	}
 	// a key missing from the catalog is caught
-	messages["test.only"] = [2]string{"sí", ""}
-	defer delete(messages, "test.only")
-	if err := checkMessages(); err == nil || !strings.Contains(err.Error(), "test.only") {
+	catalog := map[string][2]string{"test.only": {"sí", ""}}
+	for k, v := range messages {
+		catalog[k] = v
+	}
+	if err := checkMessages(catalog); err == nil || !strings.Contains(err.Error(), "test.only") {
 		t.Fatalf("checkMessages with a missing English text: %v", err)
+	}
+	delete(catalog, "login.title")
+	if err := checkMessages(catalog); err == nil || !strings.Contains(err.Error(), "login.title") {
+		t.Fatalf("checkMessages with a key the templates use missing: %v", err)
 	}
 }
 

@@ -21,7 +21,72 @@
     document.querySelectorAll("input[data-select]").forEach(function (i) { i.focus(); i.select(); });
     pollProgress();
     variableSources();
+    dropzone();
+    importPoll();
+    mappingTable();
   });
+
+  // Drag & drop onto the upload zone fills the plain file input, so the form posts as usual.
+  function dropzone() {
+    var zone = document.querySelector("[data-dropzone]");
+    if (!zone) return;
+    var input = zone.querySelector('input[type="file"]');
+    var name = zone.querySelector("[data-filename]");
+    function show() { if (name && input.files.length) name.textContent = input.files[0].name; }
+    input.addEventListener("change", show);
+    ["dragenter", "dragover"].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (e) {
+      if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
+    });
+  }
+
+  // Import progress: polls the REST API (the session cookie authenticates GETs) and reloads the
+  // page when the import ends, to show the result.
+  function importPoll() {
+    var box = document.querySelector("[data-import-poll]");
+    if (!box) return;
+    var st = box.dataset.status;
+    if (st === "completed" || st === "failed" || st === "cancelled") return;
+    var lang = document.documentElement.lang;
+    function fmt(n) { return Number(n || 0).toLocaleString(lang === "en" ? "en" : "es-CO"); }
+    function tick() {
+      fetch(box.dataset.importPoll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (imp) {
+          var pct = imp.rows_total > 0 ? Math.min(100, Math.floor(100 * imp.rows_read / imp.rows_total)) : 0;
+          var bar = box.querySelector("progress");
+          if (bar) { bar.value = pct; bar.textContent = pct + "%"; }
+          var rows = box.querySelector('[data-field="rows"]');
+          if (rows) rows.textContent = rows.textContent.replace(/^[\d.,]+/, fmt(imp.rows_read)).replace(/[\d.,]+(\D*)$/, fmt(imp.rows_total) + "$1");
+          ["inserted", "updated", "unchanged", "duplicates", "without_consent", "rejected"].forEach(function (k) {
+            var el = box.querySelector('[data-count="' + k + '"]');
+            if (el) el.textContent = fmt(imp[k]);
+          });
+          if (imp.status === "completed" || imp.status === "failed" || imp.status === "cancelled") { window.location.reload(); return; }
+          setTimeout(tick, 1000);
+        })
+        .catch(function () { setTimeout(tick, 3000); });
+    }
+    setTimeout(tick, 500);
+  }
+
+  // Mapping table: the attribute key and type only apply to attribute columns.
+  function mappingTable() {
+    document.querySelectorAll("table.mapping tr[data-column]").forEach(function (tr) {
+      var kind = tr.querySelector("select[data-kind]");
+      if (!kind) return;
+      function sync() {
+        tr.querySelectorAll("[data-attr]").forEach(function (el) { el.disabled = kind.value !== "attribute"; });
+      }
+      kind.addEventListener("change", sync);
+      sync();
+    });
+  }
 
   // Campaign variables: show only the input that matches the chosen source.
   function variableSources() {

@@ -1,0 +1,136 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pregon/pregon/store"
+)
+
+type contactsData struct {
+	Contacts   []store.Contact
+	Q          string
+	Tag        string
+	Attribute  string
+	Marketable string
+	NextCursor *int64
+	Query      string // the filters, to page on
+}
+
+// contactsList searches and filters contacts (GET /api/v1/contacts).
+func (u *ui) contactsList(c echo.Context) error {
+	pg, err := u.newPage(c, "contacts", "contacts.title")
+	if err != nil {
+		return err
+	}
+	d := contactsData{Q: strings.TrimSpace(c.QueryParam("q")), Tag: strings.TrimSpace(c.QueryParam("tag")),
+		Attribute: strings.TrimSpace(c.QueryParam("attribute")), Marketable: c.QueryParam("marketable")}
+	q := url.Values{}
+	for k, v := range map[string]string{"q": d.Q, "tag": d.Tag, "attribute": d.Attribute, "marketable": d.Marketable} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	d.Query = q.Encode()
+	q.Set("limit", "50")
+	if cur := c.QueryParam("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	var out struct {
+		Data       []store.Contact `json:"data"`
+		NextCursor *int64          `json:"next_cursor"`
+	}
+	if err := u.callAPI(c, http.MethodGet, "/contacts?"+q.Encode(), nil, &out); err != nil {
+		if probs, ok := problems(err); ok {
+			pg.Errors = probs
+			pg.FormError = pg.T("common.error_form")
+		} else {
+			return err
+		}
+	}
+	d.Contacts, d.NextCursor = out.Data, out.NextCursor
+	pg.Data = d
+	return u.render(c, http.StatusOK, "contacts", pg)
+}
+
+type contactData struct {
+	Contact    store.Contact
+	Attributes []kv
+	Evidence   []kv
+	Consent    []store.ConsentEvent
+	Timeline   []store.TimelineItem
+}
+
+type kv struct{ Key, Value string }
+
+func sortedKV(m map[string]any) []kv {
+	out := make([]kv, 0, len(m))
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		out = append(out, kv{k, s})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// contactShow is a contact's page: attributes, tags, consent evidence and history, timeline.
+func (u *ui) contactShow(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	return u.renderContact(c, id, http.StatusOK)
+}
+
+func (u *ui) renderContact(c echo.Context, id int64, status int) error {
+	pg, err := u.newPage(c, "contacts", "contacts.title")
+	if err != nil {
+		return err
+	}
+	var d contactData
+	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d", id), nil, &d.Contact); err != nil {
+		return err
+	}
+	var ev struct {
+		Data []store.ConsentEvent `json:"data"`
+	}
+	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d/consent", id), nil, &ev); err != nil {
+		return err
+	}
+	var tl struct {
+		Data []store.TimelineItem `json:"data"`
+	}
+	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d/timeline?limit=100", id), nil, &tl); err != nil {
+		return err
+	}
+	d.Consent, d.Timeline = ev.Data, tl.Data
+	d.Attributes, d.Evidence = sortedKV(d.Contact.Attributes), sortedKV(d.Contact.ConsentEvidence)
+	pg.Data = d
+	return u.render(c, status, "contact", pg)
+}
+
+// contactOptOut records a manual opt-out with its reason (marketers and owners).
+func (u *ui) contactOptOut(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/contacts/%d/opt-out", id), map[string]string{"reason": reason}, nil); err != nil {
+		if _, ok := problems(err); !ok {
+			return err
+		}
+		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.optout_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.opted_out")
+}

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/pregon/pregon/store"
+)
+
+func TestReports(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	n, c := seedDashboard(t, env)
+	tp := seedTemplate(t, env, env.wsA.ID, "promo_navidad")
+
+	for _, role := range allRoles {
+		t.Run(string(role), func(t *testing.T) {
+			b := env.as(role)
+			p := b.get("/reports").expect(t, http.StatusOK)
+			p.has(t, `a[href="/reports/campaigns/`+itoa(c.ID)+`"]`)
+			p.has(t, `a[href="/reports/templates/`+itoa(tp.ID)+`"]`)
+			p.has(t, `a[href="/reports/numbers/`+itoa(n.ID)+`"]`)
+			if p.Doc.Find(`a[href^="/reports/campaigns/"]`).Length() != 1 {
+				t.Fatal("drafts are listed among reports")
+			}
+
+			p = b.get("/reports/campaigns/"+itoa(c.ID)).expect(t, http.StatusOK)
+			p.contains(t, "h1", "Black Friday")
+			p.has(t, "ul.funnel li[data-step=delivered]")
+			p.has(t, `#export-csv[href="/api/v1/exports/campaigns/`+itoa(c.ID)+`?format=csv"]`)
+			p.has(t, `#export-xlsx`)
+			b.get("/reports/campaigns/"+itoa(c.ID)+"?bucket=day").expect(t, http.StatusOK)
+
+			p = b.get("/reports/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
+			p.contains(t, "table.history", "YELLOW")
+			p.has(t, `#export-csv[href="/api/v1/exports/templates/`+itoa(tp.ID)+`?format=csv"]`)
+
+			p = b.get("/reports/numbers/"+itoa(n.ID)).expect(t, http.StatusOK)
+			p.contains(t, "h1", "+57 300 000 0001")
+			p.contains(t, "main", "20 msj/s")
+		})
+	}
+	t.Run("OtherWorkspace404", func(t *testing.T) {
+		other := env.session(env.userB.ID, env.wsB.ID)
+		other.get("/reports/campaigns/"+itoa(c.ID)).expect(t, http.StatusNotFound)
+		other.get("/reports/templates/"+itoa(tp.ID)).expect(t, http.StatusNotFound)
+		other.get("/reports/numbers/"+itoa(n.ID)).expect(t, http.StatusNotFound)
+	})
+	t.Run("ExportDownloadsAsAnalyst", func(t *testing.T) {
+		p := env.as(store.RoleAnalyst).get("/api/v1/exports/campaigns/" + itoa(c.ID) + "?format=csv")
+		if p.Status != http.StatusOK || p.Header.Get("Content-Disposition") == "" {
+			t.Fatalf("export: %d %v", p.Status, p.Header)
+		}
+	})
+}
