@@ -27,19 +27,25 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("PREGON_BENCH_RECIPIENTS")); err == nil && v > 0 {
 		n = v
 	}
-	env := newTestEnv(b)
-	ctx := context.Background()
-	start := time.Now()
-	cid, err := reportstest.Campaign(ctx, env.db, env.wsA.ID, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range []string{"recipients", "status_events", "contacts", "campaign_counters"} {
-		if _, err := env.db.Exec(ctx, `VACUUM ANALYZE `+t); err != nil {
+	// Go runs a benchmark with b.N = 1 before the real run: build the fixture once.
+	if benchReport.env == nil {
+		env := newTestEnv(&benchTB{b})
+		ctx := context.Background()
+		start := time.Now()
+		cid, err := reportstest.Campaign(ctx, env.db, env.wsA.ID, n)
+		if err != nil {
 			b.Fatal(err)
 		}
+		for _, t := range []string{"recipients", "status_events", "contacts", "campaign_counters"} {
+			if _, err := env.db.Exec(ctx, `VACUUM ANALYZE `+t); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Logf("fixture: %d recipients in %.1fs", n, time.Since(start).Seconds())
+		benchReport.env, benchReport.cid = env, cid
 	}
-	b.Logf("fixture: %d recipients in %.1fs", n, time.Since(start).Seconds())
+	env, cid, ctx := benchReport.env, benchReport.cid, context.Background()
+	env.t = b
 	path := fmt.Sprintf("/api/v1/campaigns/%d/report", cid)
 	get := func() (time.Duration, reports.CampaignReport) {
 		t0 := time.Now()
@@ -49,11 +55,15 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 		r.JSON(b, &rep)
 		return d, rep
 	}
-	cold, rep := get()
-	if rep.Funnel.Audience != int64(n) {
-		b.Fatalf("audience %d", rep.Funnel.Audience)
+	if benchReport.cold == 0 {
+		cold, rep := get()
+		if rep.Funnel.Audience != int64(n) {
+			b.Fatalf("audience %d", rep.Funnel.Audience)
+		}
+		b.Logf("cold (computes and caches): %v (compute %d ms)", cold, rep.ComputeMS)
+		benchReport.cold = cold
 	}
-	b.Logf("cold (computes and caches): %v (compute %d ms)", cold, rep.ComputeMS)
+	cold := benchReport.cold
 
 	var lat []time.Duration
 	b.ResetTimer()
@@ -91,3 +101,15 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 		"while refreshing (%.1fs): %d requests, max %v",
 		n, cold, pct(0.5), pct(0.95), pct(1), len(lat), time.Since(t0).Seconds(), len(stale), stale[len(stale)-1])
 }
+
+var benchReport struct {
+	env  *testEnv
+	cid  int64
+	cold time.Duration
+}
+
+// benchTB keeps the fixture's database alive across the benchmark's runs (its cleanups never run;
+// the test cluster is throwaway).
+type benchTB struct{ testing.TB }
+
+func (benchTB) Cleanup(func()) {}
