@@ -1,0 +1,186 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/pregon/pregon/store"
+)
+
+func TestContacts(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	seedAudience(t, env, env.wsA.ID, 3)
+	seedAudience(t, env, env.wsB.ID, 1)
+	ctx := context.Background()
+	var id, idB, noConsent int64
+	env.db.QueryRow(ctx, `SELECT id FROM contacts WHERE workspace_id = $1 AND phone_e164 = '+573005500001'`, env.wsA.ID).Scan(&id)
+	env.db.QueryRow(ctx, `SELECT id FROM contacts WHERE workspace_id = $1 AND consent_at IS NULL`, env.wsA.ID).Scan(&noConsent)
+	env.db.QueryRow(ctx, `SELECT id FROM contacts WHERE workspace_id = $1 LIMIT 1`, env.wsB.ID).Scan(&idB)
+	if _, err := env.db.Exec(ctx, `INSERT INTO messages (workspace_id, contact_id, direction, wamid, type, body, occurred_at)
+		VALUES ($1, $2, 'echo', 'wamid.echo1', 'text', 'Hola, te escribo desde la tienda', now()),
+		       ($1, $2, 'inbound', 'wamid.in1', 'text', '¿Tienen talla 38?', now() - interval '1 hour')`, env.wsA.ID, id); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, role := range allRoles {
+		t.Run(string(role), func(t *testing.T) {
+			b := env.as(role)
+			p := b.get("/contacts").expect(t, http.StatusOK)
+			if n := p.Doc.Find("tr[data-contact]").Length(); n != 4 {
+				t.Fatalf("%d contacts listed, want 4 (B's must not show)", n)
+			}
+			p = b.get("/contacts?q=Cliente+1").expect(t, http.StatusOK)
+			p.has(t, `tr[data-contact="`+itoa(id)+`"]`)
+			p = b.get("/contacts?marketable=false").expect(t, http.StatusOK)
+			p.has(t, `tr[data-contact="`+itoa(noConsent)+`"]`)
+			if p.Doc.Find("tr[data-contact]").Length() != 1 {
+				t.Fatal("marketable filter ignored")
+			}
+			p = b.get("/contacts/" + itoa(id)).expect(t, http.StatusOK)
+			p.contains(t, "h1", "Cliente 1 Pérez")
+			p.contains(t, "dl.attributes", "Medellín")
+			p.has(t, `ol.timeline li[data-kind="echo"]`)
+			p.contains(t, `ol.timeline li[data-kind="inbound"]`, "talla 38")
+			if role == store.RoleAnalyst {
+				p.hasNot(t, "#optout-form")
+			} else {
+				p.has(t, "#optout-form")
+			}
+		})
+	}
+	t.Run("ManualOptOut", func(t *testing.T) {
+		env.as(store.RoleAnalyst).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"x"}}).expect(t, http.StatusForbidden)
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"lo pidió por teléfono"}}).expect(t, http.StatusOK)
+		p.has(t, ".flash-ok")
+		p.contains(t, "#marketable", "no recibe marketing")
+		p.contains(t, `ul.consent-history li[data-kind="opt_out"]`, "lo pidió por teléfono")
+		p.hasNot(t, "#optout-form")
+	})
+	t.Run("OtherWorkspace404", func(t *testing.T) {
+		env.as(store.RoleOwner).get("/contacts/" + itoa(idB)).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).post("/contacts/"+itoa(idB)+"/opt-out", url.Values{"reason": {"x"}}).expect(t, http.StatusNotFound)
+	})
+}
+
+// sampleWorkbook is a small contact list as people keep them: a title row above the headers,
+// a local number, an invalid one and a repeated one.
+func sampleWorkbook(t testing.TB) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	rows := [][]any{
+		{"Clientes tienda — noviembre"},
+		{"Nombre", "Celular", "Ciudad", "Etiquetas"},
+		{"Ana Gómez", "300 123 4567", "Medellín", "vip"},
+		{"Luis Pérez", "+57 311 765 4321", "Bogotá", "vip, mayorista"},
+		{"Sin Número", "123", "Cali", ""},
+		{"Ana Repetida", "3001234567", "Medellín", "vip"},
+	}
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := f.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// upload posts a file to the UI's upload form.
+func (b *browser) upload(path, name string, data []byte) page_ {
+	b.env.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf_token", b.csrf)
+	w, _ := mw.CreateFormFile("file", name)
+	io.Copy(w, bytes.NewReader(data))
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, b.env.http.URL+path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return b.do(req)
+}
+
+func TestImportWizard(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	mk := env.as(store.RoleMarketer)
+
+	p := mk.get("/imports/new").expect(t, http.StatusOK)
+	p.has(t, `form#upload-form[enctype="multipart/form-data"] input[type=file][name=file]`)
+	p.has(t, "[data-dropzone]")
+	p = mk.upload("/imports/new", "vacío.csv", nil).expect(t, http.StatusUnprocessableEntity)
+	p.has(t, "#e-file")
+
+	p = mk.upload("/imports/new", "clientes.xlsx", sampleWorkbook(t)).expect(t, http.StatusOK)
+	if !strings.HasPrefix(p.URL, "/imports/") {
+		t.Fatalf("after upload at %s", p.URL)
+	}
+	id := strings.TrimPrefix(p.URL, "/imports/")
+	if v, _ := p.has(t, "#f-header_row").Attr("value"); v != "2" {
+		t.Fatalf("header row detected as %q, want 2", v)
+	}
+	phoneCol := p.has(t, `tr[data-column="B"] select[data-kind] option[selected]`)
+	if v, _ := phoneCol.Attr("value"); v != "phone" {
+		t.Fatalf("column B guessed as %q", v)
+	}
+	p.contains(t, `tr[data-column="C"] .samples`, "Medellín")
+	p.contains(t, "table.preview", "Luis Pérez")
+
+	// the analyst sees the import read-only; cannot confirm
+	a := env.as(store.RoleAnalyst).get("/imports/" + id).expect(t, http.StatusOK)
+	a.has(t, ".notice")
+	a.hasNot(t, "#mapping-form")
+	env.as(store.RoleAnalyst).post("/imports/"+id+"/confirm", nil).expect(t, http.StatusForbidden)
+
+	// build the form as the page has it, change column C to an attribute "ciudad"
+	form := url.Values{}
+	p.Doc.Find("#mapping-form input[name], #mapping-form select[name]").Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Attr("name")
+		if s.Is("select") {
+			v, _ := s.Find("option[selected]").Attr("value")
+			if v == "" {
+				v, _ = s.Find("option").First().Attr("value")
+			}
+			form.Set(name, v)
+			return
+		}
+		if typ, _ := s.Attr("type"); typ == "checkbox" {
+			return
+		}
+		v, _ := s.Attr("value")
+		form.Set(name, v)
+	})
+	p.Doc.Find(`tr[data-column="C"] select[data-kind]`).Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Attr("name")
+		form.Set(name, "attribute")
+	})
+	keyName, _ := p.Doc.Find(`tr[data-column="C"] input[data-attr]`).Attr("name")
+	form.Set(keyName, "Ciudad Natal!")
+	// declared consent without a source: the error is next to the source field
+	form.Set("consent.declared", "on")
+	p = mk.post("/imports/"+id+"/confirm", form).expect(t, http.StatusUnprocessableEntity)
+	p.has(t, "#e-consent-source")
+	form.Set("consent.source", "formulario de la tienda")
+	p = mk.post("/imports/"+id+"/confirm", form).expect(t, http.StatusUnprocessableEntity)
+	p.has(t, "#form-error")
+	form.Set(keyName, "ciudad")
+	p = mk.post("/imports/"+id+"/confirm", form).expect(t, http.StatusOK)
+	p.has(t, "#import-progress[data-import-poll]")
+	p.has(t, "#import-progress progress")
+
+	l := env.as(store.RoleAnalyst).get("/imports").expect(t, http.StatusOK)
+	l.has(t, `tr[data-import="`+id+`"]`)
+	env.session(env.userB.ID, env.wsB.ID).get("/imports/" + id).expect(t, http.StatusNotFound)
+}
