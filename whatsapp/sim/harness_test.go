@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -169,4 +170,19 @@ func code(err error) int {
 		return -1
 	}
 	return e.Code
+}
+
+// outcomes maps each wamid to "failed<code>" when a failed status arrived, else "sent" when a
+// sent status did; webhooks may arrive in any order.
+func (rc *receiver) outcomes() map[string]string {
+	out := map[string]string{}
+	for _, s := range rc.statuses() {
+		switch {
+		case s.Status == "failed" && len(s.Errors) > 0:
+			out[s.ID] = "failed" + strconv.Itoa(s.Errors[0].Code)
+		case s.Status == "sent" && out[s.ID] == "":
+			out[s.ID] = "sent"
+		}
+	}
+	return out
 }

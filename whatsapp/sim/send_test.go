@@ -35,11 +35,33 @@ func TestSendAccepted(t *testing.T) {
 	}
 	res3, _ := b.client.SendTemplate(ctx, phoneID, promo("+573001234567"))
 	eq(t, "CO wa_id", res3.WAID, "573001234567")
-	eq(t, "accepted total", b.sim.AcceptedTotal(), 3)
+	// Brazilian mobiles: some lose the ninth digit, always the same way for a number.
+	forms := map[string]bool{}
+	for _, to := range []string{"+5511987654321", "+5521998765432", "+5531991234567", "+5541992345678"} {
+		r1, err1 := b.client.SendTemplate(ctx, phoneID, promo(to))
+		r2, err2 := b.client.SendTemplate(ctx, phoneID, promo(to))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		eq(t, "BR wa_id stable", r1.WAID, r2.WAID)
+		d := to[1:]
+		switch r1.WAID {
+		case d:
+			forms["kept"] = true
+		case d[:4] + d[5:]:
+			forms["dropped"] = true
+		default:
+			t.Errorf("BR wa_id %s for %s", r1.WAID, to)
+		}
+	}
+	if !forms["kept"] || !forms["dropped"] {
+		t.Errorf("BR wa_id forms = %v", forms)
+	}
+	eq(t, "accepted total", b.sim.AcceptedTotal(), 11)
 	eq(t, "per recipient (+52)", b.sim.Accepted("+525512345678"), 1)
 	eq(t, "per recipient (+521)", b.sim.Accepted("5215512345678"), 1)
 	eq(t, "unknown recipient", b.sim.Accepted("+10000000000"), 0)
-	eq(t, "max per second", b.sim.MaxPerSecond(), 3)
+	eq(t, "max per second", b.sim.MaxPerSecond(), 11)
 	// Named template and free-form text.
 	_, err = b.client.SendTemplate(ctx, phoneID, whatsapp.TemplateMessage{To: "+573001234567", Name: "novedades_cliente", Language: "es",
 		Components: []whatsapp.Component{whatsapp.Body(whatsapp.NamedText("tienda", "Centro"), whatsapp.NamedText("nombre", "Lucía"))}})
