@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,7 +224,8 @@ func TestControlEvents(t *testing.T) {
 	for _, e := range b.hook.envelopes() {
 		inbound = append(inbound, e.InboundMessages()...)
 	}
-	if len(inbound) != 1 || inbound[0].ID != id || inbound[0].ReplyText() != "no más" || inbound[0].From != "5215512345678" {
+	if len(inbound) != 1 || inbound[0].ID != id || inbound[0].ReplyText() != "no más" || inbound[0].From != "5215512345678" ||
+		!strings.HasPrefix(inbound[0].FromUserID, "MX.") {
 		t.Errorf("inbound = %+v", inbound)
 	}
 	ech := b.hook.changes(whatsapp.FieldSMBMessageEchoes)

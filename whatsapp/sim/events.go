@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pregon/pregon/whatsapp"
@@ -60,7 +61,8 @@ func (s *Simulator) emitInbound(in Inbound, delay time.Duration, identity string
 	if in.ContextID != "" {
 		m.Context = &whatsapp.MessageContext{From: digits(n.DisplayPhoneNumber), ID: in.ContextID}
 	}
-	c := &whatsapp.Contact{WAID: whatsapp.FlexString(from)}
+	m.FromUserID = s.userID(from)
+	c := &whatsapp.Contact{WAID: whatsapp.FlexString(from), UserID: m.FromUserID}
 	c.Profile.Name = cmpStr(in.Name, "Cliente")
 	s.mu.Lock()
 	s.lastInbound[from] = in.at
@@ -242,4 +244,23 @@ func (s *Simulator) SetUserPreference(phoneID, waID, value string) error {
 	}
 	s.emitField(n.WABAID, whatsapp.FieldUserPreferences, v)
 	return nil
+}
+
+// bsuidCountries maps calling codes to the country prefix of business-scoped user ids.
+var bsuidCountries = []struct{ code, country string }{
+	{"52", "MX"}, {"57", "CO"}, {"54", "AR"}, {"55", "BR"}, {"56", "CL"}, {"51", "PE"}, {"593", "EC"},
+	{"598", "UY"}, {"595", "PY"}, {"591", "BO"}, {"58", "VE"}, {"506", "CR"}, {"507", "PA"}, {"502", "GT"},
+	{"503", "SV"}, {"504", "HN"}, {"505", "NI"}, {"1", "US"}, {"34", "ES"},
+}
+
+// userID derives a stable business-scoped user id ("MX.1234…") for a wa_id.
+func (s *Simulator) userID(waID string) string {
+	country := "ZZ"
+	for _, c := range bsuidCountries {
+		if strings.HasPrefix(waID, c.code) {
+			country = c.country
+			break
+		}
+	}
+	return fmt.Sprintf("%s.%016d", country, s.rngFor("bsuid", waID).Uint64()%10_000_000_000_000_000)
 }

@@ -35,6 +35,11 @@ func (s *Simulator) scheduleLifecycle(a *accepted) {
 		st.Timestamp = whatsapp.Timestamp(a.at.Add(delay).Unix())
 		counts[st.Status]++
 		ev := &event{waba: a.number.WABAID, phoneID: a.number.PhoneNumberID, display: a.number.DisplayPhoneNumber, field: whatsapp.FieldMessages, status: &st}
+		if st.Status != whatsapp.StatusFailed {
+			// BSUID era (2026): sent/delivered/read carry contacts with the user id; failed
+			// statuses to a phone number carry neither.
+			ev.contact = &whatsapp.Contact{WAID: whatsapp.FlexString(a.waID), UserID: s.userID(a.waID)}
+		}
 		s.em.schedule(ev, delay)
 		if cfg.DuplicateProb > 0 && rng.Float64() < cfg.DuplicateProb {
 			dup := *ev

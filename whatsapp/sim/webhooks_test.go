@@ -43,6 +43,9 @@ func TestWebhooksSignedBatchedAndComplete(t *testing.T) {
 		eq(t, "entry id", string(env.Entry[0].ID), wabaID)
 		v := env.Entry[0].Changes[0].Messages
 		eq(t, "phone_number_id", string(v.Metadata.PhoneNumberID), phoneID)
+		if len(v.Contacts) == 0 || !strings.HasPrefix(v.Contacts[0].UserID, "MX.") || len(v.Contacts[0].UserID) != 19 {
+			t.Errorf("status contacts = %+v", v.Contacts)
+		}
 		if len(env.Statuses()) > 1 {
 			multi++
 		}
