@@ -36,6 +36,10 @@ type CheckNumbersWorker struct {
 }
 
 func (w *CheckNumbersWorker) Work(ctx context.Context, job *river.Job[CheckNumbersArgs]) error {
+	if w.wa == nil {
+		w.log.WarnContext(ctx, "number check skipped: no WhatsApp client configured")
+		return nil
+	}
 	var numbers []store.SenderNumber
 	if job.Args.SenderNumberID != 0 {
 		n, err := store.SenderNumberGet(ctx, w.db, job.Args.SenderNumberID)

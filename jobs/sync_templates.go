@@ -36,6 +36,10 @@ type SyncTemplatesWorker struct {
 }
 
 func (w *SyncTemplatesWorker) Work(ctx context.Context, job *river.Job[SyncTemplatesArgs]) error {
+	if w.wa == nil {
+		w.log.WarnContext(ctx, "template sync skipped: no WhatsApp client configured")
+		return nil
+	}
 	res, err := SyncTemplates(ctx, w.db, river.ClientFromContext[pgx.Tx](ctx), w.wa, job.Args.WorkspaceID)
 	w.log.InfoContext(ctx, "template sync", slog.Int64("workspace_id", job.Args.WorkspaceID),
 		slog.Int("templates", res.Templates), slog.Int("events", res.Events), slog.Any("error", err))
