@@ -163,10 +163,14 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 		s.rejectSend(w, e)
 		return
 	}
+	status := "accepted"
+	if a.held {
+		status = "held_for_quality_assessment"
+	}
 	writeJSON(w, http.StatusOK, sendResponse{
 		MessagingProduct: "whatsapp",
 		Contacts:         []sendContact{{Input: req.To, WAID: a.waID}},
-		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: map[bool]string{false: "accepted", true: "held_for_quality_assessment"}[a.held]}},
+		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: status}},
 	})
 	if !a.held {
 		s.scheduleLifecycle(a)
