@@ -171,7 +171,8 @@ func normLang(l string) string {
 
 // applyTemplateRules pauses the running campaigns of a template that turned bad (status
 // PAUSED, DISABLED, REJECTED, DELETED…; quality RED, or YELLOW when the workspace says so) and,
-// with auto-resume on, resumes the ones a template rule paused once it is APPROVED again.
+// with auto-resume on, resumes the ones a template rule paused once the template is APPROVED
+// with an acceptable quality again.
 func applyTemplateRules(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.Tx], t store.Template, e store.TemplateEvent, s store.WorkspaceSettings, res *SyncResult) error {
 	bad := false
 	signal := store.SignalTemplateStatus
@@ -192,8 +193,10 @@ func applyTemplateRules(ctx context.Context, db *pgxpool.Pool, rc *river.Client[
 		res.Paused += len(ids)
 		return err
 	}
-	if e.Kind == "status" && e.NewValue == "APPROVED" && s.AutoResume {
-		p.Reason = fmt.Sprintf("reanudada automáticamente: la plantilla %s volvió a APPROVED", t.Name)
+	good := (e.Kind == "status" && e.NewValue == "APPROVED") ||
+		(e.Kind == "quality" && (e.NewValue == "GREEN" || (e.NewValue == "YELLOW" && !s.PauseOnYellow)))
+	if good && s.AutoResume && t.Status == "APPROVED" && t.Quality != "RED" && !(t.Quality == "YELLOW" && s.PauseOnYellow) {
+		p.Reason = fmt.Sprintf("reanudada automáticamente: la plantilla %s está aprobada y con calidad %s", t.Name, t.Quality)
 		tx, err := db.Begin(ctx)
 		if err != nil {
 			return err
