@@ -116,3 +116,5 @@ func errMessage(err error) string {
 }
 
 func urlq(s string) string { return url.QueryEscape(s) }
+
+func asValidation(err error, target **store.ValidationError) bool { return errors.As(err, target) }

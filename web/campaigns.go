@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,6 +113,7 @@ type segmentOption struct {
 	ID          int64
 	Name        string
 	Description string
+	Eligible    *int64
 }
 
 // campaignsList is the campaigns page: every campaign, newest first, optionally by state.
@@ -251,7 +251,7 @@ func (u *ui) renderWizard(c echo.Context, pg *page, status int, d *wizardData) e
 			d.Preview = templateBubble(d.Template.Components, previewValues(d.Template.Parameters, d.Mapping))
 		}
 	case "segment":
-		if d.Segments, err = u.segmentOptions(ctx, ws); err != nil {
+		if d.Segments, err = u.segmentOptions(c); err != nil {
 			return err
 		}
 	}
@@ -284,22 +284,19 @@ func previewValues(params []tmplParam, m map[string]campaigns.Variable) map[stri
 	return out
 }
 
-// segmentOptions lists the workspace's segments for the segment step.
-func (u *ui) segmentOptions(ctx context.Context, workspaceID int64) ([]segmentOption, error) {
-	rows, err := u.db.Query(ctx, `SELECT id, name, description FROM segments WHERE workspace_id = $1 ORDER BY name, id`, workspaceID)
-	if err != nil {
-		return nil, fmt.Errorf("listing segments: %w", err)
+// segmentOptions lists the workspace's segments for the segment step (GET /api/v1/segments).
+func (u *ui) segmentOptions(c echo.Context) ([]segmentOption, error) {
+	var out struct {
+		Data []segmentView `json:"data"`
 	}
-	defer rows.Close()
-	var out []segmentOption
-	for rows.Next() {
-		var s segmentOption
-		if err := rows.Scan(&s.ID, &s.Name, &s.Description); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+	if err := u.callAPI(c, http.MethodGet, "/segments?limit=200", nil, &out); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	opts := make([]segmentOption, 0, len(out.Data))
+	for _, s := range out.Data {
+		opts = append(opts, segmentOption{ID: s.ID, Name: s.Name, Description: s.Description, Eligible: s.EligibleCount})
+	}
+	return opts, nil
 }
 
 // campaignSave applies one wizard step to the draft (PATCH) and moves to the next step.

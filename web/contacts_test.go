@@ -46,7 +46,7 @@ func TestContacts(t *testing.T) {
 			if p.Doc.Find("tr[data-contact]").Length() != 1 {
 				t.Fatal("marketable filter ignored")
 			}
-			p = b.get("/contacts/" + itoa(id)).expect(t, http.StatusOK)
+			p = b.get("/contacts/"+itoa(id)).expect(t, http.StatusOK)
 			p.contains(t, "h1", "Cliente 1 Pérez")
 			p.contains(t, "dl.attributes", "Medellín")
 			p.has(t, `ol.timeline li[data-kind="echo"]`)
@@ -67,7 +67,7 @@ func TestContacts(t *testing.T) {
 		p.hasNot(t, "#optout-form")
 	})
 	t.Run("OtherWorkspace404", func(t *testing.T) {
-		env.as(store.RoleOwner).get("/contacts/" + itoa(idB)).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).get("/contacts/"+itoa(idB)).expect(t, http.StatusNotFound)
 		env.as(store.RoleOwner).post("/contacts/"+itoa(idB)+"/opt-out", url.Values{"reason": {"x"}}).expect(t, http.StatusNotFound)
 	})
 }
@@ -139,7 +139,7 @@ func TestImportWizard(t *testing.T) {
 	p.contains(t, "table.preview", "Luis Pérez")
 
 	// the analyst sees the import read-only; cannot confirm
-	a := env.as(store.RoleAnalyst).get("/imports/" + id).expect(t, http.StatusOK)
+	a := env.as(store.RoleAnalyst).get("/imports/"+id).expect(t, http.StatusOK)
 	a.has(t, ".notice")
 	a.hasNot(t, "#mapping-form")
 	env.as(store.RoleAnalyst).post("/imports/"+id+"/confirm", nil).expect(t, http.StatusForbidden)
@@ -182,5 +182,5 @@ func TestImportWizard(t *testing.T) {
 
 	l := env.as(store.RoleAnalyst).get("/imports").expect(t, http.StatusOK)
 	l.has(t, `tr[data-import="`+id+`"]`)
-	env.session(env.userB.ID, env.wsB.ID).get("/imports/" + id).expect(t, http.StatusNotFound)
+	env.session(env.userB.ID, env.wsB.ID).get("/imports/"+id).expect(t, http.StatusNotFound)
 }

@@ -124,6 +124,13 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/imports/:id/confirm", u.importConfirm, M)
 	page(http.MethodPost, "/imports/:id/cancel", u.importCancel, M)
 
+	page(http.MethodGet, "/segments", u.segmentsList, A)
+	page(http.MethodGet, "/segments/new", u.segmentNew, M)
+	page(http.MethodPost, "/segments/new", u.segmentSave, M)
+	page(http.MethodGet, "/segments/:id", u.segmentShow, A)
+	page(http.MethodPost, "/segments/:id", u.segmentSave, M)
+	page(http.MethodPost, "/segments/:id/delete", u.segmentDelete, M)
+
 	page(http.MethodGet, "/reports", u.reportsIndex, A)
 	page(http.MethodGet, "/reports/campaigns/:id", u.reportCampaign, A)
 	page(http.MethodGet, "/reports/templates/:id", u.reportTemplate, A)
