@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
-	"github.com/riverqueue/river"
 	"golang.org/x/time/rate"
 
 	"github.com/pregon/pregon/internal/config"
@@ -448,14 +447,12 @@ func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookIn
 		if err != nil {
 			return err
 		}
-		params := make([]river.InsertManyParams, 0, len(ids))
-		for _, id := range ids {
-			params = append(params, river.InsertManyParams{Args: jobs.ProcessWebhookArgs{InboxID: id}})
-		}
-		if len(params) == 0 {
+		if len(ids) == 0 {
 			return nil
 		}
-		_, err = h.s.river.InsertManyFastTx(ctx, tx, params)
+		// One job for the bodies of this commit; it processes them (and more pending ones) in
+		// one transaction.
+		_, err = h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{InboxIDs: ids}, nil)
 		return err
 	})
 }

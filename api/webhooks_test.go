@@ -239,7 +239,7 @@ func TestWebhookSignature(t *testing.T) {
 		if ws != good.wsA.ID || num != good.numA || !bytes.Equal(stored, body) || status != "pending" {
 			t.Fatalf("stored ws %d num %d status %s body equal %v", ws, num, status, bytes.Equal(stored, body))
 		}
-		if n := good.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND queue = 'webhooks' AND (args->>'inbox_id')::bigint = $1`, id); n != 1 {
+		if n := good.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND queue = 'webhooks' AND args->'inbox_ids' @> to_jsonb($1::bigint)`, id); n != 1 {
 			t.Fatalf("%d processing jobs for inbox %d, want 1", n, id)
 		}
 	})

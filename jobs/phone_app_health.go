@@ -94,9 +94,9 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 	if err != nil || len(orphans) == 0 {
 		return err
 	}
-	params := make([]river.InsertManyParams, len(orphans))
-	for i, id := range orphans {
-		params[i] = river.InsertManyParams{Args: ProcessWebhookArgs{InboxID: id}}
+	var params []river.InsertManyParams
+	for i := 0; i < len(orphans); i += WebhookBatchSize {
+		params = append(params, river.InsertManyParams{Args: ProcessWebhookArgs{InboxIDs: orphans[i:min(i+WebhookBatchSize, len(orphans))]}})
 	}
 	if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertMany(ctx, params); err != nil {
 		return fmt.Errorf("re-enqueuing %d orphaned webhooks: %w", len(orphans), err)

@@ -21,10 +21,10 @@ import (
 	"github.com/pregon/pregon/whatsapp"
 )
 
-// ProcessWebhookArgs processes one stored webhook body (webhook_inbox row). The endpoint
-// inserts it in the transaction that stores the body.
+// ProcessWebhookArgs processes stored webhook bodies (webhook_inbox rows). The endpoint inserts
+// it in the transaction that stores them: one job for the bodies one commit stored together.
 type ProcessWebhookArgs struct {
-	InboxID int64 `json:"inbox_id"`
+	InboxIDs []int64 `json:"inbox_ids"`
 }
 
 func (ProcessWebhookArgs) Kind() string { return "process_webhook" }
@@ -63,16 +63,17 @@ func (w *ProcessWebhookWorker) Timeout(*river.Job[ProcessWebhookArgs]) time.Dura
 	return 2 * time.Minute
 }
 
-// WebhookBatchSize is how many stored bodies one job processes together: its own and others
-// still pending, whose jobs then find nothing left to do. Statuses of the whole batch are
-// written with one INSERT and one apply statement.
+// WebhookBatchSize is how many stored bodies one job processes together: its own and, up to
+// this many, others still pending (their jobs then find nothing left to do). Statuses of the
+// whole batch are written with one INSERT and one apply statement.
 const WebhookBatchSize = 100
 
 func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
+	own := job.Args.InboxIDs
 	var claimed []int64
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		claimed, err = w.processBatch(ctx, job.Args.InboxID, WebhookBatchSize)
+		claimed, err = w.processBatch(ctx, own, max(WebhookBatchSize, len(own)))
 		if err == nil || !retryable(err) {
 			break
 		}
@@ -80,24 +81,29 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 	if err == nil {
 		return nil
 	}
-	// One bad body must not block the others: retry this job's own body alone, so a failure
-	// stays with the body that causes it, and give the others claimed with it their own jobs
-	// back (theirs may have finished, finding the body claimed by this batch).
-	w.log.WarnContext(ctx, "processing a batch of webhooks failed; trying the job's own body alone",
-		"inbox_id", job.Args.InboxID, "bodies", len(claimed), "error", err)
-	if len(claimed) > 1 {
-		params := make([]river.InsertManyParams, 0, len(claimed))
-		for _, id := range claimed {
-			if id != job.Args.InboxID {
-				params = append(params, river.InsertManyParams{Args: ProcessWebhookArgs{InboxID: id}})
-			}
+	// One bad body must not block the others: process the job's own bodies one by one, so a
+	// failure stays with the body that causes it, and give the others claimed with them their
+	// jobs back (theirs may have finished, finding the bodies claimed by this batch).
+	w.log.WarnContext(ctx, "processing a batch of webhooks failed; processing the job's own bodies one by one",
+		"inbox_ids", own, "bodies", len(claimed), "error", err)
+	var others []int64
+	for _, id := range claimed {
+		if !containsInt(own, id) {
+			others = append(others, id)
 		}
-		if _, ierr := river.ClientFromContext[pgx.Tx](ctx).InsertMany(ctx, params); ierr != nil {
+	}
+	if len(others) > 0 {
+		if _, ierr := river.ClientFromContext[pgx.Tx](ctx).Insert(ctx, ProcessWebhookArgs{InboxIDs: others}, nil); ierr != nil {
 			w.log.ErrorContext(ctx, "re-enqueuing webhooks of a failed batch (the sweeper will)", "error", ierr)
 		}
 	}
-	_, err = w.processBatch(ctx, job.Args.InboxID, 1)
-	return err
+	var errs []error
+	for _, id := range own {
+		if _, err := w.processBatch(ctx, []int64{id}, 1); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // retryable reports whether err is a deadlock or serialization failure worth retrying at once.
@@ -106,10 +112,11 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
-// processBatch claims the job's own inbox row (skipping it when another job holds it: that job
-// processes it) and up to limit-1 other pending rows, and processes them in one transaction.
+// processBatch claims the job's own pending inbox rows (skipping those another job holds: that
+// job processes them) and other pending rows up to limit, and processes them in one
+// transaction.
 // It returns the ids it claimed.
-func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, limit int) ([]int64, error) {
+func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, limit int) ([]int64, error) {
 	var (
 		wamids    []string
 		unapplied bool
@@ -117,7 +124,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, li
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
 		claimed = claimed[:0]
-		rows, err := store.WebhookInboxClaim(ctx, tx, ownID, limit)
+		rows, err := store.WebhookInboxClaim(ctx, tx, own, limit)
 		if err != nil || len(rows) == 0 {
 			return err
 		}
@@ -204,13 +211,13 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, ownID int64, li
 		return nil
 	})
 	if err != nil {
-		return claimed, fmt.Errorf("processing webhook %d: %w", ownID, err)
+		return claimed, fmt.Errorf("processing webhooks %v: %w", own, err)
 	}
 	// Second pass, after our commit: a send that committed its wamid while we were running did
 	// not see our events and we did not see its wamid (see store.StatusEventsApplyForWAMID).
 	if unapplied {
 		if _, err := store.StatusEventsApply(ctx, w.db, wamids); err != nil {
-			return nil, fmt.Errorf("applying statuses of webhook %d after commit: %w", ownID, err)
+			return nil, fmt.Errorf("applying statuses of webhooks %v after commit: %w", own, err)
 		}
 	}
 	return claimed, nil

@@ -157,10 +157,10 @@ func WebhookInboxGet(ctx context.Context, db DBTX, id int64) (WebhookInboxRow, e
 	return r, NotFoundIfNoRows(err)
 }
 
-// WebhookInboxClaim locks the pending inbox row ownID and up to limit-1 other pending rows,
-// oldest first, skipping rows another transaction holds. It returns nothing when ownID is not
-// pending or is held elsewhere (whoever holds it processes it).
-func WebhookInboxClaim(ctx context.Context, db DBTX, ownID int64, limit int) ([]WebhookInboxRow, error) {
+// WebhookInboxClaim locks the pending inbox rows own and, up to limit rows in all, other pending
+// rows, oldest first, skipping rows another transaction holds. It returns nothing when none of
+// own is pending and free (whoever holds them processes them).
+func WebhookInboxClaim(ctx context.Context, db DBTX, own []int64, limit int) ([]WebhookInboxRow, error) {
 	const cols = `id, workspace_id, sender_number_id, received_at, body, status, error, processed_at`
 	scan := func(rows pgx.Rows) ([]WebhookInboxRow, error) {
 		defer rows.Close()
@@ -174,21 +174,22 @@ func WebhookInboxClaim(ctx context.Context, db DBTX, ownID int64, limit int) ([]
 		}
 		return out, rows.Err()
 	}
-	rows, err := db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE id = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED`, ownID)
+	rows, err := db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE id = ANY($1::bigint[]) AND status = 'pending'
+		ORDER BY id FOR UPDATE SKIP LOCKED`, own)
 	if err != nil {
-		return nil, fmt.Errorf("claiming webhook %d: %w", ownID, err)
+		return nil, fmt.Errorf("claiming webhooks %v: %w", own, err)
 	}
-	own, err := scan(rows)
-	if err != nil || len(own) == 0 || limit <= 1 {
-		return own, err
+	mine, err := scan(rows)
+	if err != nil || len(mine) == 0 || len(mine) >= limit {
+		return mine, err
 	}
-	rows, err = db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE status = 'pending' AND id <> $1
-		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, ownID, limit-1)
+	rows, err = db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE status = 'pending' AND id <> ALL($1::bigint[])
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, own, limit-len(mine))
 	if err != nil {
 		return nil, fmt.Errorf("claiming pending webhooks: %w", err)
 	}
 	more, err := scan(rows)
-	return append(own, more...), err
+	return append(mine, more...), err
 }
 
 // WebhookInboxOrphans lists pending rows older than `age` whose processing job is gone (its
@@ -199,7 +200,7 @@ func WebhookInboxOrphans(ctx context.Context, db DBTX, age time.Duration, limit 
 		WHERE i.status = 'pending' AND i.received_at < now() - make_interval(secs => $1)
 		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'process_webhook'
 		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending')
-		                  AND (j.args->>'inbox_id')::bigint = i.id)
+		                  AND j.args->'inbox_ids' @> to_jsonb(i.id))
 		ORDER BY i.id LIMIT $2`, age.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("finding orphaned webhooks: %w", err)
