@@ -45,6 +45,8 @@ type Params struct {
 	ProgressEvery time.Duration
 	// MaxStoredErrors caps the error rows kept for the report (default 100,000); counts go on.
 	MaxStoredErrors int
+	// ChunkSize is how many staged rows are merged at a time (default 50,000).
+	ChunkSize int
 }
 
 // Progress is reported while an import runs.
@@ -72,7 +74,9 @@ type Result struct {
 	HeaderRow      int           `json:"header_row"`
 	Mapping        Mapping       `json:"mapping"`
 	Duration       time.Duration `json:"duration"`
-	// Phases: reading+normalising+COPY (overlapped), then the merge and the commit.
+	// CopyDuration is the pipeline (reading, normalising, COPY and the chunk merges, overlapped);
+	// MergeDuration the part of it spent in merge statements. The rest of Duration is the error
+	// report, the imports row and the commit.
 	CopyDuration  time.Duration `json:"copy_duration"`
 	MergeDuration time.Duration `json:"merge_duration"`
 }
@@ -114,6 +118,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	}
 	if p.MaxStoredErrors <= 0 {
 		p.MaxStoredErrors = 100_000
+	}
+	if p.ChunkSize <= 0 {
+		p.ChunkSize = 50_000
 	}
 	if progress == nil {
 		progress = func(Progress) {}
@@ -236,7 +243,8 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	}()
 
 	// Workers: normalise and validate.
-	results := make(chan processed, 8)
+	// A deep buffer (~130k rows): reading and normalising go on while a chunk is merged.
+	results := make(chan processed, 256)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for range workers {
@@ -296,41 +304,68 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	stopTicker := sync.OnceFunc(func() { close(tickDone); <-tickStopped })
 	defer stopTicker()
 
-	// COPY, in row order (batches are re-sequenced so "first occurrence wins" is the file's order).
+	// COPY, in row order (batches are re-sequenced so "first occurrence wins" is the file's order),
+	// in chunks: each chunk is merged into contacts while the reader goes on filling the results
+	// buffer, so the database works alongside the reading. Everything stays in the one
+	// transaction: a failure or a cancellation rolls back every chunk.
 	cs := &copySource{
 		ctx: pctx, results: results, pending: map[int]processed{}, seen: make(map[uint64]int32, 1024),
-		maxErrs: p.MaxStoredErrors, phoneCol: proc.colName(m.Phone()),
+		maxErrs: p.MaxStoredErrors, phoneCol: proc.colName(m.Phone()), limit: p.ChunkSize,
 		rowsRead: &rowsRead, valid: &valid, rejected: &rejected, dups: &dups,
 	}
-	if _, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, cs); err != nil {
-		cancel(err)
-		return res, cause(pctx, ctx, fmt.Errorf("copying rows of import %d: %w", p.ImportID, err))
+	consentText := p.Consent.Text
+	merge := func() error {
+		if _, err := tx.Exec(pctx, `ANALYZE import_stage`); err != nil {
+			return fmt.Errorf("analysing the staging table: %w", err)
+		}
+		if p.Mode != store.ImportModeAdd {
+			var n int64
+			if err := tx.QueryRow(pctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
+				consentText, zeroNil(p.UserID)).Scan(&n); err != nil {
+				return fmt.Errorf("updating existing contacts: %w", err)
+			}
+			res.Updated += n
+		}
+		var n int64
+		if err := tx.QueryRow(pctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
+			zeroNil(p.UserID)).Scan(&n); err != nil {
+			return fmt.Errorf("inserting new contacts: %w", err)
+		}
+		res.Inserted += n
+		if _, err := tx.Exec(pctx, `TRUNCATE import_stage`); err != nil {
+			return fmt.Errorf("emptying the staging table: %w", err)
+		}
+		return nil
 	}
-	if err := context.Cause(pctx); err != nil {
-		return res, cause(pctx, ctx, err)
+	var mergeTime time.Duration
+	for {
+		cs.emitted = 0
+		if _, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, cs); err != nil {
+			cancel(err)
+			return res, cause(pctx, ctx, fmt.Errorf("copying rows of import %d: %w", p.ImportID, err))
+		}
+		if err := context.Cause(pctx); err != nil {
+			return res, cause(pctx, ctx, err)
+		}
+		if cs.emitted > 0 {
+			t0 := time.Now()
+			if err := merge(); err != nil {
+				cancel(err)
+				return res, cause(pctx, ctx, err)
+			}
+			mergeTime += time.Since(t0)
+		}
+		if cs.eof {
+			break
+		}
 	}
 	stopTicker()
 	res.CopyDuration = time.Since(start)
+	res.MergeDuration = mergeTime
 	cs.seen = nil
 	res.RowsRead, res.Rejected, res.Duplicates = rowsRead.Load(), rejected.Load(), dups.Load()
 	res.WithoutConsent = cs.withoutConsent
 	report("merging")
-
-	// Merge.
-	if _, err := tx.Exec(ctx, `ANALYZE import_stage`); err != nil {
-		return res, fmt.Errorf("analysing the staging table: %w", err)
-	}
-	consentText := p.Consent.Text
-	if p.Mode != store.ImportModeAdd {
-		if err := tx.QueryRow(ctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
-			consentText, zeroNil(p.UserID)).Scan(&res.Updated); err != nil {
-			return res, cause(ctx, ctx, fmt.Errorf("updating existing contacts: %w", err))
-		}
-	}
-	if err := tx.QueryRow(ctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
-		zeroNil(p.UserID)).Scan(&res.Inserted); err != nil {
-		return res, cause(ctx, ctx, fmt.Errorf("inserting new contacts: %w", err))
-	}
 	res.Unchanged = valid.Load() - res.Inserted - res.Updated
 
 	// Errors for the report.
@@ -371,7 +406,6 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		return res, cause(ctx, ctx, fmt.Errorf("committing import %d: %w", p.ImportID, err))
 	}
 	res.Duration = time.Since(start)
-	res.MergeDuration = res.Duration - res.CopyDuration
 	progress(Progress{Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
 		Rejected: res.Rejected, Duplicates: res.Duplicates})
 	return res, nil
@@ -449,6 +483,9 @@ type copySource struct {
 	errs     []RowError
 	maxErrs  int
 	phoneCol string
+	limit    int  // rows per COPY (one chunk)
+	emitted  int  // rows of the current chunk
+	eof      bool // every row has been read
 
 	rowsRead, valid, rejected, dups *atomic.Int64
 	withoutConsent                  int64
@@ -467,6 +504,9 @@ func (c *copySource) addErrs(errs []RowError) {
 }
 
 func (c *copySource) Next() bool {
+	if c.eof || (c.limit > 0 && c.emitted >= c.limit) {
+		return false
+	}
 	for {
 		for c.pos < len(c.cur) {
 			r := &c.cur[c.pos]
@@ -483,6 +523,7 @@ func (c *copySource) Next() bool {
 				c.withoutConsent++
 			}
 			c.row = c.values(r)
+			c.emitted++
 			return true
 		}
 		// Next batch in order.
@@ -497,6 +538,7 @@ func (c *copySource) Next() bool {
 						if len(c.pending) > 0 && c.ctx.Err() == nil {
 							c.err = fmt.Errorf("import pipeline lost batch %d", c.next)
 						}
+						c.eof = true
 						return false
 					}
 					if q.seq != c.next {

@@ -90,7 +90,8 @@ func TestRun(t *testing.T) {
 				"Mala fecha;3151112233;;;sí;13/13/2024;\n"+
 				";;;;;;\n"))
 		var progressed atomic.Int32
-		res, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, Consent: Declaration{Text: "Acepto recibir ofertas v2"}},
+		res, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, Consent: Declaration{Text: "Acepto recibir ofertas v2"},
+			ChunkSize: 2},
 			func(p Progress) { progressed.Add(1) })
 		if err != nil {
 			t.Fatal(err)
@@ -177,7 +178,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("add mode touched existing contacts or missed consent: %+v", cs)
 		}
 
-		res, err = Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: second, Mode: store.ImportModeMergeTags, Consent: decl}, nil)
+		res, err = Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: second, Mode: store.ImportModeMergeTags, Consent: decl, ChunkSize: 1}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
