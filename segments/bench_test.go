@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/migrations"
 	"github.com/pregon/pregon/store"
 )
 
@@ -40,6 +42,10 @@ func benchBase(b *testing.B) (*pgxpool.Pool, int64) {
 				return
 			}
 		}
+		if os.Getenv("SEGMENTS_BENCH_KEEP") != "" {
+			benchDB, benchErr = keptBenchBase(b, n)
+			return
+		}
 		benchDB = pgtest.NewDB(b)
 		start := time.Now()
 		benchErr = buildBenchBase(context.Background(), benchDB, n)
@@ -49,6 +55,45 @@ func benchBase(b *testing.B) (*pgxpool.Pool, int64) {
 		b.Fatal(benchErr)
 	}
 	return benchDB, benchWS
+}
+
+// keptBenchBase (SEGMENTS_BENCH_KEEP=1) builds the base once in a database named after its
+// size on the test server and reuses it in later runs (drop it to rebuild after a migration).
+func keptBenchBase(b *testing.B, n int) (*pgxpool.Pool, error) {
+	ctx := context.Background()
+	name := fmt.Sprintf("segments_bench_%d", n)
+	admin, err := pgx.Connect(ctx, pgtest.BaseURL(b))
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close(ctx)
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			return nil, err
+		}
+	}
+	db, err := pgxpool.New(ctx, pgtest.URLFor(b, name))
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		err := db.QueryRow(ctx, `SELECT w.id, cp.id FROM workspaces w JOIN campaigns cp ON cp.workspace_id = w.id
+			WHERE cp.name = 'Campaña 0' ORDER BY w.id LIMIT 1`).Scan(&benchWS, &benchCamp)
+		return db, err
+	}
+	if err := migrations.Up(ctx, db); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := buildBenchBase(ctx, db, n); err != nil {
+		return nil, err
+	}
+	b.Logf("benchmark base: %d contacts, built in %s (kept as database %s)", n, time.Since(start).Round(time.Millisecond), name)
+	return db, nil
 }
 
 func buildBenchBase(ctx context.Context, db *pgxpool.Pool, n int) error {
@@ -217,6 +262,8 @@ func BenchmarkSegmentCount(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			sql, args, hand := benchQueries(b, ws, i)
 			var nc, nh int64
+			// The compiled query runs as Count runs it (QueryMode: a custom plan each time).
+			args = append([]any{QueryMode}, args...)
 			run := func(q string, args []any, n *int64) time.Duration {
 				start := time.Now()
 				if err := db.QueryRow(ctx, q, args...).Scan(n); err != nil {
@@ -234,7 +281,7 @@ func BenchmarkSegmentCount(b *testing.B) {
 				for _, q := range []struct {
 					name, sql string
 					args      []any
-				}{{"compiled", sql, args}, {"handwritten", hand, []any{ws}}} {
+				}{{"compiled", sql, args}, {"handwritten", hand, []any{QueryMode, ws}}} {
 					rows, err := db.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+q.sql, q.args...)
 					if err != nil {
 						b.Fatal(err)
@@ -249,18 +296,66 @@ func BenchmarkSegmentCount(b *testing.B) {
 					b.Logf("%s %s (count %d):\n%s", s.name, q.name, nc, strings.Join(plan, "\n"))
 				}
 			}
-			var tc, th time.Duration
+			// Serial CPU time of each query in its backend (parallelism off, read from
+			// /proc/<pid>/schedstat): what one dedicated core spends, whatever the machine's load.
+			conn, err := db.Acquire(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Release()
+			var pid int
+			if _, err := conn.Exec(ctx, "SET max_parallel_workers_per_gather = 0"); err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Exec(ctx, "RESET max_parallel_workers_per_gather")
+			if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				b.Fatal(err)
+			}
+			cpuOf := func(q string, args []any) (time.Duration, bool) {
+				before, ok1 := schedRuntime(pid)
+				var n int64
+				if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+					b.Fatalf("%s: %v", q, err)
+				}
+				after, ok2 := schedRuntime(pid)
+				return after - before, ok1 && ok2
+			}
+			var tc, th, cc, ch time.Duration
+			cpuOK := true
 			b.ResetTimer()
 			for range b.N {
 				tc += run(sql, args, &nc)
 				th += run(hand, []any{ws}, &nh)
+				d1, ok1 := cpuOf(sql, args)
+				d2, ok2 := cpuOf(hand, []any{ws})
+				cc, ch, cpuOK = cc+d1, ch+d2, cpuOK && ok1 && ok2
 			}
 			b.StopTimer()
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
 			b.ReportMetric(ms(tc), "compiled-ms/op")
 			b.ReportMetric(ms(th), "handwritten-ms/op")
 			b.ReportMetric(float64(tc)/float64(th), "ratio")
+			if cpuOK {
+				b.ReportMetric(ms(cc), "compiled-cpu-ms/op")
+				b.ReportMetric(ms(ch), "handwritten-cpu-ms/op")
+				b.ReportMetric(float64(cc)/float64(ch), "cpu-ratio")
+			}
 			b.ReportMetric(float64(nc), "audience")
 		})
 	}
+}
+
+// schedRuntime is the CPU time a local process has run (first field of /proc/<pid>/schedstat);
+// false when the server is not local.
+func schedRuntime(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	return time.Duration(ns), err == nil
 }

@@ -38,7 +38,8 @@ const inListThreshold = 50
 // eligibility (EligibleSQL) and the definition's conditions; there is no way to get the
 // conditions alone for an audience. Every user value, attribute keys included, is a bound
 // argument; the SQL text is made only of fixed fragments chosen by switches. Placeholders are
-// "?" so the caller's builder numbers them ($1…) across sub-queries. An invalid definition
+// "?" so the caller's builder numbers them ($1…) across sub-queries. Run the query with
+// QueryMode (custom plans). An invalid definition
 // returns a *store.ValidationError with every problem.
 func Compile(workspaceID int64, def Definition, opts CompileOptions) (sq.Sqlizer, error) {
 	match, err := compileConditions(workspaceID, def, opts)

@@ -6,12 +6,20 @@ import (
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pregon/pregon/store"
 )
 
 // psql is the statement builder for pgx: "?" placeholders become $1…$n.
 var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
+
+// QueryMode is how segment queries should be run with pgx: pass it as the first argument
+// (db.Query(ctx, sql, segments.QueryMode, args...)). It plans every execution with the actual
+// values (a custom plan), as the values decide which index pays off: a generic plan reused
+// from "tag X is rare" would be wrong for "tag Y is everyone". The statement's description is
+// still cached, so it costs no extra round trip.
+const QueryMode = pgx.QueryExecModeCacheDescribe
 
 // SampleSize is how many eligible contacts a preview shows.
 const SampleSize = 20
@@ -62,7 +70,7 @@ func Count(ctx context.Context, db store.DBTX, workspaceID int64, def Definition
 		return 0, fmt.Errorf("building the segment count: %w", err)
 	}
 	var n int64
-	if err := db.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+	if err := db.QueryRow(ctx, sql, append([]any{QueryMode}, args...)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting the segment of workspace %d: %w", workspaceID, err)
 	}
 	return n, nil
@@ -100,7 +108,7 @@ func Preview(ctx context.Context, db store.DBTX, workspaceID int64, def Definiti
 		return res, fmt.Errorf("building the segment preview: %w", err)
 	}
 	var opted, stopped, invalid, noConsent int64
-	if err := db.QueryRow(ctx, sql, args...).Scan(&res.Matched, &res.Eligible, &opted, &stopped, &invalid, &noConsent); err != nil {
+	if err := db.QueryRow(ctx, sql, append([]any{QueryMode}, args...)...).Scan(&res.Matched, &res.Eligible, &opted, &stopped, &invalid, &noConsent); err != nil {
 		return res, fmt.Errorf("counting the segment preview of workspace %d: %w", workspaceID, err)
 	}
 	res.Excluded[ExcludedOptedOut] = opted
@@ -113,7 +121,7 @@ func Preview(ctx context.Context, db store.DBTX, workspaceID int64, def Definiti
 	if err != nil {
 		return res, fmt.Errorf("building the segment sample: %w", err)
 	}
-	rows, err := db.Query(ctx, sql, args...)
+	rows, err := db.Query(ctx, sql, append([]any{QueryMode}, args...)...)
 	if err != nil {
 		return res, fmt.Errorf("sampling the segment of workspace %d: %w", workspaceID, err)
 	}
