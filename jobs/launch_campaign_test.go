@@ -309,7 +309,7 @@ func explainLaunch(b *testing.B, db *pgxpool.Pool, f *launchFixture) {
 	must2(b, err)
 	q, args, err := SnapshotFor(c, f.ws, tmpl, m, aud, time.Now()).InsertSQL()
 	must2(b, err)
-	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) "+q, args...)
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, WAL) "+q, args...)
 	must2(b, err)
 	var plan string
 	for rows.Next() {
