@@ -57,6 +57,9 @@ type Progress struct {
 	Valid      int64  `json:"valid"`
 	Rejected   int64  `json:"rejected"`
 	Duplicates int64  `json:"duplicates"`
+	// Inserted and Updated so far: merged chunks, committed together at the end.
+	Inserted int64 `json:"inserted"`
+	Updated  int64 `json:"updated"`
 }
 
 // Result is what an import did.
@@ -204,6 +207,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
 	var (
 		rowsRead, valid, rejected, dups atomic.Int64
+		inserted, updated               atomic.Int64
 		rowsTotal                       = res.Info.RowsTotal - int64(l.headerRow)
 	)
 	pctx, cancel := context.WithCancelCause(ctx)
@@ -284,7 +288,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	// Progress while reading.
 	report := func(phase string) {
 		progress(Progress{Phase: phase, RowsRead: rowsRead.Load(), RowsTotal: max(rowsTotal, rowsRead.Load()),
-			Valid: valid.Load(), Rejected: rejected.Load(), Duplicates: dups.Load()})
+			Valid: valid.Load(), Rejected: rejected.Load(), Duplicates: dups.Load(), Inserted: inserted.Load(), Updated: updated.Load()})
 	}
 	tickDone := make(chan struct{})
 	tickStopped := make(chan struct{})
@@ -325,6 +329,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 				return fmt.Errorf("updating existing contacts: %w", err)
 			}
 			res.Updated += n
+			updated.Store(res.Updated)
 		}
 		var n int64
 		if err := tx.QueryRow(pctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
@@ -332,6 +337,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 			return fmt.Errorf("inserting new contacts: %w", err)
 		}
 		res.Inserted += n
+		inserted.Store(res.Inserted)
 		if _, err := tx.Exec(pctx, `TRUNCATE import_stage`); err != nil {
 			return fmt.Errorf("emptying the staging table: %w", err)
 		}
@@ -407,7 +413,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	}
 	res.Duration = time.Since(start)
 	progress(Progress{Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
-		Rejected: res.Rejected, Duplicates: res.Duplicates})
+		Rejected: res.Rejected, Duplicates: res.Duplicates, Inserted: res.Inserted, Updated: res.Updated})
 	return res, nil
 }
 

@@ -101,7 +101,8 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 			return
 		}
 		still, err := store.ImportSetProgress(runCtx, db, a.WorkspaceID, a.ImportID,
-			store.ImportProgress{RowsRead: pr.RowsRead, RowsTotal: pr.RowsTotal, Rejected: pr.Rejected})
+			store.ImportProgress{RowsRead: pr.RowsRead, RowsTotal: pr.RowsTotal, Rejected: pr.Rejected,
+				Inserted: pr.Inserted, Updated: pr.Updated})
 		if err == nil && !still {
 			cancel(importers.ErrImportCancelled)
 		}

@@ -196,13 +196,17 @@ type ImportProgress struct {
 	RowsRead  int64
 	RowsTotal int64
 	Rejected  int64
+	Inserted  int64 // merged so far, committed at the end
+	Updated   int64
 }
 
 // ImportSetProgress records progress of a running import. It returns false when the import is
 // not running any more (cancelled through the API): the job then stops and rolls back.
 func ImportSetProgress(ctx context.Context, db DBTX, workspaceID, id int64, p ImportProgress) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3, rows_total = greatest($4, $3), rejected = $5
-		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`, workspaceID, id, p.RowsRead, p.RowsTotal, p.Rejected)
+	tag, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3, rows_total = greatest($4, $3), rejected = $5,
+		       inserted = $6, updated = $7
+		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`, workspaceID, id, p.RowsRead, p.RowsTotal, p.Rejected,
+		p.Inserted, p.Updated)
 	if err != nil {
 		return true, fmt.Errorf("recording progress of import %d: %w", id, err)
 	}
@@ -211,7 +215,8 @@ func ImportSetProgress(ctx context.Context, db DBTX, workspaceID, id int64, p Im
 
 // ImportCancel cancels an import that has not ended (ErrConflict when it has).
 func ImportCancel(ctx context.Context, db DBTX, workspaceID, id int64) (Import, error) {
-	i, err := scanImport(db.QueryRow(ctx, `UPDATE imports SET status = 'cancelled', finished_at = now(), error = 'cancelada por el usuario'
+	i, err := scanImport(db.QueryRow(ctx, `UPDATE imports SET status = 'cancelled', finished_at = now(), error = 'cancelada por el usuario',
+		       inserted = 0, updated = 0 -- rolled back: nothing was kept
 		WHERE workspace_id = $1 AND id = $2 AND status IN ('uploaded', 'queued', 'running')
 		RETURNING `+importColumns, workspaceID, id))
 	if err == ErrNotFound {
@@ -225,7 +230,8 @@ func ImportCancel(ctx context.Context, db DBTX, workspaceID, id int64) (Import, 
 // ImportFinish ends an import that did not complete: failed or cancelled, with a message.
 // A completed import is recorded by the import's own transaction.
 func ImportFinish(ctx context.Context, db DBTX, workspaceID, id int64, status ImportStatus, msg string) error {
-	_, err := db.Exec(ctx, `UPDATE imports SET status = $3, error = $4, finished_at = now(), file_path = ''
+	_, err := db.Exec(ctx, `UPDATE imports SET status = $3, error = $4, finished_at = now(), file_path = '',
+		       inserted = 0, updated = 0
 		WHERE workspace_id = $1 AND id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')`, workspaceID, id, status, msg)
 	if err != nil {
 		return fmt.Errorf("finishing import %d: %w", id, err)
