@@ -238,6 +238,7 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	pk := n.PhoneNumberID + "|" + a.waID
 	pl := s.pairs[pk]
 	if pl == nil {
+		s.prunePairsLocked(now)
 		pl = rate.NewLimiter(rate.Every(s.cfg.PairInterval), s.cfg.PairBurst)
 		s.pairs[pk] = pl
 	}
@@ -255,6 +256,22 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	s.stats.accept(to, now)
 	return a, nil
 }
+
+// prunePairsLocked drops pair limiters that are full again (equivalent to a fresh one) once
+// the map grows past a threshold, so long runs over many recipients stay bounded.
+func (s *Simulator) prunePairsLocked(now time.Time) {
+	if len(s.pairs) < s.pairPruneAt {
+		return
+	}
+	for k, l := range s.pairs {
+		if l.TokensAt(now) >= float64(s.cfg.PairBurst) {
+			delete(s.pairs, k)
+		}
+	}
+	s.pairPruneAt = max(minPairPrune, 2*len(s.pairs))
+}
+
+const minPairPrune = 50_000
 
 func makeWAMID(s *Simulator, phoneID, waID string, n int) string {
 	rng := s.rngFor("wamid", phoneID, waID, fmt.Sprint(n))

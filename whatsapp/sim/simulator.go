@@ -31,6 +31,7 @@ type Simulator struct {
 	templateIDs map[string]templateKey
 	faults      Faults
 	pairs       map[string]*rate.Limiter
+	pairPruneAt int
 	pairSeq     map[string]int       // messages accepted per (number, recipient): determinism
 	lastInbound map[string]time.Time // wa_id → last user message (service window)
 	stopped     map[string]bool      // wa_id → stopped marketing messages (user_preferences)
@@ -99,6 +100,7 @@ func (s *Simulator) reset() {
 	}
 	s.faults = s.cfg.Faults
 	s.pairs = map[string]*rate.Limiter{}
+	s.pairPruneAt = minPairPrune
 	s.pairSeq = map[string]int{}
 	s.lastInbound = map[string]time.Time{}
 	s.stopped = map[string]bool{}
