@@ -20,7 +20,8 @@ import (
 //
 //	PREGON_BENCH_RECIPIENTS=1000000 go test ./api/ -run '^$' -bench CampaignReportEndpoint -benchtime 50x -timeout 60m
 //
-// It reports the cold computation (first request), the latency of cached requests (p50, p95,
+// It reports the first request (live counts; aggregation starts in the background), the
+// background aggregation time, the latency of cached requests (p50, p95,
 // max), and of requests served while a background refresh recomputes a stale report.
 func BenchmarkCampaignReportEndpoint(b *testing.B) {
 	n := 1_000_000
@@ -56,12 +57,23 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 		return d, rep
 	}
 	if benchReport.cold == 0 {
-		cold, rep := get()
+		// The first request answers with the live counts and starts the aggregation in the
+		// background; poll until the report is complete.
+		first, rep := get()
+		if !rep.Computing || rep.States["read"] == 0 {
+			b.Fatalf("first request: computing=%v states=%v", rep.Computing, rep.States)
+		}
+		t0 := time.Now()
+		for rep.Stale && time.Since(t0) < 10*time.Minute {
+			time.Sleep(200 * time.Millisecond)
+			_, rep = get()
+		}
 		if rep.Funnel.Audience != int64(n) {
 			b.Fatalf("audience %d", rep.Funnel.Audience)
 		}
-		b.Logf("cold (computes and caches): %v (compute %d ms)", cold, rep.ComputeMS)
-		benchReport.cold = cold
+		b.Logf("first request %v (live counts, computing); background aggregation %d ms (ready after %.1fs)",
+			first, rep.ComputeMS, time.Since(t0).Seconds())
+		benchReport.first, benchReport.cold = first, time.Duration(rep.ComputeMS)*time.Millisecond
 	}
 	cold := benchReport.cold
 
@@ -74,7 +86,8 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(float64(cold.Milliseconds()), "cold-ms")
+	b.ReportMetric(float64(cold.Milliseconds()), "aggregate-ms")
+	b.ReportMetric(float64(benchReport.first.Microseconds())/1000, "first-ms")
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.95), "p95-ms")
 	b.ReportMetric(pct(1), "max-ms")
@@ -97,15 +110,16 @@ func BenchmarkCampaignReportEndpoint(b *testing.B) {
 	}
 	slices.Sort(stale)
 	b.ReportMetric(float64(stale[len(stale)-1].Microseconds())/1000, "during-refresh-max-ms")
-	b.Logf("%d recipients: cold %v; cached p50 %.1f ms p95 %.1f ms max %.1f ms over %d requests; "+
+	b.Logf("%d recipients: first request %v, aggregation %v; cached p50 %.1f ms p95 %.1f ms max %.1f ms over %d requests; "+
 		"while refreshing (%.1fs): %d requests, max %v",
-		n, cold, pct(0.5), pct(0.95), pct(1), len(lat), time.Since(t0).Seconds(), len(stale), stale[len(stale)-1])
+		n, benchReport.first, cold, pct(0.5), pct(0.95), pct(1), len(lat), time.Since(t0).Seconds(), len(stale), stale[len(stale)-1])
 }
 
 var benchReport struct {
-	env  *testEnv
-	cid  int64
-	cold time.Duration
+	env   *testEnv
+	cid   int64
+	first time.Duration
+	cold  time.Duration
 }
 
 // benchTB keeps the fixture's database alive across the benchmark's runs (its cleanups never run;

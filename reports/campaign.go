@@ -37,7 +37,8 @@ type CampaignReport struct {
 
 	ComputedAt time.Time `json:"computed_at"`
 	ComputeMS  int       `json:"compute_ms"`
-	Stale      bool      `json:"stale"` // newer events exist; a refresh is under way
+	Stale      bool      `json:"stale"`     // newer events exist; a refresh is under way
+	Computing  bool      `json:"computing"` // first computation under way: only the live counts are filled
 }
 
 // Audience is the audience frozen at launch.
@@ -207,11 +208,32 @@ func CampaignReportGet(ctx context.Context, db store.DBTX, workspaceID, campaign
 			return nil, fmt.Errorf("reading the cached report of campaign %d: %w", campaignID, err)
 		}
 	}
+	if cacheable && !opts.Fresh && opts.Refresh != nil && rep.audienceSize() > SyncComputeLimit {
+		// No cached report yet for a large campaign: answer now with the live part and let the
+		// background refresh aggregate (seconds on a million recipients); clients poll.
+		rep.Computing, rep.Stale = true, true
+		rep.CampaignMetrics = CampaignMetrics{SkippedBy: []ReasonCount{}, FailedBy: []CodeCount{}, Billable: []CategoryCount{},
+			BillableDetail: []BillableGroup{}, Timeline: Timeline{Bucket: opts.Bucket, Points: []TimelinePoint{}}}
+		opts.Refresh()
+		return rep, nil
+	}
 	if err := computeInto(ctx, db, rep, opts.Bucket, fp, cacheable); err != nil {
 		return nil, err
 	}
 	rep.Cost = opts.RateCard.Estimate(rep.BillableDetail)
 	return rep, nil
+}
+
+// SyncComputeLimit is the audience size up to which a missing report is computed within the
+// request; larger campaigns get the live counts at once and the rest from a background refresh.
+const SyncComputeLimit = 20_000
+
+func (r *CampaignReport) audienceSize() int64 {
+	var n int64
+	for _, v := range r.States {
+		n += v
+	}
+	return max(n, r.Audience.Count)
 }
 
 // CampaignReportRefresh recomputes and caches a campaign's report. It takes a session-level

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pregon/pregon/internal/pgtest"
 	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/reports/reportstest"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
@@ -389,5 +390,31 @@ func TestRateCardParse(t *testing.T) {
 	}
 	if (*reports.RateCard)(nil).Estimate(nil) != nil {
 		t.Fatal("a nil rate card estimated a cost")
+	}
+}
+
+func TestLargeCampaignFirstReportIsAsync(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	ws := newWorkspace(t, db, "Grande")
+	id, err := reportstest.Campaign(ctx, db, ws.ID, reports.SyncComputeLimit+100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed := 0
+	opts := reports.CampaignReportOptions{Refresh: func() { refreshed++ }}
+	rep, err := reports.CampaignReportGet(ctx, db, ws.ID, id, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Computing || refreshed != 1 || rep.States["read"] == 0 || rep.Funnel.Audience != 0 {
+		t.Fatalf("first report: computing=%v refreshed=%d states=%v", rep.Computing, refreshed, rep.States)
+	}
+	if ok, err := reports.CampaignReportRefresh(ctx, db, ws.ID, id); !ok || err != nil {
+		t.Fatalf("refresh: %v %v", ok, err)
+	}
+	if rep, err = reports.CampaignReportGet(ctx, db, ws.ID, id, opts); err != nil || rep.Computing || rep.Stale || rep.Funnel.Audience != int64(reports.SyncComputeLimit+100) {
+		t.Fatalf("after refresh: %+v %v", rep, err)
 	}
 }
