@@ -99,11 +99,21 @@ func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumb
 	if err != nil {
 		return events, err
 	}
-	if limit, ok := p.MessagingLimit(); ok {
+	if limit, ok := p.MessagingLimit(); ok && knownLimit(limit) {
 		if _, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, updated_at = now()
 			WHERE id = $1 AND messaging_limit <> $2`, n.WorkspaceID, limit); err != nil {
 			return events, fmt.Errorf("updating messaging limit of workspace %d: %w", n.WorkspaceID, err)
 		}
 	}
 	return events, nil
+}
+
+// knownLimit reports whether limit is one a workspace accepts (store.WorkspaceUpdateByID): a
+// legacy or unexpected tier is recorded as a number event but does not change the budget.
+func knownLimit(limit int) bool {
+	switch limit {
+	case -1, 250, 1000, 2000, 10000, 100000:
+		return true
+	}
+	return false
 }
