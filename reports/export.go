@@ -252,6 +252,9 @@ type column struct {
 	name  string
 	kind  colKind
 	width float64 // XLSX column width
+	// free is text people typed (names, attributes, consent text): in CSV a leading formula
+	// character is neutralised so a spreadsheet does not run it (XLSX cells are plain strings).
+	free bool
 }
 
 // cell is one value of a row; ok=false is an empty cell.
@@ -289,7 +292,7 @@ func expand(cols []column) []column {
 func attributeColumns(attrs []string) []column {
 	cols := make([]column, len(attrs))
 	for i, a := range attrs {
-		cols[i] = column{name: "attr_" + sanitizeHeader(a), kind: colText, width: 16}
+		cols[i] = column{name: "attr_" + sanitizeHeader(a), kind: colText, width: 16, free: true}
 	}
 	return cols
 }

@@ -34,12 +34,12 @@ ev AS (
 func recipientSource(s ExportSpec) source {
 	var cols []column
 	if s.Kind == KindTemplate {
-		cols = append(cols, column{name: "campaign_id", kind: colInt, width: 11}, column{name: "campaign", kind: colText, width: 24})
+		cols = append(cols, column{name: "campaign_id", kind: colInt, width: 11}, column{name: "campaign", kind: colText, width: 24, free: true})
 	}
 	cols = append(cols,
 		column{name: "recipient_id", kind: colInt, width: 12},
 		column{name: "phone", kind: colText, width: 16},
-		column{name: "name", kind: colText, width: 22})
+		column{name: "name", kind: colText, width: 22, free: true})
 	cols = append(cols, attributeColumns(s.Attributes)...)
 	cols = append(cols,
 		column{name: "state", kind: colText, width: 10},
@@ -214,22 +214,22 @@ func contactSource(s ExportSpec) source {
 		{name: "contact_id", kind: colInt, width: 11},
 		{name: "phone", kind: colText, width: 16},
 		{name: "wa_id", kind: colText, width: 16},
-		{name: "name", kind: colText, width: 22},
-		{name: "email", kind: colText, width: 22},
+		{name: "name", kind: colText, width: 22, free: true},
+		{name: "email", kind: colText, width: 22, free: true},
 		{name: "country", kind: colText, width: 8},
 		{name: "language", kind: colText, width: 9},
-		{name: "tags", kind: colText, width: 18},
+		{name: "tags", kind: colText, width: 18, free: true},
 	}
 	cols = append(cols, attributeColumns(s.Attributes)...)
 	cols = append(cols,
 		column{name: "created_at", kind: colTime},
 		column{name: "consent_at", kind: colTime},
 		column{name: "consent_source", kind: colText, width: 16},
-		column{name: "consent_text", kind: colText, width: 30},
+		column{name: "consent_text", kind: colText, width: 30, free: true},
 		column{name: "consent_evidence", kind: colText, width: 30},
 		column{name: "opted_out_at", kind: colTime},
 		column{name: "opt_out_source", kind: colText, width: 14},
-		column{name: "opt_out_reason", kind: colText, width: 20},
+		column{name: "opt_out_reason", kind: colText, width: 20, free: true},
 		column{name: "marketing_stopped_at", kind: colTime},
 		column{name: "consent_history", kind: colText, width: 40})
 	return source{columns: cols, run: runContacts}

@@ -418,3 +418,20 @@ func TestLargeCampaignFirstReportIsAsync(t *testing.T) {
 		t.Fatalf("after refresh: %+v %v", rep, err)
 	}
 }
+
+func TestCSVNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	f := buildFixture(t, db)
+	if _, err := db.Exec(context.Background(), `UPDATE contacts SET name = '=HYPERLINK("http://x","y")', attributes = '{"ciudad": "-5", "puntos": "@SUM(A1)"}'
+		WHERE workspace_id = $1 AND phone_e164 = '+573000000008'`, f.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	spec := reports.ExportSpec{WorkspaceID: f.ws.ID, Kind: reports.KindCampaign, CampaignID: f.campaignID, Format: reports.CSV,
+		AsOf: launch, Attributes: []string{"ciudad", "puntos"}}
+	rows, _ := csvByPhone(t, export(t, db, spec))
+	r := rows["+573000000008"]
+	if r["name"] != `'=HYPERLINK("http://x","y")` || r["attr_ciudad"] != "-5" || r["attr_puntos"] != "'@SUM(A1)" || r["phone"] != "+573000000008" {
+		t.Fatalf("row = %v", r)
+	}
+}

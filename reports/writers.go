@@ -69,7 +69,11 @@ func (c *csvWriter) row(cells []cell) error {
 				b = strconv.AppendBool(b, v.b)
 			}
 		default:
-			b = appendCSVField(b, v.s)
+			if c.cols[i].free && formulaLike(v.s) {
+				b = appendCSVField(b, "'"+v.s)
+			} else {
+				b = appendCSVField(b, v.s)
+			}
 		}
 	}
 	b = append(b, '\n')
@@ -80,6 +84,21 @@ func (c *csvWriter) row(cells []cell) error {
 
 func (c *csvWriter) close() error { return c.w.Flush() }
 func (c *csvWriter) abort()       { c.w.Flush() }
+
+// formulaLike reports whether a spreadsheet opening the CSV would take s for a formula
+// ("=…", "@…", "+A1…"); signed numbers such as -5 or +57 are left alone.
+func formulaLike(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '=', '@', '\t', '\r':
+		return true
+	case '+', '-':
+		return len(s) > 1 && (s[1] < '0' || s[1] > '9')
+	}
+	return false
+}
 
 func appendCSVField(b []byte, s string) []byte {
 	need := false
