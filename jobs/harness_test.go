@@ -73,8 +73,13 @@ func setup(t testing.TB, o setupOpts) *bundle {
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 
-	b := &bundle{pool: pgtest.NewDB(t), sim: s, simURL: srv.URL}
-	var err error
+	pcfg, err := pgxpool.ParseConfig(pgtest.NewDBURL(t))
+	must(t, err)
+	pcfg.MaxConns = 60 // sends at 1,000/s need more than pgtest's default 20
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	must(t, err)
+	t.Cleanup(pool.Close)
+	b := &bundle{pool: pool, sim: s, simURL: srv.URL}
 	b.ws, err = store.WorkspaceCreate(ctx, b.pool, store.WorkspaceCreateParams{Name: "pacing", MessagingLimit: o.messagingLimit})
 	must(t, err)
 	var numberID int64
@@ -122,6 +127,12 @@ func (b *bundle) campaign(t testing.TB, name string, n int, window string) int64
 // start runs a River client with the pacer and the send job; it stops when the test ends.
 func (b *bundle) start(t testing.TB) *river.Client[pgx.Tx] {
 	t.Helper()
+	return b.startWith(t, 400, 50*time.Millisecond)
+}
+
+// startWith is start with the sends queue's concurrency and fetch poll interval.
+func (b *bundle) startWith(t testing.TB, sendWorkers int, poll time.Duration) *river.Client[pgx.Tx] {
+	t.Helper()
 	ws := river.NewWorkers()
 	river.AddWorker(ws, jobs.NewPaceWorker(b.deps))
 	river.AddWorker(ws, jobs.NewSendMessageWorker(b.deps))
@@ -129,10 +140,10 @@ func (b *bundle) start(t testing.TB) *river.Client[pgx.Tx] {
 		Logger:            b.deps.Logger,
 		Workers:           ws,
 		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
+		FetchPollInterval: poll,
 		Queues: map[string]river.QueueConfig{
 			jobs.QueueCampaign: {MaxWorkers: 4},
-			jobs.QueueSend:     {MaxWorkers: 400},
+			jobs.QueueSend:     {MaxWorkers: sendWorkers},
 		},
 		TestOnly: true,
 	})

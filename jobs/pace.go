@@ -59,8 +59,10 @@ type PaceConfig struct {
 	// re-checking the campaign) this long before its slot (default 100 ms), then waits for
 	// the slot. A crash in between leaves an unknown recipient that was never sent.
 	ClaimAhead time.Duration
-	// StaleQueued: a recipient queued for a slot this far in the past lost its send job (a
-	// crashed worker) and goes back to pending (default 10 s).
+	// StaleQueued: a recipient queued for a slot this far in the past has no send job that
+	// will still send it (its job gave the slot up, or died with its worker); the pacer puts
+	// it back to pending (default 2 s; any value above Grace is safe, as a send job claims its
+	// recipient only while it still holds that slot).
 	StaleQueued time.Duration
 	// StaleSending: a recipient in sending this long belongs to a send that died during or
 	// after the API call; it becomes unknown for the webhook to settle (default 45 s; sends
@@ -80,7 +82,7 @@ func (c PaceConfig) withDefaults() PaceConfig {
 	c.Grace = cmp.Or(c.Grace, 10*time.Millisecond)
 	c.Headroom = cmp.Or(c.Headroom, 0.999)
 	c.ClaimAhead = cmp.Or(c.ClaimAhead, 100*time.Millisecond)
-	c.StaleQueued = cmp.Or(c.StaleQueued, 10*time.Second)
+	c.StaleQueued = cmp.Or(c.StaleQueued, 2*time.Second)
 	c.StaleSending = cmp.Or(c.StaleSending, 45*time.Second)
 	c.SendTimeout = cmp.Or(c.SendTimeout, 15*time.Second)
 	c.MaxWait = cmp.Or(c.MaxWait, time.Minute)
@@ -146,6 +148,9 @@ func (w *PaceWorker) Work(ctx context.Context, job *river.Job[PaceArgs]) error {
 			return fmt.Errorf("postponing next pace tick of number %d: %w", numberID, err)
 		}
 	}
+	if err := store.RecipientsQueue(ctx, tx, res.workspaceID, res.queueIDs, res.queueSlots, now); err != nil {
+		return fmt.Errorf("pacing number %d: %w", numberID, err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing pace tick of number %d: %w", numberID, err)
 	}
@@ -157,6 +162,9 @@ func (w *PaceWorker) Work(ctx context.Context, job *river.Job[PaceArgs]) error {
 }
 
 type tickResult struct {
+	queueIDs          []int64
+	queueSlots        []time.Time
+	workspaceID       int64
 	released          int
 	requeued, unknown int64
 	wake              time.Time // when the next tick is useful
@@ -308,6 +316,10 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 	}
 
 	if len(picked) > 0 {
+		// Claiming took time: slots start no earlier than a lead from now.
+		if s := w.now().Add(w.cfg.Lead); s.After(start) {
+			start = s
+		}
 		ids := make([]int64, len(picked))
 		slotsAt := make([]time.Time, len(picked))
 		params := make([]river.InsertManyParams, len(picked))
@@ -319,9 +331,9 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 				InsertOpts: &river.InsertOpts{ScheduledAt: slot.Add(-w.cfg.Lead)},
 			}
 		}
-		if err := store.RecipientsQueue(ctx, tx, ws.ID, ids, slotsAt, now); err != nil {
-			return res, err
-		}
+		// Marking them queued touches the campaign counters every send job also updates: it
+		// is the tick's last statement (see Work), so those rows stay locked only briefly.
+		res.queueIDs, res.queueSlots, res.workspaceID = ids, slotsAt, ws.ID
 		for cid, contacts := range counted {
 			if err := store.MessagingLedgerRecord(ctx, tx, ws.ID, cid, contacts, now); err != nil {
 				return res, err

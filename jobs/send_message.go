@@ -94,10 +94,10 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessage
 		return river.JobSnooze(early)
 	}
 	if now.After(slot.Add(w.cfg.Grace)) {
-		// Too late for its slot: sending now could bunch with later slots. The pacer releases
-		// the recipient again into a fresh slot.
-		_, err := store.RecipientSetState(ctx, w.db, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientPending, now)
-		return err
+		// Too late for its slot: sending now could bunch with later slots. The recipient stays
+		// queued for a slot that has passed; the pacer's next tick releases it again (in bulk,
+		// so a burst of late jobs costs no write each).
+		return nil
 	}
 
 	// Wait in queued (where a crash costs nothing: the pacer re-releases stale queued
@@ -107,50 +107,55 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessage
 	}
 	now = w.now()
 
-	// 1. Claim: queued → sending, committed before the API call.
-	var r store.RecipientSend
-	var proceed bool
-	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		var err error
-		r, err = store.RecipientLockForSend(ctx, tx, a.WorkspaceID, a.RecipientID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if r.SendSlot == nil || !r.SendSlot.Equal(slot) {
-			return nil // re-released meanwhile: another job owns it now
-		}
-		switch r.State {
-		case store.RecipientSending:
-			// This job already called the API once and died before recording the outcome.
-			// Never resend blindly: the webhook settles it through the callback data.
-			_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientUnknown, now)
-			return err
-		case store.RecipientQueued:
-		default:
-			return nil
-		}
-		switch r.CampaignState {
-		case store.CampaignRunning:
-		case store.CampaignPaused, store.CampaignScheduled, store.CampaignDraft:
-			_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientPending, now)
-			return err
-		default: // cancelled or completed
-			_, err = store.RecipientSkip(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, "campaign_"+string(r.CampaignState))
-			return err
-		}
-		proceed, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientSending, now)
-		return err
-	})
+	// 1. Claim: queued → sending, committed before the API call. The fast path is one
+	// statement; anything unusual is sorted out under the recipient's lock.
+	r, proceed, err := store.RecipientClaimForSend(ctx, w.db, a.WorkspaceID, a.RecipientID, slot, now)
 	if err != nil {
-		return fmt.Errorf("claiming recipient %d for sending: %w", a.RecipientID, err)
+		return err
 	}
 	if !proceed {
-		return nil
+		err = pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
+			var err error
+			r, err = store.RecipientLockForSend(ctx, tx, a.WorkspaceID, a.RecipientID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if r.SendSlot == nil || !r.SendSlot.Equal(slot) {
+				return nil // re-released meanwhile: another job owns it now
+			}
+			switch r.State {
+			case store.RecipientSending:
+				// This job already called the API once and died before recording the outcome.
+				// Never resend blindly: the webhook settles it through the callback data.
+				_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientUnknown, now)
+				return err
+			case store.RecipientQueued:
+			default:
+				return nil
+			}
+			switch r.CampaignState {
+			case store.CampaignRunning:
+			case store.CampaignPaused, store.CampaignScheduled, store.CampaignDraft:
+				_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientPending, now)
+				return err
+			default: // cancelled or completed
+				_, err = store.RecipientSkip(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, "campaign_"+string(r.CampaignState))
+				return err
+			}
+			proceed, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientSending, now)
+			r.Attempts++ // this call
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("claiming recipient %d for sending: %w", a.RecipientID, err)
+		}
+		if !proceed {
+			return nil
+		}
 	}
-	r.Attempts++ // this call
 	// From here on the recipient is in sending; every path below must move it on.
 	number, sender, err := w.senders.get(ctx, a.WorkspaceID, a.SenderNumberID)
 	if err == nil && number.Status != store.NumberActive {
@@ -221,15 +226,14 @@ func buildMessage(r store.RecipientSend) (whatsapp.TemplateMessage, error) {
 
 func (w *SendMessageWorker) recordSent(ctx context.Context, a SendMessageArgs, res whatsapp.SendResult) error {
 	now := w.now()
-	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		_, err := store.RecipientMarkSent(ctx, tx, a.WorkspaceID, a.RecipientID, res.WAMID, res.WAID, now)
-		return err
-	})
-	if err != nil {
+	if _, err := store.RecipientMarkSent(ctx, w.db, a.WorkspaceID, a.RecipientID, res.WAMID, res.WAID, now); err != nil {
 		return fmt.Errorf("recording send of recipient %d (wamid %s): %w", a.RecipientID, res.WAMID, err)
 	}
 	// Statuses that arrived before this commit are applied now (after it, so a webhook
 	// committing concurrently cannot be missed by both sides).
+	if pending, err := store.StatusEventsPendingForWAMID(ctx, w.db, res.WAMID); err != nil || !pending {
+		return nil
+	}
 	if err := store.StatusEventsApplyForWAMID(ctx, w.db, res.WAMID); err != nil {
 		w.log.WarnContext(ctx, "applying early statuses", slog.String("wamid", res.WAMID), slog.Any("error", err))
 	}

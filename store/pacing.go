@@ -30,7 +30,9 @@ type NumberPacing struct {
 // first use. ok is false when another tick holds the lock (SKIP LOCKED): the caller skips this
 // tick rather than queueing behind it.
 func NumberPacingLock(ctx context.Context, tx DBTX, workspaceID, senderNumberID int64) (p NumberPacing, ok bool, err error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO number_pacing (sender_number_id, workspace_id) VALUES ($1, $2)
+	// Only a missing row is inserted: INSERT … ON CONFLICT would wait for a tick holding it.
+	if _, err := tx.Exec(ctx, `INSERT INTO number_pacing (sender_number_id, workspace_id)
+		SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM number_pacing WHERE sender_number_id = $1)
 		ON CONFLICT (sender_number_id) DO NOTHING`, senderNumberID, workspaceID); err != nil {
 		return p, false, fmt.Errorf("creating pacing state of number %d: %w", senderNumberID, err)
 	}

@@ -184,6 +184,40 @@ type RecipientSend struct {
 	TemplateLanguage string
 }
 
+// RecipientClaimForSend is a send job's one-statement fast path: it moves the recipient from
+// queued to sending (attempts + 1) only while it still holds slot and its campaign is running,
+// and returns what the send needs. ok is false when anything else holds; the caller then looks
+// at the recipient under a lock (RecipientLockForSend) to decide what to do.
+func RecipientClaimForSend(ctx context.Context, db DBTX, workspaceID, recipientID int64, slot, now time.Time) (r RecipientSend, ok bool, err error) {
+	var numberID *int64
+	var tname, tlang *string
+	err = db.QueryRow(ctx, `
+		UPDATE recipients r SET state = 'sending', sending_at = $4, attempts = r.attempts + 1, updated_at = now()
+		FROM campaigns c
+		WHERE r.workspace_id = $1 AND r.id = $2 AND r.state = 'queued' AND r.send_slot = $3
+		  AND c.id = r.campaign_id AND c.workspace_id = r.workspace_id AND c.state = 'running'
+		RETURNING r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
+		          r.variables, c.state, c.sender_number_id,
+		          (SELECT t.name FROM templates t WHERE t.id = c.template_id AND t.workspace_id = c.workspace_id),
+		          (SELECT t.language FROM templates t WHERE t.id = c.template_id AND t.workspace_id = c.workspace_id)`,
+		workspaceID, recipientID, slot, now).Scan(
+		&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
+		&r.Variables, &r.CampaignState, &numberID, &tname, &tlang)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("claiming recipient %d for sending: %w", recipientID, err)
+	}
+	if numberID != nil {
+		r.SenderNumberID = *numberID
+	}
+	if tname != nil && tlang != nil {
+		r.TemplateName, r.TemplateLanguage = *tname, *tlang
+	}
+	return r, true, nil
+}
+
 // RecipientLockForSend reads and row-locks a recipient with its campaign's state and template
 // (inside tx). ErrNotFound when the recipient is gone.
 func RecipientLockForSend(ctx context.Context, tx DBTX, workspaceID, recipientID int64) (RecipientSend, error) {
@@ -253,32 +287,42 @@ func RecipientRetryLater(ctx context.Context, db DBTX, workspaceID, recipientID 
 	return nil
 }
 
-// RecipientMarkSent records an accepted send: wamid and wa_id on the recipient (sending or, when
-// a sweeper got there first, unknown) and the wa_id on the contact. It reports whether the
-// recipient changed.
+// RecipientMarkSent records an accepted send in one statement: wamid and wa_id on the
+// recipient (sending or, when a sweeper got there first, unknown) and the wa_id on the contact.
+// It reports whether the recipient changed (false: a webhook settled it first).
 func RecipientMarkSent(ctx context.Context, db DBTX, workspaceID, recipientID int64, wamid, waID string, now time.Time) (bool, error) {
-	var contactID int64
+	var n int
 	err := db.QueryRow(ctx, `
-		UPDATE recipients SET state = 'sent', wamid = $3, wa_id = NULLIF($4, ''), sent_at = COALESCE(sent_at, $5),
-		       outcome_at = $5, error_code = NULL, error_title = '', updated_at = now()
-		WHERE workspace_id = $1 AND id = $2 AND state IN ('sending', 'unknown') AND (wamid IS NULL OR wamid = $3)
-		RETURNING contact_id`, workspaceID, recipientID, wamid, waID, now).Scan(&contactID)
-	if errors.Is(err, pgx.ErrNoRows) {
+		WITH r AS (
+		    UPDATE recipients SET state = 'sent', wamid = $3, wa_id = COALESCE(NULLIF($4, ''), wa_id),
+		           sent_at = COALESCE(sent_at, $5), outcome_at = $5, error_code = NULL, error_title = '', updated_at = now()
+		    WHERE workspace_id = $1 AND id = $2 AND state IN ('sending', 'unknown') AND (wamid IS NULL OR wamid = $3)
+		    RETURNING contact_id
+		), c AS (
+		    UPDATE contacts ct SET wa_id = $4, updated_at = now() FROM r
+		    WHERE ct.id = r.contact_id AND ct.workspace_id = $1 AND $4 <> '' AND ct.wa_id IS DISTINCT FROM $4
+		    RETURNING ct.id
+		)
+		SELECT (SELECT count(*) FROM r) + 0 * (SELECT count(*) FROM c)`, workspaceID, recipientID, wamid, waID, now).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("recording send of recipient %d: %w", recipientID, err)
+	}
+	if n == 0 {
 		// A webhook settled it first (state moved past sent, wamid set through callback data).
 		_, err = db.Exec(ctx, `UPDATE recipients SET wa_id = COALESCE(wa_id, NULLIF($3, '')), outcome_at = COALESCE(outcome_at, $4)
 			WHERE workspace_id = $1 AND id = $2`, workspaceID, recipientID, waID, now)
 		return false, err
 	}
-	if err != nil {
-		return false, fmt.Errorf("recording send of recipient %d: %w", recipientID, err)
-	}
-	if waID != "" {
-		if _, err := db.Exec(ctx, `UPDATE contacts SET wa_id = $3, updated_at = now()
-			WHERE workspace_id = $1 AND id = $2 AND wa_id IS DISTINCT FROM $3`, workspaceID, contactID, waID); err != nil {
-			return true, fmt.Errorf("recording wa_id of contact %d: %w", contactID, err)
-		}
-	}
 	return true, nil
+}
+
+// StatusEventsPendingForWAMID reports whether status events wait for wamid (webhooks that beat
+// the send's commit): a cheap probe of a partial index, so the send job runs the full apply only
+// when needed.
+func StatusEventsPendingForWAMID(ctx context.Context, db DBTX, wamid string) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM status_events WHERE wamid = $1 AND applied_at IS NULL)`, wamid).Scan(&ok)
+	return ok, err
 }
 
 // RecipientMarkFailed records a refused send of a recipient that is being sent.

@@ -1,0 +1,120 @@
+package jobs_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp/sim"
+)
+
+func benchEnv(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// webhookSink is a trivial webhook receiver: it answers 200 and counts.
+func webhookSink(b *testing.B) (string, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+// BenchmarkSendRate sends at a 1,000 msg/s throughput (PREGON_BENCH_MPS) for 60 s
+// (PREGON_BENCH_SECONDS) against the simulator, whose status webhooks flow to a 200 receiver,
+// and reports the achieved rate over the steady window and the busiest 1-s window.
+//
+//	go test ./jobs -run '^$' -bench BenchmarkSendRate -benchtime 1x -timeout 30m
+func BenchmarkSendRate(b *testing.B) {
+	mps := benchEnv("PREGON_BENCH_MPS", 1000)
+	seconds := benchEnv("PREGON_BENCH_SECONDS", 60)
+	for range b.N {
+		runSendBench(b, mps, seconds, false)
+	}
+}
+
+// BenchmarkSendRateUnlimited removes the limit (simulator unlimited, the number at 20,000 mps
+// with a 1 s grace) and reports the most Pregón sends per second on this machine, for
+// PREGON_BENCH_RECIPIENTS (default 40,000) recipients.
+//
+//	go test ./jobs -run '^$' -bench BenchmarkSendRateUnlimited -benchtime 1x -timeout 30m
+func BenchmarkSendRateUnlimited(b *testing.B) {
+	for range b.N {
+		runSendBench(b, 20000, 0, true)
+	}
+}
+
+func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
+	ctx := context.Background()
+	hookURL, hooks := webhookSink(b)
+	opts := setupOpts{mps: mps, simConfig: func(c *sim.Config) {
+		c.WebhookURL = hookURL
+		c.Numbers[0].ThroughputLevel = "HIGH"
+		if unlimited {
+			c.Numbers[0].MPS = -1
+		}
+	}}
+	if unlimited {
+		opts.pacing.Grace = time.Second
+	}
+	if lead := benchEnv("PREGON_BENCH_LEAD_MS", 0); lead > 0 {
+		opts.pacing.Lead = time.Duration(lead) * time.Millisecond
+	}
+	bd := setup(b, opts)
+	simCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bd.sim.Start(simCtx)
+	n := mps*seconds + mps*8
+	if unlimited {
+		n = benchEnv("PREGON_BENCH_RECIPIENTS", 40000)
+	}
+	c := bd.campaign(b, "bench", n, "")
+	b.ResetTimer()
+	client := bd.startWith(b, benchEnv("PREGON_BENCH_SEND_WORKERS", 1000), time.Duration(benchEnv("PREGON_BENCH_POLL_MS", 50))*time.Millisecond)
+	start := time.Now()
+	bd.kick(b, client)
+
+	if unlimited {
+		waitFor(b, 30*time.Minute, "all sends", func() bool { return bd.sim.AcceptedTotal() >= n })
+		el := time.Since(start)
+		b.ReportMetric(float64(n)/el.Seconds(), "msg/s")
+		b.ReportMetric(float64(bd.sim.MaxPerSecond()), "max-1s-window")
+		b.Logf("unlimited: %d sends in %s = %.0f msg/s (busiest 1-s window %d); webhooks received %d",
+			n, el.Round(time.Millisecond), float64(n)/el.Seconds(), bd.sim.MaxPerSecond(), hooks.Load())
+		return
+	}
+	// Steady state: skip the first 3 s (River and the pacer warm up), then measure.
+	waitFor(b, 30*time.Second, "the first sends", func() bool { return bd.sim.AcceptedTotal() > 0 })
+	time.Sleep(3 * time.Second)
+	a0, t0 := bd.sim.AcceptedTotal(), time.Now()
+	time.Sleep(time.Duration(seconds) * time.Second)
+	a1, t1 := bd.sim.AcceptedTotal(), time.Now()
+	rate := float64(a1-a0) / t1.Sub(t0).Seconds()
+	st := bd.sim.Stats()
+	b.ReportMetric(rate, "msg/s")
+	b.ReportMetric(100*rate/float64(mps), "%-of-throughput")
+	b.ReportMetric(float64(st.MaxPerSecond), "max-1s-window")
+	counts, err := store.CampaignCounts(ctx, bd.pool, bd.ws.ID, c)
+	must(b, err)
+	p, _ := store.NumberPacingGet(ctx, bd.pool, bd.ws.ID, bd.number.ID)
+	b.Logf("throughput %d: %.1f msg/s over %s (%.1f %%), busiest 1-s window %d, 130429 rejections %d, webhooks POSTed %d (received %d), recipients %v, pacer released %d",
+		mps, rate, t1.Sub(t0).Round(time.Millisecond), 100*rate/float64(mps), st.MaxPerSecond, st.RejectedByCode[130429],
+		st.Webhooks.Delivered, hooks.Load(), counts, p.Released)
+	if st.MaxPerSecond > mps {
+		b.Errorf("busiest 1-s window %d > throughput %d", st.MaxPerSecond, mps)
+	}
+	_ = jobs.QueueSend
+}
