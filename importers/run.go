@@ -394,7 +394,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	mapping, _ := json.Marshal(m)
 	consent, _ := json.Marshal(p.Consent)
 	tag, err := tx.Exec(ctx, `
-		UPDATE imports SET status = 'completed', finished_at = now(), rows_read = $3, rows_total = $3,
+		UPDATE imports SET status = 'completed', finished_at = clock_timestamp(), rows_read = $3, rows_total = $3,
 		       inserted = $4, updated = $5, unchanged = $6, rejected = $7, duplicates = $8, without_consent = $9,
 		       header_row = $10, sheet = $11, encoding = $12, separator = $13, mapping = $14, mode = $15,
 		       consent = $16, format = $17, error = ''

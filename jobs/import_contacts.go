@@ -103,6 +103,9 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 		still, err := store.ImportSetProgress(runCtx, db, a.WorkspaceID, a.ImportID,
 			store.ImportProgress{RowsRead: pr.RowsRead, RowsTotal: pr.RowsTotal, Rejected: pr.Rejected,
 				Inserted: pr.Inserted, Updated: pr.Updated})
+		if err != nil {
+			log.WarnContext(ctx, "recording import progress", "error", err.Error())
+		}
 		if err == nil && !still {
 			cancel(importers.ErrImportCancelled)
 		}

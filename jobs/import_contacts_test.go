@@ -2,11 +2,13 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -110,6 +112,38 @@ func TestImportContactsWorker(t *testing.T) {
 		}
 		if _, err := os.Stat(b.imp.FilePath); !os.IsNotExist(err) {
 			t.Errorf("file still there: %v", err)
+		}
+	})
+
+	t.Run("CancelledWhileRunningRollsBack", func(t *testing.T) {
+		t.Parallel()
+		var sb strings.Builder
+		sb.WriteString("telefono,nombre\n")
+		for i := range 150_000 {
+			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
+		}
+		b := setupImport(t, sb.String(), "{}")
+		ctx := context.Background()
+		go func() {
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				if imp, err := store.ImportGetByID(ctx, b.pool, b.ws.ID, b.imp.ID); err == nil && imp.Status == store.ImportRunning && imp.RowsRead > 0 {
+					store.ImportCancel(ctx, b.pool, b.ws.ID, b.imp.ID)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		if res := b.work(t); res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("event %s", res.EventKind)
+		}
+		imp := b.reload(t)
+		if imp.Status != store.ImportCancelled || imp.Inserted != 0 || imp.FilePath != "" {
+			t.Fatalf("import %+v", imp)
+		}
+		var n int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM contacts`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d contacts after a cancelled import (%v)", n, err)
 		}
 	})
 

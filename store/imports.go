@@ -203,7 +203,7 @@ type ImportProgress struct {
 // ImportSetProgress records progress of a running import. It returns false when the import is
 // not running any more (cancelled through the API): the job then stops and rolls back.
 func ImportSetProgress(ctx context.Context, db DBTX, workspaceID, id int64, p ImportProgress) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3, rows_total = greatest($4, $3), rejected = $5,
+	tag, err := db.Exec(ctx, `UPDATE imports SET rows_read = $3::bigint, rows_total = greatest($4::bigint, $3::bigint), rejected = $5,
 		       inserted = $6, updated = $7
 		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`, workspaceID, id, p.RowsRead, p.RowsTotal, p.Rejected,
 		p.Inserted, p.Updated)
