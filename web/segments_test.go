@@ -24,7 +24,7 @@ func TestSegments(t *testing.T) {
 			p.contains(t, `tr[data-segment="`+itoa(seg)+`"]`, "Clientes VIP")
 			p.contains(t, `tr[data-segment="`+itoa(seg)+`"] td.num`, "4")
 			p.hasNot(t, `tr[data-segment="`+itoa(segB)+`"]`)
-			p = b.get("/segments/" + itoa(seg)).expect(t, http.StatusOK)
+			p = b.get("/segments/"+itoa(seg)).expect(t, http.StatusOK)
 			p.contains(t, "#eligible", "4")
 			p.contains(t, `#excluded li[data-reason="no_consent"]`, "1")
 			if n := p.Doc.Find("#sample li").Length(); n != 4 {
@@ -84,7 +84,7 @@ func TestSegments(t *testing.T) {
 		}
 	})
 	t.Run("OtherWorkspace404", func(t *testing.T) {
-		env.as(store.RoleOwner).get("/segments/" + itoa(segB)).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).get("/segments/"+itoa(segB)).expect(t, http.StatusNotFound)
 		env.as(store.RoleOwner).post("/segments/"+itoa(segB), url.Values{"name": {"x"}, "definition": {"{}"}}).expect(t, http.StatusNotFound)
 	})
 }
