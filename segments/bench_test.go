@@ -359,3 +359,32 @@ func schedRuntime(pid int) (time.Duration, bool) {
 	ns, err := strconv.ParseInt(f[0], 10, 64)
 	return time.Duration(ns), err == nil
 }
+
+// BenchmarkSegmentPreview times Preview (one pass for the counts by reason, one for the
+// sample) on the benchmark base.
+//
+//	go test -run '^$' -bench BenchmarkSegmentPreview -benchtime 10x ./segments
+func BenchmarkSegmentPreview(b *testing.B) {
+	db, ws := benchBase(b)
+	ctx := context.Background()
+	for _, s := range benchSegments {
+		b.Run(s.name, func(b *testing.B) {
+			src := s.def
+			if strings.Contains(src, "%d") {
+				src = fmt.Sprintf(src, benchCamp)
+			}
+			def, err := Parse([]byte(src))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var res PreviewResult
+			for range b.N {
+				if res, err = Preview(ctx, db, ws, def, benchNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(res.Eligible), "eligible")
+			b.ReportMetric(float64(res.Matched-res.Eligible), "excluded")
+		})
+	}
+}
