@@ -54,8 +54,25 @@ type segmentResponse struct {
 // segmentCountTimeout bounds each count of a list so one heavy segment cannot hang the page.
 const segmentCountTimeout = 10 * time.Second
 
-// parseDefinition parses and validates a definition from a request. Problems come back as a
-// 422 with paths under "definition" ("definition.all[0].value").
+// checkDefinition parses and validates a definition from a request, including that the
+// campaigns and imports it names exist in the workspace. Problems come back as a 422 with
+// paths under "definition" ("definition.all[0].value").
+func (s *Server) checkDefinition(ctx context.Context, workspaceID int64, raw json.RawMessage) (segments.Definition, error) {
+	def, err := parseDefinition(raw)
+	if err != nil {
+		return def, err
+	}
+	problems, err := segments.CheckReferences(ctx, s.db, workspaceID, def)
+	if err != nil {
+		return def, err
+	}
+	if problems != nil {
+		return def, prefixProblems(problems)
+	}
+	return def, nil
+}
+
+// parseDefinition parses and validates a definition (no database look-ups).
 func parseDefinition(raw json.RawMessage) (segments.Definition, error) {
 	def, err := segments.Parse(raw)
 	if err != nil {
@@ -169,7 +186,7 @@ func (s *Server) createSegment(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	def, err := parseDefinition(in.Definition)
+	def, err := s.checkDefinition(ctx, p.WorkspaceID, in.Definition)
 	if err != nil {
 		return err
 	}
@@ -211,7 +228,7 @@ func (s *Server) patchSegment(c echo.Context) error {
 	}
 	u := store.SegmentUpdate{Name: in.Name, Description: in.Description}
 	if len(in.Definition) > 0 {
-		def, err := parseDefinition(in.Definition)
+		def, err := s.checkDefinition(ctx, p.WorkspaceID, in.Definition)
 		if err != nil {
 			return err
 		}
@@ -247,7 +264,7 @@ func (s *Server) postSegmentPreview(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	def, err := parseDefinition(in.Definition)
+	def, err := s.checkDefinition(c.Request().Context(), principal(c).WorkspaceID, in.Definition)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,13 @@ func TestSegmentsAPI(t *testing.T) {
 		}
 		env.as(store.RoleMarketer).do(http.MethodPost, "/api/v1/segments/preview", []byte(`{"definition": {"all": [}`)).
 			expect(t, http.StatusBadRequest)
+		// a campaign of another workspace (or none) is reported, not silently matched by nobody
+		var e2 Error
+		env.as(store.RoleAnalyst).do(http.MethodPost, "/api/v1/segments/preview", map[string]any{"definition": map[string]any{
+			"field": "engagement", "op": "not_read", "campaign_id": 987654}}).expect(t, http.StatusUnprocessableEntity).JSON(t, &e2)
+		if d, _ := e2.Details.([]any); len(d) != 1 || d[0].(map[string]any)["path"] != "definition.campaign_id" {
+			t.Fatalf("%+v", e2)
+		}
 	})
 	t.Run("DuplicateNameIs409", func(t *testing.T) {
 		env.as(store.RoleOwner).do(http.MethodPost, "/api/v1/segments", map[string]any{"name": "vip"}).expect(t, http.StatusConflict)

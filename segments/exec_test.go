@@ -205,3 +205,21 @@ func TestPreview(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckReferences(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	src := fmt.Sprintf(`{"all":[{"field":"engagement","op":"read","campaign_id":%d},{"not":{"field":"engagement","op":"read","campaign_id":%d}},
+		{"field":"import_id","op":"in","value":[%d, 999999]},{"field":"engagement","op":"read"}]}`, f.blackFri, f.campaignB, f.imp1)
+	def, _ := Parse([]byte(src))
+	problems, err := CheckReferences(ctx, f.db, f.wsA, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"$.all[1].not.campaign_id", "$.all[2].value[1]"}
+	if len(problems) != len(want) || problems[0].Path != want[0] || problems[1].Path != want[1] ||
+		!strings.Contains(problems[0].Message, "no existe") {
+		t.Fatalf("%+v", problems)
+	}
+}
