@@ -171,3 +171,79 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWebhookSimulatorInboundAndCoexistence drives the endpoint with the simulator's own
+// webhooks: a "BAJA" (with the workspace's confirmation reply sent inside the window), a
+// quick-reply tap, an echo from the phone app and an address-book sync.
+func TestWebhookSimulatorInboundAndCoexistence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newWebhookEnv(t)
+	sm := sim.New(sim.Config{Seed: 5, WebhookURL: env.http.URL + WebhookPath, AppSecret: SimulatorAppSecret(env.srv.cfg),
+		Numbers: []sim.Number{{PhoneNumberID: pnidA, WABAID: wabaA, Coexistence: true}}})
+	simCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	sm.Start(simCtx)
+	simSrv := httptest.NewServer(sm)
+	t.Cleanup(simSrv.Close)
+	if _, err := env.db.Exec(ctx, `UPDATE sender_numbers SET use_simulator = true, app_secret_enc = NULL WHERE id = $1`, env.numA); err != nil {
+		t.Fatal(err)
+	}
+	const confirmation = "Listo: no te enviaremos más promociones."
+	if _, err := env.db.Exec(ctx, `UPDATE workspaces SET settings = jsonb_build_object('opt_out_confirmation', $2::text) WHERE id = $1`, env.wsA.ID, confirmation); err != nil {
+		t.Fatal(err)
+	}
+	client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
+	deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
+		WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
+	rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rc.StopAndCancel(sctx)
+	})
+
+	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, From: "5215512345678", Name: "Ana", Text: "  Baja "}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, From: "573001234567", ButtonText: "No me interesa", ButtonPayload: "OPTOUT:c1", ContextID: "wamid.unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.EmitEcho(pnidA, "573001234567", "Hola desde el teléfono"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.EmitContactSync(pnidA, []sim.ContactSync{{FullName: "Luis Pérez", PhoneNumber: "573009998877"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Both opt-outs (keyword and quick reply) get the confirmation, once each, answering them.
+	waitUntil(t, 15*time.Second, "the confirmation replies", func() bool {
+		return env.count(t, `SELECT count(*) FROM messages WHERE direction = 'outbound' AND body = $1 AND payload LIKE 'opt_out_confirmation:%'`, confirmation) == 2
+	})
+	waitUntil(t, 15*time.Second, "echo and contact sync", func() bool {
+		return env.count(t, `SELECT count(*) FROM messages WHERE direction = 'echo'`) == 1 &&
+			env.count(t, `SELECT count(*) FROM contacts WHERE phone_e164 = '+573009998877' AND name = 'Luis Pérez' AND consent_at IS NULL`) == 1
+	})
+	var source string
+	var waID string
+	if err := env.db.QueryRow(ctx, `SELECT opt_out_source, wa_id FROM contacts WHERE phone_e164 = '+525512345678'`).Scan(&source, &waID); err != nil {
+		t.Fatalf("the MX user (wa_id 521…) was not stored as +52…: %v", err)
+	}
+	if source != "keyword" || waID != "5215512345678" {
+		t.Fatalf("opt-out source %q wa_id %q", source, waID)
+	}
+	if n := env.count(t, `SELECT count(*) FROM contacts WHERE phone_e164 = '+573001234567' AND opt_out_source = 'button'`); n != 1 {
+		t.Fatalf("the OPTOUT quick reply did not opt the contact out")
+	}
+	if n := env.count(t, `SELECT count(*) FROM sender_numbers WHERE id = $1 AND last_phone_activity_at IS NOT NULL`, env.numA); n != 1 {
+		t.Fatalf("the echo did not record phone-app activity")
+	}
+	if got := sm.AcceptedTotal(); got != 2 {
+		t.Fatalf("the simulator accepted %d messages, want the 2 confirmations", got)
+	}
+}

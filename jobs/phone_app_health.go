@@ -122,4 +122,5 @@ func addWebhookWorkers(ws *river.Workers, d Deps) {
 	river.AddWorker(ws, NewProcessWebhookWorker(d))
 	river.AddWorker(ws, NewPhoneAppHealthWorker(d))
 	river.AddWorker(ws, NewStatusSweepWorker(d))
+	river.AddWorker(ws, NewOptOutConfirmWorker(d))
 }

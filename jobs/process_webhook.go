@@ -168,6 +168,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 		settings := map[int64]store.WorkspaceSettings{}
 		var statuses []store.StatusEvent
 		var pace []int64
+		var confirms []OptOutConfirmArgs
 		for _, b := range bodies {
 			p := &webhookRun{w: w, tx: tx, inboxID: b.row.ID, byPNID: byPNID, byWABA: byWABA, settings: settings}
 			ss, err := p.process(ctx, &b.env)
@@ -175,6 +176,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 				return fmt.Errorf("webhook %d: %w", b.row.ID, err)
 			}
 			statuses = append(statuses, ss...)
+			confirms = append(confirms, p.confirms...)
 			for _, n := range p.paceNumbers {
 				if !containsInt(pace, n) {
 					pace = append(pace, n)
@@ -199,6 +201,11 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 				return err
 			}
 			wamids, unapplied = fresh, applied < len(fresh)
+		}
+		for _, c := range confirms {
+			if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, c, nil); err != nil {
+				return fmt.Errorf("enqueuing an opt-out confirmation: %w", err)
+			}
 		}
 		if len(pace) > 0 {
 			client := river.ClientFromContext[pgx.Tx](ctx)
@@ -234,6 +241,7 @@ type webhookRun struct {
 	notes       []string
 	routed      int
 	paceNumbers []int64
+	confirms    []OptOutConfirmArgs
 	historyLeft map[int64]int64
 }
 
@@ -474,10 +482,17 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 	}
 	metrics.WebhookEvents.WithLabelValues("opt_out").Inc()
 	reason := truncate(cmpOr(body, payload), 200)
-	_, err = store.WAContactOptOut(ctx, p.tx, ws, *contactID, recipientID, at, source, reason, map[string]any{
+	newly, err := store.WAContactOptOut(ctx, p.tx, ws, *contactID, recipientID, at, source, reason, map[string]any{
 		"message_wamid": m.ID, "inbox_id": p.inboxID, "campaign_id": campaignID, "context_wamid": ctxWAMID,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if newly && settings.OptOutConfirmation != "" && m.From != "" && p.w.now().Sub(at) < 23*time.Hour {
+		p.confirms = append(p.confirms, OptOutConfirmArgs{WorkspaceID: ws, SenderNumberID: num.NumberID, ContactID: *contactID,
+			WAID: strings.TrimPrefix(m.From, "+"), InboundWAMID: m.ID, InboundAt: at})
+	}
+	return nil
 }
 
 func (p *webhookRun) userPreferences(ctx context.Context, v *whatsapp.UserPreferencesValue) error {
