@@ -68,12 +68,24 @@
 // marketing-stopped, valid phone, not erased). Every user value, attribute keys included,
 // is a bound argument (c.attributes->>$n); operators and fields map through switches to
 // fixed SQL fragments. CompileMatch (no eligibility) exists only for the preview's
-// breakdown of excluded contacts and must never be used to build an audience.
+// breakdown of excluded contacts and must never be used to build an audience. Run compiled
+// queries with QueryMode as the first pgx argument: every execution then gets a plan made for
+// its values (a generic plan reused across segments of different selectivity can be badly
+// wrong). CheckReferences reports campaign and import ids that do not exist in the workspace.
 //
 // # Indexes
 //
 // Equality on attributes compiles to jsonb containment (c.attributes @> $n), answered by the
 // GIN jsonb_path_ops index; tags by the GIN index on tags; the eligibility by the partial
 // index contacts_marketable_idx; engagement sub-queries by recipients (contact_id, …) and
-// (campaign_id, state, …). See migrations/0020_segments.up.sql and the benchmark.
+// (campaign_id, state, contact_id) INCLUDE (workspace_id), an index-only scan. See
+// migrations/0020_segments.up.sql.
+//
+// BenchmarkSegmentCount (SEGMENTS_BENCH_CONTACTS, default 1,000,000; SEGMENTS_BENCH_EXPLAIN=1
+// logs the plans; SEGMENTS_BENCH_KEEP=1 keeps the base between runs) runs each compiled count
+// and a handwritten equivalent alternately and reports wall time, the serial CPU time the
+// backend spent (parallelism off; independent of the machine's load) and both ratios. On
+// 1,000,000 contacts the serial CPU times were: typical 4-condition segment 152 ms, with a
+// "did not read campaign X" condition 308 ms, with "read any campaign of the last 60 days"
+// 360 ms, whole base 51 ms; compiled/handwritten 0.97–1.01.
 package segments
