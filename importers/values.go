@@ -32,7 +32,7 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 	}
 	if len(s) >= 10 && s[4] == '-' && s[7] == '-' {
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
+			if t, err := time.Parse(layout, s); err == nil && t.Year() >= 1900 && t.Year() <= 2200 {
 				return t, nil
 			}
 		}
@@ -67,7 +67,7 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 			y -= 100
 		}
 	}
-	if mo < 1 || mo > 12 || d < 1 || d > 31 {
+	if mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 2200 {
 		return time.Time{}, errBadDate
 	}
 	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
