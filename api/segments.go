@@ -96,8 +96,8 @@ func prefixProblems(problems []store.Problem) error {
 	return &store.ValidationError{Problems: out}
 }
 
-// segmentResponse describes sg; count adds the eligible count (loc: the workspace's zone).
-func (s *Server) segmentResponse(ctx context.Context, sg store.Segment, loc *time.Location, count bool) segmentResponse {
+// describeSegment describes sg; count adds the eligible count (loc: the workspace's zone).
+func (s *Server) describeSegment(ctx context.Context, sg store.Segment, loc *time.Location, count bool) segmentResponse {
 	res := segmentResponse{Segment: sg}
 	def, err := segments.Parse(sg.Definition)
 	if err != nil {
@@ -150,7 +150,7 @@ func (s *Server) listSegments(c echo.Context) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out.Data[i] = s.segmentResponse(ctx, sg, loc, count)
+			out.Data[i] = s.describeSegment(ctx, sg, loc, count)
 		}()
 	}
 	wg.Wait()
@@ -176,7 +176,7 @@ func (s *Server) getSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.segmentResponse(ctx, sg, loc, c.QueryParam("counts") != "false"))
+	return c.JSON(http.StatusOK, s.describeSegment(ctx, sg, loc, c.QueryParam("counts") != "false"))
 }
 
 func (s *Server) createSegment(c echo.Context) error {
@@ -212,7 +212,7 @@ func (s *Server) createSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, s.segmentResponse(ctx, sg, loc, true))
+	return c.JSON(http.StatusCreated, s.describeSegment(ctx, sg, loc, true))
 }
 
 func (s *Server) patchSegment(c echo.Context) error {
@@ -244,7 +244,7 @@ func (s *Server) patchSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.segmentResponse(ctx, sg, loc, true))
+	return c.JSON(http.StatusOK, s.describeSegment(ctx, sg, loc, true))
 }
 
 func (s *Server) deleteSegment(c echo.Context) error {
