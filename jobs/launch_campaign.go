@@ -112,7 +112,7 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 		res.NotLaunched = "state " + string(c.State)
 		return res, nil
 	}
-	if !args.ScheduledAt.IsZero() && (c.ScheduledAt == nil || !c.ScheduledAt.Equal(args.ScheduledAt)) {
+	if !args.ScheduledAt.IsZero() && (c.ScheduledAt == nil || !c.ScheduledAt.Truncate(time.Microsecond).Equal(args.ScheduledAt.Truncate(time.Microsecond))) {
 		res.NotLaunched = "stale schedule"
 		return res, nil
 	}
