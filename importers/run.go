@@ -202,6 +202,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	if _, err := tx.Exec(ctx, sqlCreateStage); err != nil {
 		return res, fmt.Errorf("creating the staging table: %w", err)
 	}
+	// Each chunk's merge looks up at most ChunkSize phones in contacts. The planner's statistics
+	// on contacts are those from before this transaction (it may have just inserted a million
+	// rows), so it would hash-join the chunk against every contact of the workspace, once per
+	// chunk. Index lookups on (workspace_id, phone_e164) are what we want: say so for this
+	// transaction only.
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+		return res, fmt.Errorf("configuring the merge: %w", err)
+	}
 
 	now := time.Now().UTC()
 	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
