@@ -199,3 +199,42 @@ func TestSenderNumberEffectiveMPS(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientsFollowDeletes: recipients have no per-row foreign keys (0030_launch) but still
+// go with their campaign, their contact and their workspace.
+func TestRecipientsFollowDeletes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tx := pgtest.NewDB(t) // autocommit: counters rows are not from the deleting transaction
+	c, _, _ := campaignFixture(t, tx, store.CampaignRunning)
+	c2, _, _ := campaignFixture(t, tx, store.CampaignRunning)
+	count := func() (n int) {
+		chk(t, tx.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id IN ($1, $2)`, c.ID, c2.ID).Scan(&n))
+		return n
+	}
+	for _, cp := range []store.Campaign{c, c2} {
+		_, err := tx.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164) SELECT $1, '+57300000000' || i FROM generate_series(1, 3) i`, cp.WorkspaceID)
+		chk(t, err)
+		_, err = tx.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164)
+			SELECT $1, $2, id, phone_e164 FROM contacts WHERE workspace_id = $1`, cp.WorkspaceID, cp.ID)
+		chk(t, err)
+	}
+	if n := count(); n != 6 {
+		t.Fatalf("%d recipients, want 6", n)
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM contacts WHERE workspace_id = $1 AND phone_e164 = '+573000000001'`, c.WorkspaceID)
+	chk(t, err)
+	if n := count(); n != 5 {
+		t.Fatalf("after deleting a contact: %d recipients, want 5", n)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM campaigns WHERE id = $1`, c.ID)
+	chk(t, err)
+	if n := count(); n != 3 {
+		t.Fatalf("after deleting a campaign: %d recipients, want 3", n)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, c2.WorkspaceID)
+	chk(t, err)
+	if n := count(); n != 0 {
+		t.Fatalf("after deleting a workspace: %d recipients, want 0", n)
+	}
+}
