@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/store"
+)
+
+// TestScaleOut runs 1 API process and 3 worker processes against one database, sends a
+// campaign through the API process's built-in simulator (a coexistence number: 20 msg/s), and
+// checks that pacing held globally — no 1-s window above 20 — and that nobody got the campaign
+// twice.
+func TestScaleOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four processes")
+	}
+	const recipients = 240
+	bin := buildBinary(t)
+	dbURL := pgtest.NewDBURL(t)
+	addr := freeAddr(t)
+	key := hex.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	common := append(os.Environ(), "DATABASE_URL="+dbURL, "PREGON_SECRET_KEY="+key, "PREGON_LOG_FORMAT=json", "PREGON_ADDR="+addr)
+
+	var logs []*bytes.Buffer
+	start := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(common, "PREGON_DATA_DIR="+t.TempDir(), "PREGON_DEMO=true", "PREGON_SIMULATOR_URL=http://"+addr+"/sim")
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		logs = append(logs, &buf)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	start("serve", "--no-workers")
+	waitReady(t, addr)
+	for i := 0; i < 3; i++ {
+		start("worker")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, b := range logs {
+				t.Logf("process %d log:\n%s", i, filterLog(b.String()))
+			}
+		}
+	})
+
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wsID, numberID int64
+	if err := db.QueryRow(ctx, `SELECT w.id, n.id FROM workspaces w JOIN sender_numbers n ON n.workspace_id = w.id`).Scan(&wsID, &numberID); err != nil {
+		t.Fatalf("demo seed: %v", err)
+	}
+	token, _, err := store.APITokenCreate(ctx, db, store.APITokenCreateParams{WorkspaceID: wsID, Name: "scale-out", Role: store.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(ctx, `
+		INSERT INTO contacts (workspace_id, phone_e164, country, name, tags, consent_at, consent_source)
+		SELECT $1, '+57300' || lpad(g::text, 7, '0'), 'CO', 'Cliente ' || g, '{escala}', now() - interval '10 days', 'formulario web'
+		FROM generate_series(1, $2) g`, wsID, recipients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segmentID int64
+	if err := db.QueryRow(ctx, `INSERT INTO segments (workspace_id, name, definition)
+		VALUES ($1, 'escala', '{"all":[{"field":"tags","op":"has_any","value":["escala"]}]}') RETURNING id`, wsID).Scan(&segmentID); err != nil {
+		t.Fatal(err)
+	}
+	api := func(method, path string, body any, out any) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, "http://"+addr+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				t.Fatalf("%s %s: %v: %s", method, path, err, b)
+			}
+		}
+	}
+	// Templates are synced by a worker from the simulator.
+	var templateID int64
+	waitFor(t, 60*time.Second, "the demo templates to sync", func() bool {
+		return db.QueryRow(ctx, `SELECT id FROM templates WHERE workspace_id = $1 AND name = 'novedades_cliente'`, wsID).Scan(&templateID) == nil
+	})
+	var camp struct {
+		ID int64 `json:"id"`
+	}
+	api(http.MethodPost, "/api/v1/campaigns", map[string]any{
+		"name": "Escala", "sender_number_id": numberID, "template_id": templateID, "segment_id": segmentID,
+		"send_window": map[string]any{"start": "00:00", "end": "23:59", "weekdays": []int{0, 1, 2, 3, 4, 5, 6}},
+		"variable_mapping": map[string]any{"format": "named", "variables": []map[string]any{
+			{"component": "body", "name": "nombre", "source": "field", "key": "name", "fallback": "cliente"},
+			{"component": "body", "name": "tienda", "source": "literal", "value": "Café Aurora"},
+		}},
+	}, &camp)
+	api(http.MethodPost, fmt.Sprintf("/api/v1/campaigns/%d/schedule", camp.ID), map[string]any{}, nil)
+
+	var progress struct {
+		State  string           `json:"state"`
+		Counts map[string]int64 `json:"counts"`
+	}
+	waitFor(t, 120*time.Second, "the campaign to complete", func() bool {
+		api(http.MethodGet, fmt.Sprintf("/api/v1/campaigns/%d/progress", camp.ID), nil, &progress)
+		t.Logf("campaign %s %v", progress.State, progress.Counts)
+		return progress.State == "completed"
+	})
+	var stats struct {
+		AcceptedTotal int            `json:"accepted_total"`
+		PerRecipient  map[string]int `json:"per_recipient"`
+		MaxPerSecond  int            `json:"max_per_second"`
+	}
+	api(http.MethodGet, "/sim/_sim/stats", nil, &stats)
+	if stats.AcceptedTotal != recipients {
+		t.Fatalf("simulator accepted %d sends for %d recipients (progress %v)", stats.AcceptedTotal, recipients, progress.Counts)
+	}
+	for to, n := range stats.PerRecipient {
+		if n != 1 {
+			t.Fatalf("recipient %s got the campaign %d times", to, n)
+		}
+	}
+	if stats.MaxPerSecond > 20 {
+		t.Fatalf("a 1-s window saw %d sends; the coexistence number allows 20", stats.MaxPerSecond)
+	}
+	var workersUsed int
+	db.QueryRow(ctx, `SELECT count(DISTINCT attempted_by[1]) FROM river_job WHERE kind = 'send_message'`).Scan(&workersUsed)
+	t.Logf("%d recipients, 3 workers (%d of them sent), max %d sends in a 1-s window, counts %v",
+		recipients, workersUsed, stats.MaxPerSecond, progress.Counts)
+	if workersUsed < 2 {
+		t.Fatalf("only %d worker process(es) did sends; the test does not show scale-out", workersUsed)
+	}
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "/readyz", func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return strings.TrimSpace(s)
+}
+
+// filterLog drops request logs, keeping what explains a failure.
+func filterLog(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.Contains(l, `"msg":"http request"`) && strings.TrimSpace(l) != "" {
+			keep = append(keep, l)
+		}
+	}
+	return tail(strings.Join(keep, "\n"), 4000)
+}
