@@ -189,7 +189,7 @@ func TestBrowserCampaignFlow(t *testing.T) {
 	c.run("declaring consent",
 		chromedp.SetValue(chromedp.CSS(`tr[data-column="C"] select[data-kind]`), "attribute"),
 		js(`document.querySelector('tr[data-column="C"] select[data-kind]').dispatchEvent(new Event("change"))`),
-		chromedp.SendKeys(chromedp.CSS(`tr[data-column="C"] input[data-attr]`), "ciudad"),
+		chromedp.SetValue(chromedp.CSS(`tr[data-column="C"] input[data-attr]`), "ciudad"),
 		chromedp.Click(chromedp.CSS("#f-consent-declared")),
 		chromedp.SendKeys(chromedp.CSS("#f-consent-source"), "formulario de la tienda"),
 	)

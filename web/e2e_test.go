@@ -116,6 +116,21 @@ func (c *chrome) screenshots(name string) {
 		}
 		c.run("resizing for "+name, chromedp.EmulateViewport(v.w, v.h, emu...),
 			chromedp.Sleep(150*time.Millisecond)) // let the layout settle after the resize
+		if v.mobile {
+			// nothing may stick out sideways at phone width (tables scroll inside their box)
+			wide := get(c, "measuring "+name, chromedp.Evaluate[string](`(function () {
+				if (document.documentElement.scrollWidth <= 391) return "";
+				var out = [];
+				document.querySelectorAll("body *").forEach(function (e) {
+					var r = e.getBoundingClientRect();
+					if (r.right > 391 && (!e.closest(".table-wrap") || getComputedStyle(e).position === "absolute")) out.push(e.tagName + "." + e.className + "#" + e.id + " " + Math.round(r.right));
+				});
+				return "scrollWidth " + document.documentElement.scrollWidth + ": " + out.slice(0, 8).join("; ");
+			})()`))
+			if wide != "" {
+				c.t.Errorf("%s: wider than the phone screen: %s", name, wide)
+			}
+		}
 		buf := get(c, "screenshot "+name, chromedp.FullScreenshot(100))
 		f := filepath.Join(c.dir, fmt.Sprintf("%02d-%s-%s.png", c.shot, name, v.suffix))
 		if err := os.WriteFile(f, buf, 0o644); err != nil {
