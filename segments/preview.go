@@ -1,8 +1,10 @@
 package segments
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
@@ -49,7 +51,8 @@ type PreviewResult struct {
 	Eligible int64 `json:"eligible"`
 	// Matched counts contacts matching the conditions, eligible or not (Eligible + excluded).
 	Matched int64 `json:"matched"`
-	// Sample is up to SampleSize eligible contacts, oldest first.
+	// Sample is up to SampleSize eligible contacts (the first found, not a random draw),
+	// sorted by id.
 	Sample []ContactSummary `json:"sample"`
 	// Excluded counts contacts that match but are not eligible, by reason (every reason is
 	// present, zero or not).
@@ -116,8 +119,12 @@ func Preview(ctx context.Context, db store.DBTX, workspaceID int64, def Definiti
 	res.Excluded[ExcludedInvalidPhone] = invalid
 	res.Excluded[ExcludedNoConsent] = noConsent
 
+	// No ORDER BY: with one, the planner may walk the primary key hoping to meet 20 matches
+	// early, and a segment that matches nobody through a non-indexable condition then reads
+	// the whole table in id order (seconds on a million contacts). Without it the scan stops
+	// at the 20th match; the sample is sorted by id below.
 	sql, args, err = psql.Select("c.id", "c.name", "c.phone_e164", "c.country", "c.language", "c.tags").
-		From("contacts c").Where(cond).OrderBy("c.id").Limit(SampleSize).ToSql()
+		From("contacts c").Where(cond).Limit(SampleSize).ToSql()
 	if err != nil {
 		return res, fmt.Errorf("building the segment sample: %w", err)
 	}
@@ -136,5 +143,6 @@ func Preview(ctx context.Context, db store.DBTX, workspaceID int64, def Definiti
 	if err := rows.Err(); err != nil {
 		return res, fmt.Errorf("reading the segment sample: %w", err)
 	}
+	slices.SortFunc(res.Sample, func(a, b ContactSummary) int { return cmp.Compare(a.ID, b.ID) })
 	return res, nil
 }
