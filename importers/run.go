@@ -206,7 +206,8 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	// on contacts are those from before this transaction (it may have just inserted a million
 	// rows), so it would hash-join the chunk against every contact of the workspace, once per
 	// chunk. Index lookups on (workspace_id, phone_e164) are what we want: say so for this
-	// transaction only.
+	// transaction only (the plans are then nested loops driven by the staging rows, which need
+	// no statistics on the staging table either: no ANALYZE per chunk).
 	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
 		return res, fmt.Errorf("configuring the merge: %w", err)
 	}
@@ -327,9 +328,6 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	}
 	consentText := p.Consent.Text
 	merge := func() error {
-		if _, err := tx.Exec(pctx, `ANALYZE import_stage`); err != nil {
-			return fmt.Errorf("analysing the staging table: %w", err)
-		}
 		if p.Mode != store.ImportModeAdd {
 			var n int64
 			if err := tx.QueryRow(pctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
