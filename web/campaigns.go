@@ -86,21 +86,23 @@ func (p planView) Blocked() bool {
 var wizardSteps = []string{"number", "template", "variables", "segment", "schedule", "review"}
 
 type wizardData struct {
-	Campaign  campaignView
-	Step      string
-	Steps     []string
-	StepIndex int
-	Numbers   []store.SenderNumber
-	Templates []tmplView
-	Template  *tmplView
-	Mapping   map[string]campaigns.Variable // by parameter key
-	Fields    []string
-	Segments  []segmentOption
-	Preview   bubble
-	Plan      *planView
-	Test      *testResult
-	Weekdays  []int
-	Now       time.Time
+	Campaign   campaignView
+	Step       string
+	Steps      []string
+	StepIndex  int
+	Numbers    []store.SenderNumber
+	Templates  []tmplView
+	Template   *tmplView
+	Mapping    map[string]campaigns.Variable // by parameter key
+	Fields     []string
+	Segments   []segmentOption
+	Preview    bubble
+	Sample     *sampleView // the message as one contact of the audience would get it
+	SampleSkip string      // why that contact would be skipped (a variable without value)
+	Plan       *planView
+	Test       *testResult
+	Weekdays   []int
+	Now        time.Time
 }
 
 type testResult struct {
@@ -249,6 +251,7 @@ func (u *ui) renderWizard(c echo.Context, pg *page, status int, d *wizardData) e
 	case "variables", "review":
 		if d.Template != nil {
 			d.Preview = templateBubble(d.Template.Components, previewValues(d.Template.Parameters, d.Mapping))
+			d.Sample, d.SampleSkip = u.samplePreview(c, d)
 		}
 	case "segment":
 		if d.Segments, err = u.segmentOptions(c); err != nil {
@@ -264,6 +267,60 @@ func (u *ui) renderWizard(c echo.Context, pg *page, status int, d *wizardData) e
 	}
 	pg.Data = d
 	return u.render(c, status, "campaign_wizard", pg)
+}
+
+// sampleView is the template rendered for one contact.
+type sampleView struct {
+	Contact store.Contact
+	Bubble  bubble
+}
+
+// samplePreview renders the mapping for a contact of the campaign's segment (or any
+// marketable contact), with the same campaigns.Render the test send uses.
+func (u *ui) samplePreview(c echo.Context, d *wizardData) (*sampleView, string) {
+	m, err := campaigns.ParseMapping(d.Campaign.VariableMapping)
+	if err != nil || len(m.Variables) == 0 && len(d.Template.Parameters) > 0 {
+		return nil, ""
+	}
+	var contactID int64
+	if d.Campaign.SegmentID != nil {
+		var pv struct {
+			Sample []struct {
+				ID int64 `json:"id"`
+			} `json:"sample"`
+		}
+		if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/segments/%d/preview", *d.Campaign.SegmentID), nil, &pv); err == nil && len(pv.Sample) > 0 {
+			contactID = pv.Sample[0].ID
+		}
+	}
+	var ct store.Contact
+	if contactID != 0 {
+		if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d", contactID), nil, &ct); err != nil {
+			return nil, ""
+		}
+	} else {
+		var out struct {
+			Data []store.Contact `json:"data"`
+		}
+		if err := u.callAPI(c, http.MethodGet, "/contacts?marketable=true&limit=1", nil, &out); err != nil || len(out.Data) == 0 {
+			return nil, ""
+		}
+		ct = out.Data[0]
+	}
+	attrs := map[string]json.RawMessage{}
+	for k, v := range ct.Attributes {
+		attrs[k], _ = json.Marshal(v)
+	}
+	r, skip := campaigns.Render(m, campaigns.Contact{Name: ct.Name, Phone: ct.Phone, Email: ct.Email, Country: ct.Country,
+		Language: ct.Language, Attributes: attrs})
+	if skip != "" {
+		return &sampleView{Contact: ct}, campaigns.SkipReasonText(skip)
+	}
+	values := map[string]string{}
+	for _, p := range d.Template.Parameters {
+		values[p.Key] = r.Value(p.Key)
+	}
+	return &sampleView{Contact: ct, Bubble: templateBubble(d.Template.Components, values)}, ""
 }
 
 // previewValues shows each parameter as the mapping fills it: a literal as is, a field or

@@ -268,6 +268,7 @@ var messages = map[string][2]string{
 	"wiz.starts":              {"Empieza", "Starts"},
 	"wiz.eta":                 {"Termina aprox.", "Finishes around"},
 	"wiz.test":                {"Envío de prueba", "Test send"},
+	"wiz.sample_for":          {"Así lo recibirá %s", "How %s will get it"},
 	"wiz.test_phone":          {"Teléfono de prueba", "Test phone"},
 	"wiz.test_send":           {"Enviar prueba", "Send test"},
 	"wiz.test_sent":           {"Prueba enviada a %s.", "Test sent to %s."},
