@@ -99,7 +99,7 @@ func sampleWorkbook(t testing.TB) []byte {
 }
 
 // upload posts a file to the UI's upload form.
-func (b *browser) upload(path, name string, data []byte) page_ {
+func (b *browser) upload(path, name string, data []byte) htmlPage {
 	b.env.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)

@@ -130,7 +130,7 @@ func (e *testEnv) anon() *browser {
 }
 
 // page is a fetched response parsed as HTML.
-type page_ struct {
+type htmlPage struct {
 	Status int
 	Doc    *goquery.Document
 	Body   string
@@ -138,7 +138,7 @@ type page_ struct {
 	Header http.Header
 }
 
-func (b *browser) do(req *http.Request) page_ {
+func (b *browser) do(req *http.Request) htmlPage {
 	b.env.t.Helper()
 	res, err := b.c.Do(req)
 	if err != nil {
@@ -150,17 +150,17 @@ func (b *browser) do(req *http.Request) page_ {
 	if err != nil {
 		b.env.t.Fatalf("parsing %s: %v", req.URL, err)
 	}
-	return page_{Status: res.StatusCode, Doc: doc, Body: string(body), URL: res.Request.URL.Path, Header: res.Header}
+	return htmlPage{Status: res.StatusCode, Doc: doc, Body: string(body), URL: res.Request.URL.Path, Header: res.Header}
 }
 
-func (b *browser) get(path string) page_ {
+func (b *browser) get(path string) htmlPage {
 	b.env.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, b.env.http.URL+path, nil)
 	return b.do(req)
 }
 
 // post submits a form with the session's CSRF token (unless form sets csrf_token itself).
-func (b *browser) post(path string, form url.Values) page_ {
+func (b *browser) post(path string, form url.Values) htmlPage {
 	b.env.t.Helper()
 	if form == nil {
 		form = url.Values{}
@@ -173,7 +173,7 @@ func (b *browser) post(path string, form url.Values) page_ {
 	return b.do(req)
 }
 
-func (p page_) expect(t testing.TB, status int) page_ {
+func (p htmlPage) expect(t testing.TB, status int) htmlPage {
 	t.Helper()
 	if p.Status != status {
 		t.Fatalf("%s: status %d, want %d; body:\n%s", p.URL, p.Status, status, truncate(p.Body, 3000))
@@ -182,7 +182,7 @@ func (p page_) expect(t testing.TB, status int) page_ {
 }
 
 // has fails unless selector matches at least one element.
-func (p page_) has(t testing.TB, selector string) *goquery.Selection {
+func (p htmlPage) has(t testing.TB, selector string) *goquery.Selection {
 	t.Helper()
 	s := p.Doc.Find(selector)
 	if s.Length() == 0 {
@@ -192,7 +192,7 @@ func (p page_) has(t testing.TB, selector string) *goquery.Selection {
 }
 
 // hasNot fails if selector matches.
-func (p page_) hasNot(t testing.TB, selector string) {
+func (p htmlPage) hasNot(t testing.TB, selector string) {
 	t.Helper()
 	if n := p.Doc.Find(selector).Length(); n > 0 {
 		t.Fatalf("%s: %d elements match %q, want none", p.URL, n, selector)
@@ -200,11 +200,11 @@ func (p page_) hasNot(t testing.TB, selector string) {
 }
 
 // text is the trimmed text of the elements selector matches.
-func (p page_) text(selector string) string {
+func (p htmlPage) text(selector string) string {
 	return strings.Join(strings.Fields(p.Doc.Find(selector).Text()), " ")
 }
 
-func (p page_) contains(t testing.TB, selector, want string) {
+func (p htmlPage) contains(t testing.TB, selector, want string) {
 	t.Helper()
 	if got := p.text(selector); !strings.Contains(got, want) {
 		t.Fatalf("%s: %q text = %q, want it to contain %q", p.URL, selector, got, want)
@@ -219,15 +219,5 @@ func truncate(s string, n int) string {
 }
 
 var allRoles = []store.Role{store.RoleOwner, store.RoleMarketer, store.RoleAnalyst}
-
-func must[T any](t testing.TB) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
 
 func itoa(n int64) string { return fmt.Sprint(n) }

@@ -120,6 +120,7 @@ var messages = map[string][2]string{
 
 	"dash.title":                 {"Inicio", "Dashboard"},
 	"dash.numbers":               {"Números de envío", "Sender numbers"},
+	"dash.number_report":         {"Ver historial y cupo", "See history and budget"},
 	"dash.no_numbers":            {"Aún no hay números conectados.", "No numbers connected yet."},
 	"dash.connect":               {"Conectar un número", "Connect a number"},
 	"dash.quality":               {"Calidad", "Quality"},
@@ -567,5 +568,8 @@ var messages = map[string][2]string{
 	"settings.number_status":   {"Estado del número", "Number status"},
 	"settings.number_added":    {"Número conectado.", "Number connected."},
 	"settings.number_saved":    {"Número actualizado.", "Number updated."},
+	"settings.check":           {"Revisar salud ahora", "Check health now"},
+	"settings.checked":         {"Salud del número actualizada desde Meta.", "Number health updated from Meta."},
+	"settings.check_failed":    {"No se pudo revisar el número: %s", "Could not check the number: %s"},
 	"settings.token_created":   {"Token creado.", "Token created."},
 }

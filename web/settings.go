@@ -332,3 +332,19 @@ func paramID(c echo.Context) (int64, error) {
 	}
 	return id, nil
 }
+
+// numberCheck reads the number's quality, throughput, limit and coexistence from Meta now
+// (POST /api/v1/numbers/:id/check).
+func (u *ui) numberCheck(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/numbers/%d/check", id), nil, nil); err != nil {
+		if isNotFound(err) {
+			return err
+		}
+		return u.redirectFlash(c, "/settings#numbers", "error", "settings.check_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.checked")
+}

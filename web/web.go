@@ -66,15 +66,14 @@ func Register(srv *api.Server, d Deps) error {
 	return nil
 }
 
-const (
-	A = store.RoleAnalyst
-	M = store.RoleMarketer
-	O = store.RoleOwner
-)
-
 // routes is the UI's route table. Every page needs a session; min is the least role that may
 // open it (write actions name their own, stricter role).
 func (u *ui) routes(e *echo.Echo) {
+	const (
+		A = store.RoleAnalyst
+		M = store.RoleMarketer
+		O = store.RoleOwner
+	)
 	e.GET("/static/*", u.static)
 	e.GET("/login", u.loginForm, u.htmlErrors)
 	e.POST("/login", u.loginSubmit, u.htmlErrors)
@@ -101,6 +100,7 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/settings/tokens/:id/revoke", u.tokenRevoke, O)
 	page(http.MethodPost, "/settings/numbers", u.numberAdd, O)
 	page(http.MethodPost, "/settings/numbers/:id", u.numberEdit, O)
+	page(http.MethodPost, "/settings/numbers/:id/check", u.numberCheck, O)
 
 	page(http.MethodGet, "/campaigns", u.campaignsList, A)
 	page(http.MethodGet, "/campaigns/new", u.campaignNew, M)

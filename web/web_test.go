@@ -318,6 +318,11 @@ func TestSettings(t *testing.T) {
 			t.Fatalf("number after edit: %+v", n)
 		}
 		env.session(env.userB.ID, env.wsB.ID).post("/settings/numbers/"+id, url.Values{"status": {"active"}}).expect(t, http.StatusNotFound)
+		// health check: owners only; without a WhatsApp client the failure is a flash
+		env.as(store.RoleMarketer).post("/settings/numbers/"+id+"/check", nil).expect(t, http.StatusForbidden)
+		p = b.post("/settings/numbers/"+id+"/check", nil).expect(t, http.StatusOK)
+		p.has(t, ".flash")
+		p.has(t, `form[action="/settings/numbers/`+id+`/check"]`)
 	})
 }
 
