@@ -129,3 +129,58 @@ func TestCampaignWizard(t *testing.T) {
 	p.contains(t, "#state", "cancelada")
 	p.hasNot(t, ".campaign-actions form")
 }
+
+// seedRunning makes a running campaign in workspace A with n pending recipients on a new
+// number and returns its id.
+func seedRunning(t testing.TB, env *testEnv, n int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	num, err := store.SenderNumberCreate(ctx, env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsA.ID, PhoneNumberID: "5005",
+		WABAID: "6006", DisplayNumber: "+57 300 000 0005", UseSimulator: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Promo en curso", SenderNumberID: &num.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.CampaignState{store.CampaignScheduled, store.CampaignRunning} {
+		if _, err := store.CampaignTransition(ctx, env.db, env.wsA.ID, c.ID, to, store.TransitionParams{Actor: store.ActorSystem}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.db.Exec(ctx, `
+		WITH ct AS (
+			INSERT INTO contacts (workspace_id, phone_e164, name, consent_at)
+			SELECT $1, '+5731000' || lpad(g::text, 5, '0'), 'Persona ' || g, now() FROM generate_series(1, $3) g
+			RETURNING id, phone_e164)
+		INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164) SELECT $1, $2, id, phone_e164 FROM ct`,
+		env.wsA.ID, c.ID, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.db.Exec(ctx, `UPDATE campaigns SET audience_count = $2 WHERE id = $1`, c.ID, n); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func TestCampaignPauseResume(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	id := itoa(seedRunning(t, env, 3))
+	own := env.as(store.RoleOwner)
+	p := own.get("/campaigns/" + id).expect(t, http.StatusOK)
+	p.has(t, "#action-pause")
+	p.hasNot(t, "#action-resume")
+	env.as(store.RoleMarketer).post("/campaigns/"+id+"/pause", nil).expect(t, http.StatusForbidden)
+	p = own.post("/campaigns/"+id+"/pause", url.Values{"reason": {"revisar la plantilla"}}).expect(t, http.StatusOK)
+	p.contains(t, "#state", "pausada")
+	p.contains(t, `table.transitions tr[data-to="paused"]`, "revisar la plantilla")
+	p.has(t, "#action-resume")
+	p = own.post("/campaigns/"+id+"/resume", nil).expect(t, http.StatusOK)
+	p.contains(t, "#state", "enviando")
+	// the dashboard lists it with its progress
+	d := env.as(store.RoleAnalyst).get("/").expect(t, http.StatusOK)
+	d.has(t, `li[data-campaign="`+id+`"] progress`)
+	d.contains(t, `li[data-campaign="`+id+`"]`, "0 de 3 procesados")
+}

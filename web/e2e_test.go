@@ -176,10 +176,19 @@ func TestBrowserLoginDashboardSettings(t *testing.T) {
 	if got := c.text("#form-error"); !strings.Contains(got, "incorrectos") {
 		t.Fatalf("login error %q", got)
 	}
+	running := seedRunning(t, env, 4)
 	c.login("owner@tienda.test")
 	if got := c.text("h1"); got != "Inicio" {
 		t.Fatalf("dashboard h1 %q", got)
 	}
+	// live progress: recipients move on the server, the bar follows without a reload
+	sel := fmt.Sprintf(`[data-campaign="%d"] progress`, running)
+	c.waitJS("the running campaign listed", fmt.Sprintf(`document.querySelector('%s').value === 0`, sel), 10*time.Second)
+	c.run("marking the page", js(`window.__notReloaded = true`))
+	if _, err := env.db.Exec(context.Background(), `UPDATE recipients SET state = 'sent', sent_at = now() WHERE campaign_id = $1 AND id IN (SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY id LIMIT 3)`, running); err != nil {
+		t.Fatal(err)
+	}
+	c.waitJS("the bar moving to 75 %", fmt.Sprintf(`document.querySelector('%s').value === 75 && window.__notReloaded === true`, sel), 15*time.Second)
 	c.screenshots("dashboard")
 
 	c.visit("/settings")
