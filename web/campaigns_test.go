@@ -169,7 +169,7 @@ func TestCampaignPauseResume(t *testing.T) {
 	env := newTestEnv(t)
 	id := itoa(seedRunning(t, env, 3))
 	own := env.as(store.RoleOwner)
-	p := own.get("/campaigns/" + id).expect(t, http.StatusOK)
+	p := own.get("/campaigns/"+id).expect(t, http.StatusOK)
 	p.has(t, "#action-pause")
 	p.hasNot(t, "#action-resume")
 	env.as(store.RoleMarketer).post("/campaigns/"+id+"/pause", nil).expect(t, http.StatusForbidden)
