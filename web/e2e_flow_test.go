@@ -147,9 +147,7 @@ func (c *chrome) location() string {
 // watch it complete, and export the report.
 func TestBrowserCampaignFlow(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s not found: `make test` installs Chromium (apt-get install chromium)", chromiumPath)
-	}
+	requireChromium(t)
 	env := newLiveEnv(t)
 	c := newChrome(t, env)
 	c.login("owner@tienda.test")

@@ -24,11 +24,17 @@ type chrome struct {
 	shot int
 }
 
-func newChrome(t *testing.T, env *testEnv) *chrome {
+// requireChromium skips the test when Chromium is not installed.
+func requireChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("%s not found: `make test` installs Chromium (apt-get install chromium)", chromiumPath)
 	}
+}
+
+func newChrome(t *testing.T, env *testEnv) *chrome {
+	t.Helper()
+	requireChromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
@@ -160,6 +166,7 @@ func (c *chrome) login(email string) {
 
 func TestBrowserLoginDashboardSettings(t *testing.T) {
 	t.Parallel()
+	requireChromium(t)
 	env := newTestEnv(t)
 	seedDashboard(t, env)
 	c := newChrome(t, env)
