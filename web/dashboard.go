@@ -144,6 +144,7 @@ type progressItem struct {
 	Pct       int              `json:"pct"`
 	Text      string           `json:"text"`
 	ByState   map[string]int64 `json:"by_state"`
+	Funnel    map[string]int64 `json:"funnel"` // cumulative: read ones are also delivered and sent
 	Wait      string           `json:"wait_reason,omitempty"`
 	Pause     string           `json:"pause_reason,omitempty"`
 }
@@ -185,9 +186,21 @@ func (u *ui) progressJSON(c echo.Context) error {
 			ID: cd.ID, State: string(cd.State), StateText: translate(lang, "state."+string(cd.State)),
 			Total: total, Done: cd.Done, Pct: cd.Pct, ByState: cd.Progress.ByState,
 			Text: translate(lang, "dash.progress_text", groupDigits(cd.Done, lang), groupDigits(total, lang)),
-			Wait: cd.WaitReason, Pause: cd.PauseReason,
+			Funnel: liveFunnel(cd.Progress.ByState, total), Wait: cd.WaitReason, Pause: cd.PauseReason,
 		})
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, map[string]any{"campaigns": out, "at": u.now().UTC().Format(time.RFC3339)})
+}
+
+// liveFunnel turns recipient counts per state into the funnel's cumulative steps.
+func liveFunnel(by map[string]int64, audience int64) map[string]int64 {
+	return map[string]int64{
+		"audience":  audience,
+		"sent":      by["sent"] + by["delivered"] + by["read"],
+		"delivered": by["delivered"] + by["read"],
+		"read":      by["read"],
+		"failed":    by["failed"],
+		"skipped":   by["skipped"],
+	}
 }

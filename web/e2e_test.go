@@ -198,6 +198,15 @@ func TestBrowserLoginDashboardSettings(t *testing.T) {
 	c.waitJS("the bar moving to 75 %", fmt.Sprintf(`document.querySelector('%s').value === 75 && window.__notReloaded === true`, sel), 15*time.Second)
 	c.screenshots("dashboard")
 
+	// the campaign page's funnel follows too
+	c.visit(fmt.Sprintf("/campaigns/%d", running))
+	c.run("marking the page", js(`window.__notReloaded = true`))
+	if _, err := env.db.Exec(context.Background(), `UPDATE recipients SET state = 'read', delivered_at = now(), read_at = now() WHERE campaign_id = $1 AND state = 'sent'`, running); err != nil {
+		t.Fatal(err)
+	}
+	c.waitJS("the funnel counting reads", `document.querySelector('#funnel li[data-step="read"] .n').textContent.trim() === "3" && window.__notReloaded === true`, 15*time.Second)
+	c.screenshots("campaign-running")
+
 	c.visit("/settings")
 	// the browser's own validation catches what it can (required, min/max); the server's
 	// message is shown next to the field for what it lets through

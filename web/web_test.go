@@ -174,7 +174,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("ProgressJSON", func(t *testing.T) {
 		b := env.as(store.RoleAnalyst)
 		p := b.get("/ui/progress.json").expect(t, http.StatusOK)
-		if !strings.Contains(p.Body, `"state":"scheduled"`) || !strings.Contains(p.Body, `"id":`+itoa(c.ID)) {
+		if !strings.Contains(p.Body, `"state":"scheduled"`) || !strings.Contains(p.Body, `"id":`+itoa(c.ID)) || !strings.Contains(p.Body, `"funnel":{`) {
 			t.Fatalf("progress: %s", p.Body)
 		}
 		// another workspace's campaign id gives nothing

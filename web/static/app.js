@@ -129,6 +129,18 @@
               var n = el.querySelector('[data-count="' + k + '"]');
               if (n) n.textContent = c.by_state[k].toLocaleString(document.documentElement.lang);
             });
+            var ft = el.dataset.funnelTarget && document.querySelector(el.dataset.funnelTarget);
+            if (ft && c.funnel) {
+              var base = Math.max(c.funnel.audience || 0, 1);
+              Object.keys(c.funnel).forEach(function (k) {
+                var li = ft.querySelector('li[data-step="' + k + '"]');
+                if (!li) return;
+                var n = li.querySelector(".n");
+                if (n) n.textContent = Number(c.funnel[k]).toLocaleString(document.documentElement.lang === "en" ? "en" : "es-CO");
+                var r = li.querySelector("rect[class]");
+                if (r) r.setAttribute("width", Math.floor(100 * c.funnel[k] / base));
+              });
+            }
             el.dataset.state = c.state;
             if (c.state === "running" || c.state === "scheduled" || c.state === "paused") anyActive = true;
           });
