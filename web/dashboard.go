@@ -185,7 +185,7 @@ func (u *ui) progressJSON(c echo.Context) error {
 		out = append(out, progressItem{
 			ID: cd.ID, State: string(cd.State), StateText: translate(lang, "state."+string(cd.State)),
 			Total: total, Done: cd.Done, Pct: cd.Pct, ByState: cd.Progress.ByState,
-			Text: translate(lang, "dash.progress_text", groupDigits(cd.Done, lang), groupDigits(total, lang)),
+			Text:   translate(lang, "dash.progress_text", groupDigits(cd.Done, lang), groupDigits(total, lang)),
 			Funnel: liveFunnel(cd.Progress.ByState, total), Wait: cd.WaitReason, Pause: cd.PauseReason,
 		})
 	}
