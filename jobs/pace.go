@@ -56,7 +56,7 @@ type PaceConfig struct {
 	// margin for network jitter between Pregón's clock and Meta's counter.
 	Headroom float64
 	// ClaimAhead: a send job moves its recipient to sending (committing the move and
-	// re-checking the campaign) this long before its slot (default 100 ms), then waits for
+	// re-checking the campaign) this long before its slot (default 200 ms), then waits for
 	// the slot. A crash in between leaves an unknown recipient that was never sent.
 	ClaimAhead time.Duration
 	// StaleQueued: a recipient queued for a slot this far in the past has no send job that
@@ -81,7 +81,7 @@ func (c PaceConfig) withDefaults() PaceConfig {
 	c.Lead = cmp.Or(c.Lead, 600*time.Millisecond)
 	c.Grace = cmp.Or(c.Grace, 10*time.Millisecond)
 	c.Headroom = cmp.Or(c.Headroom, 0.999)
-	c.ClaimAhead = cmp.Or(c.ClaimAhead, 100*time.Millisecond)
+	c.ClaimAhead = cmp.Or(c.ClaimAhead, 200*time.Millisecond)
 	c.StaleQueued = cmp.Or(c.StaleQueued, 2*time.Second)
 	c.StaleSending = cmp.Or(c.StaleSending, 45*time.Second)
 	c.SendTimeout = cmp.Or(c.SendTimeout, 15*time.Second)

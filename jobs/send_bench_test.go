@@ -70,6 +70,9 @@ func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
 	if unlimited {
 		opts.pacing.Grace = time.Second
 	}
+	if ca := benchEnv("PREGON_BENCH_CLAIM_AHEAD_MS", 0); ca > 0 {
+		opts.pacing.ClaimAhead = time.Duration(ca) * time.Millisecond
+	}
 	if lead := benchEnv("PREGON_BENCH_LEAD_MS", 0); lead > 0 {
 		opts.pacing.Lead = time.Duration(lead) * time.Millisecond
 	}
