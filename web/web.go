@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,6 +79,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.GET("/login", u.loginForm, u.htmlErrors)
 	e.POST("/login", u.loginSubmit, u.htmlErrors)
 	e.GET("/lang/:lang", u.setLang)
+	e.RouteNotFound("/*", u.notFound)
 
 	page := func(method, path string, h echo.HandlerFunc, min store.Role) {
 		e.Add(method, path, h, u.htmlErrors, u.srv.Authenticate, sessionOnly, api.RequireRole(min))
@@ -140,6 +142,19 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodGet, "/templates/:id", u.templateShow, A)
 	page(http.MethodPost, "/templates/sync", u.templatesSync, M)
 
+}
+
+// notFound answers unknown paths: an HTML page for people, the API's JSON under /api/.
+func (u *ui) notFound(c echo.Context) error {
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.Contains(c.Request().Header.Get("Accept"), "application/json") {
+		return echo.ErrNotFound
+	}
+	pg, err := u.newPage(c, "", "error.title")
+	if err != nil {
+		return err
+	}
+	pg.Data = map[string]any{"Status": http.StatusNotFound, "Code": "not_found", "Message": ""}
+	return u.render(c, http.StatusNotFound, "error", pg)
 }
 
 // sessionOnly keeps API tokens out of the UI: pages are for people who logged in.

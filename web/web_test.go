@@ -345,6 +345,12 @@ func TestErrorPages(t *testing.T) {
 		t.Fatalf("app.css: %d %s", p.Status, p.Header.Get("Content-Type"))
 	}
 	env.anon().get("/static/../web.go").expect(t, http.StatusNotFound)
+	// unknown pages: HTML for people, JSON under /api/
+	p = env.anon().get("/no-existe").expect(t, http.StatusNotFound)
+	p.contains(t, "main", "No encontramos")
+	if p = env.anon().get("/api/v2/nada"); p.Status != http.StatusNotFound || !strings.Contains(p.Body, `"code"`) {
+		t.Fatalf("API 404: %d %s", p.Status, p.Body)
+	}
 }
 
 // seedDashboard gives workspace A a coexistence number whose phone app was last seen 11 days
