@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -25,6 +26,9 @@ import (
 )
 
 const testPassword = "contraseña-segura-1"
+
+// rawKey matches a message key that reached the page untranslated.
+var rawKey = regexp.MustCompile(`\b(?:common|nav|dash|settings|camp|wiz|tmpl|rep|imp|seg|contacts|state|role|kind|atype|funnel|actor|consent|tl|cf|wd|excl|error|login|chart|number\.status)\.[a-z_]+[a-z]\b`)
 
 // testEnv is the real API server with the UI registered, on a fresh database with two
 // workspaces: A ("Tienda Andina", a user per role; the owner also belongs to B) and B.
@@ -149,6 +153,11 @@ func (b *browser) do(req *http.Request) htmlPage {
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
 	if err != nil {
 		b.env.t.Fatalf("parsing %s: %v", req.URL, err)
+	}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		if m := rawKey.FindString(doc.Find("body").Text()); m != "" {
+			b.env.t.Errorf("%s shows the message key %q instead of its text", req.URL.Path, m)
+		}
 	}
 	return htmlPage{Status: res.StatusCode, Doc: doc, Body: string(body), URL: res.Request.URL.Path, Header: res.Header}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,6 +23,11 @@ func langOf(c echo.Context) string {
 func translate(lang, key string, args ...any) string {
 	m, ok := messages[key]
 	if !ok {
+		// A key built from data (a state, a kind) that the catalog does not know yet: show
+		// the value itself rather than the key.
+		if i := strings.LastIndexByte(key, '.'); i >= 0 {
+			return key[i+1:]
+		}
 		return key
 	}
 	s := m[0]

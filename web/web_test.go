@@ -382,3 +382,27 @@ func seedDashboard(t testing.TB, env *testEnv) (store.SenderNumber, store.Campai
 	}
 	return n, c
 }
+
+func TestEnglishPages(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, c := seedDashboard(t, env)
+	tp := seedTemplate(t, env, env.wsA.ID, "promo_navidad")
+	seg := seedAudience(t, env, env.wsA.ID, 2)
+	b := env.as(store.RoleOwner)
+	b.get("/lang/en").expect(t, http.StatusOK)
+	for path, h1 := range map[string]string{
+		"/": "Dashboard", "/settings": "Settings", "/campaigns": "Campaigns", "/campaigns/" + itoa(c.ID): "Black Friday",
+		"/campaigns/new": "New campaign", "/contacts": "Contacts", "/imports": "Imports", "/imports/new": "Import contacts",
+		"/segments": "Segments", "/segments/" + itoa(seg): "Clientes VIP", "/segments/new": "New segment",
+		"/templates": "Templates", "/templates/" + itoa(tp.ID): "promo_navidad", "/reports": "Reports",
+		"/reports/campaigns/" + itoa(c.ID): "Black Friday",
+	} {
+		p := b.get(path).expect(t, http.StatusOK)
+		if l, _ := p.Doc.Find("html").Attr("lang"); l != "en" {
+			t.Fatalf("%s: lang %q", path, l)
+		}
+		p.contains(t, "main h1", h1)
+		p.contains(t, "nav .nav", "Campaigns")
+	}
+}
