@@ -180,6 +180,22 @@ func TestImportWizard(t *testing.T) {
 	p.has(t, "#import-progress[data-import-poll]")
 	p.has(t, "#import-progress progress")
 
+	// a workbook with two sheets: the sheet can be chosen and the file is read again
+	f := excelize.NewFile()
+	f.SetSheetRow("Sheet1", "A1", &[]any{"notas", "sin teléfonos"})
+	f.NewSheet("Clientes")
+	f.SetSheetRow("Clientes", "A1", &[]any{"Nombre", "WhatsApp"})
+	f.SetSheetRow("Clientes", "A2", &[]any{"Marta", "+57 320 555 1234"})
+	var two bytes.Buffer
+	f.Write(&two)
+	p = mk.upload("/imports/new", "dos hojas.xlsx", two.Bytes()).expect(t, http.StatusOK)
+	p.has(t, `#f-sheet option:contains("Clientes")`)
+	p = mk.get(p.URL + "?sheet=Clientes&header_row=0").expect(t, http.StatusOK)
+	p.contains(t, "table.preview", "Marta")
+	if v, _ := p.Doc.Find(`#mapping-form input[name="sheet"]`).Attr("value"); v != "Clientes" {
+		t.Fatalf("sheet kept as %q", v)
+	}
+
 	l := env.as(store.RoleAnalyst).get("/imports").expect(t, http.StatusOK)
 	l.has(t, `tr[data-import="`+id+`"]`)
 	env.session(env.userB.ID, env.wsB.ID).get("/imports/"+id).expect(t, http.StatusNotFound)
