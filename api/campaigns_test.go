@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -236,7 +237,16 @@ func TestCampaignLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := jobs.LaunchCampaign(ctx, tx, jobs.LaunchCampaignArgs{WorkspaceID: e.wsA.ID, CampaignID: cp.ID, ScheduledAt: *cp.ScheduledAt}, jobs.LaunchOptions{})
+	// With the args exactly as the scheduled job carries them (a "now" schedule must not look stale).
+	var rawArgs []byte
+	if err := e.db.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'launch_campaign' ORDER BY id DESC LIMIT 1`).Scan(&rawArgs); err != nil {
+		t.Fatal(err)
+	}
+	var args jobs.LaunchCampaignArgs
+	if err := json.Unmarshal(rawArgs, &args); err != nil {
+		t.Fatal(err)
+	}
+	res, err := jobs.LaunchCampaign(ctx, tx, args, jobs.LaunchOptions{})
 	if err != nil || !res.Launched || res.Pending != 20 {
 		t.Fatalf("launch %+v %v", res, err)
 	}
