@@ -316,7 +316,11 @@ func CampaignList(ctx context.Context, db DBTX, workspaceID int64, f CampaignFil
 	return scanCampaigns(rows)
 }
 
-// CampaignEdit holds the editable fields of a draft. On update, nil means unchanged.
+// CampaignEdit holds the editable fields of a draft. On update, nil means unchanged; an id of 0
+// clears the reference; a zero scheduled_at clears the schedule; frequency_cap -1 returns to
+// the workspace's default and 0 disables the cap; variable_mapping is a campaigns.Mapping
+// ({"variables":[{"component":"body","name":"1","source":"field","key":"first_name",
+// "fallback":"cliente"}, …]}), checked against the template's parameters.
 type CampaignEdit struct {
 	Name             *string          `json:"name,omitempty"`
 	SenderNumberID   *int64           `json:"sender_number_id,omitempty"`
