@@ -190,7 +190,7 @@ func TestImportWizard(t *testing.T) {
 	f.Write(&two)
 	p = mk.upload("/imports/new", "dos hojas.xlsx", two.Bytes()).expect(t, http.StatusOK)
 	p.has(t, `#f-sheet option:contains("Clientes")`)
-	p = mk.get(p.URL + "?sheet=Clientes&header_row=0").expect(t, http.StatusOK)
+	p = mk.get(p.URL+"?sheet=Clientes&header_row=0").expect(t, http.StatusOK)
 	p.contains(t, "table.preview", "Marta")
 	if v, _ := p.Doc.Find(`#mapping-form input[name="sheet"]`).Attr("value"); v != "Clientes" {
 		t.Fatalf("sheet kept as %q", v)
