@@ -577,11 +577,6 @@ func (u *ui) campaignSchedule(c echo.Context) error {
 		return err
 	}
 	body := map[string]any{"confirm_broadcast": c.FormValue("confirm_broadcast") == "on"}
-	if now := u.now(); cv.ScheduledAt == nil || !cv.ScheduledAt.After(now) {
-		// "Now" is sent as a whole second just ahead: the launch job compares the time it was
-		// scheduled for with the stored one, and Postgres keeps microseconds, not nanoseconds.
-		body["scheduled_at"] = now.Truncate(time.Second).Add(time.Second)
-	}
 	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/campaigns/%d/schedule", cv.ID), body, nil); err != nil {
 		return u.wizardFail(c, cv, "review", err)
 	}
