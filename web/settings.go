@@ -84,9 +84,13 @@ func (u *ui) renderSettings(c echo.Context, pg *page, status int, d settingsData
 func (u *ui) settingsFail(c echo.Context, err error, section string, prefix string, d settingsData) error {
 	probs, ok := problems(err)
 	if !ok {
-		if errors.Is(err, store.ErrConflict) {
+		var ae *api.Error
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			probs = map[string]string{"_": strings.TrimPrefix(err.Error(), store.ErrConflict.Error()+": ")}
-		} else {
+		case errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusForbidden && ae.Status != http.StatusUnauthorized:
+			probs = map[string]string{"_": ae.Message}
+		default:
 			return err
 		}
 	}
@@ -243,60 +247,54 @@ func (u *ui) tokenRevoke(c echo.Context) error {
 	return u.redirectFlash(c, "/settings#tokens", "ok", "settings.token_revoked")
 }
 
-// numberForm reads the number fields shared by add and edit; secrets typed are sealed here,
-// as the REST handler does, and empty secret fields mean "keep".
-func (u *ui) numberSecrets(f url.Values) (access, appSecret *[]byte) {
-	if s := strings.TrimSpace(f.Get("access_token")); s != "" {
-		b := u.box.Seal(s)
-		access = &b
+// numberRequest is the body of POST /api/v1/numbers and PATCH /api/v1/numbers/:id, built from
+// the settings forms; empty secret fields are left out (kept).
+func numberRequest(f url.Values, create bool) (map[string]any, error) {
+	req := map[string]any{
+		"display_number": strings.TrimSpace(f.Get("display_number")),
+		"use_simulator":  f.Get("use_simulator") == "on",
+		"coexistence":    f.Get("coexistence") == "on",
 	}
-	if s := strings.TrimSpace(f.Get("app_secret")); s != "" {
-		b := u.box.Seal(s)
-		appSecret = &b
+	if create {
+		req["phone_number_id"] = strings.TrimSpace(f.Get("phone_number_id"))
+		req["waba_id"] = strings.TrimSpace(f.Get("waba_id"))
+	} else {
+		req["status"] = f.Get("status")
 	}
-	return access, appSecret
-}
-
-func capField(f url.Values) (*int, *store.ValidationError) {
-	s := strings.TrimSpace(f.Get("throughput_cap"))
-	if s == "" {
-		zero := 0
-		return &zero, nil
+	for _, k := range []string{"access_token", "app_secret", "verify_token"} {
+		if v := strings.TrimSpace(f.Get(k)); v != "" {
+			req[k] = v
+		}
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return nil, store.Invalid("throughput_cap", "el tope de mensajes por segundo debe ser un entero positivo")
+	cp := strings.TrimSpace(f.Get("throughput_cap"))
+	switch {
+	case cp == "" && !create:
+		req["throughput_cap"] = 0 // removes the cap
+	case cp != "":
+		n, err := strconv.Atoi(cp)
+		if err != nil || n <= 0 {
+			return nil, store.Invalid("throughput_cap", "el tope de mensajes por segundo debe ser un entero positivo")
+		}
+		req["throughput_cap"] = n
 	}
-	return &n, nil
+	return req, nil
 }
 
 func (u *ui) numberAdd(c echo.Context) error {
 	f, _ := c.FormParams()
-	p := api.PrincipalOf(c)
-	cp, verr := capField(f)
-	if verr != nil {
-		return u.settingsFail(c, verr, "numbers", "number.", settingsData{})
-	}
-	if *cp == 0 {
-		cp = nil
-	}
-	params := store.SenderNumberCreateParams{
-		WorkspaceID: p.WorkspaceID, PhoneNumberID: f.Get("phone_number_id"), WABAID: f.Get("waba_id"),
-		DisplayNumber: f.Get("display_number"), VerifyToken: strings.TrimSpace(f.Get("verify_token")),
-		UseSimulator: f.Get("use_simulator") == "on", Coexistence: f.Get("coexistence") == "on", ThroughputCap: cp,
-	}
-	if a, s := u.numberSecrets(f); a != nil || s != nil {
-		if a != nil {
-			params.AccessTokenEnc = *a
+	req, err := numberRequest(f, true)
+	if err == nil {
+		var res struct {
+			CheckError string `json:"check_error"`
 		}
-		if s != nil {
-			params.AppSecretEnc = *s
+		if err = u.callAPI(c, http.MethodPost, "/numbers", req, &res); err == nil {
+			if res.CheckError != "" {
+				return u.redirectFlash(c, "/settings#numbers", "warn", "settings.number_added_unchecked", res.CheckError)
+			}
+			return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_added")
 		}
 	}
-	if _, err := store.SenderNumberCreate(c.Request().Context(), u.db, params); err != nil {
-		return u.settingsFail(c, err, "numbers", "number.", settingsData{})
-	}
-	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_added")
+	return u.settingsFail(c, err, "numbers", "number.", settingsData{})
 }
 
 func (u *ui) numberEdit(c echo.Context) error {
@@ -305,23 +303,16 @@ func (u *ui) numberEdit(c echo.Context) error {
 		return err
 	}
 	f, _ := c.FormParams()
-	p := api.PrincipalOf(c)
-	prefix := fmt.Sprintf("number%d.", id)
-	cp, verr := capField(f)
-	if verr != nil {
-		return u.settingsFail(c, verr, "numbers", prefix, settingsData{EditNumber: id})
+	req, err := numberRequest(f, false)
+	if err == nil {
+		if err = u.callAPI(c, http.MethodPatch, fmt.Sprintf("/numbers/%d", id), req, nil); err == nil {
+			return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_saved")
+		}
+		if isNotFound(err) {
+			return err
+		}
 	}
-	display, verify := f.Get("display_number"), strings.TrimSpace(f.Get("verify_token"))
-	sim, coex, status := f.Get("use_simulator") == "on", f.Get("coexistence") == "on", f.Get("status")
-	upd := store.SenderNumberUpdate{DisplayNumber: &display, UseSimulator: &sim, Coexistence: &coex, ThroughputCap: cp, Status: &status}
-	if verify != "" {
-		upd.VerifyToken = &verify
-	}
-	upd.AccessTokenEnc, upd.AppSecretEnc = u.numberSecrets(f)
-	if _, err := store.SenderNumberUpdateByID(c.Request().Context(), u.db, p.WorkspaceID, id, upd); err != nil {
-		return u.settingsFail(c, err, "numbers", prefix, settingsData{EditNumber: id})
-	}
-	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_saved")
+	return u.settingsFail(c, err, "numbers", fmt.Sprintf("number%d.", id), settingsData{EditNumber: id})
 }
 
 // paramID reads the :id path parameter; a malformed id names nothing (404).

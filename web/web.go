@@ -31,7 +31,7 @@ import (
 type Deps struct {
 	DB     *pgxpool.Pool
 	River  *river.Client[pgx.Tx] // may be insert-only
-	Box    *secret.Box           // seals sender-number secrets typed into the settings page
+	Box    *secret.Box           // not used by the pages today (secrets are sealed by the API); kept for callers
 	Config config.Config
 	Logger *slog.Logger
 	Now    func() time.Time // tests; default time.Now
@@ -42,7 +42,6 @@ type ui struct {
 	srv   *api.Server
 	db    *pgxpool.Pool
 	river *river.Client[pgx.Tx]
-	box   *secret.Box
 	cfg   config.Config
 	log   *slog.Logger
 	now   func() time.Time
@@ -62,7 +61,7 @@ func Register(srv *api.Server, d Deps) error {
 	if err != nil {
 		return fmt.Errorf("parsing the admin UI's templates: %w", err)
 	}
-	u := &ui{srv: srv, db: d.DB, river: d.River, box: d.Box, cfg: d.Config, log: d.Logger.With("component", "web"), now: d.Now, tmpl: t}
+	u := &ui{srv: srv, db: d.DB, river: d.River, cfg: d.Config, log: d.Logger.With("component", "web"), now: d.Now, tmpl: t}
 	u.routes(srv.Echo())
 	return nil
 }
