@@ -24,38 +24,40 @@ CREATE TEMP TABLE import_stage (
 //	$4 file sha256, $5 consent text, $6 actor user id
 //
 // Opt-outs are never touched, and consent is only recorded on contacts that have none and have
-// not opted out. Rows that would change nothing are not rewritten (no dead tuples, no index
-// churn on a re-import of the same file). Tags are always added, never removed.
+// not opted out ("granted" below; in SET, c.* are the old values). Rows that would change
+// nothing are not rewritten (no dead tuples, no index churn on a re-import of the same file).
+// Tags are always added, never removed. The join is written as staging rows looking up
+// (workspace_id, phone_e164), the one plan that stays linear chunk after chunk; RETURNING sees
+// the new row, so a consent granted now is the one whose evidence names this import.
 const sqlMergeUpdate = `
-WITH x AS (
-    SELECT s.*, c.id AS cid,
-           s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL AS granted
-    FROM import_stage s
-    JOIN contacts c ON c.workspace_id = $1 AND c.phone_e164 = s.phone
-), up AS (
+WITH up AS (
     UPDATE contacts c SET
-        name       = CASE WHEN $2 AND x.name IS NOT NULL THEN x.name ELSE c.name END,
-        email      = CASE WHEN $2 AND x.email IS NOT NULL THEN x.email ELSE c.email END,
-        language   = CASE WHEN $2 AND x.language IS NOT NULL THEN x.language ELSE c.language END,
-        attributes = CASE WHEN $2 AND x.attributes IS NOT NULL THEN c.attributes || x.attributes ELSE c.attributes END,
-        tags       = CASE WHEN x.tags IS NULL OR x.tags <@ c.tags THEN c.tags
-                          ELSE c.tags || ARRAY(SELECT t FROM unnest(x.tags) t WHERE t <> ALL (c.tags)) END,
-        consent_at       = CASE WHEN x.granted THEN x.consent_at ELSE c.consent_at END,
-        consent_source   = CASE WHEN x.granted THEN x.consent_source ELSE c.consent_source END,
-        consent_text     = CASE WHEN x.granted THEN $5 ELSE c.consent_text END,
-        consent_evidence = CASE WHEN x.granted
-                                THEN jsonb_build_object('import_id', $3::bigint, 'file_sha256', $4::text, 'row', x.row_num)
+        name       = CASE WHEN $2 AND s.name IS NOT NULL THEN s.name ELSE c.name END,
+        email      = CASE WHEN $2 AND s.email IS NOT NULL THEN s.email ELSE c.email END,
+        language   = CASE WHEN $2 AND s.language IS NOT NULL THEN s.language ELSE c.language END,
+        attributes = CASE WHEN $2 AND s.attributes IS NOT NULL THEN c.attributes || s.attributes ELSE c.attributes END,
+        tags       = CASE WHEN s.tags IS NULL OR s.tags <@ c.tags THEN c.tags
+                          ELSE c.tags || ARRAY(SELECT t FROM unnest(s.tags) t WHERE t <> ALL (c.tags)) END,
+        consent_at       = CASE WHEN s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL
+                                THEN s.consent_at ELSE c.consent_at END,
+        consent_source   = CASE WHEN s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL
+                                THEN s.consent_source ELSE c.consent_source END,
+        consent_text     = CASE WHEN s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL
+                                THEN $5 ELSE c.consent_text END,
+        consent_evidence = CASE WHEN s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL
+                                THEN jsonb_build_object('import_id', $3::bigint, 'file_sha256', $4::text, 'row', s.row_num)
                                 ELSE c.consent_evidence END,
         updated_at = now()
-    FROM x
-    WHERE c.id = x.cid
-      AND (x.granted
-           OR (x.tags IS NOT NULL AND NOT x.tags <@ c.tags)
-           OR ($2 AND (   (x.name IS NOT NULL AND x.name <> c.name)
-                       OR (x.email IS NOT NULL AND x.email <> c.email)
-                       OR (x.language IS NOT NULL AND x.language <> c.language)
-                       OR (x.attributes IS NOT NULL AND NOT c.attributes @> x.attributes))))
-    RETURNING c.id, x.granted, c.consent_source, c.consent_text, c.consent_evidence
+    FROM import_stage s
+    WHERE c.workspace_id = $1 AND c.phone_e164 = s.phone
+      AND ((s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL)
+           OR (s.tags IS NOT NULL AND NOT s.tags <@ c.tags)
+           OR ($2 AND (   (s.name IS NOT NULL AND s.name <> c.name)
+                       OR (s.email IS NOT NULL AND s.email <> c.email)
+                       OR (s.language IS NOT NULL AND s.language <> c.language)
+                       OR (s.attributes IS NOT NULL AND NOT c.attributes @> s.attributes))))
+    RETURNING c.id, c.consent_source, c.consent_text, c.consent_evidence,
+              s.consent AND c.consent_evidence @> jsonb_build_object('import_id', $3::bigint) AS granted
 ), ev AS (
     INSERT INTO consent_events (workspace_id, contact_id, kind, source, consent_text, evidence, actor_user_id)
     SELECT $1, id, 'opt_in', consent_source, consent_text, consent_evidence, $6 FROM up WHERE granted
