@@ -103,9 +103,17 @@ func barChart(points []barPoint, series []string, lang string) chart {
 			ch.XTicks = append(ch.XTicks, chartTick{X: x + bw/2, Y: ch.Bottom + 16, Label: p.Label})
 		}
 	}
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		ch.YTicks = append(ch.YTicks, chartTick{X: ch.Left - 6, Y: ch.Bottom - plotH*float64(i)/4, Label: groupDigits(int64(v), lang)})
+	// whole-number ticks: 4 intervals, or 5 (10 → 2, 4, 6…), or one per unit for tiny charts
+	steps := 4
+	switch t := int64(top); {
+	case t < 4:
+		steps = int(max(t, 1))
+	case t%4 != 0 && t%5 == 0:
+		steps = 5
+	}
+	for i := 0; i <= steps; i++ {
+		v := top * float64(i) / float64(steps)
+		ch.YTicks = append(ch.YTicks, chartTick{X: ch.Left - 6, Y: ch.Bottom - plotH*float64(i)/float64(steps), Label: groupDigits(int64(math.Round(v)), lang)})
 	}
 	return ch
 }
