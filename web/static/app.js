@@ -17,6 +17,9 @@
     document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });
+    // After a failed submit, put the keyboard on the first field in error.
+    var bad = document.querySelector('[aria-invalid="true"]');
+    if (bad) bad.focus();
     // Select a shown-once secret for copying.
     document.querySelectorAll("input[data-select]").forEach(function (i) { i.focus(); i.select(); });
     pollProgress();
