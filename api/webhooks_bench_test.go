@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pregon/pregon/whatsapp"
 )
 
@@ -90,6 +92,16 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 		sigs[i] = whatsapp.Sign(body, []byte(secretA))
 	}
 
+	// The endpoint gets its own pool, as an API process does: the workers' pool (20
+	// connections, busy with batches) must not make acknowledgements wait for a connection.
+	apiCfg := env.db.Config().Copy()
+	apiCfg.MaxConns = int32(envInt("PREGON_BENCH_WEBHOOK_API_CONNS", 10))
+	apiPool, err := pgxpool.NewWithConfig(ctx, apiCfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer apiPool.Close()
+	env.srv.db = apiPool
 	noWorkers := os.Getenv("PREGON_BENCH_WEBHOOK_NO_WORKERS") != ""
 	if !noWorkers {
 		env.startWorkers(b)
