@@ -214,7 +214,14 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 
 	// The rate: the number's throughput, the pacer's headroom, and the 130429 back-off, which
 	// recovers 10 % a tick once its back-off period is over.
-	if pacing.RateFactor < 1 && (pacing.BackoffUntil == nil || now.After(*pacing.BackoffUntil)) {
+	if res.requeued > 0 {
+		// Slots were missed: the workers (or the database) could not keep up with the rate.
+		// Slow down as for a 130429 and recover gradually, rather than hand out slots that
+		// will be missed too.
+		pacing.RateFactor = math.Max(0.05, pacing.RateFactor*0.8)
+		until := now.Add(2 * time.Second)
+		pacing.BackoffUntil = &until
+	} else if pacing.RateFactor < 1 && (pacing.BackoffUntil == nil || now.After(*pacing.BackoffUntil)) {
 		pacing.RateFactor = math.Min(1, pacing.RateFactor*1.1)
 	}
 	rate := float64(number.EffectiveMPS()) * w.cfg.Headroom * pacing.RateFactor / (1 + w.cfg.Grace.Seconds())

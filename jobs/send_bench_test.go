@@ -46,14 +46,16 @@ func BenchmarkSendRate(b *testing.B) {
 	}
 }
 
-// BenchmarkSendRateUnlimited removes the limit (simulator unlimited, the number at 20,000 mps
-// with a 1 s grace) and reports the most Pregón sends per second on this machine, for
-// PREGON_BENCH_RECIPIENTS (default 40,000) recipients.
+// BenchmarkSendRateUnlimited removes the limit: the simulator accepts any rate and the number
+// is paced at PREGON_BENCH_MAX_MPS (default 3,000, above what this machine can do); it reports
+// the rate actually achieved over PREGON_BENCH_SECONDS (default 30).
 //
 //	go test ./jobs -run '^$' -bench BenchmarkSendRateUnlimited -benchtime 1x -timeout 30m
 func BenchmarkSendRateUnlimited(b *testing.B) {
+	mps := benchEnv("PREGON_BENCH_MAX_MPS", 3000)
+	seconds := benchEnv("PREGON_BENCH_SECONDS", 30)
 	for range b.N {
-		runSendBench(b, 20000, 0, true)
+		runSendBench(b, mps, seconds, true)
 	}
 }
 
@@ -67,9 +69,6 @@ func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
 			c.Numbers[0].MPS = -1
 		}
 	}}
-	if unlimited {
-		opts.pacing.Grace = time.Second
-	}
 	if ca := benchEnv("PREGON_BENCH_CLAIM_AHEAD_MS", 0); ca > 0 {
 		opts.pacing.ClaimAhead = time.Duration(ca) * time.Millisecond
 	}
@@ -81,24 +80,11 @@ func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
 	defer cancel()
 	bd.sim.Start(simCtx)
 	n := mps*seconds + mps*8
-	if unlimited {
-		n = benchEnv("PREGON_BENCH_RECIPIENTS", 40000)
-	}
 	c := bd.campaign(b, "bench", n, "")
 	b.ResetTimer()
 	client := bd.startWith(b, benchEnv("PREGON_BENCH_SEND_WORKERS", 1000), time.Duration(benchEnv("PREGON_BENCH_POLL_MS", 50))*time.Millisecond)
-	start := time.Now()
 	bd.kick(b, client)
 
-	if unlimited {
-		waitFor(b, 30*time.Minute, "all sends", func() bool { return bd.sim.AcceptedTotal() >= n })
-		el := time.Since(start)
-		b.ReportMetric(float64(n)/el.Seconds(), "msg/s")
-		b.ReportMetric(float64(bd.sim.MaxPerSecond()), "max-1s-window")
-		b.Logf("unlimited: %d sends in %s = %.0f msg/s (busiest 1-s window %d); webhooks received %d",
-			n, el.Round(time.Millisecond), float64(n)/el.Seconds(), bd.sim.MaxPerSecond(), hooks.Load())
-		return
-	}
 	// Steady state: skip the first 3 s (River and the pacer warm up), then measure.
 	waitFor(b, 30*time.Second, "the first sends", func() bool { return bd.sim.AcceptedTotal() > 0 })
 	time.Sleep(3 * time.Second)
@@ -116,7 +102,7 @@ func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
 	b.Logf("throughput %d: %.1f msg/s over %s (%.1f %%), busiest 1-s window %d, 130429 rejections %d, webhooks POSTed %d (received %d), recipients %v, pacer released %d",
 		mps, rate, t1.Sub(t0).Round(time.Millisecond), 100*rate/float64(mps), st.MaxPerSecond, st.RejectedByCode[130429],
 		st.Webhooks.Delivered, hooks.Load(), counts, p.Released)
-	if st.MaxPerSecond > mps {
+	if !unlimited && st.MaxPerSecond > mps {
 		b.Errorf("busiest 1-s window %d > throughput %d", st.MaxPerSecond, mps)
 	}
 	_ = jobs.QueueSend

@@ -55,8 +55,8 @@ func NumberPacingLock(ctx context.Context, tx DBTX, workspaceID, senderNumberID 
 // NumberPacingSave writes back the state a tick changed.
 func NumberPacingSave(ctx context.Context, tx DBTX, p NumberPacing) error {
 	_, err := tx.Exec(ctx, `UPDATE number_pacing SET next_slot_at = $3, rate_factor = $4, last_tick_at = $5,
-		released = $6, updated_at = now() WHERE sender_number_id = $1 AND workspace_id = $2`,
-		p.SenderNumberID, p.WorkspaceID, p.NextSlotAt, p.RateFactor, p.LastTickAt, p.Released)
+		released = $6, backoff_until = $7, updated_at = now() WHERE sender_number_id = $1 AND workspace_id = $2`,
+		p.SenderNumberID, p.WorkspaceID, p.NextSlotAt, p.RateFactor, p.LastTickAt, p.Released, p.BackoffUntil)
 	if err != nil {
 		return fmt.Errorf("saving pacing state of number %d: %w", p.SenderNumberID, err)
 	}
