@@ -211,7 +211,17 @@ func Write(ctx context.Context, db store.DBTX, s ExportSpec, w io.Writer, progre
 		return 0, fmt.Errorf("writing the header: %w", err)
 	}
 	n, err := pipeline(ctx, len(src.columns), tw, func(ctx context.Context, pw tableWriter) (int64, error) {
-		return src.run(ctx, db, s, pw, progress)
+		// One backend, more memory: parallel workers would each rebuild the per-wamid event
+		// aggregate (3× the CPU on 1M recipients, measured) and compete with the file writer.
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("starting the export's transaction: %w", err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '128MB'`); err != nil {
+			return 0, fmt.Errorf("tuning the export's transaction: %w", err)
+		}
+		return src.run(ctx, tx, s, pw, progress)
 	})
 	if err != nil {
 		tw.abort()
