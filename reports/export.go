@@ -218,7 +218,7 @@ func Write(ctx context.Context, db store.DBTX, s ExportSpec, w io.Writer, progre
 			return 0, fmt.Errorf("starting the export's transaction: %w", err)
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx))
-		if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '128MB'`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '128MB'; SET LOCAL jit = off`); err != nil {
 			return 0, fmt.Errorf("tuning the export's transaction: %w", err)
 		}
 		return src.run(ctx, tx, s, pw, progress)

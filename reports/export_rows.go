@@ -82,8 +82,30 @@ func runRecipients(ctx context.Context, db store.DBTX, s ExportSpec, tw tableWri
 	if s.Kind == KindTemplate {
 		q.WriteString(`tc AS (SELECT id FROM campaigns WHERE workspace_id = $1 AND template_id = $2 AND launched_at >= $4 AND launched_at < $5), `)
 	}
-	q.WriteString("aud AS (" + audience + "),")
-	q.WriteString(recipientEventsSQL)
+	// Two shapes of the same query. CSV (the database is the bottleneck) aggregates the events
+	// once per wamid and hash-joins, then sorts: fastest in total. A campaign's XLSX (excelize is
+	// the bottleneck) walks the recipients in id order with a per-recipient lookup, so the first
+	// row arrives at once and the database work overlaps the file writing instead of preceding
+	// it. Both give the same rows in the same order.
+	streaming := s.Kind == KindCampaign && s.Format == XLSX
+	evJoin := "LEFT JOIN ev ON ev.wamid = r.wamid"
+	if streaming {
+		q.Reset()
+		evJoin = `LEFT JOIN LATERAL (
+    SELECT se.wamid,
+        min(se.occurred_at) FILTER (WHERE se.status = 'sent') AS sent_ts,
+        min(se.occurred_at) FILTER (WHERE se.status IN ('delivered', 'read', 'played')) AS delivered_ts,
+        min(se.occurred_at) FILTER (WHERE se.status IN ('read', 'played')) AS read_ts,
+        min(se.occurred_at) FILTER (WHERE se.status = 'failed') AS failed_ts,
+        min(se.error_code) FILTER (WHERE se.status = 'failed') AS failed_code
+    FROM status_events se
+    WHERE se.wamid = r.wamid AND se.occurred_at <= $3 AND (se.workspace_id IS NULL OR se.workspace_id = $1)
+    GROUP BY se.wamid
+) ev ON r.wamid IS NOT NULL`
+	} else {
+		q.WriteString("aud AS (" + audience + "),")
+		q.WriteString(recipientEventsSQL)
+	}
 	q.WriteString(`
 SELECT r.campaign_id, cp.name, r.id, r.phone_e164, co.name` + attrSQL + `,
        r.state, r.skip_reason, r.wamid, r.failed_at, r.error_code,
@@ -92,7 +114,7 @@ SELECT r.campaign_id, cp.name, r.id, r.phone_e164, co.name` + attrSQL + `,
 FROM recipients r
 JOIN campaigns cp ON cp.id = r.campaign_id AND cp.workspace_id = $1
 JOIN contacts co ON co.id = r.contact_id AND co.workspace_id = $1
-LEFT JOIN ev ON ev.wamid = r.wamid
+` + evJoin + `
 WHERE r.workspace_id = $1 AND `)
 	if s.Kind == KindCampaign {
 		q.WriteString(`r.campaign_id = $2`)
@@ -101,6 +123,12 @@ WHERE r.workspace_id = $1 AND `)
 	}
 	q.WriteString(" ORDER BY " + order)
 
+	if streaming {
+		// Keep the id order from the index instead of a sort that must finish before row one.
+		if _, err := db.Exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
+			return 0, fmt.Errorf("tuning the export query: %w", err)
+		}
+	}
 	rows, err := db.Query(ctx, q.String(), args...)
 	if err != nil {
 		return 0, fmt.Errorf("querying recipients: %w", err)
