@@ -7,11 +7,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 : "${PREGON_BENCH_IMPORT_ROWS:=1000000}"      # importers: rows × 6 columns, XLSX and CSV
-: "${PREGON_BENCH_SEGMENT_CONTACTS:=1000000}" # segments: contacts with attributes, tags, engagement
+: "${SEGMENTS_BENCH_CONTACTS:=1000000}"       # segments: contacts with attributes, tags, engagement
 : "${PREGON_BENCH_LAUNCH_N:=1000000}"         # jobs: launch snapshot audience
 : "${PREGON_BENCH_RECIPIENTS:=1000000}"       # reports: recipients × ~3 status events
-: "${PREGON_BENCH_SEND_SECONDS:=60}"          # jobs: sustained send rate at 1,000 msg/s
-export PREGON_BENCH_IMPORT_ROWS PREGON_BENCH_SEGMENT_CONTACTS PREGON_BENCH_LAUNCH_N PREGON_BENCH_RECIPIENTS PREGON_BENCH_SEND_SECONDS
+: "${PREGON_BENCH_SECONDS:=60}"               # jobs: sustained send rate at 1,000 msg/s
+export PREGON_BENCH_IMPORT_ROWS SEGMENTS_BENCH_CONTACTS PREGON_BENCH_LAUNCH_N PREGON_BENCH_RECIPIENTS PREGON_BENCH_SECONDS
 
 out=$(mktemp -d)/bench.txt
 run() { # package, benchmark regexp
@@ -21,8 +21,9 @@ run() { # package, benchmark regexp
 
 run ./whatsapp/sim 'BenchmarkClientToSimulator'
 run ./importers    'BenchmarkImport'
-run ./segments     'BenchmarkSegmentCount'
-run ./jobs         'BenchmarkLaunchSnapshot|BenchmarkSend'
+run ./segments     'BenchmarkSegmentCount|BenchmarkSegmentPreview'
+run ./jobs         'BenchmarkLaunchSnapshot|BenchmarkSendRate'
+run ./phone        'BenchmarkNormalize'
 run ./api          'BenchmarkWebhookIngest|BenchmarkCampaignReportEndpoint'
 run ./reports      'BenchmarkExport'
 

@@ -146,6 +146,7 @@ func runExport(ctx context.Context, args []string) error {
 
 // progressBar draws a bar on a terminal and plain lines (every 10 %) otherwise.
 type progressBar struct {
+	label    string // "export" unless set
 	w        io.Writer
 	total    int64
 	tty      bool
@@ -156,7 +157,7 @@ type progressBar struct {
 
 func newProgressBar(w *os.File, total int64) *progressBar {
 	fi, err := w.Stat()
-	return &progressBar{w: w, total: total, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, start: time.Now()}
+	return &progressBar{label: "export", w: w, total: total, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, start: time.Now()}
 }
 
 func (p *progressBar) update(n int64) {
@@ -167,7 +168,7 @@ func (p *progressBar) update(n int64) {
 	if !p.tty {
 		if ten := int64(pct * 10); ten > p.lastTen {
 			p.lastTen = ten
-			fmt.Fprintf(p.w, "export: %d/%d rows (%d%%) %.1fs\n", n, p.total, ten*10, time.Since(p.start).Seconds())
+			fmt.Fprintf(p.w, "%s: %d/%d rows (%d%%) %.1fs\n", p.label, n, p.total, ten*10, time.Since(p.start).Seconds())
 		}
 		return
 	}
@@ -186,6 +187,6 @@ func (p *progressBar) done(n int64, err error) {
 		fmt.Fprintln(p.w)
 	}
 	if err == nil {
-		fmt.Fprintf(p.w, "export: %d rows in %.1fs\n", n, time.Since(p.start).Seconds())
+		fmt.Fprintf(p.w, "%s: %d rows in %.1fs\n", p.label, n, time.Since(p.start).Seconds())
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -46,6 +47,33 @@ func TestBinary(t *testing.T) {
 		err := cmd.Run()
 		if err == nil || !strings.Contains(stderr.String(), "PREGON_UPLOAD_LIMIT_MB") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
 			t.Fatalf("err %v, stderr %q", err, stderr.String())
+		}
+	})
+
+	t.Run("DemoWorkbookImportsFromTheCommandLine", func(t *testing.T) {
+		dir := t.TempDir()
+		env := append(os.Environ(), "DATABASE_URL="+pgtest.NewDBURL(t), "PREGON_DATA_DIR="+dir)
+		demo := exec.Command(bin, "demo", "-o", dir+"/clientes.xlsx", "-rows", "40")
+		if out, err := demo.CombinedOutput(); err != nil {
+			t.Fatalf("demo: %v %s", err, out)
+		}
+		imp := exec.Command(bin, "import", dir+"/clientes.xlsx", "--workspace", "Tienda Lupita")
+		imp.Env = env
+		var stdout, stderr bytes.Buffer
+		imp.Stdout, imp.Stderr = &stdout, &stderr
+		if err := imp.Run(); err != nil {
+			t.Fatalf("import: %v\n%s", err, stderr.String())
+		}
+		var res map[string]int64
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			t.Fatalf("output %q: %v", stdout.String(), err)
+		}
+		// every 13th row of the demo workbook carries an invalid phone; headers are on row 3
+		if res["rows_read"] != 40 || res["header_row"] != 3 || res["rejected"] < 3 || res["inserted"] < 25 || res["inserted"]+res["rejected"] > 40 {
+			t.Fatalf("import result %v", res)
+		}
+		if !strings.Contains(stderr.String(), "import: 40 rows") {
+			t.Fatalf("no progress lines: %s", stderr.String())
 		}
 	})
 
