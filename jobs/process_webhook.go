@@ -804,32 +804,6 @@ func (p *webhookRun) numbersOf(waba, display string) []store.WebhookRoute {
 	return all
 }
 
-// TierLimit converts a messaging limit as Meta reports it ("TIER_2K", 2000, "UNLIMITED", -1) to
-// unique recipients per 24 h (-1 unlimited); ok is false for unknown values (TIER_NOT_SET…).
-func TierLimit(v string) (limit int, ok bool) {
-	s := strings.ToUpper(strings.TrimSpace(v))
-	switch s {
-	case "TIER_50":
-		return 50, true
-	case "TIER_250":
-		return 250, true
-	case "TIER_1K":
-		return 1000, true
-	case "TIER_2K":
-		return 2000, true
-	case "TIER_10K":
-		return 10000, true
-	case "TIER_100K":
-		return 100000, true
-	case "TIER_UNLIMITED", "UNLIMITED", "-1":
-		return -1, true
-	}
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return n, true
-	}
-	return 0, false
-}
-
 // tierName is the tier string stored on a number for a limit.
 func tierName(limit int) string {
 	switch limit {
@@ -864,10 +838,10 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at tim
 		return nil
 	}
 	limitStr := v.MaxDailyConversationsPerBusiness.String()
-	if _, ok := TierLimit(limitStr); !ok {
+	if _, ok := whatsapp.TierLimit(limitStr); !ok {
 		limitStr = v.CurrentLimit
 	}
-	if limit, ok := TierLimit(limitStr); ok {
+	if limit, ok := whatsapp.TierLimit(limitStr); ok {
 		if err := p.setLimit(ctx, nums, limit, at, raw); err != nil {
 			return err
 		}
@@ -915,9 +889,9 @@ func (p *webhookRun) businessCapability(ctx context.Context, waba string, at tim
 	if len(nums) == 0 {
 		return nil
 	}
-	limit, ok := TierLimit(v.MaxDailyConversationsPerBusiness.String())
+	limit, ok := whatsapp.TierLimit(v.MaxDailyConversationsPerBusiness.String())
 	if !ok && v.MaxDailyConversationPerPhone != 0 {
-		limit, ok = TierLimit(strconv.FormatInt(int64(v.MaxDailyConversationPerPhone), 10))
+		limit, ok = whatsapp.TierLimit(strconv.FormatInt(int64(v.MaxDailyConversationPerPhone), 10))
 	}
 	if !ok {
 		p.note("business_capability_update without a messaging limit")
