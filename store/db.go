@@ -63,3 +63,18 @@ func NotFoundIfNoRows(err error) error {
 	}
 	return err
 }
+
+// collectCounts reads (label, count) rows into a map.
+func collectCounts(rows pgx.Rows) (map[string]int64, error) {
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var label string
+		var n int64
+		if err := rows.Scan(&label, &n); err != nil {
+			return nil, err
+		}
+		out[label] = n
+	}
+	return out, rows.Err()
+}

@@ -155,16 +155,7 @@ func CampaignCounts(ctx context.Context, db DBTX, workspaceID, campaignID int64)
 		return nil, fmt.Errorf("reading counters of campaign %d: %w", campaignID, err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return collectCounts(rows)
 }
 
 // RecipientSend is what a send job needs about its recipient, read under the recipient's lock.

@@ -233,16 +233,7 @@ func WebhookInboxCounts(ctx context.Context, db DBTX) (map[string]int64, error) 
 		return nil, fmt.Errorf("counting webhook inbox rows: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return collectCounts(rows)
 }
 
 // WebhookTemplate is the part of a template row webhooks change.
