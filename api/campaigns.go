@@ -589,7 +589,6 @@ func (s *Server) postCampaignSchedule(c echo.Context) error {
 	} else if req.ScheduledAt == nil && cp.ScheduledAt != nil && cp.ScheduledAt.After(now) {
 		at = *cp.ScheduledAt
 	}
-	at = at.Truncate(time.Microsecond) // Postgres' precision: the launch job compares it with the row
 	cp.ScheduledAt = &at
 	if req.ConfirmBroadcast != nil {
 		cp.ConfirmBroadcast = *req.ConfirmBroadcast

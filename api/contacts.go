@@ -126,7 +126,7 @@ func (s *Server) getContact(c echo.Context) error {
 
 func (s *Server) createContact(c echo.Context) error {
 	var req contactRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if req.Phone == nil {
@@ -169,7 +169,7 @@ func (s *Server) patchContact(c echo.Context) error {
 		return err
 	}
 	var req contactRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if req.Consent != nil {
@@ -207,7 +207,7 @@ func (s *Server) deleteContact(c echo.Context) error {
 
 func (s *Server) postContactTags(c echo.Context) error {
 	var req tagsRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if len(req.IDs) == 0 || len(req.IDs) > 10_000 {
@@ -232,7 +232,7 @@ func (s *Server) postContactOptOut(c echo.Context) error {
 		return err
 	}
 	var req consentChangeRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Reason) == "" {
@@ -252,7 +252,7 @@ func (s *Server) postContactOptIn(c echo.Context) error {
 		return err
 	}
 	var req consentChangeRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Reason) == "" {

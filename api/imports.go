@@ -227,7 +227,7 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 		return err
 	}
 	var req confirmRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return err
 	}
 	if req.Mode == "" {

@@ -263,21 +263,9 @@ func (p *page) Pct(a, b any) int {
 
 // Time shows an instant in the workspace's time zone ("—" for nil or zero).
 func (p *page) Time(v any) string {
-	var t time.Time
-	switch x := v.(type) {
-	case time.Time:
-		t = x
-	case *time.Time:
-		if x == nil {
-			return "—"
-		}
-		t = *x
-	}
-	if t.IsZero() {
+	t, ok := p.local(v)
+	if !ok {
 		return "—"
-	}
-	if p.loc != nil {
-		t = t.In(p.loc)
 	}
 	if p.Lang == "en" {
 		return t.Format("Jan 2, 2006 15:04")
@@ -287,21 +275,9 @@ func (p *page) Time(v any) string {
 
 // InputTime formats an instant for <input type="datetime-local"> in the workspace's zone.
 func (p *page) InputTime(v any) string {
-	var t time.Time
-	switch x := v.(type) {
-	case time.Time:
-		t = x
-	case *time.Time:
-		if x == nil {
-			return ""
-		}
-		t = *x
-	}
-	if t.IsZero() {
+	t, ok := p.local(v)
+	if !ok {
 		return ""
-	}
-	if p.loc != nil {
-		t = t.In(p.loc)
 	}
 	return t.Format("2006-01-02T15:04")
 }
@@ -539,4 +515,25 @@ func (u *ui) static(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.Blob(http.StatusOK, ct, b)
+}
+
+// local reads a time.Time or *time.Time in the workspace's zone; ok is false for nil or zero.
+func (p *page) local(v any) (time.Time, bool) {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return t, false
+		}
+		t = *x
+	}
+	if t.IsZero() {
+		return t, false
+	}
+	if p.loc != nil {
+		t = t.In(p.loc)
+	}
+	return t, true
 }
