@@ -131,6 +131,10 @@ type Faults struct {
 	SlowDelay time.Duration `json:"slow_delay"`
 	// ThroughputStorm makes every send fail with 130429.
 	ThroughputStorm bool `json:"throughput_storm"`
+	// LostResponseRate is the chance an accepted send's answer is held back for SlowDelay: the
+	// message is accepted (counted, its webhooks follow) but a client with a shorter timeout
+	// never learns it, as when Meta processes a request whose response is lost.
+	LostResponseRate float64 `json:"lost_response_rate"`
 }
 
 // WebhookConfig tunes webhook emission.

@@ -22,7 +22,7 @@ import (
 //	POST /_sim/echoes                 {"phone_number_id","to","text"}
 //	POST /_sim/contacts               {"phone_number_id","contacts":[ContactSync]}
 //	POST /_sim/user_preferences       {"phone_number_id","wa_id","value"}  (stop | resume)
-//	POST /_sim/faults                 {"server_error_rate","slow_rate","slow_delay_ms","throughput_storm"}
+//	POST /_sim/faults                 {"server_error_rate","slow_rate","slow_delay_ms","throughput_storm","lost_response_rate"}
 //	POST /_sim/reset
 //
 // Errors answer 400 {"error": "..."}.
@@ -179,10 +179,12 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			SlowRate        float64 `json:"slow_rate"`
 			SlowDelayMS     int     `json:"slow_delay_ms"`
 			ThroughputStorm bool    `json:"throughput_storm"`
+			LostRate        float64 `json:"lost_response_rate"`
 		}
 		if decode(&in) {
 			s.SetFaults(Faults{ServerErrorRate: in.ServerErrorRate, SlowRate: in.SlowRate,
-				SlowDelay: time.Duration(in.SlowDelayMS) * time.Millisecond, ThroughputStorm: in.ThroughputStorm})
+				SlowDelay: time.Duration(in.SlowDelayMS) * time.Millisecond, ThroughputStorm: in.ThroughputStorm,
+				LostResponseRate: in.LostRate})
 			ok()
 		}
 	case "POST /_sim/reset":

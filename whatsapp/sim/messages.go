@@ -128,22 +128,27 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 		return
 	}
 	// Fault injection, decided by the request's identity so runs replay.
-	if faults.ServerErrorRate > 0 || faults.SlowRate > 0 {
+	lostResponse := false
+	if faults.ServerErrorRate > 0 || faults.SlowRate > 0 || faults.LostResponseRate > 0 {
 		s.mu.Lock()
 		s.seq++
 		seq := s.seq
 		s.mu.Unlock()
 		rng := s.rngFor("fault", phoneID, fmt.Sprint(seq))
 		if rng.Float64() < faults.SlowRate {
+			s.countFault(FaultSlow)
 			select {
 			case <-time.After(faults.SlowDelay):
 			case <-r.Context().Done():
 				return
 			}
 		}
-		if rng.Float64() < faults.ServerErrorRate {
+		serverError := rng.Float64() < faults.ServerErrorRate
+		lostResponse = faults.LostResponseRate > 0 && rng.Float64() < faults.LostResponseRate
+		if serverError {
 			s.mu.Lock()
 			s.stats.serverErrors++
+			s.stats.faults[FaultServerError]++
 			s.mu.Unlock()
 			if rng.IntN(2) == 0 {
 				w.WriteHeader(http.StatusServiceUnavailable)
@@ -167,12 +172,25 @@ func (s *Simulator) handleSend(w http.ResponseWriter, r *http.Request, phoneID s
 	if a.held {
 		status = "held_for_quality_assessment"
 	}
+	if lostResponse {
+		// Accepted, but the answer comes too late for the client (or never): the webhooks
+		// still follow.
+		s.countFault(FaultLostResponse)
+		if !a.held {
+			s.scheduleLifecycle(a)
+		}
+		select {
+		case <-time.After(faults.SlowDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, sendResponse{
 		MessagingProduct: "whatsapp",
 		Contacts:         []sendContact{{Input: req.To, WAID: a.waID}},
 		Messages:         []sendMessage{{ID: a.wamid, MessageStatus: status}},
 	})
-	if !a.held {
+	if !a.held && !lostResponse {
 		s.scheduleLifecycle(a)
 	}
 }
@@ -203,6 +221,9 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	num := s.numbers[n.PhoneNumberID]
+	if s.faults.ThroughputStorm {
+		s.stats.faults[FaultThroughputStorm]++
+	}
 	if s.faults.ThroughputStorm || (num.limiter != nil && !num.limiter.AllowN(now, 1)) {
 		return nil, &sendError{status: 400, code: whatsapp.CodeThroughput, subcode: 2494055,
 			msg:     "Rate limit hit",

@@ -282,9 +282,25 @@ func TestFaultInjection(t *testing.T) {
 	if !asErr(err, &e) || !e.Timeout {
 		t.Errorf("slow send: %v", err)
 	}
+	// A lost response: the send is accepted (counted) although the client times out.
+	b.sim.SetFaults(sim.Faults{LostResponseRate: 1, SlowDelay: 300 * time.Millisecond})
+	ctxL, cancelL := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelL()
+	if _, err := slow.SendTemplate(ctxL, phoneID, promo("+5215500000003")); !asErr(err, &e) || !e.Timeout {
+		t.Errorf("lost response: %v", err)
+	}
+	eq(t, "accepted despite the lost response", b.sim.Accepted("+5215500000003"), 1)
+	b.sim.SetFaults(sim.Faults{ThroughputStorm: true})
+	if _, err := b.client.SendTemplate(ctx, phoneID, promo("+5215500000004")); code(err) != whatsapp.CodeThroughput {
+		t.Errorf("storm: %v", err)
+	}
 	b.sim.SetFaults(sim.Faults{})
 	if _, err := b.client.SendTemplate(ctx, phoneID, promo("+5215500000002")); err != nil {
 		t.Errorf("after clearing faults: %v", err)
+	}
+	f := b.sim.Stats().FaultsInjected
+	for kind, n := range map[string]int{sim.FaultServerError: 20, sim.FaultSlow: 1, sim.FaultLostResponse: 1, sim.FaultThroughputStorm: 1} {
+		eq(t, "faults injected: "+kind, f[kind], n)
 	}
 }
 
