@@ -54,6 +54,14 @@ func TestStartStopAndReuse(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v); err != nil || v != 42 {
 		t.Fatalf("data not kept across restarts: %v %v", v, err)
 	}
+	// the buffer cache is sized to the machine, not Postgres's 128 MB default
+	var blocks int
+	if err := conn.QueryRow(ctx, `SELECT setting::int FROM pg_settings WHERE name = 'shared_buffers'`).Scan(&blocks); err != nil {
+		t.Fatal(err)
+	}
+	if want := sharedBuffersMB() * 1024 / 8; blocks != want {
+		t.Fatalf("shared_buffers is %d blocks, want %d (%d MB)", blocks, want, sharedBuffersMB())
+	}
 	// the password is required: a wrong one is refused
 	bad := strings.Replace(c2.URL("pregon"), "pregon:"+c2.password, "pregon:wrong", 1)
 	if _, err := pgx.Connect(ctx, bad); err == nil {

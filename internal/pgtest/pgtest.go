@@ -73,7 +73,7 @@ func startBase() (string, error) {
 	defer cancel()
 	c, err := pgembed.Start(ctx, pgembed.Config{Dir: dir, Options: []string{
 		"fsync=off", "synchronous_commit=off", "full_page_writes=off",
-		"max_connections=800", "shared_buffers=256MB",
+		"max_connections=800", "shared_buffers=1GB",
 	}})
 	if err != nil {
 		return "", err
