@@ -2,14 +2,20 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"github.com/pregon/pregon/store"
 )
 
-// CleanupArgs runs the hourly housekeeping: expired sessions go.
+// CleanupArgs runs the hourly housekeeping: expired sessions go, and so do the stored upload
+// files of imports that have ended (or were uploaded and never confirmed).
 type CleanupArgs struct{}
 
 func (CleanupArgs) Kind() string { return "cleanup" }
@@ -18,15 +24,64 @@ func (CleanupArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueDefault, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}}
 }
 
-// CleanupWorker deletes expired sessions.
+// UploadRetention is how long an uploaded file waits for its import to be confirmed before the
+// cleanup deletes it.
+const UploadRetention = 24 * time.Hour
+
+// CleanupWorker deletes expired sessions and the files of ended imports.
 type CleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
-	db *pgxpool.Pool
+	db  *pgxpool.Pool
+	log *slog.Logger
+	// UploadRetention overrides the package default (tests).
+	UploadRetention time.Duration
 }
+
+// NewCleanupWorker builds the worker (tests run it directly).
+func NewCleanupWorker(d Deps) *CleanupWorker { return &CleanupWorker{db: d.DB, log: d.Logger} }
 
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	if _, err := w.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`); err != nil {
 		return fmt.Errorf("deleting expired sessions: %w", err)
 	}
+	if _, err := w.DeleteImportFiles(ctx); err != nil {
+		return err
+	}
 	return nil
+}
+
+// DeleteImportFiles deletes the stored files of imports that have ended, and of uploads never
+// confirmed within the retention, and returns how many it deleted. The import job deletes its
+// file itself when it ends; this catches what a crash or an abandoned upload leaves behind. Each
+// file is claimed first (its path cleared while the import still qualifies), so a file whose
+// upload is being confirmed right now is never deleted under the job that will read it.
+func (w *CleanupWorker) DeleteImportFiles(ctx context.Context) (int, error) {
+	log := w.log
+	if log == nil {
+		log = slog.Default()
+	}
+	retention := w.UploadRetention
+	if retention <= 0 {
+		retention = UploadRetention
+	}
+	imps, err := store.ImportFilesToDelete(ctx, w.db, retention)
+	if err != nil {
+		return 0, fmt.Errorf("listing import files to delete: %w", err)
+	}
+	deleted := 0
+	for _, imp := range imps {
+		ok, err := store.ImportClaimFile(ctx, w.db, imp.WorkspaceID, imp.ID, imp.FilePath, retention)
+		if err != nil {
+			return deleted, err
+		}
+		if !ok {
+			continue
+		}
+		if err := os.Remove(imp.FilePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.WarnContext(ctx, "deleting import file", "import_id", imp.ID, "workspace_id", imp.WorkspaceID, "error", err.Error())
+			continue
+		}
+		deleted++
+	}
+	return deleted, nil
 }

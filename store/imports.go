@@ -245,6 +245,22 @@ func ImportClearFile(ctx context.Context, db DBTX, workspaceID, id int64) error 
 	return err
 }
 
+// ImportClaimFile forgets the stored file's path of an import the cleanup may delete (ended, or
+// uploaded and never confirmed for olderThan) and returns it. ok is false when the import no
+// longer qualifies (it was confirmed meanwhile, or someone else claimed the file): the caller
+// must not delete the file then.
+func ImportClaimFile(ctx context.Context, db DBTX, workspaceID, id int64, path string, olderThan time.Duration) (ok bool, err error) {
+	tag, err := db.Exec(ctx, `UPDATE imports SET file_path = ''
+		WHERE workspace_id = $1 AND id = $2 AND file_path = $3 AND file_path <> ''
+		  AND (status IN ('completed', 'failed', 'cancelled')
+		       OR (status = 'uploaded' AND created_at < now() - make_interval(secs => $4)))`,
+		workspaceID, id, path, olderThan.Seconds())
+	if err != nil {
+		return false, fmt.Errorf("claiming the file of import %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // ImportError is one line of an import's error report.
 type ImportError struct {
 	Row    int      `json:"row"`

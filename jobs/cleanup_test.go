@@ -1,0 +1,124 @@
+package jobs_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+)
+
+// The cleanup job deletes the files of ended imports and of stale uploads, and nothing else.
+func TestCleanupDeletesImportFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Limpieza"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mk := func(name string, status store.ImportStatus, age time.Duration) store.Import {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("Teléfono\n3001234567\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		imp, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{WorkspaceID: ws.ID, Filename: name, Format: "csv",
+			FileSHA256: strings.Repeat("a", 64), FileSize: 20, FilePath: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE imports SET status = $3, created_at = now() - make_interval(secs => $4)
+			WHERE workspace_id = $1 AND id = $2`, ws.ID, imp.ID, status, age.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+		return imp
+	}
+	completed := mk("completed.csv", store.ImportCompleted, time.Minute)
+	failed := mk("failed.csv", store.ImportFailed, time.Minute)
+	cancelled := mk("cancelled.csv", store.ImportCancelled, time.Minute)
+	staleUpload := mk("stale.csv", store.ImportUploaded, 48*time.Hour)
+	freshUpload := mk("fresh.csv", store.ImportUploaded, time.Minute)
+	running := mk("running.csv", store.ImportRunning, 48*time.Hour)
+	queued := mk("queued.csv", store.ImportQueued, 48*time.Hour)
+	gone := mk("gone.csv", store.ImportCompleted, time.Minute)
+	os.Remove(gone.FilePath) // already deleted by the job: the path is still cleared
+
+	deps := jobs.Deps{DB: pool, Logger: slog.New(slog.DiscardHandler)}
+	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{}, jobs.NewCleanupWorker(deps))
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	res, err := w.Work(ctx, t, tx, jobs.CleanupArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventKind != river.EventKindJobCompleted {
+		t.Fatalf("cleanup job: %s", res.EventKind)
+	}
+
+	for _, c := range []struct {
+		imp  store.Import
+		kept bool
+	}{
+		{completed, false}, {failed, false}, {cancelled, false}, {staleUpload, false}, {gone, false},
+		{freshUpload, true}, {running, true}, {queued, true},
+	} {
+		_, statErr := os.Stat(c.imp.FilePath)
+		if exists := statErr == nil; exists != c.kept {
+			t.Errorf("%s: file exists %v, want %v", c.imp.Filename, exists, c.kept)
+		}
+		got, err := store.ImportGetByID(ctx, pool, ws.ID, c.imp.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := got.FilePath != ""; kept != c.kept {
+			t.Errorf("%s: file_path %q after the cleanup, kept want %v", c.imp.Filename, got.FilePath, c.kept)
+		}
+	}
+
+	// A second run finds nothing more to delete.
+	n, err := jobs.NewCleanupWorker(deps).DeleteImportFiles(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("second run deleted %d (%v)", n, err)
+	}
+}
+
+// A file whose upload was confirmed after it was listed is not deleted.
+func TestImportClaimFileSkipsConfirmed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Carrera"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{WorkspaceID: ws.ID, Filename: "a.csv", Format: "csv",
+		FileSHA256: strings.Repeat("a", 64), FileSize: 1, FilePath: "/nonexistent/a.csv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Exec(ctx, `UPDATE imports SET created_at = now() - interval '2 days' WHERE id = $1`, imp.ID)
+	list, err := store.ImportFilesToDelete(ctx, pool, time.Hour)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("listed %d (%v)", len(list), err)
+	}
+	pool.Exec(ctx, `UPDATE imports SET status = 'queued' WHERE id = $1`, imp.ID) // confirmed meanwhile
+	ok, err := store.ImportClaimFile(ctx, pool, ws.ID, imp.ID, imp.FilePath, time.Hour)
+	if err != nil || ok {
+		t.Fatalf("claimed a confirmed upload's file: %v %v", ok, err)
+	}
+}
