@@ -30,10 +30,11 @@ bench:
 	@scripts/ensure-deps.sh postgres
 	scripts/bench.sh
 
-## chaos: 100,000 recipients, workers killed, Postgres restarted; checks exactly-once
+## chaos: 100,000 recipients (PREGON_CHAOS_RECIPIENTS), 3 workers SIGKILLed every few seconds,
+## 5xx/timeouts/130429 storms, Postgres restarted once; checks exactly-once and prints figures
 chaos:
 	@scripts/ensure-deps.sh postgres
-	PREGON_CHAOS=1 $(GO) test -count=1 -timeout 60m -run TestChaos -v ./jobs/...
+	PREGON_CHAOS=1 $(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./cmd/pregon/
 
 clean:
 	rm -rf bin
