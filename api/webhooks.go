@@ -393,8 +393,9 @@ const (
 )
 
 type commitReq struct {
-	row  store.WebhookInboxRow
-	done chan error
+	row   store.WebhookInboxRow
+	done  chan error
+	taken bool // in a batch being committed (guarded by groupCommit.mu)
 }
 
 type groupCommit struct {
@@ -407,6 +408,8 @@ type groupCommit struct {
 }
 
 // submit stores row (and its job) and returns once the transaction holding it has committed.
+// A request either commits a batch itself (when it gets a slot while rows are pending) or
+// waits for the committer that took its row; it never polls.
 func (g *groupCommit) submit(ctx context.Context, row store.WebhookInboxRow) error {
 	r := &commitReq{row: row, done: make(chan error, 1)}
 	g.mu.Lock()
@@ -417,26 +420,41 @@ func (g *groupCommit) submit(ctx context.Context, row store.WebhookInboxRow) err
 		case err := <-r.done:
 			return err
 		case g.slots <- struct{}{}:
-			g.mu.Lock()
-			n := min(len(g.pending), g.max)
-			batch := g.pending[:n:n]
-			g.pending = g.pending[n:]
-			g.mu.Unlock()
-			if len(batch) > 0 {
-				rows := make([]store.WebhookInboxRow, len(batch))
-				for i, b := range batch {
-					rows[i] = b.row
-				}
-				// Not the request's context: the transaction serves other requests too.
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				err := g.store(cctx, rows)
-				cancel()
-				for _, b := range batch {
-					b.done <- err
-				}
-			}
+			g.commitPending(ctx)
 			<-g.slots
+			g.mu.Lock()
+			taken := r.taken
+			g.mu.Unlock()
+			if taken {
+				return <-r.done
+			}
 		}
+	}
+}
+
+// commitPending commits up to max pending rows in one transaction and answers their requests.
+func (g *groupCommit) commitPending(ctx context.Context) {
+	g.mu.Lock()
+	n := min(len(g.pending), g.max)
+	batch := g.pending[:n:n]
+	g.pending = g.pending[n:]
+	for _, b := range batch {
+		b.taken = true
+	}
+	g.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	rows := make([]store.WebhookInboxRow, len(batch))
+	for i, b := range batch {
+		rows[i] = b.row
+	}
+	// Not the request's context: the transaction serves other requests too.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	err := g.store(cctx, rows)
+	cancel()
+	for _, b := range batch {
+		b.done <- err
 	}
 }
 
