@@ -21,7 +21,8 @@ import (
 type env struct {
 	cfg     config.Config
 	log     *slog.Logger
-	pool    *pgxpool.Pool
+	pool    *pgxpool.Pool // River and its workers
+	apiPool *pgxpool.Pool // requests, when this process also runs workers (see separatePool)
 	box     *secret.Box
 	cluster *pgembed.Cluster // nil with DATABASE_URL
 }
@@ -103,7 +104,25 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool
 	return e, nil
 }
 
+// separatePool gives the HTTP handlers their own connections when this process also runs
+// workers: a backlog of send or webhook jobs holding every worker connection must not make a
+// webhook acknowledgement (Meta retries slow ones) or a page wait for a connection.
+func (e *env) separatePool(ctx context.Context, maxConns int32) (*pgxpool.Pool, error) {
+	cfg := e.pool.Config().Copy()
+	cfg.MaxConns = maxConns
+	cfg.MinConns = min(4, maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting the API's pool: %w", err)
+	}
+	e.apiPool = pool
+	return pool, nil
+}
+
 func (e *env) close() {
+	if e.apiPool != nil {
+		e.apiPool.Close()
+	}
 	if e.pool != nil {
 		e.pool.Close()
 	}

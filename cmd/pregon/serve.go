@@ -46,6 +46,12 @@ func runServe(ctx context.Context, args []string) error {
 		extra = append(extra, api.Mount{Prefix: simPrefix + "/_sim", Handler: h, Role: "owner"}, api.Mount{Prefix: simPrefix, Handler: h})
 	}
 	wa := clientFactory(e.cfg, e.box, simURL)
+	apiDB := e.pool
+	if cfg.Workers {
+		if apiDB, err = e.separatePool(ctx, 16); err != nil {
+			return err
+		}
+	}
 	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: wa}
 	client, err := jobs.NewClient(e.pool, deps, jobs.ClientConfig{Workers: cfg.Workers, SendWorkers: cfg.SendWorkers})
 	if err != nil {
@@ -62,13 +68,13 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("starting River UI: %w", err)
 	}
 	srv, err := api.New(api.Deps{
-		Config: e.cfg, DB: e.pool, River: client, Box: e.box, Logger: log, WhatsApp: wa,
+		Config: e.cfg, DB: apiDB, River: client, Box: e.box, Logger: log, WhatsApp: wa,
 		Extra: append(extra, api.Mount{Prefix: "/admin/river", Handler: ui, Role: "owner"}),
 	})
 	if err != nil {
 		return err
 	}
-	if err := web.Register(srv, web.Deps{DB: e.pool, River: client, Box: e.box, Config: e.cfg, Logger: log}); err != nil {
+	if err := web.Register(srv, web.Deps{DB: apiDB, River: client, Box: e.box, Config: e.cfg, Logger: log}); err != nil {
 		return err
 	}
 	if cfg.Workers {

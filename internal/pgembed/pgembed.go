@@ -212,7 +212,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		return c.waitReady(ctx)
 	}
 	opts := []string{"-p", strconv.Itoa(c.port), "-k", c.pgdata, "-c", "listen_addresses=127.0.0.1",
-		"-c", "shared_buffers=" + strconv.Itoa(sharedBuffersMB()) + "MB"}
+		"-c", "shared_buffers=" + strconv.Itoa(sharedBuffersMB()) + "MB",
+		// a serve process (workers' pool plus the API's) and a few `pregon worker` processes
+		"-c", "max_connections=300"}
 	for _, o := range c.cfg.Options { // later settings win
 		opts = append(opts, "-c", o)
 	}
