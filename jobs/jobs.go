@@ -27,7 +27,7 @@ const (
 	QueueDefault  = river.QueueDefault // small housekeeping jobs
 	QueueImports  = "imports"          // contact imports (long, few)
 	QueueCampaign = "campaigns"        // launches, pacing ticks
-	QueueSend     = "sends"            // one job per recipient send
+	QueueSend     = "sends"            // send jobs, each a batch of one number's slots
 	QueueWebhooks = "webhooks"         // webhook inbox processing
 	QueueExports  = "exports"          // large exports
 	QueueSync     = "sync"             // template and number sync, health checks
@@ -103,7 +103,10 @@ func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.T
 			QueueDefault:  {MaxWorkers: 10},
 			QueueImports:  {MaxWorkers: 2},
 			QueueCampaign: {MaxWorkers: 10},
-			QueueSend:     {MaxWorkers: cc.SendWorkers},
+			// Send jobs become available PaceConfig.Lead (600 ms) before their first slot, and
+			// LISTEN/NOTIFY does not wake a fetch at that moment: poll often enough to fetch them
+			// well before it.
+			QueueSend:     {MaxWorkers: cc.SendWorkers, FetchPollInterval: 100 * time.Millisecond, FetchCooldown: 10 * time.Millisecond},
 			QueueWebhooks: {MaxWorkers: 20},
 			QueueExports:  {MaxWorkers: 2},
 			QueueSync:     {MaxWorkers: 4},

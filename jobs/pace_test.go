@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
 )
 
 // fakeClock is an injectable clock for the pacer.
@@ -206,4 +209,103 @@ func TestPacing(t *testing.T) {
 			t.Fatalf("accepted %d, want 400", st.AcceptedTotal)
 		}
 	})
+}
+
+// callRecorder wraps the HTTP transport of the Cloud API client: it notes when each call
+// started and whether the API accepted it.
+type callRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	recs []callRec
+}
+
+type callRec struct {
+	start, end time.Time
+	accepted   bool
+}
+
+func (c *callRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := c.base.RoundTrip(req)
+	rec := callRec{start: start, end: time.Now(), accepted: err == nil && resp.StatusCode == http.StatusOK}
+	c.mu.Lock()
+	c.recs = append(c.recs, rec)
+	c.mu.Unlock()
+	return resp, err
+}
+
+func (c *callRecorder) calls() []callRec {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.recs)
+}
+
+// TestPauseAtHighThroughput pauses a campaign sending at 500 msg/s: no call may start after
+// the pause has committed (each recipient is claimed, checking the campaign under a share lock
+// on its row, only as its slot comes due, and called right after), and nobody gets a message
+// twice. It logs the latency from the pause's commit to the last accepted send.
+func TestPauseAtHighThroughput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const mps = 500
+	b := setup(t, setupOpts{mps: mps})
+	rec := &callRecorder{base: whatsapp.NewTransport()}
+	client := whatsapp.New(whatsapp.Config{BaseURL: b.simURL, Token: "test-token", HTTPClient: &http.Client{Transport: rec}})
+	b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
+	c := b.campaign(t, "pausa-rapida", 4000, "")
+	rc := b.start(t)
+	b.kick(t, rc)
+	waitFor(t, 30*time.Second, "sending at full speed", func() bool { return b.sim.AcceptedTotal() >= 800 })
+
+	pauseStart := time.Now()
+	_, err := store.CampaignTransition(ctx, b.pool, b.ws.ID, c, store.CampaignPaused, store.TransitionParams{Actor: store.ActorUser, Reason: "revisión"})
+	must(t, err)
+	committed := time.Now()
+	// Every send job still holding a slot finds the campaign paused and puts its recipients back
+	// to pending (as their slots come due: up to the pacer's 3-s horizon). A recipient whose
+	// slot was missed before the pause stays queued until the resume re-releases it.
+	waitFor(t, 6*time.Second, "queued and sending recipients settled", func() bool {
+		var left int
+		must(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1
+			AND (state = 'sending' OR (state = 'queued' AND send_slot > $2))`, c, pauseStart).Scan(&left))
+		return left == 0
+	})
+	time.Sleep(500 * time.Millisecond)
+
+	var inFlight, after, acceptedAfter int
+	var lastAccept time.Time
+	for _, r := range rec.calls() {
+		switch {
+		case r.start.After(committed):
+			after++
+			if r.accepted {
+				acceptedAfter++
+			}
+		case r.start.After(pauseStart):
+			inFlight++ // started while the pause was committing
+		}
+		if r.accepted && r.end.After(lastAccept) {
+			lastAccept = r.end
+		}
+	}
+	st := b.sim.Stats()
+	t.Logf("pause took %v to commit; %d calls started while it committed; %d started after it (%d accepted); "+
+		"last accepted send answered %v after the commit; %d accepted in all, busiest 1-s window %d (throughput %d)",
+		committed.Sub(pauseStart).Round(time.Microsecond), inFlight, after, acceptedAfter,
+		lastAccept.Sub(committed).Round(time.Millisecond), st.AcceptedTotal, st.MaxPerSecond, mps)
+	if after > 0 {
+		t.Errorf("%d calls started after the pause committed (%d accepted)", after, acceptedAfter)
+	}
+	if st.MaxPerSecond > mps {
+		t.Errorf("busiest 1-s window %d > throughput %d", st.MaxPerSecond, mps)
+	}
+	for to, n := range st.PerRecipient {
+		if n != 1 {
+			t.Fatalf("recipient %s received %d messages", to, n)
+		}
+	}
+	counts := b.counts(t, c)
+	if sent := counts["sent"] + counts["delivered"] + counts["read"]; sent != int64(st.AcceptedTotal) || counts["pending"] == 0 {
+		t.Errorf("after the pause: %v; simulator accepted %d", counts, st.AcceptedTotal)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,13 +22,18 @@ import (
 	"github.com/pregon/pregon/whatsapp"
 )
 
-// SendMessageArgs sends one recipient's template message in its pacer-assigned slot.
+// SendMessageArgs sends a batch of a sender number's recipients, each in its pacer-assigned
+// slot: Recipients[i] holds the slot Slot + OffsetsUS[i] µs. The pacer inserts one job per
+// number per PaceConfig.BatchSpan of slots, so River carries a few jobs a second, not one per
+// message. A job with RecipientID set (and no Recipients) sends that one recipient at Slot.
 type SendMessageArgs struct {
-	RecipientID    int64     `json:"recipient_id"`
-	CampaignID     int64     `json:"campaign_id"`
 	WorkspaceID    int64     `json:"workspace_id"`
 	SenderNumberID int64     `json:"sender_number_id"`
-	Slot           time.Time `json:"slot"` // also recipients.send_slot: the job's claim on its recipient
+	Slot           time.Time `json:"slot"` // the first slot; also recipients.send_slot, the job's claim on its recipient
+	Recipients     []int64   `json:"recipients,omitempty"`
+	OffsetsUS      []int64   `json:"offsets_us,omitempty"`
+	RecipientID    int64     `json:"recipient_id,omitempty"`
+	CampaignID     int64     `json:"campaign_id,omitempty"`
 }
 
 func (SendMessageArgs) Kind() string { return "send_message" }
@@ -36,11 +42,34 @@ func (SendMessageArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueSend, MaxAttempts: 5}
 }
 
-// SendMessageWorker sends exactly once or never. It commits the recipient's move to sending
-// (after re-checking that the campaign still runs) before calling the API; a job that finds its
-// recipient already sending (its process died after the call) marks it unknown and leaves it
-// to the status webhook, which the callback data names. The error class decides what follows:
-// retry later through the pacer, fail the recipient, pause the campaign, or halt the number.
+// claims lists the job's recipients with their slots, in slot order.
+func (a SendMessageArgs) claims() []store.SendClaim {
+	if len(a.Recipients) == 0 {
+		if a.RecipientID == 0 {
+			return nil
+		}
+		return []store.SendClaim{{ID: a.RecipientID, Slot: a.Slot}}
+	}
+	out := make([]store.SendClaim, 0, len(a.Recipients))
+	for i, id := range a.Recipients {
+		var off int64
+		if i < len(a.OffsetsUS) {
+			off = a.OffsetsUS[i]
+		}
+		out = append(out, store.SendClaim{ID: id, Slot: a.Slot.Add(time.Duration(off) * time.Microsecond)})
+	}
+	return out
+}
+
+// SendMessageWorker sends exactly once or never. For every slot as it comes due it claims the
+// recipients due (queued → sending, one statement, only while their campaign is running, the
+// campaign row share-locked so a pause and a claim are strictly ordered), commits, and calls the
+// API right away: the campaign is checked milliseconds before each call, and no call starts
+// for a recipient claimed after a pause committed. A recipient found already sending (an
+// earlier run died after its call) becomes unknown and is left to the status webhook, which
+// the callback data names. The error class decides what follows: retry later through the
+// pacer, fail the recipient, pause the campaign, or halt the number. Accepted sends are
+// recorded in small batches.
 type SendMessageWorker struct {
 	river.WorkerDefaults[SendMessageArgs]
 	db      *pgxpool.Pool
@@ -64,7 +93,7 @@ func NewSendMessageWorker(d Deps) *SendMessageWorker {
 }
 
 func (w *SendMessageWorker) Timeout(*river.Job[SendMessageArgs]) time.Duration {
-	return w.cfg.SendTimeout + 30*time.Second
+	return w.cfg.SendTimeout + w.cfg.BatchSpan + w.cfg.Lead + 30*time.Second
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -81,125 +110,263 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-var (
-	fromQueued  = []string{store.RecipientQueued}
-	fromSending = []string{store.RecipientSending}
-)
+var fromSending = []string{store.RecipientSending}
 
 func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessageArgs]) error {
 	a := job.Args
-	slot := a.Slot
-	now := w.now()
-	if early := slot.Sub(now) - w.cfg.Lead; early > time.Second {
-		return river.JobSnooze(early)
-	}
-	if now.After(slot.Add(w.cfg.Grace)) {
-		// Too late for its slot: sending now could bunch with later slots. The recipient stays
-		// queued for a slot that has passed; the pacer's next tick releases it again (in bulk,
-		// so a burst of late jobs costs no write each).
+	items := a.claims()
+	if len(items) == 0 {
 		return nil
 	}
-
-	// Wait in queued (where a crash costs nothing: the pacer re-releases stale queued
-	// recipients) until shortly before the slot.
-	if err := w.sleep(ctx, slot.Sub(now)-w.cfg.ClaimAhead); err != nil {
-		return err
+	if early := items[0].Slot.Sub(w.now()) - w.cfg.Lead; early > time.Second {
+		return river.JobSnooze(early)
 	}
-	now = w.now()
-
-	// 1. Claim: queued → sending, committed before the API call. The fast path is one
-	// statement; anything unusual is sorted out under the recipient's lock.
-	r, proceed, err := store.RecipientClaimForSend(ctx, w.db, a.WorkspaceID, a.RecipientID, slot, now)
-	if err != nil {
-		return err
-	}
-	if !proceed {
-		err = pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-			var err error
-			r, err = store.RecipientLockForSend(ctx, tx, a.WorkspaceID, a.RecipientID)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if r.SendSlot == nil || !r.SendSlot.Equal(slot) {
-				return nil // re-released meanwhile: another job owns it now
-			}
-			switch r.State {
-			case store.RecipientSending:
-				// This job already called the API once and died before recording the outcome.
-				// Never resend blindly: the webhook settles it through the callback data.
-				_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientUnknown, now)
-				return err
-			case store.RecipientQueued:
-			default:
-				return nil
-			}
-			switch r.CampaignState {
-			case store.CampaignRunning:
-			case store.CampaignPaused, store.CampaignScheduled, store.CampaignDraft:
-				_, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientPending, now)
-				return err
-			default: // cancelled or completed
-				_, err = store.RecipientSkip(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, "campaign_"+string(r.CampaignState))
-				return err
-			}
-			proceed, err = store.RecipientSetState(ctx, tx, a.WorkspaceID, a.RecipientID, fromQueued, &slot, store.RecipientSending, now)
-			r.Attempts++ // this call
+	if job.Attempt > 1 {
+		// An earlier run may have died during a call: what it left in sending becomes unknown.
+		if _, err := store.RecipientsResolveUnclaimed(ctx, w.db, a.WorkspaceID, items); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("claiming recipient %d for sending: %w", a.RecipientID, err)
 		}
-		if !proceed {
+	}
+	b := &sendBatch{w: w, a: a, rec: newSentRecorder(w, a.WorkspaceID)}
+	err := b.run(ctx, items)
+	b.wg.Wait()
+	if err2 := b.rec.close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// sendBatch is one job's run.
+type sendBatch struct {
+	w   *SendMessageWorker
+	a   SendMessageArgs
+	rec *sentRecorder
+	wg  sync.WaitGroup // calls and claims in flight
+	mu  sync.Mutex
+	err error
+}
+
+func (b *sendBatch) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+func (b *sendBatch) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// run walks the slots: whenever one comes due, the recipients due by then are claimed together
+// (at most ClaimConcurrency claims in flight) and each is called as soon as its claim commits.
+// Recipients whose slot passed by more than Grace before they could be claimed stay queued:
+// the pacer releases them again.
+func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
+	w := b.w
+	sem := make(chan struct{}, w.cfg.ClaimConcurrency)
+	var missed []store.SendClaim
+	defer func() {
+		// Missed slots of a running campaign stay queued: the pacer releases them again (and
+		// slows the number down if many are missed). Those of a campaign paused or cancelled
+		// meanwhile are settled now, as a claim would have.
+		if len(missed) > 0 {
+			if _, err := store.RecipientsResolveUnclaimed(context.WithoutCancel(ctx), w.db, b.a.WorkspaceID, missed); err != nil {
+				b.fail(err)
+			}
+		}
+	}()
+	for i := 0; i < len(items); {
+		if err := w.sleep(ctx, items[i].Slot.Sub(w.now())-w.cfg.ClaimAhead); err != nil {
+			return nil // stopping: what is left stays queued, the pacer releases it again
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 			return nil
 		}
+		if err := b.failed(); err != nil {
+			<-sem
+			return err
+		}
+		now := w.now()
+		for i < len(items) && now.After(items[i].Slot.Add(w.cfg.Grace)) {
+			missed = append(missed, items[i])
+			i++
+		}
+		j := i
+		for j < len(items) && !items[j].Slot.After(now.Add(w.cfg.ClaimAhead)) {
+			j++
+		}
+		if j == i {
+			<-sem
+			continue
+		}
+		group := items[i:j]
+		i = j
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer func() { <-sem }()
+			if err := b.claimAndSend(ctx, group); err != nil {
+				b.fail(err)
+			}
+		}()
 	}
-	// From here on the recipient is in sending; every path below must move it on.
+	return nil
+}
+
+// claimAndSend claims one group of due recipients and starts their calls.
+func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) error {
+	w, a := b.w, b.a
+	claimed, err := store.RecipientsClaimForSend(ctx, w.db, a.WorkspaceID, group, w.now())
+	if err != nil {
+		// The claim may have committed: its recipients stay in sending until a retry of this
+		// job (or the pacer's sweep) marks them unknown. Nothing was called.
+		return err
+	}
+	if len(claimed) < len(group) {
+		got := make(map[int64]bool, len(claimed))
+		for _, r := range claimed {
+			got[r.ID] = true
+		}
+		missed := make([]store.SendClaim, 0, len(group)-len(claimed))
+		for _, it := range group {
+			if !got[it.ID] {
+				missed = append(missed, it)
+			}
+		}
+		if _, err := store.RecipientsResolveUnclaimed(ctx, w.db, a.WorkspaceID, missed); err != nil {
+			return err
+		}
+	}
+	if len(claimed) == 0 {
+		return nil
+	}
+	// From here on the recipients are in sending; every path below must move them on.
 	number, sender, err := w.senders.get(ctx, a.WorkspaceID, a.SenderNumberID)
 	if err == nil && number.Status != store.NumberActive {
 		err = fmt.Errorf("sender number %d is %s", number.ID, number.Status)
 	}
-	var msg whatsapp.TemplateMessage
-	if err == nil {
-		msg, err = buildMessage(r)
-	}
-	if err == nil && w.now().After(slot.Add(w.cfg.Grace)) {
-		err = errLateSlot
-	}
-	if err != nil {
-		// Nothing went out: back to pending (the pacer or a resume releases it again).
-		if _, err2 := store.RecipientSetState(ctx, w.db, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientPending, w.now()); err2 != nil {
-			return err2
+	var back []store.SendClaim // nothing went out: back to pending
+	for _, r := range claimed {
+		slot := *r.SendSlot
+		msg, err := msgOr(r, err)
+		if err == nil {
+			if wait := slot.Sub(w.now()); wait > 0 {
+				if err := w.sleep(ctx, wait); err != nil {
+					back = append(back, store.SendClaim{ID: r.ID, Slot: slot})
+					continue
+				}
+			}
+			if w.now().After(slot.Add(w.cfg.Grace)) {
+				// Too late for its slot: calling now could put more sends in some second than
+				// the throughput allows.
+				err = errLateSlot
+			}
 		}
-		if errors.Is(err, errLateSlot) {
-			return nil
+		if err != nil {
+			back = append(back, store.SendClaim{ID: r.ID, Slot: slot})
+			if !errors.Is(err, errLateSlot) {
+				w.log.WarnContext(ctx, "preparing send", slog.Int64("recipient_id", r.ID), slog.Any("error", err))
+			}
+			continue
 		}
-		return fmt.Errorf("preparing send to recipient %d: %w", a.RecipientID, err)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.call(ctx, r, number, sender, msg)
+		}()
 	}
+	if len(back) > 0 {
+		return store.RecipientsUnclaim(context.WithoutCancel(ctx), w.db, a.WorkspaceID, back)
+	}
+	return nil
+}
 
-	// 2. Wait for the slot, then call.
-	if err := w.sleep(ctx, slot.Sub(w.now())); err != nil {
-		// Cancelled before the call: nothing went out.
-		_, err2 := store.RecipientSetState(context.WithoutCancel(ctx), w.db, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientPending, w.now())
-		return cmp.Or(err2, err)
+func msgOr(r store.RecipientSend, err error) (whatsapp.TemplateMessage, error) {
+	if err != nil {
+		return whatsapp.TemplateMessage{}, err
 	}
-	if w.now().After(slot.Add(w.cfg.Grace)) {
-		// Woke too late (a busy machine): calling now could put more sends in some second
-		// than the throughput allows. Nothing went out; the pacer releases it again.
-		_, err := store.RecipientSetState(ctx, w.db, a.WorkspaceID, a.RecipientID, fromSending, &slot, store.RecipientPending, w.now())
-		return err
-	}
+	return buildMessage(r)
+}
+
+// call makes one API call and records its outcome.
+func (b *sendBatch) call(ctx context.Context, r store.RecipientSend, number store.SenderNumber, sender Sender, msg whatsapp.TemplateMessage) {
+	w := b.w
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	res, sendErr := sender.SendTemplate(callCtx, number.PhoneNumberID, msg)
 	cancel()
-	// The outcome must be recorded even if the job's context ends now.
-	octx := context.WithoutCancel(ctx)
 	if sendErr == nil {
-		return w.recordSent(octx, a, res)
+		b.rec.add(store.SentOutcome{RecipientID: r.ID, WAMID: res.WAMID, WAID: res.WAID, At: w.now()})
+		return
 	}
-	return w.recordError(octx, a, r, number, sendErr)
+	// The outcome must be recorded even if the job's context ends now.
+	a := SendMessageArgs{RecipientID: r.ID, CampaignID: r.CampaignID, WorkspaceID: b.a.WorkspaceID, SenderNumberID: b.a.SenderNumberID, Slot: *r.SendSlot}
+	if err := w.recordError(context.WithoutCancel(ctx), a, r, number, sendErr); err != nil {
+		// It stays in sending: the pacer's sweep makes it unknown for the webhook to settle.
+		w.log.ErrorContext(ctx, "recording send error", slog.Int64("recipient_id", r.ID), slog.Any("error", err))
+	}
+}
+
+// sentRecorder writes accepted sends in batches (every SentFlush, or sooner when many wait):
+// a crash before a flush leaves them in sending, which the pacer's sweep turns into unknown
+// for the webhooks to settle.
+type sentRecorder struct {
+	w           *SendMessageWorker
+	workspaceID int64
+	ch          chan store.SentOutcome
+	done        chan error
+}
+
+func newSentRecorder(w *SendMessageWorker, workspaceID int64) *sentRecorder {
+	r := &sentRecorder{w: w, workspaceID: workspaceID, ch: make(chan store.SentOutcome, 256), done: make(chan error, 1)}
+	go r.loop()
+	return r
+}
+
+func (r *sentRecorder) add(o store.SentOutcome) { r.ch <- o }
+
+func (r *sentRecorder) close() error {
+	close(r.ch)
+	return <-r.done
+}
+
+func (r *sentRecorder) loop() {
+	var firstErr error
+	var buf []store.SentOutcome
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		if err := store.RecipientsMarkSent(context.Background(), r.w.db, r.workspaceID, buf); err != nil {
+			r.w.log.Error("recording sends", slog.Int("sends", len(buf)), slog.Any("error", err))
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		buf = buf[:0]
+	}
+	t := time.NewTicker(r.w.cfg.SentFlush)
+	defer t.Stop()
+	for {
+		select {
+		case o, ok := <-r.ch:
+			if !ok {
+				flush()
+				r.done <- firstErr
+				return
+			}
+			buf = append(buf, o)
+			if len(buf) >= 200 {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
 }
 
 var errLateSlot = errors.New("send slot missed")
@@ -222,22 +389,6 @@ func buildMessage(r store.RecipientSend) (whatsapp.TemplateMessage, error) {
 		Components:            rendered.Components(),
 		BizOpaqueCallbackData: store.CallbackData(r.CampaignID, r.ID),
 	}, nil
-}
-
-func (w *SendMessageWorker) recordSent(ctx context.Context, a SendMessageArgs, res whatsapp.SendResult) error {
-	now := w.now()
-	if _, err := store.RecipientMarkSent(ctx, w.db, a.WorkspaceID, a.RecipientID, res.WAMID, res.WAID, now); err != nil {
-		return fmt.Errorf("recording send of recipient %d (wamid %s): %w", a.RecipientID, res.WAMID, err)
-	}
-	// Statuses that arrived before this commit are applied now (after it, so a webhook
-	// committing concurrently cannot be missed by both sides).
-	if pending, err := store.StatusEventsPendingForWAMID(ctx, w.db, res.WAMID); err != nil || !pending {
-		return nil
-	}
-	if err := store.StatusEventsApplyForWAMID(ctx, w.db, res.WAMID); err != nil {
-		w.log.WarnContext(ctx, "applying early statuses", slog.String("wamid", res.WAMID), slog.Any("error", err))
-	}
-	return nil
 }
 
 // maybeSent reports whether a failed call may nevertheless have reached Meta: no HTTP answer

@@ -378,3 +378,183 @@ func CampaignBreakerStats(ctx context.Context, db DBTX, workspaceID, campaignID 
 	}
 	return outcomes, failures, nil
 }
+
+// SendClaim is one recipient a send job asks to claim: its id and the slot it was released for.
+type SendClaim struct {
+	ID   int64
+	Slot time.Time
+}
+
+func splitClaims(items []SendClaim) ([]int64, []time.Time) {
+	ids := make([]int64, len(items))
+	slots := make([]time.Time, len(items))
+	for i, it := range items {
+		ids[i], slots[i] = it.ID, it.Slot
+	}
+	return ids, slots
+}
+
+// RecipientsClaimForSend is the send job's claim, one statement for every recipient due now:
+// each moves from queued to sending (attempts + 1) only while it still holds its slot and its
+// campaign is running, and what the sends need comes back. The campaign rows are share-locked
+// (FOR SHARE) by the claim, so a pause (an UPDATE of the campaign) and a claim are ordered: a
+// claim that committed before the pause's lock was granted, or a claim that sees the campaign
+// paused and claims nothing. No recipient is claimed after a pause commits. Recipients missing
+// from the result were not claimed (see RecipientsResolveUnclaimed).
+func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, items []SendClaim, now time.Time) ([]RecipientSend, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	ids, slots := splitClaims(items)
+	rows, err := db.Query(ctx, `
+		WITH s AS (SELECT * FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)),
+		c AS (
+		    SELECT c.id, c.state, c.sender_number_id, t.name AS tname, t.language AS tlang
+		    FROM campaigns c LEFT JOIN templates t ON t.id = c.template_id AND t.workspace_id = c.workspace_id
+		    WHERE c.workspace_id = $1 AND c.state = 'running'
+		      AND c.id IN (SELECT r.campaign_id FROM recipients r JOIN s ON s.id = r.id WHERE r.workspace_id = $1)
+		    FOR SHARE OF c
+		)
+		UPDATE recipients r SET state = 'sending', sending_at = $4, attempts = r.attempts + 1, updated_at = now()
+		FROM s, c
+		WHERE r.workspace_id = $1 AND r.id = s.id AND r.state = 'queued' AND r.send_slot = s.slot AND c.id = r.campaign_id
+		RETURNING r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
+		          r.variables, c.state, c.sender_number_id, c.tname, c.tlang`,
+		workspaceID, ids, slots, now)
+	if err != nil {
+		return nil, fmt.Errorf("claiming %d recipients for sending: %w", len(items), err)
+	}
+	defer rows.Close()
+	out := make([]RecipientSend, 0, len(items))
+	for rows.Next() {
+		var r RecipientSend
+		var numberID *int64
+		var tname, tlang *string
+		if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
+			&r.Variables, &r.CampaignState, &numberID, &tname, &tlang); err != nil {
+			return nil, fmt.Errorf("claiming %d recipients for sending: %w", len(items), err)
+		}
+		if numberID != nil {
+			r.SenderNumberID = *numberID
+		}
+		if tname != nil && tlang != nil {
+			r.TemplateName, r.TemplateLanguage = *tname, *tlang
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claiming %d recipients for sending: %w", len(items), err)
+	}
+	return out, nil
+}
+
+// RecipientsResolveUnclaimed settles recipients a send job holds (same slot) but could not claim:
+// one found in sending was claimed by an earlier run of the job that died during or after its
+// API call, so it becomes unknown (never resent blindly: the webhook settles it through the
+// callback data); one still queued whose campaign is paused (or back to scheduled/draft) goes
+// back to pending, and one whose campaign is cancelled or completed is skipped. Anything else
+// (re-released meanwhile, already settled) is left alone. It returns how many moved.
+func RecipientsResolveUnclaimed(ctx context.Context, db DBTX, workspaceID int64, items []SendClaim) (int64, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	ids, slots := splitClaims(items)
+	tag, err := db.Exec(ctx, `
+		UPDATE recipients r SET
+		    state = CASE WHEN r.state = 'sending' THEN 'unknown'
+		                 WHEN c.state IN ('cancelled', 'completed') THEN 'skipped' ELSE 'pending' END,
+		    skip_reason = CASE WHEN r.state = 'queued' AND c.state IN ('cancelled', 'completed')
+		                       THEN 'campaign_' || c.state ELSE r.skip_reason END,
+		    send_slot = CASE WHEN r.state = 'queued' AND c.state NOT IN ('cancelled', 'completed') THEN NULL ELSE r.send_slot END,
+		    updated_at = now()
+		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot), campaigns c
+		WHERE r.workspace_id = $1 AND r.id = s.id AND r.send_slot = s.slot
+		  AND c.id = r.campaign_id AND c.workspace_id = r.workspace_id
+		  AND (r.state = 'sending' OR (r.state = 'queued' AND c.state <> 'running'))`, workspaceID, ids, slots)
+	if err != nil {
+		return 0, fmt.Errorf("settling %d unclaimed recipients: %w", len(items), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RecipientsUnclaim puts recipients a send job claimed but did not send (it missed their
+// slots, or could not prepare the message) back to pending: nothing went out.
+func RecipientsUnclaim(ctx context.Context, db DBTX, workspaceID int64, items []SendClaim) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ids, slots := splitClaims(items)
+	_, err := db.Exec(ctx, `
+		UPDATE recipients r SET state = 'pending', send_slot = NULL, updated_at = now()
+		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)
+		WHERE r.workspace_id = $1 AND r.id = s.id AND r.send_slot = s.slot AND r.state = 'sending'`, workspaceID, ids, slots)
+	if err != nil {
+		return fmt.Errorf("returning %d unsent recipients to pending: %w", len(items), err)
+	}
+	return nil
+}
+
+// SentOutcome is one send the Cloud API accepted.
+type SentOutcome struct {
+	RecipientID int64
+	WAMID       string
+	WAID        string
+	At          time.Time
+}
+
+// RecipientsMarkSent records accepted sends in one statement (RecipientMarkSent for many):
+// wamid and wa_id on each recipient (sending or, when a sweeper got there first, unknown) and
+// the wa_id on its contact; recipients a webhook settled first only get their wa_id and
+// outcome time. Then status events that arrived before this commit (webhooks that beat it)
+// are applied: after the commit, so a webhook committing concurrently cannot be missed by
+// both sides.
+func RecipientsMarkSent(ctx context.Context, db DBTX, workspaceID int64, sent []SentOutcome) error {
+	if len(sent) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(sent))
+	wamids := make([]string, len(sent))
+	waids := make([]string, len(sent))
+	ats := make([]time.Time, len(sent))
+	for i, s := range sent {
+		ids[i], wamids[i], waids[i], ats[i] = s.RecipientID, s.WAMID, s.WAID, s.At
+	}
+	var changed int
+	err := db.QueryRow(ctx, `
+		WITH s AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS s(id, wamid, wa_id, at)),
+		r AS (
+		    UPDATE recipients r SET state = 'sent', wamid = s.wamid, wa_id = COALESCE(NULLIF(s.wa_id, ''), r.wa_id),
+		           sent_at = COALESCE(r.sent_at, s.at), outcome_at = s.at, error_code = NULL, error_title = '', updated_at = now()
+		    FROM s
+		    WHERE r.workspace_id = $1 AND r.id = s.id AND r.state IN ('sending', 'unknown') AND (r.wamid IS NULL OR r.wamid = s.wamid)
+		    RETURNING r.id, r.contact_id, s.wa_id
+		), c AS (
+		    UPDATE contacts ct SET wa_id = r.wa_id, updated_at = now() FROM r
+		    WHERE ct.id = r.contact_id AND ct.workspace_id = $1 AND r.wa_id <> '' AND ct.wa_id IS DISTINCT FROM r.wa_id
+		    RETURNING ct.id
+		), o AS (
+		    UPDATE recipients r SET wa_id = COALESCE(r.wa_id, NULLIF(s.wa_id, '')), outcome_at = COALESCE(r.outcome_at, s.at)
+		    FROM s
+		    WHERE r.workspace_id = $1 AND r.id = s.id AND NOT (r.state IN ('sending', 'unknown') AND (r.wamid IS NULL OR r.wamid = s.wamid))
+		    RETURNING r.id
+		)
+		SELECT (SELECT count(*) FROM r) + 0 * (SELECT count(*) FROM c) + 0 * (SELECT count(*) FROM o)`,
+		workspaceID, ids, wamids, waids, ats).Scan(&changed)
+	if err != nil {
+		return fmt.Errorf("recording %d sends: %w", len(sent), err)
+	}
+	rows, err := db.Query(ctx, `SELECT DISTINCT wamid FROM status_events WHERE wamid = ANY($1) AND applied_at IS NULL`, wamids)
+	if err != nil {
+		return fmt.Errorf("looking for early statuses of %d sends: %w", len(sent), err)
+	}
+	early, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("looking for early statuses of %d sends: %w", len(sent), err)
+	}
+	if len(early) > 0 {
+		if _, err := StatusEventsApply(ctx, db, early); err != nil {
+			return fmt.Errorf("applying early statuses of %d sends: %w", len(early), err)
+		}
+	}
+	return nil
+}
