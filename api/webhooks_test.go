@@ -524,6 +524,44 @@ func TestWebhookGoldenPayloads(t *testing.T) {
 		}
 	})
 
+	// Template and number webhooks processed out of order: the newest report wins, and a late
+	// old one neither overwrites the state nor pauses anything.
+	t.Run("OutOfOrderTemplateAndNumberUpdates", func(t *testing.T) {
+		t.Parallel()
+		env := newWebhookEnv(t)
+		f := env.goldenFixture(t)
+		env.startWorkers(t)
+		quality := func(at int, prev, q string) []byte {
+			return fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":"%s","time":%d,"changes":[{"field":"message_template_quality_update","value":{"previous_quality_score":"%s","new_quality_score":"%s","message_template_id":1689556908129832,"message_template_name":"promo_julio","message_template_language":"es_MX"}}]}]}`, wabaA, at, prev, q)
+		}
+		number := func(at int, event string) []byte {
+			return fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":"%s","time":%d,"changes":[{"field":"phone_number_quality_update","value":{"display_phone_number":"15550783881","event":"%s","current_limit":"TIER_10K"}}]}]}`, wabaA, at, event)
+		}
+		// Meta sent RED at t0 and GREEN at t0+100; they reach Pregón the other way round.
+		env.post(quality(1900000100, "RED", "GREEN"), secretA).expect(t, http.StatusOK)
+		env.post(number(1900000100, "UNFLAGGED"), secretA).expect(t, http.StatusOK)
+		env.waitProcessed(t)
+		env.post(quality(1900000000, "GREEN", "RED"), secretA).expect(t, http.StatusOK)
+		env.post(number(1900000000, "FLAGGED"), secretA).expect(t, http.StatusOK)
+		env.waitProcessed(t)
+		var tq, nq, nstatus, cstate string
+		env.db.QueryRow(ctx, `SELECT quality FROM templates WHERE id = $1`, f.template).Scan(&tq)
+		env.db.QueryRow(ctx, `SELECT quality_rating, status FROM sender_numbers WHERE id = $1`, env.numA).Scan(&nq, &nstatus)
+		env.db.QueryRow(ctx, `SELECT state FROM campaigns WHERE id = $1`, f.campaign).Scan(&cstate)
+		if tq != "GREEN" || nq != "GREEN" || nstatus == "halted" {
+			t.Fatalf("template quality %s, number quality %s status %s; want the newest reports (GREEN, GREEN, not halted)", tq, nq, nstatus)
+		}
+		if n := env.count(t, `SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'paused'`, f.campaign); n != 0 || cstate == "paused" {
+			t.Fatalf("a stale RED/FLAGGED paused the campaign (state %s, %d pauses)", cstate, n)
+		}
+		// In order, the same reports do pause.
+		env.post(quality(1900000200, "GREEN", "RED"), secretA).expect(t, http.StatusOK)
+		env.waitProcessed(t)
+		if n := env.count(t, `SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'paused'`, f.campaign); n != 1 {
+			t.Fatalf("a newer RED made %d pauses, want 1", n)
+		}
+	})
+
 	t.Run("NumbersLimitsAndDisconnection", func(t *testing.T) {
 		t.Parallel()
 		env, f := setup(t, "phone_number_quality.json", "business_capability.json")

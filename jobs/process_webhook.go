@@ -276,17 +276,17 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) ([]sto
 			case ch.History != nil:
 				err = p.history(ctx, ch.History)
 			case ch.TemplateStatus != nil:
-				err = p.templateStatus(ctx, waba, ch.TemplateStatus)
+				err = p.templateStatus(ctx, waba, en.EntryTime(), ch.TemplateStatus)
 			case ch.TemplateQuality != nil:
-				err = p.templateQuality(ctx, waba, ch.TemplateQuality)
+				err = p.templateQuality(ctx, waba, en.EntryTime(), ch.TemplateQuality)
 			case ch.TemplateCategory != nil:
-				err = p.templateCategory(ctx, waba, ch.TemplateCategory)
+				err = p.templateCategory(ctx, waba, en.EntryTime(), ch.TemplateCategory)
 			case ch.PhoneNumberQuality != nil:
 				err = p.phoneNumberQuality(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.PhoneNumberQuality, ch.Raw)
 			case ch.BusinessCapability != nil:
 				err = p.businessCapability(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.BusinessCapability, ch.Raw)
 			case ch.AccountUpdate != nil:
-				err = p.accountUpdate(ctx, waba, ch.AccountUpdate, ch.Raw)
+				err = p.accountUpdate(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.AccountUpdate, ch.Raw)
 			default:
 				p.note("field %q kept, not processed", ch.Field)
 			}
@@ -655,7 +655,7 @@ func (p *webhookRun) templates(ctx context.Context, waba string, id whatsapp.Fle
 	return ts, nil
 }
 
-func (p *webhookRun) templateStatus(ctx context.Context, waba string, v *whatsapp.TemplateStatusUpdate) error {
+func (p *webhookRun) templateStatus(ctx context.Context, waba string, at time.Time, v *whatsapp.TemplateStatusUpdate) error {
 	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
 	if err != nil {
 		return err
@@ -666,12 +666,17 @@ func (p *webhookRun) templateStatus(ctx context.Context, waba string, v *whatsap
 		reason = strings.Trim(reason+" "+v.OtherInfo.Title, " ")
 	}
 	for _, t := range ts {
-		changed, err := store.TemplateSetState(ctx, p.tx, t.ID, "status", event, reason, "webhook")
+		ch, err := store.TemplateSetState(ctx, p.tx, t.ID, "status", event, reason, "webhook", at)
 		if err != nil {
 			return fmt.Errorf("storing status of template %d: %w", t.ID, err)
 		}
+		if ch.Stale {
+			p.note("template %d: status %s of %s is older than the status held; not applied", t.ID, event, at.Format(time.RFC3339))
+			continue
+		}
+		changed := ch.Changed
 		if v.MessageTemplateCategory != "" {
-			if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", v.MessageTemplateCategory, "", "webhook"); err != nil {
+			if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", v.MessageTemplateCategory, "", "webhook", at); err != nil {
 				return err
 			}
 		}
@@ -702,7 +707,7 @@ func badQuality(q string, s store.WorkspaceSettings) bool {
 	return q == "RED" || (q == "YELLOW" && s.PauseOnYellow)
 }
 
-func (p *webhookRun) templateQuality(ctx context.Context, waba string, v *whatsapp.TemplateQualityUpdate) error {
+func (p *webhookRun) templateQuality(ctx context.Context, waba string, at time.Time, v *whatsapp.TemplateQualityUpdate) error {
 	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
 	if err != nil {
 		return err
@@ -712,10 +717,15 @@ func (p *webhookRun) templateQuality(ctx context.Context, waba string, v *whatsa
 		return nil
 	}
 	for _, t := range ts {
-		changed, err := store.TemplateSetState(ctx, p.tx, t.ID, "quality", q, "", "webhook")
+		ch, err := store.TemplateSetState(ctx, p.tx, t.ID, "quality", q, "", "webhook", at)
 		if err != nil {
 			return fmt.Errorf("storing quality of template %d: %w", t.ID, err)
 		}
+		if ch.Stale {
+			p.note("template %d: quality %s of %s is older than the quality held; not applied", t.ID, q, at.Format(time.RFC3339))
+			continue
+		}
+		changed := ch.Changed
 		settings, err := p.workspaceSettings(ctx, t.WorkspaceID)
 		if err != nil {
 			return err
@@ -767,7 +777,7 @@ func (p *webhookRun) resumeForTemplate(ctx context.Context, t store.WebhookTempl
 	return nil
 }
 
-func (p *webhookRun) templateCategory(ctx context.Context, waba string, v *whatsapp.TemplateCategoryUpdate) error {
+func (p *webhookRun) templateCategory(ctx context.Context, waba string, at time.Time, v *whatsapp.TemplateCategoryUpdate) error {
 	ts, err := p.templates(ctx, waba, v.MessageTemplateID, v.MessageTemplateName, v.MessageTemplateLanguage)
 	if err != nil {
 		return err
@@ -777,7 +787,7 @@ func (p *webhookRun) templateCategory(ctx context.Context, waba string, v *whats
 		return nil
 	}
 	for _, t := range ts {
-		if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", cat, "", "webhook"); err != nil {
+		if _, err := store.TemplateSetState(ctx, p.tx, t.ID, "category", cat, "", "webhook", at); err != nil {
 			return fmt.Errorf("storing category of template %d: %w", t.ID, err)
 		}
 	}
@@ -819,7 +829,7 @@ func (p *webhookRun) setLimit(ctx context.Context, nums []store.WebhookRoute, li
 	done := map[int64]bool{}
 	tier := tierName(limit)
 	for _, n := range nums {
-		if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{MessagingLimitTier: &tier}, detail); err != nil {
+		if _, err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{MessagingLimitTier: &tier, At: at}, detail); err != nil {
 			return err
 		}
 		if !done[n.WorkspaceID] {
@@ -848,7 +858,7 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at tim
 	}
 	event := strings.ToUpper(v.Event)
 	for _, n := range nums {
-		var u store.NumberWebhookUpdate
+		u := store.NumberWebhookUpdate{At: at}
 		switch event {
 		case "FLAGGED":
 			q := "FLAGGED"
@@ -860,8 +870,13 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at tim
 			mps := 1000
 			u.ThroughputMPS = &mps
 		}
-		if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, u, raw); err != nil {
+		stale, err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, u, raw)
+		if err != nil {
 			return err
+		}
+		if stale {
+			p.note("number %d: %s of %s is older than the state held; not applied", n.NumberID, event, at.Format(time.RFC3339))
+			continue
 		}
 		if event == "FLAGGED" {
 			if _, err := p.halt(ctx, n, "number_quality", event, "Meta marcó el número (FLAGGED): revise la calidad antes de reanudar"); err != nil {
@@ -900,7 +915,7 @@ func (p *webhookRun) businessCapability(ctx context.Context, waba string, at tim
 	return p.setLimit(ctx, nums, limit, at, raw)
 }
 
-func (p *webhookRun) accountUpdate(ctx context.Context, waba string, v *whatsapp.AccountUpdate, raw json.RawMessage) error {
+func (p *webhookRun) accountUpdate(ctx context.Context, waba string, at time.Time, v *whatsapp.AccountUpdate, raw json.RawMessage) error {
 	nums := p.numbersOf(waba, v.PhoneNumber.String())
 	event := strings.ToUpper(v.Event)
 	reason := event
@@ -922,15 +937,20 @@ func (p *webhookRun) accountUpdate(ctx context.Context, waba string, v *whatsapp
 			if reason == "PRIMARY_INACTIVITY" {
 				why = "Número desconectado: la app de WhatsApp Business del teléfono estuvo inactiva ~14 días (PRIMARY_INACTIVITY)"
 			}
-			if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why}, raw); err != nil {
+			stale, err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why, At: at}, raw)
+			if err != nil {
 				return err
+			}
+			if stale {
+				p.note("number %d: %s of %s is older than the state held; not applied", n.NumberID, event, at.Format(time.RFC3339))
+				continue
 			}
 			if _, err := p.halt(ctx, n, "account_update", reason, why); err != nil {
 				return err
 			}
 		case event == "ACCOUNT_RECONNECTED":
 			st, why := store.NumberActive, ""
-			if err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why}, raw); err != nil {
+			if _, err := store.SenderNumberApplyWebhook(ctx, p.tx, n.WorkspaceID, n.NumberID, store.NumberWebhookUpdate{Status: &st, StatusReason: &why, At: at}, raw); err != nil {
 				return err
 			}
 		case banned:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -145,11 +146,11 @@ func syncWABA(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.Tx], w
 		if t.WABAID != wabaID || listed[t.Name+"/"+t.Language] || t.Status == "DELETED" {
 			continue
 		}
-		changed, err := store.TemplateSetState(ctx, db, t.ID, "status", "DELETED", "ya no aparece en la cuenta de WhatsApp Business", "sync")
+		ch, err := store.TemplateSetState(ctx, db, t.ID, "status", "DELETED", "ya no aparece en la cuenta de WhatsApp Business", "sync", time.Time{})
 		if err != nil {
 			return err
 		}
-		if changed {
+		if ch.Changed {
 			res.Events++
 			if err := applyTemplateRules(ctx, db, rc, t, store.TemplateEvent{Kind: "status", OldValue: t.Status, NewValue: "DELETED"}, settings, res); err != nil {
 				return err

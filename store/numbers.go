@@ -363,6 +363,7 @@ func SenderNumberRecordHealth(ctx context.Context, db DBTX, n SenderNumber, h Nu
 	}
 	_, err = tx.Exec(ctx, `UPDATE sender_numbers SET quality_rating = $2, messaging_limit_tier = $3, throughput_mps = $4,
 		is_on_biz_app = $5, platform_type = $6, coexistence = $7, verified_name = $8, display_number = $9,
+		state_changed_at = state_changed_at || jsonb_build_object('quality', now(), 'limit', now(), 'throughput', now()),
 		last_checked_at = now(), updated_at = now() WHERE id = $1`,
 		cur.ID, cur.QualityRating, cur.MessagingLimitTier, cur.ThroughputMPS, cur.IsOnBizApp, cur.PlatformType,
 		cur.Coexistence, cur.VerifiedName, cur.DisplayNumber)

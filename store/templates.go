@@ -177,6 +177,7 @@ func TemplateUpsert(ctx context.Context, db DBTX, workspaceID int64, s TemplateS
 		       quality = EXCLUDED.quality, parameter_format = EXCLUDED.parameter_format,
 		       components = EXCLUDED.components, status_reason = EXCLUDED.status_reason,
 		       synced_at = now(),
+		       state_changed_at = jsonb_build_object('status', now(), 'quality', now(), 'category', now()),
 		       updated_at = CASE WHEN (templates.status, templates.quality, templates.category, templates.components, templates.meta_id)
 		                         IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.quality, EXCLUDED.category, EXCLUDED.components, EXCLUDED.meta_id)
 		                         THEN now() ELSE templates.updated_at END
@@ -219,42 +220,61 @@ func templateEventInsert(ctx context.Context, db DBTX, workspaceID, templateID i
 	return e, nil
 }
 
+// TemplateChange is the outcome of TemplateSetState.
+type TemplateChange struct {
+	Changed bool // the value changed (and an event was recorded)
+	Stale   bool // the report is older than the value held: nothing was applied
+}
+
 // TemplateSetState applies a status, quality or category change learnt from a webhook to one
 // template (by id, not workspace-scoped: the webhook resolved it by Meta id) and records the
-// event when the value changed. kind is status | quality | category. It reports whether the
-// value changed.
-func TemplateSetState(ctx context.Context, db DBTX, templateID int64, kind, value, reason, source string) (bool, error) {
+// event when the value changed. kind is status | quality | category. at is when Meta says the
+// change happened (zero: now); a report older than the one behind the value held is stale and
+// changes nothing, so webhooks processed out of order never undo a newer state.
+func TemplateSetState(ctx context.Context, db DBTX, templateID int64, kind, value, reason, source string, at time.Time) (TemplateChange, error) {
+	var res TemplateChange
 	col := map[string]string{"status": "status", "quality": "quality", "category": "category"}[kind]
 	if col == "" {
-		return false, fmt.Errorf("unknown template event kind %q", kind)
+		return res, fmt.Errorf("unknown template event kind %q", kind)
+	}
+	if at.IsZero() {
+		at = time.Now()
 	}
 	value = strings.ToUpper(value)
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return false, err
+		return res, err
 	}
 	defer tx.Rollback(ctx)
 	var workspaceID int64
 	var old string
+	var heldAt *time.Time
 	// col comes from the fixed map above, never from input.
-	if err := tx.QueryRow(ctx, `SELECT workspace_id, `+col+` FROM templates WHERE id = $1 FOR UPDATE`, templateID).Scan(&workspaceID, &old); err != nil {
-		return false, NotFoundIfNoRows(err)
+	if err := tx.QueryRow(ctx, `SELECT workspace_id, `+col+`, (state_changed_at->>$2)::timestamptz FROM templates WHERE id = $1 FOR UPDATE`,
+		templateID, kind).Scan(&workspaceID, &old, &heldAt); err != nil {
+		return res, NotFoundIfNoRows(err)
 	}
-	if old == value {
-		return false, nil
+	if heldAt != nil && at.Before(*heldAt) {
+		res.Stale = true
+		return res, nil
 	}
 	if kind != "status" {
 		reason = ""
 	}
 	if _, err := tx.Exec(ctx, `UPDATE templates SET `+col+` = $2,
-		status_reason = CASE WHEN $3 = 'status' THEN $4 ELSE status_reason END, updated_at = now() WHERE id = $1`,
-		templateID, value, kind, reason); err != nil {
-		return false, fmt.Errorf("updating %s of template %d: %w", kind, templateID, err)
+		status_reason = CASE WHEN $3 = 'status' AND `+col+` <> $2 THEN $4 ELSE status_reason END,
+		state_changed_at = state_changed_at || jsonb_build_object($3::text, $5::timestamptz),
+		updated_at = CASE WHEN `+col+` <> $2 THEN now() ELSE updated_at END WHERE id = $1`,
+		templateID, value, kind, reason, at); err != nil {
+		return res, fmt.Errorf("updating %s of template %d: %w", kind, templateID, err)
 	}
-	if _, err := templateEventInsert(ctx, tx, workspaceID, templateID, kind, old, value, reason, source); err != nil {
-		return false, err
+	if old != value {
+		if _, err := templateEventInsert(ctx, tx, workspaceID, templateID, kind, old, value, reason, source); err != nil {
+			return res, err
+		}
+		res.Changed = true
 	}
-	return true, tx.Commit(ctx)
+	return res, tx.Commit(ctx)
 }
 
 // TemplateEventList lists a template's events, newest first.

@@ -281,20 +281,50 @@ type NumberWebhookUpdate struct {
 	ThroughputMPS      *int
 	Status             *string
 	StatusReason       *string
+	// At is when Meta says the change happened (zero: now). Per kind of value, a report older
+	// than the one behind the value held changes nothing: late webhooks never undo newer ones.
+	At time.Time
 }
 
 // SenderNumberApplyWebhook stores a number webhook's changes and records a number_events row
-// (kind, old → new) for each value that changed. detail is stored with each event.
-func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberID int64, u NumberWebhookUpdate, detail any) error {
+// (kind, old → new) for each value that changed. detail is stored with each event. It reports
+// stale when some value of the report was older than the one held (and so not applied).
+func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberID int64, u NumberWebhookUpdate, detail any) (stale bool, err error) {
 	var cur struct {
 		quality, tier, status, reason string
 		mps                           int
 	}
-	err := db.QueryRow(ctx, `SELECT quality_rating, messaging_limit_tier, throughput_mps, status, status_reason
+	var heldAt map[string]time.Time
+	err = db.QueryRow(ctx, `SELECT quality_rating, messaging_limit_tier, throughput_mps, status, status_reason, state_changed_at
 		FROM sender_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE`, numberID, workspaceID).
-		Scan(&cur.quality, &cur.tier, &cur.mps, &cur.status, &cur.reason)
+		Scan(&cur.quality, &cur.tier, &cur.mps, &cur.status, &cur.reason, &heldAt)
 	if err != nil {
-		return fmt.Errorf("reading number %d: %w", numberID, NotFoundIfNoRows(err))
+		return false, fmt.Errorf("reading number %d: %w", numberID, NotFoundIfNoRows(err))
+	}
+	at := u.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	applied := map[string]time.Time{} // kinds this report is the newest word on
+	current := func(kind string) bool {
+		if held, ok := heldAt[kind]; ok && at.Before(held) {
+			stale = true
+			return false
+		}
+		applied[kind] = at
+		return true
+	}
+	if u.QualityRating != nil && !current("quality") {
+		u.QualityRating = nil
+	}
+	if u.MessagingLimitTier != nil && !current("limit") {
+		u.MessagingLimitTier = nil
+	}
+	if u.ThroughputMPS != nil && !current("throughput") {
+		u.ThroughputMPS = nil
+	}
+	if u.Status != nil && !current("account") {
+		u.Status, u.StatusReason = nil, nil
 	}
 	d, _ := json.Marshal(detail)
 	if detail == nil {
@@ -309,19 +339,19 @@ func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberI
 	if u.QualityRating != nil && *u.QualityRating != cur.quality {
 		next.quality = *u.QualityRating
 		if err := record("quality", cur.quality, next.quality); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if u.MessagingLimitTier != nil && *u.MessagingLimitTier != cur.tier {
 		next.tier = *u.MessagingLimitTier
 		if err := record("limit", cur.tier, next.tier); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if u.ThroughputMPS != nil && *u.ThroughputMPS != cur.mps {
 		next.mps = *u.ThroughputMPS
 		if err := record("throughput", fmt.Sprint(cur.mps), fmt.Sprint(next.mps)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if u.Status != nil && *u.Status != cur.status {
@@ -330,19 +360,21 @@ func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberI
 			next.reason = *u.StatusReason
 		}
 		if err := record("account", cur.status, next.status); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if next == cur {
-		return nil
+	if next == cur && len(applied) == 0 {
+		return stale, nil
 	}
 	_, err = db.Exec(ctx, `UPDATE sender_numbers SET quality_rating = $3, messaging_limit_tier = $4, throughput_mps = $5,
-		status = $6, status_reason = $7, updated_at = now() WHERE id = $1 AND workspace_id = $2`,
-		numberID, workspaceID, next.quality, next.tier, next.mps, next.status, next.reason)
+		status = $6, status_reason = $7, state_changed_at = state_changed_at || $8,
+		updated_at = CASE WHEN ($3, $4, $5, $6) IS DISTINCT FROM (quality_rating, messaging_limit_tier, throughput_mps, status) THEN now() ELSE updated_at END
+		WHERE id = $1 AND workspace_id = $2`,
+		numberID, workspaceID, next.quality, next.tier, next.mps, next.status, next.reason, applied)
 	if err != nil {
-		return fmt.Errorf("storing webhook changes of number %d: %w", numberID, err)
+		return false, fmt.Errorf("storing webhook changes of number %d: %w", numberID, err)
 	}
-	return nil
+	return stale, nil
 }
 
 // WorkspaceSetMessagingLimit stores the portfolio's messaging limit (-1 = unlimited) that a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/pregon/pregon/store"
 )
@@ -26,7 +27,7 @@ func seedTemplate(t testing.TB, env *testEnv, wsID int64, name string) store.Tem
 	if err != nil || len(ts) == 0 {
 		t.Fatalf("seeded template not found: %v", err)
 	}
-	if _, err := store.TemplateSetState(ctx, env.db, ts[0].ID, "quality", "YELLOW", "calidad en baja", "webhook"); err != nil {
+	if _, err := store.TemplateSetState(ctx, env.db, ts[0].ID, "quality", "YELLOW", "calidad en baja", "webhook", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	return ts[0]
