@@ -14,25 +14,22 @@ cd "$(dirname "$0")/.."
 export PREGON_BENCH_IMPORT_ROWS SEGMENTS_BENCH_CONTACTS PREGON_BENCH_LAUNCH_N PREGON_BENCH_RECIPIENTS PREGON_BENCH_SECONDS
 
 out=$(mktemp -d)/bench.txt
-run() { # package, benchmark regexp
-  echo "== $1 $2" | tee -a "$out"
-  go test -run '^$' -bench "$2" -benchtime 1x -timeout 60m "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|---|FAIL|ok|panic)' || true
+run() { # package, benchmark regexp [, benchtime]
+  echo "== $1 $2 ($(uptime | sed 's/.*load/load/'))" | tee -a "$out"
+  go test -run '^$' -bench "$2" -benchtime "${3:-1x}" -timeout 60m "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|---|FAIL|ok|panic)' || true
 }
 
 run ./whatsapp/sim 'BenchmarkClientToSimulator'
 run ./importers    'BenchmarkImport'
-run ./segments     'BenchmarkSegmentCount|BenchmarkSegmentPreview'
+run ./segments     'BenchmarkSegmentCount|BenchmarkSegmentPreview' 10x
 run ./jobs         'BenchmarkLaunchSnapshot|BenchmarkSendRate'
-run ./phone        'BenchmarkNormalize'
+run ./phone        'BenchmarkNormalize' 1s
 run ./api          'BenchmarkWebhookIngest|BenchmarkCampaignReportEndpoint'
 run ./reports      'BenchmarkExport'
 
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3), $(postgres --version 2>/dev/null || ls /usr/lib/postgresql/ | head -1)"
 echo
-printf '%-60s %s\n' "benchmark" "figures (custom metrics: value unit)"
-grep -E '^Benchmark' "$out" | while read -r name _n rest; do
-  printf '%-60s %s\n' "$name" "$(echo "$rest" | sed -E 's/[0-9]+ ns\/op//')"
-done
+go run ./scripts/benchtable "$out"
 echo
 echo "Full output: $out"
