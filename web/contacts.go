@@ -134,3 +134,64 @@ func (u *ui) contactOptOut(c echo.Context) error {
 	}
 	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.opted_out")
 }
+
+// contactSave edits a contact's name, email, language and tags (PATCH /api/v1/contacts/:id).
+// Tags are typed separated by commas; an empty field clears the value.
+func (u *ui) contactSave(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	tags := []string{}
+	for _, t := range strings.FieldsFunc(c.FormValue("tags"), func(r rune) bool { return r == ',' || r == ';' || r == '|' }) {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	body := map[string]any{
+		"name":     strings.TrimSpace(c.FormValue("name")),
+		"email":    strings.TrimSpace(c.FormValue("email")),
+		"language": strings.TrimSpace(c.FormValue("language")),
+		"tags":     tags,
+	}
+	if err := u.callAPI(c, http.MethodPatch, fmt.Sprintf("/contacts/%d", id), body, nil); err != nil {
+		if _, ok := problems(err); !ok {
+			return err
+		}
+		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.save_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.saved")
+}
+
+// contactOptIn records documented consent given again (POST /api/v1/contacts/:id/opt-in).
+func (u *ui) contactOptIn(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	body := map[string]string{"reason": strings.TrimSpace(c.FormValue("reason")), "source": "manual",
+		"text": strings.TrimSpace(c.FormValue("text"))}
+	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/contacts/%d/opt-in", id), body, nil); err != nil {
+		if _, ok := problems(err); !ok {
+			return err
+		}
+		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.optin_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.opted_in")
+}
+
+// contactErase erases a contact's personal data (DELETE /api/v1/contacts/:id); delivery
+// counts stay.
+func (u *ui) contactErase(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	if err := u.callAPI(c, http.MethodDelete, fmt.Sprintf("/contacts/%d", id), nil, nil); err != nil {
+		if _, ok := problems(err); !ok {
+			return err
+		}
+		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.erase_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, "/contacts", "ok", "contacts.erased")
+}

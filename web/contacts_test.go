@@ -53,8 +53,12 @@ func TestContacts(t *testing.T) {
 			p.contains(t, `ol.timeline li[data-kind="inbound"]`, "talla 38")
 			if role == store.RoleAnalyst {
 				p.hasNot(t, "#optout-form")
+				p.hasNot(t, "#contact-form")
+				p.hasNot(t, "#erase-form")
 			} else {
 				p.has(t, "#optout-form")
+				p.has(t, "#contact-form")
+				p.has(t, "#erase-form")
 			}
 		})
 	}
@@ -66,9 +70,63 @@ func TestContacts(t *testing.T) {
 		p.contains(t, `ul.consent-history li[data-kind="opt_out"]`, "lo pidió por teléfono")
 		p.hasNot(t, "#optout-form")
 	})
+	t.Run("OptInAgain", func(t *testing.T) {
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {""}}).expect(t, http.StatusOK)
+		p.has(t, ".flash-error") // a reason is required: nothing recorded
+		p.contains(t, "#marketable", "no recibe marketing")
+		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {"escribió ALTA por WhatsApp"}, "text": {"v2"}}).expect(t, http.StatusOK)
+		p.has(t, ".flash-ok")
+		p.hasNot(t, "#optin-form")
+		p.has(t, "#optout-form")
+		if !strings.Contains(p.Doc.Find("ul.consent-history").Text(), "escribió ALTA") {
+			t.Fatalf("opt-in not in the consent history: %q", p.Doc.Find("ul.consent-history").Text())
+		}
+	})
+	t.Run("EditDetails", func(t *testing.T) {
+		form := func() url.Values {
+			return url.Values{"name": {"Cliente Uno"}, "email": {"uno@example.com"}, "language": {"es"}, "tags": {"vip, mayorista;feria"}}
+		}
+		env.as(store.RoleAnalyst).post("/contacts/"+itoa(id), form()).expect(t, http.StatusForbidden)
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id), form()).expect(t, http.StatusOK)
+		p.has(t, ".flash-ok")
+		p.contains(t, "h1", "Cliente Uno")
+		var tags []string
+		env.db.QueryRow(ctx, `SELECT tags FROM contacts WHERE id = $1`, id).Scan(&tags)
+		if strings.Join(tags, ",") != "feria,mayorista,vip" && strings.Join(tags, ",") != "vip,mayorista,feria" {
+			t.Fatalf("tags %v", tags)
+		}
+		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id), url.Values{"name": {"Cliente Uno"}, "email": {"no-es-un-correo"}}).expect(t, http.StatusOK)
+		p.has(t, ".flash-error")
+		var email string
+		env.db.QueryRow(ctx, `SELECT coalesce(email, '') FROM contacts WHERE id = $1`, id).Scan(&email)
+		if email != "uno@example.com" {
+			t.Fatalf("a rejected edit changed the email to %q", email)
+		}
+	})
+	t.Run("Erase", func(t *testing.T) {
+		env.as(store.RoleAnalyst).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusForbidden)
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusOK)
+		p.has(t, ".flash-ok")
+		var erased bool
+		env.db.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM contacts WHERE id = $1`, noConsent).Scan(&erased)
+		if !erased {
+			t.Fatal("contact not erased")
+		}
+		p = env.as(store.RoleMarketer).get("/contacts/"+itoa(noConsent)).expect(t, http.StatusOK)
+		p.hasNot(t, "#contact-form")
+		p.hasNot(t, "#erase-form")
+	})
 	t.Run("OtherWorkspace404", func(t *testing.T) {
 		env.as(store.RoleOwner).get("/contacts/"+itoa(idB)).expect(t, http.StatusNotFound)
 		env.as(store.RoleOwner).post("/contacts/"+itoa(idB)+"/opt-out", url.Values{"reason": {"x"}}).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).post("/contacts/"+itoa(idB), url.Values{"name": {"x"}}).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).post("/contacts/"+itoa(idB)+"/opt-in", url.Values{"reason": {"x"}}).expect(t, http.StatusNotFound)
+		env.as(store.RoleOwner).post("/contacts/"+itoa(idB)+"/erase", url.Values{}).expect(t, http.StatusNotFound)
+		var erased bool
+		env.db.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM contacts WHERE id = $1`, idB).Scan(&erased)
+		if erased {
+			t.Fatal("the other workspace's contact was erased")
+		}
 	})
 }
 

@@ -116,7 +116,10 @@ func (u *ui) routes(e *echo.Echo) {
 
 	page(http.MethodGet, "/contacts", u.contactsList, A)
 	page(http.MethodGet, "/contacts/:id", u.contactShow, A)
+	page(http.MethodPost, "/contacts/:id", u.contactSave, M)
 	page(http.MethodPost, "/contacts/:id/opt-out", u.contactOptOut, M)
+	page(http.MethodPost, "/contacts/:id/opt-in", u.contactOptIn, M)
+	page(http.MethodPost, "/contacts/:id/erase", u.contactErase, M)
 
 	page(http.MethodGet, "/imports", u.importsList, A)
 	page(http.MethodGet, "/imports/new", u.importNew, M)
