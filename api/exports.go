@@ -160,6 +160,11 @@ func (s *Server) startExport(c echo.Context, spec reports.ExportSpec, rows int64
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	// A browser following a download link (the admin UI's) is sent to the exports page, which
+	// shows the job's progress and then its download link; API clients get 202 and the export.
+	if acceptsHTML(c) {
+		return c.Redirect(http.StatusSeeOther, "/exports")
+	}
 	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/exports/%d", e.ID))
 	return c.JSON(http.StatusAccepted, e)
 }
@@ -267,4 +272,9 @@ func (s *Server) downloadExport(c echo.Context) error {
 	c.Response().Header().Set("X-Export-SHA256", e.FileSHA256)
 	http.ServeContent(c.Response(), c.Request(), e.FileName, e.FinishedAtOrZero(), f)
 	return nil
+}
+
+// acceptsHTML reports whether the request is a browser navigation (Accept lists text/html).
+func acceptsHTML(c echo.Context) bool {
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/html")
 }

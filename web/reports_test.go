@@ -53,3 +53,36 @@ func TestReports(t *testing.T) {
 		}
 	})
 }
+
+// A large export requested from the report page runs as a job: the browser lands on the
+// exports page, which lists it (and only this workspace's) and refreshes while it runs.
+func TestLargeExportFromTheBrowser(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, c := seedDashboard(t, env)
+	b := env.as(store.RoleAnalyst)
+	req, _ := http.NewRequest(http.MethodGet, env.http.URL+"/api/v1/exports/campaigns/"+itoa(c.ID)+"?format=xlsx&async=true", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	p := b.do(req)
+	if p.Status != http.StatusOK || p.URL != "/exports" {
+		t.Fatalf("landed on %s (%d), want the exports page", p.URL, p.Status)
+	}
+	p.has(t, `tr[data-export][data-status="queued"]`)
+	p.has(t, `[data-reload-while-running]`)
+	if n := p.Doc.Find("tr[data-export]").Length(); n != 1 {
+		t.Fatalf("%d exports listed, want 1", n)
+	}
+	// API clients still get 202 and the export to poll.
+	req, _ = http.NewRequest(http.MethodGet, env.http.URL+"/api/v1/exports/campaigns/"+itoa(c.ID)+"?format=csv&async=true", nil)
+	req.Header.Set("Accept", "application/json")
+	b.follow = false
+	if p := b.do(req); p.Status != http.StatusAccepted {
+		t.Fatalf("API client got %d, want 202", p.Status)
+	}
+	// The other workspace sees none of them.
+	other := env.session(env.userB.ID, env.wsB.ID)
+	p = other.get("/exports")
+	if p.Status != http.StatusOK || p.Doc.Find("tr[data-export]").Length() != 0 {
+		t.Fatalf("workspace B sees %d of A's exports (status %d)", p.Doc.Find("tr[data-export]").Length(), p.Status)
+	}
+}

@@ -136,6 +136,7 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/segments/:id/delete", u.segmentDelete, M)
 
 	page(http.MethodGet, "/reports", u.reportsIndex, A)
+	page(http.MethodGet, "/exports", u.exportsList, A)
 	page(http.MethodGet, "/reports/campaigns/:id", u.reportCampaign, A)
 	page(http.MethodGet, "/reports/templates/:id", u.reportTemplate, A)
 	page(http.MethodGet, "/reports/numbers/:id", u.reportNumber, A)

@@ -26,6 +26,7 @@
     variableSources();
     dropzone();
     importPoll();
+    reloadWhileRunning();
     mappingTable();
   });
 
@@ -76,6 +77,13 @@
         .catch(function () { setTimeout(tick, 3000); });
     }
     setTimeout(tick, 500);
+  }
+
+  // Pages listing background work (exports) reload while some of it runs.
+  function reloadWhileRunning() {
+    var box = document.querySelector("[data-reload-while-running]");
+    if (!box) return;
+    setTimeout(function () { window.location.reload(); }, Number(box.dataset.reloadWhileRunning) || 3000);
   }
 
   // Mapping table: the attribute key and type only apply to attribute columns.
