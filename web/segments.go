@@ -28,6 +28,30 @@ type segmentData struct {
 	Excluded   []kv
 	Problems   []store.Problem // definition problems, with their JSON paths
 	Labels     map[string]string
+	Campaigns  []campaignOption // launched campaigns, for engagement conditions
+}
+
+type campaignOption struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// builder fills what the segment builder needs besides the definition: its texts and the
+// campaigns an engagement condition can name.
+func (u *ui) builder(c echo.Context, lang string) (segmentData, error) {
+	d := segmentData{Labels: builderLabels(lang)}
+	var cs struct {
+		Data []campaignView `json:"data"`
+	}
+	if err := u.callAPI(c, http.MethodGet, "/campaigns?limit=100", nil, &cs); err != nil {
+		return d, err
+	}
+	for _, cv := range cs.Data {
+		if cv.State != store.CampaignDraft && cv.State != store.CampaignScheduled {
+			d.Campaigns = append(d.Campaigns, campaignOption{cv.ID, cv.Name})
+		}
+	}
+	return d, nil
 }
 
 // builderLabels are the texts the segment builder's JavaScript shows (keys seg.*).
@@ -61,7 +85,11 @@ func (u *ui) segmentNew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := segmentData{Definition: `{"all":[]}`, Labels: builderLabels(pg.Lang)}
+	d, err := u.builder(c, pg.Lang)
+	if err != nil {
+		return err
+	}
+	d.Definition = `{"all":[]}`
 	pg.Data = d
 	return u.render(c, http.StatusOK, "segment", pg)
 }
@@ -75,7 +103,10 @@ func (u *ui) segmentShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := segmentData{Labels: builderLabels(pg.Lang)}
+	d, err := u.builder(c, pg.Lang)
+	if err != nil {
+		return err
+	}
 	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/segments/%d", id), nil, &d.Segment); err != nil {
 		return err
 	}
@@ -135,7 +166,11 @@ func (u *ui) segmentSave(c echo.Context) error {
 		}
 		pg.Errors, pg.FormError = probs, pg.T("common.error_form")
 		pg.Form, _ = c.FormParams()
-		d := segmentData{Definition: def, Labels: builderLabels(pg.Lang)}
+		d, berr := u.builder(c, pg.Lang)
+		if berr != nil {
+			return berr
+		}
+		d.Definition = def
 		d.Segment.ID, d.Segment.Name, d.Segment.Description = id, name, desc
 		var ve *store.ValidationError
 		if asValidation(err, &ve) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,4 +88,31 @@ func TestSegments(t *testing.T) {
 		env.as(store.RoleOwner).get("/segments/"+itoa(segB)).expect(t, http.StatusNotFound)
 		env.as(store.RoleOwner).post("/segments/"+itoa(segB), url.Values{"name": {"x"}, "definition": {"{}"}}).expect(t, http.StatusNotFound)
 	})
+}
+
+// The builder offers the workspace's launched campaigns for engagement conditions ("did not
+// read Black Friday"), not drafts and not the other workspace's.
+func TestSegmentBuilderOffersLaunchedCampaigns(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	_, launched := seedDashboard(t, env)
+	ctx := context.Background()
+	if _, err := env.db.Exec(ctx, `UPDATE campaigns SET state = 'completed' WHERE id = $1`, launched.ID); err != nil {
+		t.Fatal(err)
+	}
+	var draft, other int64
+	env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name) VALUES ($1, 'Borrador') RETURNING id`, env.wsA.ID).Scan(&draft)
+	env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'Ajena', 'completed') RETURNING id`, env.wsB.ID).Scan(&other)
+	p := env.as(store.RoleMarketer).get("/segments/new").expect(t, http.StatusOK)
+	raw, _ := p.has(t, "#builder").Attr("data-campaigns")
+	var got []struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		t.Fatalf("data-campaigns %q: %v", raw, err)
+	}
+	if len(got) != 1 || got[0].ID != launched.ID || got[0].Name != launched.Name {
+		t.Fatalf("campaigns offered %+v, want only %d %q (not draft %d nor the other workspace's %d)", got, launched.ID, launched.Name, draft, other)
+	}
 }

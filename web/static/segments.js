@@ -9,6 +9,7 @@
   if (!root || !hidden) return;
   var L = JSON.parse(root.dataset.labels || "{}");
   var readonly = root.dataset.readonly !== undefined;
+  var CAMPAIGNS = JSON.parse(root.dataset.campaigns || "null") || [];
   function t(k) { return L[k] || k; }
 
   var FIELDS = ["tags", "attribute", "name", "country", "country_code", "language", "consent_source", "import_id",
@@ -126,7 +127,13 @@
       redraw();
     }, "seg.op"));
     if (c.field === "engagement") {
-      row.appendChild(input(c.campaign_id || "", function (v) { if (v) c.campaign_id = Number(v); else delete c.campaign_id; changed(); }, "seg.campaign_id", { type: "number", min: "1", placeholder: t("seg.campaign_id") }));
+      if (CAMPAIGNS.length) {
+        var opts = [["", t("seg.any_campaign")]].concat(CAMPAIGNS.map(function (k) { return [k.id, k.name + " (#" + k.id + ")"]; }));
+        if (c.campaign_id && !CAMPAIGNS.some(function (k) { return k.id === c.campaign_id; })) opts.push([c.campaign_id, "#" + c.campaign_id]);
+        row.appendChild(select(opts, c.campaign_id || "", function (v) { if (v) c.campaign_id = Number(v); else delete c.campaign_id; changed(); }, "seg.campaign_id"));
+      } else {
+        row.appendChild(input(c.campaign_id || "", function (v) { if (v) c.campaign_id = Number(v); else delete c.campaign_id; changed(); }, "seg.campaign_id", { type: "number", min: "1", placeholder: t("seg.campaign_id") }));
+      }
       row.appendChild(input(c.days || "", function (v) { if (v) c.days = Number(v); else delete c.days; changed(); }, "seg.days", { type: "number", min: "1", placeholder: t("seg.days") }));
     } else if (c.op === "exists" || (c.field === "attribute" && c.type === "bool")) {
       if (c.value === undefined) c.value = true;
