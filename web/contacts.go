@@ -119,29 +119,35 @@ func (u *ui) renderContact(c echo.Context, id int64, status int) error {
 	return u.render(c, status, "contact", pg)
 }
 
-// contactOptOut records a manual opt-out with its reason (marketers and owners).
-func (u *ui) contactOptOut(c echo.Context) error {
+// contactAction calls the REST API for a change made from the contact's page and comes back
+// to it with a flash: okKey on success, failKey with the API's message when it refused.
+func (u *ui) contactAction(c echo.Context, method, suffix string, body any, okKey, failKey string) error {
 	id, err := paramID(c)
 	if err != nil {
 		return err
 	}
-	reason := strings.TrimSpace(c.FormValue("reason"))
-	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/contacts/%d/opt-out", id), map[string]string{"reason": reason}, nil); err != nil {
+	back := fmt.Sprintf("/contacts/%d", id)
+	if err := u.callAPI(c, method, back+suffix, body, nil); err != nil {
 		if _, ok := problems(err); !ok {
 			return err
 		}
-		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.optout_failed", errMessage(err))
+		return u.redirectFlash(c, back, "error", failKey, errMessage(err))
 	}
-	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.opted_out")
+	if method == http.MethodDelete {
+		back = "/contacts"
+	}
+	return u.redirectFlash(c, back, "ok", okKey)
+}
+
+// contactOptOut records a manual opt-out with its reason (marketers and owners).
+func (u *ui) contactOptOut(c echo.Context) error {
+	return u.contactAction(c, http.MethodPost, "/opt-out", map[string]string{"reason": strings.TrimSpace(c.FormValue("reason"))},
+		"contacts.opted_out", "contacts.optout_failed")
 }
 
 // contactSave edits a contact's name, email, language and tags (PATCH /api/v1/contacts/:id).
 // Tags are typed separated by commas; an empty field clears the value.
 func (u *ui) contactSave(c echo.Context) error {
-	id, err := paramID(c)
-	if err != nil {
-		return err
-	}
 	tags := []string{}
 	for _, t := range strings.FieldsFunc(c.FormValue("tags"), func(r rune) bool { return r == ',' || r == ';' || r == '|' }) {
 		if t = strings.TrimSpace(t); t != "" {
@@ -154,44 +160,18 @@ func (u *ui) contactSave(c echo.Context) error {
 		"language": strings.TrimSpace(c.FormValue("language")),
 		"tags":     tags,
 	}
-	if err := u.callAPI(c, http.MethodPatch, fmt.Sprintf("/contacts/%d", id), body, nil); err != nil {
-		if _, ok := problems(err); !ok {
-			return err
-		}
-		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.save_failed", errMessage(err))
-	}
-	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.saved")
+	return u.contactAction(c, http.MethodPatch, "", body, "contacts.saved", "contacts.save_failed")
 }
 
 // contactOptIn records documented consent given again (POST /api/v1/contacts/:id/opt-in).
 func (u *ui) contactOptIn(c echo.Context) error {
-	id, err := paramID(c)
-	if err != nil {
-		return err
-	}
 	body := map[string]string{"reason": strings.TrimSpace(c.FormValue("reason")), "source": "manual",
 		"text": strings.TrimSpace(c.FormValue("text"))}
-	if err := u.callAPI(c, http.MethodPost, fmt.Sprintf("/contacts/%d/opt-in", id), body, nil); err != nil {
-		if _, ok := problems(err); !ok {
-			return err
-		}
-		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.optin_failed", errMessage(err))
-	}
-	return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "ok", "contacts.opted_in")
+	return u.contactAction(c, http.MethodPost, "/opt-in", body, "contacts.opted_in", "contacts.optin_failed")
 }
 
 // contactErase erases a contact's personal data (DELETE /api/v1/contacts/:id); delivery
 // counts stay.
 func (u *ui) contactErase(c echo.Context) error {
-	id, err := paramID(c)
-	if err != nil {
-		return err
-	}
-	if err := u.callAPI(c, http.MethodDelete, fmt.Sprintf("/contacts/%d", id), nil, nil); err != nil {
-		if _, ok := problems(err); !ok {
-			return err
-		}
-		return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", id), "error", "contacts.erase_failed", errMessage(err))
-	}
-	return u.redirectFlash(c, "/contacts", "ok", "contacts.erased")
+	return u.contactAction(c, http.MethodDelete, "", nil, "contacts.erased", "contacts.erase_failed")
 }
