@@ -195,6 +195,7 @@ func BenchmarkImportXLSX(b *testing.B) {
 		b.Logf("bare read %.1fs before, %.1fs after (%.0f MB peak); import %.1fs (%.0f MB peak; merges %.1fs inside the pipeline, commit %.1fs); ratio %.3f",
 			bare1.Seconds(), bare2.Seconds(), rssBare, res.Duration.Seconds(), rssImport, res.MergeDuration.Seconds(),
 			(res.Duration - res.CopyDuration).Seconds(), res.Duration.Seconds()/bare.Seconds())
+		b.Logf("import phases: %+v", res.Phases)
 	}
 }
 
@@ -235,7 +236,7 @@ func BenchmarkImportCSV(b *testing.B) {
 		b.ReportMetric(r2.Duration.Seconds()/r1.Duration.Seconds(), "reimport/first")
 		b.ReportMetric(r3.Duration.Seconds(), "identical_s")
 		b.ReportMetric(max(rss1, rss2), "peak_MB")
-		b.Logf("phases: first pipeline %v (merges %v); re-import pipeline %v (merges %v)", r1.CopyDuration, r1.MergeDuration, r2.CopyDuration, r2.MergeDuration)
+		b.Logf("phases: first pipeline %v (merges %v) %+v; re-import pipeline %v (merges %v) %+v", r1.CopyDuration, r1.MergeDuration, r1.Phases, r2.CopyDuration, r2.MergeDuration, r2.Phases)
 		b.Logf("%d rows: first %.2fs (%.0f MB), re-import all updates %.2fs (%.0f MB, ratio %.2f), identical re-import %.2fs",
 			n, r1.Duration.Seconds(), rss1, r2.Duration.Seconds(), rss2, r2.Duration.Seconds()/r1.Duration.Seconds(), r3.Duration.Seconds())
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -82,6 +83,19 @@ type Result struct {
 	// report, the imports row and the commit.
 	CopyDuration  time.Duration `json:"copy_duration"`
 	MergeDuration time.Duration `json:"merge_duration"`
+	// Phases is where the database time of the pipeline went.
+	Phases Phases `json:"phases"`
+}
+
+// Phases is the time spent in each database step of an import's pipeline (each overlaps the
+// reading, except for what the pipeline waits on).
+type Phases struct {
+	CopyContacts  time.Duration `json:"copy_contacts"`  // COPY of new contacts (includes waiting for rows)
+	ConsentEvents time.Duration `json:"consent_events"` // COPY of their consent events
+	Stage         time.Duration `json:"stage"`          // COPY of existing contacts' rows into staging
+	Merge         time.Duration `json:"merge"`          // the update (and fallback insert) merges
+	Setup         time.Duration `json:"setup"`          // the workspace's phones, contact ids
+	WaitRows      time.Duration `json:"wait_rows"`      // the writer waiting for rows (inside the above)
 }
 
 // ErrImportCancelled is returned when the import was cancelled (context or imports.status).
@@ -208,7 +222,8 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	// chunk. Index lookups on (workspace_id, phone_e164) are what we want: say so for this
 	// transaction only (the plans are then nested loops driven by the staging rows, which need
 	// no statistics on the staging table either: no ANALYZE per chunk).
-	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+	// JIT compiling each chunk's merge costs more than it saves on 50,000 rows.
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off`); err != nil {
 		return res, fmt.Errorf("configuring the merge: %w", err)
 	}
 
@@ -317,60 +332,152 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	stopTicker := sync.OnceFunc(func() { close(tickDone); <-tickStopped })
 	defer stopTicker()
 
-	// COPY, in row order (batches are re-sequenced so "first occurrence wins" is the file's order),
-	// in chunks: each chunk is merged into contacts while the reader goes on filling the results
-	// buffer, so the database works alongside the reading. Everything stays in the one
-	// transaction: a failure or a cancellation rolls back every chunk.
+	// The write path (see direct.go), in row order (batches are re-sequenced so "first occurrence
+	// wins" is the file's order), in chunks, alongside the reading: new contacts are copied
+	// straight into contacts while the file is read; existing ones are staged and merged a chunk
+	// at a time. Everything stays in the one transaction: a failure or a cancellation rolls back
+	// every chunk.
 	cs := &copySource{
 		ctx: pctx, results: results, pending: map[int]processed{}, seen: make(map[uint64]int32, 1024),
-		maxErrs: p.MaxStoredErrors, phoneCol: proc.colName(m.Phone()), limit: p.ChunkSize,
+		maxErrs: p.MaxStoredErrors, phoneCol: proc.colName(m.Phone()),
 		rowsRead: &rowsRead, valid: &valid, rejected: &rejected, dups: &dups,
 	}
+	var tm timer
+	t0 := time.Now()
+	existing, err := loadPhones(pctx, tx, p.WorkspaceID)
+	if err != nil {
+		return res, cause(pctx, ctx, err)
+	}
+	tm.ids += time.Since(t0)
 	consentText := p.Consent.Text
-	merge := func() error {
+	actor := zeroNil(p.UserID)
+	ds := &directSource{
+		cs: cs, existing: existing, addOnly: p.Mode == store.ImportModeAdd,
+		wsID: p.WorkspaceID, importID: p.ImportID, sha256: p.SHA256, consentText: consentText,
+		stashLimit: p.ChunkSize,
+	}
+	// merge merges rows through the staging table: existing contacts are updated, and with
+	// insert (a direct chunk that met a concurrent insert) the others are inserted unless they
+	// exist by now.
+	merge := func(recs []record, insert bool) error {
+		t0 := time.Now()
+		stage := make([]any, 0, len(stageColumns))
+		i := 0
+		_, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(recs) {
+				return nil, nil
+			}
+			stage = stageValues(stage, &recs[i])
+			i++
+			return stage, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("staging rows of import %d: %w", p.ImportID, err)
+		}
+		t1 := time.Now()
+		tm.stage += t1.Sub(t0)
 		if p.Mode != store.ImportModeAdd {
 			var n int64
 			if err := tx.QueryRow(pctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
-				consentText, zeroNil(p.UserID)).Scan(&n); err != nil {
+				consentText, actor).Scan(&n); err != nil {
 				return fmt.Errorf("updating existing contacts: %w", err)
 			}
 			res.Updated += n
 			updated.Store(res.Updated)
 		}
-		var n int64
-		if err := tx.QueryRow(pctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
-			zeroNil(p.UserID)).Scan(&n); err != nil {
-			return fmt.Errorf("inserting new contacts: %w", err)
+		if insert {
+			var n int64
+			if err := tx.QueryRow(pctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
+				actor).Scan(&n); err != nil {
+				return fmt.Errorf("inserting new contacts: %w", err)
+			}
+			res.Inserted += n
+			inserted.Store(res.Inserted)
 		}
-		res.Inserted += n
-		inserted.Store(res.Inserted)
 		if _, err := tx.Exec(pctx, `TRUNCATE import_stage`); err != nil {
 			return fmt.Errorf("emptying the staging table: %w", err)
 		}
+		tm.merge += time.Since(t1)
 		return nil
 	}
-	var mergeTime time.Duration
+	// direct copies one chunk of new contacts and their consent events, inside a savepoint.
+	// retry is true when the chunk met a contact inserted meanwhile (it goes to the merge).
+	direct := func() (retry bool, err error) {
+		sp, err := tx.Begin(pctx)
+		if err != nil {
+			return false, fmt.Errorf("beginning a chunk of import %d: %w", p.ImportID, err)
+		}
+		t0 := time.Now()
+		n, err := sp.CopyFrom(pctx, pgx.Identifier{"contacts"}, contactColumns, ds)
+		t1 := time.Now()
+		tm.copyContacts += t1.Sub(t0)
+		if err == nil && cs.err == nil {
+			_, err = ds.consentEvents(pctx, sp, actor)
+			tm.consent += time.Since(t1)
+		}
+		if err == nil {
+			err = cs.err
+		}
+		if err == nil {
+			err = sp.Commit(pctx) // RELEASE SAVEPOINT
+		}
+		if err != nil {
+			sp.Rollback(context.WithoutCancel(pctx))
+			if isUniqueViolation(err) && context.Cause(pctx) == nil {
+				return true, nil
+			}
+			return false, fmt.Errorf("copying new contacts of import %d: %w", p.ImportID, err)
+		}
+		res.Inserted += n
+		inserted.Store(res.Inserted)
+		return false, nil
+	}
+	var ids []int64
+	idBlock := min(p.ChunkSize, int(max(rowsTotal, 0))+16)
 	for {
-		cs.emitted = 0
-		if _, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, cs); err != nil {
+		if len(ids) < idBlock {
+			t0 := time.Now()
+			if ids, err = allocIDs(pctx, tx, idBlock-len(ids), ids); err != nil {
+				cancel(err)
+				return res, cause(pctx, ctx, err)
+			}
+			tm.ids += time.Since(t0)
+			idBlock = min(p.ChunkSize, idBlock*2) // the row estimate was short
+		}
+		ds.reset(ids)
+		retry, err := direct()
+		if err != nil {
 			cancel(err)
-			return res, cause(pctx, ctx, fmt.Errorf("copying rows of import %d: %w", p.ImportID, err))
+			return res, cause(pctx, ctx, err)
 		}
 		if err := context.Cause(pctx); err != nil {
 			return res, cause(pctx, ctx, err)
 		}
-		if cs.emitted > 0 {
-			t0 := time.Now()
-			if err := merge(); err != nil {
+		if cs.err != nil {
+			return res, cause(pctx, ctx, cs.err)
+		}
+		used := len(ds.direct)
+		if retry {
+			ds.stash = append(ds.stash, ds.direct...)
+			ds.direct = ds.direct[:0]
+		}
+		ids = ids[used:]
+		if len(ds.stash) >= p.ChunkSize || (cs.eof && len(ds.stash) > 0) || retry {
+			if err := merge(ds.stash, retry); err != nil {
 				cancel(err)
 				return res, cause(pctx, ctx, err)
 			}
-			mergeTime += time.Since(t0)
+			ds.stash = ds.stash[:0]
 		}
 		if cs.eof {
 			break
 		}
 	}
+	mergeTime := tm.stage + tm.merge
+	slog.DebugContext(ctx, "import write path", "import_id", p.ImportID, "copy_contacts", tm.copyContacts,
+		"consent_events", tm.consent, "stage", tm.stage, "merge", tm.merge, "ids_and_phones", tm.ids)
+	res.Phases = tm.phases()
+	res.Phases.WaitRows = cs.waited
 	stopTicker()
 	res.CopyDuration = time.Since(start)
 	res.MergeDuration = mergeTime
@@ -482,7 +589,7 @@ func FileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// copySource feeds COPY from the workers' results, in file order, deduplicating on the way.
+// copySource reads the workers' results in file order, deduplicating on the way.
 type copySource struct {
 	ctx      context.Context
 	results  <-chan processed
@@ -490,14 +597,12 @@ type copySource struct {
 	next     int
 	cur      []record
 	pos      int
-	row      []any
 	seen     map[uint64]int32
 	errs     []RowError
 	maxErrs  int
 	phoneCol string
-	limit    int  // rows per COPY (one chunk)
-	emitted  int  // rows of the current chunk
-	eof      bool // every row has been read
+	eof      bool          // every row has been read
+	waited   time.Duration // waiting for the workers (the database is faster than the reading)
 
 	rowsRead, valid, rejected, dups *atomic.Int64
 	withoutConsent                  int64
@@ -515,9 +620,11 @@ func (c *copySource) addErrs(errs []RowError) {
 	}
 }
 
-func (c *copySource) Next() bool {
-	if c.eof || (c.limit > 0 && c.emitted >= c.limit) {
-		return false
+// nextRecord returns the next valid, first-seen record in file order (valid until the next
+// call); false at the end of the file or on an error (c.err).
+func (c *copySource) nextRecord() (*record, bool) {
+	if c.eof || c.err != nil {
+		return nil, false
 	}
 	for {
 		for c.pos < len(c.cur) {
@@ -534,9 +641,7 @@ func (c *copySource) Next() bool {
 			if !r.consent {
 				c.withoutConsent++
 			}
-			c.row = c.values(r)
-			c.emitted++
-			return true
+			return r, true
 		}
 		// Next batch in order.
 		p, ok := c.pending[c.next]
@@ -544,24 +649,38 @@ func (c *copySource) Next() bool {
 			delete(c.pending, c.next)
 		} else {
 			for {
+				var (
+					q    processed
+					open bool
+				)
 				select {
-				case q, open := <-c.results:
-					if !open {
-						if len(c.pending) > 0 && c.ctx.Err() == nil {
-							c.err = fmt.Errorf("import pipeline lost batch %d", c.next)
-						}
-						c.eof = true
-						return false
+				case q, open = <-c.results:
+				default:
+					t0 := time.Now()
+					select {
+					case q, open = <-c.results:
+					case <-c.ctx.Done():
 					}
-					if q.seq != c.next {
-						c.pending[q.seq] = q
-						continue
-					}
-					p, ok = q, true
+					c.waited += time.Since(t0)
+				}
+				select {
 				case <-c.ctx.Done():
 					c.err = context.Cause(c.ctx)
-					return false
+					return nil, false
+				default:
 				}
+				if !open {
+					if len(c.pending) > 0 {
+						c.err = fmt.Errorf("import pipeline lost batch %d", c.next)
+					}
+					c.eof = true
+					return nil, false
+				}
+				if q.seq != c.next {
+					c.pending[q.seq] = q
+					continue
+				}
+				p, ok = q, true
 				break
 			}
 		}
@@ -577,34 +696,9 @@ func (c *copySource) Next() bool {
 	}
 }
 
-func (c *copySource) values(r *record) []any {
-	row := c.row[:0]
-	row = append(row, int32(r.row), r.e164, r.country, nullStr(r.name), nullStr(r.email), nullStr(r.language))
-	if r.tags != nil {
-		row = append(row, r.tags)
-	} else {
-		row = append(row, nil)
-	}
-	if r.attrs != nil {
-		row = append(row, r.attrs)
-	} else {
-		row = append(row, nil)
-	}
-	row = append(row, r.consent)
-	if r.consent {
-		row = append(row, r.consentAt, r.source)
-	} else {
-		row = append(row, nil, nil)
-	}
-	return row
-}
-
 func nullStr(s string) any {
 	if s == "" {
 		return nil
 	}
 	return s
 }
-
-func (c *copySource) Values() ([]any, error) { return c.row, nil }
-func (c *copySource) Err() error             { return c.err }

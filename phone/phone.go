@@ -18,7 +18,6 @@ import (
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
-	"google.golang.org/protobuf/proto"
 )
 
 // Type is the kind of line a number belongs to.
@@ -115,10 +114,10 @@ func NormalizeWith(raw, defaultRegion string, opt Options) (Result, error) {
 	}
 	adjusted := ""
 	// Excel numeric cells: "573001234567.0", "5.73001234567E+11".
-	if reExcelDecimal.MatchString(s) {
+	if strings.IndexByte(s, '.') >= 0 && reExcelDecimal.MatchString(s) {
 		s = s[:strings.IndexByte(s, '.')]
 		adjusted = "excel_decimal_removed"
-	} else if m := reScientific.FindStringSubmatch(s); m != nil {
+	} else if m := scientific(s); m != nil {
 		exp := 0
 		fmt.Sscan(m[3], &exp)
 		if len(m[2]) < exp { // digits were lost when the cell was formatted
@@ -345,17 +344,24 @@ func fast(digits string, plus bool, region string) (Result, bool) {
 	if err != nil {
 		return Result{}, false
 	}
-	num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(int32(cc)), NationalNumber: proto.Uint64(nn)}
-	t := phonenumbers.GetNumberType(num)
+	v, _ := lookupVerdict(cc, nat, nn)
+	t, reg := v.t, v.region
 	if t != phonenumbers.MOBILE && t != phonenumbers.FIXED_LINE_OR_MOBILE {
 		return Result{}, false
 	}
-	reg := phonenumbers.GetRegionCodeForNumber(num)
 	if reg == "" || reg == phonenumbers.UNKNOWN_REGION {
 		return Result{}, false
 	}
 	e164 := "+" + strconv.Itoa(cc) + nat
 	return Result{E164: e164, Region: reg, Type: typeOf(t), WAID: e164[1:]}, true
+}
+
+// scientific matches reScientific, skipping the regular expression when s has no exponent.
+func scientific(s string) []string {
+	if strings.IndexAny(s, "eE") < 0 {
+		return nil
+	}
+	return reScientific.FindStringSubmatch(s)
 }
 
 func invalidReason(n *phonenumbers.PhoneNumber, defaultRegion, in string) *Error {
