@@ -98,6 +98,9 @@ type Phases struct {
 	WaitRows      time.Duration `json:"wait_rows"`      // the writer waiting for rows (inside the above)
 }
 
+// testHookPhonesLoaded runs (in tests) once Run has read the workspace's phones.
+var testHookPhonesLoaded func()
+
 // ErrImportCancelled is returned when the import was cancelled (context or imports.status).
 var ErrImportCancelled = errors.New("import cancelled")
 
@@ -349,6 +352,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		return res, cause(pctx, ctx, err)
 	}
 	tm.ids += time.Since(t0)
+	if testHookPhonesLoaded != nil {
+		testHookPhonesLoaded()
+	}
 	consentText := p.Consent.Text
 	actor := zeroNil(p.UserID)
 	ds := &directSource{

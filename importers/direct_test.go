@@ -1,0 +1,70 @@
+package importers
+
+import (
+	"context"
+	"testing"
+)
+
+// A contact created by someone else after the import read the workspace's phones: the chunk
+// holding its phone goes through the merge, which updates it, and nothing is lost or doubled.
+// (Not parallel: it sets a package hook.)
+func TestRunConcurrentInsert(t *testing.T) {
+	ctx := context.Background()
+	b := setupRun(t)
+	path := writeFile(t, "lista.csv", []byte("Celular;Nombre;Acepta\n"+
+		"3001111111;Uno;sí\n3002222222;Dos;sí\n3003333333;Tres;no\n3004444444;Cuatro;sí\n"))
+	testHookPhonesLoaded = func() {
+		if _, err := b.pool.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164, country, name) VALUES ($1, '+573003333333', 'CO', 'Otro')`, b.ws.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { testHookPhonesLoaded = nil }()
+	res, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 3 || res.Updated != 1 || res.RowsRead != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	cs := b.contacts(t)
+	if len(cs) != 4 || cs["+573003333333"].Name != "Tres" || cs["+573001111111"].Name != "Uno" || cs["+573004444444"].ConsentAt == nil {
+		t.Fatalf("contacts %+v", cs)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1 AND kind = 'opt_in'`, b.ws.ID); n != 3 {
+		t.Errorf("%d opt_in events, want 3", n)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+		WHERE c.workspace_id = $1 AND e.evidence = c.consent_evidence AND (e.evidence->>'import_id')::bigint = $2`, b.ws.ID, res.ImportID); n != 3 {
+		t.Errorf("%d events carry their contact's evidence, want 3", n)
+	}
+}
+
+// Deleting contacts deletes their consent events, and deleting a workspace its contacts
+// (migration 0060 keeps the cascades of the foreign keys it drops).
+func TestContactCascades(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRun(t)
+	path := writeFile(t, "lista.csv", []byte("Celular;Nombre;Acepta\n3001111111;Uno;sí\n3002222222;Dos;sí\n"))
+	if _, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1`, b.ws.ID); n != 2 {
+		t.Fatalf("%d consent events", n)
+	}
+	if _, err := b.pool.Exec(ctx, `DELETE FROM contacts WHERE workspace_id = $1 AND phone_e164 = '+573001111111'`, b.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1`, b.ws.ID); n != 1 {
+		t.Fatalf("%d consent events after deleting a contact, want 1", n)
+	}
+	if _, err := b.pool.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, b.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, b.ws.ID); n != 0 {
+		t.Errorf("%d contacts after deleting the workspace", n)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1`, b.ws.ID); n != 0 {
+		t.Errorf("%d consent events after deleting the workspace", n)
+	}
+}
