@@ -150,7 +150,9 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 	if err != nil {
 		return res, err
 	}
-	tag, err := tx.Exec(ctx, q, qargs...)
+	// Run as segment queries are (segments.QueryMode): planned for these values, never cached
+	// as a generic plan.
+	tag, err := tx.Exec(ctx, q, append([]any{segments.QueryMode}, qargs...)...)
 	if err != nil {
 		return res, fmt.Errorf("freezing the audience of campaign %d: %w", c.ID, err)
 	}

@@ -61,6 +61,10 @@ type PaceConfig struct {
 	// committed before the pause could lock the campaign, or it claims nothing. The claim's
 	// latency then counts against Grace.
 	ClaimAhead time.Duration
+	// ClaimEvery: a send job claims at most this often (default 4 ms): the recipients due
+	// meanwhile are claimed together, so at 1,000 msg/s a claim covers a few of them. It
+	// counts against Grace too.
+	ClaimEvery time.Duration
 	// ClaimConcurrency: claims a send job may have in flight at once (default 2), so one slow
 	// statement does not make the following slots miss their Grace.
 	ClaimConcurrency int
@@ -92,6 +96,7 @@ func (c PaceConfig) withDefaults() PaceConfig {
 	c.Lead = cmp.Or(c.Lead, 600*time.Millisecond)
 	c.Grace = cmp.Or(c.Grace, 10*time.Millisecond)
 	c.Headroom = cmp.Or(c.Headroom, 0.999)
+	c.ClaimEvery = cmp.Or(c.ClaimEvery, 4*time.Millisecond)
 	c.ClaimConcurrency = cmp.Or(c.ClaimConcurrency, 2)
 	c.BatchSpan = cmp.Or(c.BatchSpan, 250*time.Millisecond)
 	c.SentFlush = cmp.Or(c.SentFlush, 20*time.Millisecond)
@@ -146,12 +151,20 @@ func (w *PaceWorker) Work(ctx context.Context, job *river.Job[PaceArgs]) error {
 		return fmt.Errorf("scheduling next pace tick of number %d: %w", numberID, err)
 	}
 
+	// Repairs first, each statement on its own: a transaction that held the counter rows they
+	// touch until the tick's end would deadlock with the send jobs' claims.
+	requeued, unknown, err := w.recoverStale(ctx, numberID, now)
+	if err != nil {
+		return fmt.Errorf("pacing number %d: %w", numberID, err)
+	}
+
 	tx, err := w.db.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	res, err := w.tick(ctx, tx, client, numberID, now)
+	res, err := w.tick(ctx, tx, client, numberID, now, requeued)
+	res.requeued, res.unknown = requeued, unknown
 	if err != nil {
 		return fmt.Errorf("pacing number %d: %w", numberID, err)
 	}
@@ -192,7 +205,30 @@ type campaignPlan struct {
 	budgetHeld bool // it had candidates the budget did not allow
 }
 
-func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], numberID int64, now time.Time) (tickResult, error) {
+// recoverStale repairs what crashed or late sends left in the number's running campaigns
+// (store.RecipientsRecoverStale), outside the tick's transaction.
+func (w *PaceWorker) recoverStale(ctx context.Context, numberID int64, now time.Time) (requeued, unknown int64, err error) {
+	campaigns, err := store.CampaignsRunningForNumber(ctx, w.db, numberID)
+	if err != nil || len(campaigns) == 0 {
+		return 0, 0, err
+	}
+	byWorkspace := map[int64][]int64{}
+	for _, c := range campaigns {
+		byWorkspace[c.WorkspaceID] = append(byWorkspace[c.WorkspaceID], c.ID)
+	}
+	for wsID, ids := range byWorkspace {
+		q, u, err := store.RecipientsRecoverStale(ctx, w.db, wsID, ids, now.Add(-w.cfg.StaleQueued), now.Add(-w.cfg.StaleSending))
+		if err != nil {
+			return requeued, unknown, err
+		}
+		requeued, unknown = requeued+q, unknown+u
+	}
+	return requeued, unknown, nil
+}
+
+// tick releases the number's next slots inside tx; requeued is how many recipients
+// recoverStale found with a missed slot.
+func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], numberID int64, now time.Time, requeued int64) (tickResult, error) {
 	res := tickResult{wake: now.Add(w.cfg.Tick)}
 	number, err := store.SenderNumberGet(ctx, tx, numberID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -214,20 +250,10 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 		return res, err
 	}
 	loc := ws.Location()
-	ids := make([]int64, 0, len(campaigns))
-	for _, c := range campaigns {
-		if c.WorkspaceID == ws.ID {
-			ids = append(ids, c.ID)
-		}
-	}
-	res.requeued, res.unknown, err = store.RecipientsRecoverStale(ctx, tx, ws.ID, ids, now.Add(-w.cfg.StaleQueued), now.Add(-w.cfg.StaleSending))
-	if err != nil {
-		return res, err
-	}
 
 	// The rate: the number's throughput, the pacer's headroom, and the 130429 back-off, which
 	// recovers 10 % a tick once its back-off period is over.
-	if missed := float64(res.requeued); missed > 3 && missed > 0.02*float64(number.EffectiveMPS())*w.cfg.Tick.Seconds() {
+	if missed := float64(requeued); missed > 3 && missed > 0.02*float64(number.EffectiveMPS())*w.cfg.Tick.Seconds() {
 		// Many slots were missed (more than 2 % of a tick's): the workers (or the database)
 		// could not keep up with the rate. Slow down as for a 130429 and recover gradually,
 		// rather than hand out slots that will be missed too. A few late sends on a busy

@@ -75,6 +75,18 @@ func runSendBench(b *testing.B, mps, seconds int, unlimited bool) {
 	if lead := benchEnv("PREGON_BENCH_LEAD_MS", 0); lead > 0 {
 		opts.pacing.Lead = time.Duration(lead) * time.Millisecond
 	}
+	if v := benchEnv("PREGON_BENCH_CLAIM_EVERY_US", 0); v > 0 {
+		opts.pacing.ClaimEvery = time.Duration(v) * time.Microsecond
+	}
+	if v := benchEnv("PREGON_BENCH_CLAIM_CONCURRENCY", 0); v > 0 {
+		opts.pacing.ClaimConcurrency = v
+	}
+	if v := benchEnv("PREGON_BENCH_GRACE_MS", 0); v > 0 {
+		opts.pacing.Grace = time.Duration(v) * time.Millisecond
+	}
+	if v := benchEnv("PREGON_BENCH_BATCH_MS", 0); v > 0 {
+		opts.pacing.BatchSpan = time.Duration(v) * time.Millisecond
+	}
 	bd := setup(b, opts)
 	simCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -128,10 +128,18 @@ func (w *SendMessageWorker) Work(ctx context.Context, job *river.Job[SendMessage
 		}
 	}
 	b := &sendBatch{w: w, a: a, rec: newSentRecorder(w, a.WorkspaceID)}
+	started := w.now()
 	err := b.run(ctx, items)
 	b.wg.Wait()
 	if err2 := b.rec.close(); err == nil {
 		err = err2
+	}
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		b.mu.Lock()
+		w.log.DebugContext(ctx, "send batch", slog.Int("recipients", len(items)), slog.Duration("started_before_first_slot", items[0].Slot.Sub(started)),
+			slog.Int("claims", b.claims), slog.Int("claimed", b.claimed), slog.Int("missed", b.missed), slog.Int("late", b.late),
+			slog.Duration("claim_max", b.claimMax), slog.Duration("claim_avg", b.claimSum/time.Duration(max(1, b.claims))))
+		b.mu.Unlock()
 	}
 	return err
 }
@@ -144,6 +152,9 @@ type sendBatch struct {
 	wg  sync.WaitGroup // calls and claims in flight
 	mu  sync.Mutex
 	err error
+	// statistics, for the debug log
+	claims, claimed, missed, late int
+	claimMax, claimSum            time.Duration
 }
 
 func (b *sendBatch) fail(err error) {
@@ -168,10 +179,14 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 	w := b.w
 	sem := make(chan struct{}, w.cfg.ClaimConcurrency)
 	var missed []store.SendClaim
+	var lastClaim time.Time
 	defer func() {
 		// Missed slots of a running campaign stay queued: the pacer releases them again (and
 		// slows the number down if many are missed). Those of a campaign paused or cancelled
 		// meanwhile are settled now, as a claim would have.
+		b.mu.Lock()
+		b.missed += len(missed)
+		b.mu.Unlock()
 		if len(missed) > 0 {
 			if _, err := store.RecipientsResolveUnclaimed(context.WithoutCancel(ctx), w.db, b.a.WorkspaceID, missed); err != nil {
 				b.fail(err)
@@ -179,7 +194,11 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 		}
 	}()
 	for i := 0; i < len(items); {
-		if err := w.sleep(ctx, items[i].Slot.Sub(w.now())-w.cfg.ClaimAhead); err != nil {
+		due := items[i].Slot.Add(-w.cfg.ClaimAhead)
+		if next := lastClaim.Add(w.cfg.ClaimEvery); next.After(due) {
+			due = next
+		}
+		if err := w.sleep(ctx, due.Sub(w.now())); err != nil {
 			return nil // stopping: what is left stays queued, the pacer releases it again
 		}
 		select {
@@ -206,6 +225,7 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 		}
 		group := items[i:j]
 		i = j
+		lastClaim = now
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -221,7 +241,15 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 // claimAndSend claims one group of due recipients and starts their calls.
 func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) error {
 	w, a := b.w, b.a
-	claimed, err := store.RecipientsClaimForSend(ctx, w.db, a.WorkspaceID, group, w.now())
+	t0 := w.now()
+	claimed, err := store.RecipientsClaimForSend(ctx, w.db, a.WorkspaceID, group, t0)
+	took := w.now().Sub(t0)
+	b.mu.Lock()
+	b.claims++
+	b.claimed += len(claimed)
+	b.claimSum += took
+	b.claimMax = max(b.claimMax, took)
+	b.mu.Unlock()
 	if err != nil {
 		// The claim may have committed: its recipients stay in sending until a retry of this
 		// job (or the pacer's sweep) marks them unknown. Nothing was called.
@@ -281,6 +309,9 @@ func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) e
 		}()
 	}
 	if len(back) > 0 {
+		b.mu.Lock()
+		b.late += len(back)
+		b.mu.Unlock()
 		return store.RecipientsUnclaim(context.WithoutCancel(ctx), w.db, a.WorkspaceID, back)
 	}
 	return nil
