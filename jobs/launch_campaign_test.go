@@ -329,6 +329,9 @@ func explainLaunch(b *testing.B, db *pgxpool.Pool, f *launchFixture) {
 		plan += line + "\n"
 	}
 	rows.Close()
+	if path := os.Getenv("PREGON_BENCH_EXPLAIN"); strings.HasSuffix(path, ".txt") {
+		must2(b, os.WriteFile(path, []byte(plan), 0o644)) // the bench log truncates long plans
+	}
 	b.Logf("snapshot plan:\n%s", plan)
 }
 

@@ -34,8 +34,9 @@ type ClaimCandidate struct {
 }
 
 // RecipientsClaimCandidates locks up to limit releasable recipients of a campaign (pending and
-// due, or failed with 131049 and due for their single retry), oldest first, with FOR UPDATE
-// SKIP LOCKED so concurrent claimers never block on or share a row.
+// due, or failed with 131049 and due for their single retry), in contact order (the order of
+// the (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
+// FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row.
 func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -47,7 +48,7 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 		                   AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'))
 		FROM recipients r JOIN contacts c ON c.id = r.contact_id AND c.workspace_id = r.workspace_id
 		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s
-		ORDER BY r.id LIMIT $4
+		ORDER BY r.contact_id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED`
 	out := make([]ClaimCandidate, 0, limit)
 	for _, cond := range []string{
