@@ -9,7 +9,10 @@
 //     name, the consent…; a Mapping can be overridden column by column (ParseMapSpec for the CLI).
 //   - Preview reads the first rows of a file for the confirm screen.
 //   - Run imports a file into a workspace: rows are read, normalised (package phone) and
-//     validated in a pipeline running alongside the reading, streamed with COPY into a temporary
-//     staging table, deduplicated, and merged into contacts with set-based statements in one
-//     transaction, so a failed or cancelled import leaves nothing behind.
+//     validated in a pipeline running alongside the reading, and deduplicated in file order.
+//     Contacts new to the workspace are streamed with binary COPY straight into contacts (ids
+//     taken from its sequence), their opt_in consent events copied after each chunk; contacts
+//     the workspace already has go through a temporary staging table and a set-based update
+//     merge (direct.go, merge.go). Everything happens in one transaction, so a failed or
+//     cancelled import leaves nothing behind.
 package importers

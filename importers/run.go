@@ -46,7 +46,8 @@ type Params struct {
 	ProgressEvery time.Duration
 	// MaxStoredErrors caps the error rows kept for the report (default 100,000); counts go on.
 	MaxStoredErrors int
-	// ChunkSize is how many staged rows are merged at a time (default 50,000).
+	// ChunkSize is how many new contacts one COPY writes before their consent events are
+	// copied, and how many existing contacts are merged at a time (default 50,000).
 	ChunkSize int
 }
 
@@ -120,9 +121,10 @@ type processed struct {
 }
 
 // Run imports a file into a workspace's contacts. Rows are read, normalised and validated in
-// a pipeline running alongside the reading and streamed with COPY into a temporary staging
-// table; valid rows are merged into contacts, errors recorded and the imports row completed in
-// one transaction at the end, so a failure or a cancellation leaves nothing half-imported.
+// a pipeline running alongside the reading; new contacts are streamed with COPY into contacts
+// as they come, existing ones merged chunk by chunk through a staging table (see direct.go);
+// errors are recorded and the imports row completed in the same transaction, so a failure or a
+// cancellation leaves nothing half-imported.
 // progress (may be nil) is called from Run's goroutines every ProgressEvery.
 func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progress)) (Result, error) {
 	start := time.Now()
