@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -127,6 +128,41 @@ func TestSendErrors(t *testing.T) {
 		}
 		if n := f.requests.Load(); n != 0 {
 			t.Fatalf("%d API calls for a recipient found sending, want 0", n)
+		}
+	})
+
+	t.Run("RetriedBatchSettlesItsCrashedSendsAndSendsTheRest", func(t *testing.T) {
+		t.Parallel()
+		b, f, w, c := setupFake(t)
+		// A batch of three whose first run died after calling the API for the first recipient:
+		// it is found in sending, the other two are still queued for slots ahead.
+		first := time.Now().Add(150 * time.Millisecond).Truncate(time.Microsecond)
+		rows, err := b.pool.Query(ctx, `SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY id LIMIT 3`, c)
+		must(t, err)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		must(t, err)
+		offsets := []int64{0, 20_000, 40_000}
+		for i, id := range ids {
+			state := "queued"
+			if i == 0 {
+				state = "sending"
+			}
+			_, err := b.pool.Exec(ctx, `UPDATE recipients SET state = $2, send_slot = $3, sending_at = now() WHERE id = $1`,
+				id, state, first.Add(time.Duration(offsets[i])*time.Microsecond))
+			must(t, err)
+		}
+		args := jobs.SendMessageArgs{WorkspaceID: b.ws.ID, SenderNumberID: b.number.ID, Slot: first, Recipients: ids, OffsetsUS: offsets}
+		must(t, w.Work(ctx, &river.Job[jobs.SendMessageArgs]{JobRow: &rivertype.JobRow{ID: 3, Attempt: 2}, Args: args}))
+		if r := readRecipient(t, b, ids[0]); r.State != "unknown" {
+			t.Errorf("recipient found sending: %s, want unknown", r.State)
+		}
+		for _, id := range ids[1:] {
+			if r := readRecipient(t, b, id); r.State != "sent" {
+				t.Errorf("recipient %d: %s, want sent", id, r.State)
+			}
+		}
+		if n := f.requests.Load(); n != 2 {
+			t.Errorf("%d API calls, want 2", n)
 		}
 	})
 
