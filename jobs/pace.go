@@ -42,10 +42,10 @@ type PaceConfig struct {
 	// Horizon: each tick hands out send slots up to now + Horizon (default 3 s), so a late
 	// tick never leaves the number idle.
 	Horizon time.Duration
-	// Lead: a send job becomes available this long before its slot (default 600 ms); it waits
-	// for the slot itself. It must exceed the sends queue's FetchPollInterval (plus 10 %
-	// jitter) so that jobs are fetched before their slot; the sends queue then needs about
-	// mps × (Lead + API latency) workers across the processes.
+	// Lead: a send job becomes available this long before its first slot (default 600 ms); it
+	// waits for each slot itself. It must exceed the sends queue's FetchPollInterval (plus 10 %
+	// jitter) so that jobs are fetched before their slot. A job holds one worker for about
+	// Lead + BatchSpan + API latency, so a number needs only a handful of workers at any rate.
 	Lead time.Duration
 	// Grace: a send that cannot call the API within Grace after its slot gives the slot up and
 	// its recipient goes back to pending (default 10 ms): late sends never bunch up. Calls
