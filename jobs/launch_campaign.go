@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,9 +217,11 @@ func addCampaignWorkers(ws *river.Workers, d Deps) {
 	river.AddWorker(ws, &LaunchCampaignWorker{db: d.DB, log: d.Logger, now: d.Now, compile: CompileSegment})
 	river.AddWorker(ws, &SyncTemplatesWorker{db: d.DB, wa: d.WhatsApp, log: d.Logger})
 	river.AddWorker(ws, &CheckNumbersWorker{db: d.DB, wa: d.WhatsApp, log: d.Logger})
+	river.AddWorker(ws, &PaceWatchdogWorker{db: d.DB, log: cmp.Or(d.Logger, slog.Default())})
 }
 
-// CampaignPeriodicJobs syncs templates and checks every number's health hourly (and at start).
+// CampaignPeriodicJobs syncs templates and checks every number's health hourly (and at start),
+// and keeps every running number's pacer chain alive.
 func CampaignPeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
@@ -227,6 +230,9 @@ func CampaignPeriodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return CheckNumbersArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "check_numbers", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(PaceWatchdogInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return PaceWatchdogArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "pace_watchdog", RunOnStart: true}),
 	}
 }
 

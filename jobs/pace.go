@@ -510,3 +510,57 @@ func insertAvailableAt(ctx context.Context, db *pgxpool.Pool, client *river.Clie
 	})
 	return row, err
 }
+
+// PaceWatchdogArgs restarts the pacer chain of every sender number with a running campaign. The
+// chain re-inserts itself at each tick, but a worker killed mid-tick, before its successor
+// committed, leaves the number's last pace job "running" until River rescues it (an hour
+// later): the leader inserts this every few seconds, and its pace jobs collapse with a live
+// chain's successors (unique per number and second).
+type PaceWatchdogArgs struct{}
+
+func (PaceWatchdogArgs) Kind() string { return "pace_watchdog" }
+
+func (PaceWatchdogArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByPeriod: PaceWatchdogInterval}}
+}
+
+// PaceWatchdogInterval is how often the leader checks every running number's pacer chain.
+const PaceWatchdogInterval = 5 * time.Second
+
+// PaceWatchdogWorker inserts a pace job for each number that has a running campaign and no
+// pace job due soon (available or scheduled within two ticks).
+type PaceWatchdogWorker struct {
+	river.WorkerDefaults[PaceWatchdogArgs]
+	db  *pgxpool.Pool
+	log *slog.Logger
+}
+
+func (w *PaceWatchdogWorker) Work(ctx context.Context, job *river.Job[PaceWatchdogArgs]) error {
+	rows, err := w.db.Query(ctx, `
+		SELECT DISTINCT c.sender_number_id FROM campaigns c
+		WHERE c.state = 'running' AND c.sender_number_id IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM river_job j
+		                  WHERE j.kind = 'pace' AND j.state IN ('available', 'scheduled', 'retryable')
+		                    AND (j.args->>'sender_number_id')::bigint = c.sender_number_id
+		                    AND j.scheduled_at < now() + interval '10 seconds')`)
+	if err != nil {
+		return fmt.Errorf("finding running numbers without a pacer: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("finding running numbers without a pacer: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: PaceArgs{SenderNumberID: id}}
+	}
+	if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("restarting the pacer of %d numbers: %w", len(ids), err)
+	}
+	w.log.InfoContext(ctx, "pacer chains restarted", slog.Any("sender_number_ids", ids))
+	return nil
+}

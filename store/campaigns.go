@@ -552,6 +552,20 @@ func transitionLocked(ctx context.Context, db DBTX, c Campaign, to CampaignState
 	if err != nil {
 		return c, false, fmt.Errorf("moving campaign %d to %s: %w", c.ID, to, err)
 	}
+	if from == CampaignRunning && (to == CampaignPaused || to == CampaignCancelled) {
+		// Recipients queued for a slot are released now: a send job claims one only while it is
+		// still queued with its slot and the campaign runs (under a share lock on this row), so
+		// none of them can be sent after this commits, and none waits queued for a pacer that
+		// no longer ticks for this campaign. A resume queues them again.
+		if _, err := db.Exec(ctx, `UPDATE recipients SET
+		        state = CASE WHEN $3 = 'cancelled' THEN 'skipped' ELSE 'pending' END,
+		        skip_reason = CASE WHEN $3 = 'cancelled' THEN 'campaign_cancelled' ELSE skip_reason END,
+		        send_slot = CASE WHEN $3 = 'cancelled' THEN send_slot ELSE NULL END,
+		        updated_at = now()
+		    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued'`, c.WorkspaceID, c.ID, string(to)); err != nil {
+			return c, false, fmt.Errorf("releasing queued recipients of campaign %d: %w", c.ID, err)
+		}
+	}
 	_, err = db.Exec(ctx, `
 		INSERT INTO campaign_transitions (workspace_id, campaign_id, from_state, to_state, actor, actor_user_id, reason, signal, value)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
