@@ -528,8 +528,9 @@ func (PaceWatchdogArgs) InsertOpts() river.InsertOpts {
 // PaceWatchdogInterval is how often the leader checks every running number's pacer chain.
 const PaceWatchdogInterval = 5 * time.Second
 
-// PaceWatchdogWorker inserts a pace job for each number that has a running campaign and no
-// pace job due soon (available or scheduled within two ticks).
+// PaceWatchdogWorker inserts a pace job for each number whose chain broke: it has a running
+// campaign, its pacer has ticked before but not in the last seconds, and no pace job is waiting
+// to run (a waiting number's successor may be scheduled up to PaceConfig.MaxWait ahead).
 type PaceWatchdogWorker struct {
 	river.WorkerDefaults[PaceWatchdogArgs]
 	db  *pgxpool.Pool
@@ -539,11 +540,11 @@ type PaceWatchdogWorker struct {
 func (w *PaceWatchdogWorker) Work(ctx context.Context, job *river.Job[PaceWatchdogArgs]) error {
 	rows, err := w.db.Query(ctx, `
 		SELECT DISTINCT c.sender_number_id FROM campaigns c
-		WHERE c.state = 'running' AND c.sender_number_id IS NOT NULL
+		JOIN number_pacing p ON p.sender_number_id = c.sender_number_id
+		WHERE c.state = 'running' AND p.last_tick_at < now() - interval '3 seconds'
 		  AND NOT EXISTS (SELECT 1 FROM river_job j
 		                  WHERE j.kind = 'pace' AND j.state IN ('available', 'scheduled', 'retryable')
-		                    AND (j.args->>'sender_number_id')::bigint = c.sender_number_id
-		                    AND j.scheduled_at < now() + interval '10 seconds')`)
+		                    AND (j.args->>'sender_number_id')::bigint = c.sender_number_id)`)
 	if err != nil {
 		return fmt.Errorf("finding running numbers without a pacer: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -52,7 +53,9 @@ func TestCrashSafety(t *testing.T) {
 		maxKills:   envInt("PREGON_CRASH_KILLS", 4),
 		firstKill:  2 * time.Second,
 		killEvery:  [2]time.Duration{1500 * time.Millisecond, 3 * time.Second},
-		deadline:   3 * time.Minute,
+		// The suite runs other packages meanwhile: what must hold is progress, not speed.
+		deadline: 10 * time.Minute,
+		stall:    90 * time.Second,
 	})
 }
 
@@ -105,6 +108,7 @@ type chaosOpts struct {
 	faults                   sim.Faults       // steady fault injection
 	stormEvery, stormFor     time.Duration    // 130429 storms (0: none)
 	deadline                 time.Duration
+	stall                    time.Duration // fail when nothing is accepted for this long (0: 2 min)
 }
 
 // chaosProc is one pregon process the test runs, kills and restarts.
@@ -382,6 +386,9 @@ func runChaos(t *testing.T, o chaosOpts) {
 			t.Fatalf("campaign not completed after %s (simulator accepted %d of %d)", o.deadline, s.AcceptedTotal(), o.recipients)
 		}
 		accepted := s.AcceptedTotal()
+		if since := now.Sub(cmp.Or(lastAcceptAt, began)); accepted < o.recipients*97/100 && since > cmp.Or(o.stall, 2*time.Minute) {
+			t.Fatalf("sending stalled: nothing accepted for %s (simulator accepted %d of %d)", since.Round(time.Second), accepted, o.recipients)
+		}
 		if accepted > lastAccepted {
 			if lastAccepted == 0 {
 				firstAcceptAt = now
