@@ -19,7 +19,7 @@ run() { # package, benchmark regexp [, benchtime]
   go test -run '^$' -bench "$2" -benchtime "${3:-1x}" -timeout 60m "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|---|FAIL|ok|panic)' || true
 }
 
-run ./whatsapp/sim 'BenchmarkClientToSimulator'
+run ./whatsapp/sim 'BenchmarkClientToSimulator' 5s
 run ./importers    'BenchmarkImport'
 run ./segments     'BenchmarkSegmentCount|BenchmarkSegmentPreview' 10x
 run ./jobs         'BenchmarkLaunchSnapshot|BenchmarkSendRate'

@@ -29,8 +29,19 @@ var (
 	benchWS   int64
 	benchCamp int64 // the "Black Friday" campaign, launched 10 days ago
 	benchErr  error
+	benchDrop func() // drops the base when the binary ends (TestMain)
 	benchNow  = time.Now()
 )
+
+// TestMain drops the benchmark base, which BenchmarkSegmentCount and BenchmarkSegmentPreview
+// share, once every benchmark has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDrop != nil {
+		benchDrop()
+	}
+	os.Exit(code)
+}
 
 func benchBase(b *testing.B) (*pgxpool.Pool, int64) {
 	b.Helper()
@@ -46,7 +57,7 @@ func benchBase(b *testing.B) (*pgxpool.Pool, int64) {
 			benchDB, benchErr = keptBenchBase(b, n)
 			return
 		}
-		benchDB = pgtest.NewDB(b)
+		benchDB, benchDrop = pgtest.NewSharedDB(b)
 		start := time.Now()
 		benchErr = buildBenchBase(context.Background(), benchDB, n)
 		b.Logf("benchmark base: %d contacts, built in %s", n, time.Since(start).Round(time.Millisecond))

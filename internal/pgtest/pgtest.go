@@ -166,6 +166,27 @@ func NewDB(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// NewSharedDB is NewDB for a database several tests or benchmarks of one binary share: it
+// outlives the test that creates it, and drop (call it from TestMain) removes it.
+func NewSharedDB(t testing.TB) (pool *pgxpool.Pool, drop func()) {
+	t.Helper()
+	var fns []func()
+	pool = NewDB(deferredCleanup{TB: t, fns: &fns})
+	return pool, func() {
+		for i := len(fns) - 1; i >= 0; i-- {
+			fns[i]()
+		}
+	}
+}
+
+// deferredCleanup collects cleanups for the caller to run later.
+type deferredCleanup struct {
+	testing.TB
+	fns *[]func()
+}
+
+func (d deferredCleanup) Cleanup(f func()) { *d.fns = append(*d.fns, f) }
+
 // NewDBURL is NewDB for callers (such as subprocesses) that need the URL rather than a pool.
 func NewDBURL(t testing.TB) string {
 	t.Helper()
