@@ -20,6 +20,9 @@ import (
 	"github.com/pregon/pregon/whatsapp"
 )
 
+// benchWebhookWorkers is PREGON_BENCH_WEBHOOK_WORKERS (0: the default).
+func benchWebhookWorkers() int { return envInt("PREGON_BENCH_WEBHOOK_WORKERS", 0) }
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -108,6 +111,7 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc}, Timeout: 30 * time.Second}
 	url := env.http.URL + WebhookPath
+	warmUp(b, client, url, apiPool, conc)
 
 	// Backlog sampler.
 	var maxBacklog atomic.Int64
@@ -206,6 +210,18 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	if !noWorkers && (stored != total || read != msgs) {
 		b.Fatalf("loss: %d of %d status events stored, %d of %d recipients read", stored, total, read, msgs)
 	}
+	if os.Getenv("PREGON_BENCH_WEBHOOK_PER_SECOND") != "" {
+		per := map[int][]time.Duration{}
+		for i, l := range lat {
+			sec := int(float64(i) / bodyRate)
+			per[sec] = append(per[sec], l)
+		}
+		for sec := 0; sec < len(per); sec++ {
+			ls := per[sec]
+			slices.Sort(ls)
+			b.Logf("second %d: p50 %v p99 %v max %v", sec, ls[len(ls)/2], ls[len(ls)*99/100], ls[len(ls)-1])
+		}
+	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	accepted := float64(total) / sendDur.Seconds()
@@ -217,4 +233,39 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	b.ReportMetric(drain.Seconds(), "drain_s")
 	b.Logf("%d status events in %d bodies of %d over %.1fs: %.0f events/s accepted (target %d); ack p50 %v p99 %v max %v; backlog max %d bodies; drained %v after the load; zero loss (%d events stored, %d recipients read)",
 		total, len(bodies), batch, sendDur.Seconds(), accepted, rate, pct(0.5), pct(0.99), lat[len(lat)-1], maxBacklog.Load(), drain.Round(time.Millisecond), stored, read)
+}
+
+// warmUp opens the load generator's connections (each posts one body with a wrong signature,
+// answered 401 without a write) and the endpoint's database connections, and gives the workers
+// a second to start, so the figures are those of a server already running when Meta's traffic
+// arrives, not of its first connections.
+func warmUp(b *testing.B, client *http.Client, url string, pool *pgxpool.Pool, conc int) {
+	b.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"object":"whatsapp_business_account","entry":[]}`))
+			req.Header.Set(whatsapp.SignatureHeader, "sha256=00")
+			if res, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}()
+	}
+	conns := make([]*pgxpool.Conn, 0, pool.Config().MaxConns)
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	wg.Wait()
+	time.Sleep(time.Second)
 }

@@ -84,7 +84,7 @@ func (e *webhookEnv) count(t testing.TB, query string, args ...any) int {
 // startWorkers runs a River client with every worker on the test database.
 func (e *webhookEnv) startWorkers(t testing.TB) {
 	t.Helper()
-	client, err := jobs.NewClient(e.db, jobs.Deps{Config: e.srv.cfg, DB: e.db, Box: e.srv.box, Logger: e.srv.log}, jobs.ClientConfig{Workers: true})
+	client, err := jobs.NewClient(e.db, jobs.Deps{Config: e.srv.cfg, DB: e.db, Box: e.srv.box, Logger: e.srv.log}, jobs.ClientConfig{Workers: true, WebhookWorkers: benchWebhookWorkers()})
 	if err != nil {
 		t.Fatal(err)
 	}

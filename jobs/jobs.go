@@ -78,6 +78,10 @@ func PeriodicJobs(d Deps) []*river.PeriodicJob {
 type ClientConfig struct {
 	Workers     bool // false: an insert-only client (API-only replicas, CLI)
 	SendWorkers int  // concurrency of the sends queue
+	// WebhookWorkers is the concurrency of the webhooks queue. Each job processes up to
+	// WebhookBatchSize pending bodies, so a few workers keep up with thousands of events per
+	// second; more only make batches contend for the same rows and take CPU from the endpoint.
+	WebhookWorkers int
 }
 
 // NewClient builds the River client for this process.
@@ -95,6 +99,9 @@ func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.T
 		if cc.SendWorkers <= 0 {
 			cc.SendWorkers = 200
 		}
+		if cc.WebhookWorkers <= 0 {
+			cc.WebhookWorkers = 4
+		}
 		cfg.Workers = ws
 		cfg.PeriodicJobs = PeriodicJobs(d)
 		cfg.FetchCooldown = 20 * time.Millisecond
@@ -107,7 +114,7 @@ func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.T
 			// LISTEN/NOTIFY does not wake a fetch at that moment: poll often enough to fetch them
 			// well before it.
 			QueueSend:     {MaxWorkers: cc.SendWorkers, FetchPollInterval: 100 * time.Millisecond, FetchCooldown: 10 * time.Millisecond},
-			QueueWebhooks: {MaxWorkers: 20},
+			QueueWebhooks: {MaxWorkers: cc.WebhookWorkers},
 			QueueExports:  {MaxWorkers: 2},
 			QueueSync:     {MaxWorkers: 4},
 		}

@@ -136,14 +136,13 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 			env whatsapp.Envelope
 		}
 		var bodies []parsed
+		var marks []store.InboxMark
 		var pnids, wabas []string
 		for _, row := range rows {
 			var env whatsapp.Envelope
 			if err := json.Unmarshal(row.Body, &env); err != nil {
 				w.log.WarnContext(ctx, "webhook body is not valid JSON", "inbox_id", row.ID, "error", err)
-				if err := store.WebhookInboxMark(ctx, tx, row.ID, store.InboxUnparseable, err.Error()); err != nil {
-					return err
-				}
+				marks = append(marks, store.InboxMark{ID: row.ID, Status: store.InboxUnparseable, Error: err.Error()})
 				continue
 			}
 			for _, en := range env.Entry {
@@ -186,9 +185,10 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 			if p.routed == 0 {
 				status = store.InboxUnroutable
 			}
-			if err := store.WebhookInboxMark(ctx, tx, b.row.ID, status, strings.Join(p.notes, "; ")); err != nil {
-				return err
-			}
+			marks = append(marks, store.InboxMark{ID: b.row.ID, Status: status, Error: strings.Join(p.notes, "; ")})
+		}
+		if err := store.WebhookInboxMarkAll(ctx, tx, marks); err != nil {
+			return err
 		}
 		if len(statuses) > 0 {
 			metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))

@@ -217,11 +217,28 @@ func WebhookInboxOrphans(ctx context.Context, db DBTX, age time.Duration, limit 
 	return out, rows.Err()
 }
 
-// WebhookInboxMark records the outcome of processing an inbox row.
-func WebhookInboxMark(ctx context.Context, db DBTX, id int64, status, errText string) error {
-	_, err := db.Exec(ctx, `UPDATE webhook_inbox SET status = $2, error = $3, processed_at = now() WHERE id = $1`, id, status, errText)
+// InboxMark is the outcome of processing one stored body.
+type InboxMark struct {
+	ID     int64
+	Status string
+	Error  string
+}
+
+// WebhookInboxMarkAll records the outcome of processed bodies with one statement.
+func WebhookInboxMarkAll(ctx context.Context, db DBTX, marks []InboxMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	ids, statuses, errs := make([]int64, len(marks)), make([]string, len(marks)), make([]string, len(marks))
+	for i, m := range marks {
+		ids[i], statuses[i], errs[i] = m.ID, m.Status, m.Error
+	}
+	_, err := db.Exec(ctx, `
+		UPDATE webhook_inbox w SET status = m.status, error = m.error, processed_at = now()
+		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS m (id, status, error)
+		WHERE w.id = m.id`, ids, statuses, errs)
 	if err != nil {
-		return fmt.Errorf("marking webhook %d %s: %w", id, status, err)
+		return fmt.Errorf("marking %d webhooks processed: %w", len(marks), err)
 	}
 	return nil
 }
