@@ -331,13 +331,15 @@ func BenchmarkSegmentCount(b *testing.B) {
 				after, ok2 := schedRuntime(pid)
 				return after - before, ok1 && ok2
 			}
-			var tc, th, cc, ch time.Duration
+			var tc, th, cc, ch, ts time.Duration
 			cpuOK := true
 			b.ResetTimer()
 			for range b.N {
 				tc += run(sql, args, &nc)
 				th += run(hand, []any{ws}, &nh)
+				start := time.Now()
 				d1, ok1 := cpuOf(sql, args)
+				ts += time.Since(start)
 				d2, ok2 := cpuOf(hand, []any{ws})
 				cc, ch, cpuOK = cc+d1, ch+d2, cpuOK && ok1 && ok2
 			}
@@ -346,6 +348,7 @@ func BenchmarkSegmentCount(b *testing.B) {
 			b.ReportMetric(ms(tc), "compiled-ms/op")
 			b.ReportMetric(ms(th), "handwritten-ms/op")
 			b.ReportMetric(float64(tc)/float64(th), "ratio")
+			b.ReportMetric(ms(ts), "compiled-serial-ms/op")
 			if cpuOK {
 				b.ReportMetric(ms(cc), "compiled-cpu-ms/op")
 				b.ReportMetric(ms(ch), "handwritten-cpu-ms/op")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -62,6 +63,14 @@ func TestStartStopAndReuse(t *testing.T) {
 	if want := sharedBuffersMB() * 1024 / 8; blocks != want {
 		t.Fatalf("shared_buffers is %d blocks, want %d (%d MB)", blocks, want, sharedBuffersMB())
 	}
+	// parallel query is sized to the machine's cores too
+	var workers int
+	if err := conn.QueryRow(ctx, `SELECT setting::int FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'`).Scan(&workers); err != nil {
+		t.Fatal(err)
+	}
+	if want := parallelWorkersPerGather(runtime.NumCPU()); workers != want {
+		t.Fatalf("max_parallel_workers_per_gather is %d, want %d for %d cores", workers, want, runtime.NumCPU())
+	}
 	// the password is required: a wrong one is refused
 	bad := strings.Replace(c2.URL("pregon"), "pregon:"+c2.password, "pregon:wrong", 1)
 	if _, err := pgx.Connect(ctx, bad); err == nil {
@@ -79,6 +88,14 @@ func TestClearErrors(t *testing.T) {
 		_, err = Start(ctx, Config{Dir: "/proc/pregon"})
 		if err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("unwritable folder: %v", err)
+		}
+	}
+}
+
+func TestParallelWorkersLeaveHalfTheCores(t *testing.T) {
+	for cores, want := range map[int]int{1: 0, 2: 0, 3: 0, 4: 1, 8: 3, 16: 7} {
+		if got := parallelWorkersPerGather(cores); got != want {
+			t.Errorf("%d cores: %d workers per gather, want %d", cores, got, want)
 		}
 	}
 }
