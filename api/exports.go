@@ -205,7 +205,7 @@ func (s *Server) postExport(c echo.Context) error {
 }
 
 func withLink(e reports.Export) reports.Export {
-	if e.Status == reports.ExportCompleted {
+	if e.Status == reports.ExportCompleted && !e.Expired {
 		e.DownloadURL = fmt.Sprintf("/api/v1/exports/%d/download", e.ID)
 	}
 	return e
@@ -258,6 +258,9 @@ func (s *Server) downloadExport(c echo.Context) error {
 	}
 	if e.Status != reports.ExportCompleted {
 		return Errorf(http.StatusConflict, "not_ready", "la exportación aún no está lista (estado: %s, %.0f %%)", e.Status, e.Progress*100)
+	}
+	if e.Expired {
+		return Errorf(http.StatusGone, "expired", "el archivo de la exportación se borró al cumplir %d días; vuelva a generarla", int(reports.ExportRetention.Hours()/24))
 	}
 	f, err := os.Open(e.FilePath())
 	if errors.Is(err, os.ErrNotExist) {

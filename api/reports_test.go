@@ -3,8 +3,10 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -106,6 +108,26 @@ func TestReportsAPI(t *testing.T) {
 			}
 			env.requireIsolation(t, http.MethodGet, path, nil)
 			env.requireIsolation(t, http.MethodGet, e.DownloadURL, nil)
+
+			// After the retention the hourly cleanup deletes the file; the export stays listed
+			// as expired and its download answers 410.
+			var filePath string
+			if err := env.db.QueryRow(context.Background(), `UPDATE exports SET finished_at = now() - $2::interval
+				WHERE id = $1 RETURNING file_path`, e.ID, reports.ExportRetention+time.Hour).Scan(&filePath); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := jobs.NewCleanupWorker(jobs.Deps{DB: env.db}).DeleteExportFiles(context.Background()); err != nil || n != 1 {
+				t.Fatalf("cleanup deleted %d export files (%v), want 1", n, err)
+			}
+			if _, err := os.Stat(filePath); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("expired export file %s still there: %v", filePath, err)
+			}
+			var expired reports.Export
+			env.as(store.RoleAnalyst).do(http.MethodGet, path, nil).expect(t, http.StatusOK).JSON(t, &expired)
+			if !expired.Expired || expired.DownloadURL != "" || expired.FileSHA256 == "" {
+				t.Fatalf("expired export = %+v", expired)
+			}
+			env.as(store.RoleAnalyst).do(http.MethodGet, path+"/download", nil).expect(t, http.StatusGone)
 		}
 		var list listOf[reports.Export]
 		env.as(store.RoleAnalyst).do(http.MethodGet, "/api/v1/exports?limit=1", nil).expect(t, http.StatusOK).JSON(t, &list)

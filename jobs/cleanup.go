@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,11 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
 )
 
 // CleanupArgs runs the hourly housekeeping: expired sessions go, and so do the stored upload
-// files of imports that have ended (or were uploaded and never confirmed).
+// files of imports that have ended (or were uploaded and never confirmed) and the files of
+// exports older than reports.ExportRetention.
 type CleanupArgs struct{}
 
 func (CleanupArgs) Kind() string { return "cleanup" }
@@ -33,8 +36,9 @@ type CleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
 	db  *pgxpool.Pool
 	log *slog.Logger
-	// UploadRetention overrides the package default (tests).
+	// UploadRetention and ExportRetention override the defaults (tests).
 	UploadRetention time.Duration
+	ExportRetention time.Duration
 }
 
 // NewCleanupWorker builds the worker (tests run it directly).
@@ -47,7 +51,36 @@ func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 	if _, err := w.DeleteImportFiles(ctx); err != nil {
 		return err
 	}
+	if _, err := w.DeleteExportFiles(ctx); err != nil {
+		return err
+	}
 	return nil
+}
+
+// DeleteExportFiles deletes the files of exports completed more than the retention ago and
+// returns how many it deleted; their rows stay, and downloading them answers 410.
+func (w *CleanupWorker) DeleteExportFiles(ctx context.Context) (int, error) {
+	retention := cmp.Or(w.ExportRetention, reports.ExportRetention)
+	paths, err := reports.ExportsExpire(ctx, w.db, retention)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.logger().WarnContext(ctx, "deleting expired export file", "path", p, "error", err.Error())
+			continue
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+func (w *CleanupWorker) logger() *slog.Logger {
+	if w.log == nil {
+		return slog.Default()
+	}
+	return w.log
 }
 
 // DeleteImportFiles deletes the stored files of imports that have ended, and of uploads never
@@ -56,10 +89,7 @@ func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 // file is claimed first (its path cleared while the import still qualifies), so a file whose
 // upload is being confirmed right now is never deleted under the job that will read it.
 func (w *CleanupWorker) DeleteImportFiles(ctx context.Context) (int, error) {
-	log := w.log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := w.logger()
 	retention := w.UploadRetention
 	if retention <= 0 {
 		retention = UploadRetention

@@ -43,7 +43,9 @@ type Export struct {
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	DownloadURL string     `json:"download_url,omitempty"` // set by the API once completed
-	filePath    string
+	// Expired: completed, but its file was deleted after ExportRetention.
+	Expired  bool `json:"expired,omitempty"`
+	filePath string
 }
 
 // FilePath is where a completed export's file is.
@@ -66,6 +68,7 @@ func scanExport(row pgx.Row) (Export, error) {
 		return e, fmt.Errorf("decoding export %d's parameters: %w", e.ID, err)
 	}
 	e.Spec.WorkspaceID, e.Spec.Kind, e.Spec.Format, e.Spec.AsOf = e.WorkspaceID, Kind(kind), Format(format), asOf.UTC()
+	e.Expired = e.Status == ExportCompleted && e.filePath == ""
 	if e.RowsTotal > 0 {
 		e.Progress = min(1, float64(e.RowsWritten)/float64(e.RowsTotal))
 	} else if e.Status == ExportCompleted {
@@ -190,6 +193,31 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// ExportRetention is how long a completed export's file stays downloadable. The row stays,
+// with its size and SHA-256, so the list still says what was exported and when.
+const ExportRetention = 7 * 24 * time.Hour
+
+// ExportsExpire forgets the files of exports completed more than retention ago and returns
+// their paths for the caller to delete. The path is cleared first, so a download that starts
+// afterwards answers 410 rather than reading a file being deleted.
+func ExportsExpire(ctx context.Context, db store.DBTX, retention time.Duration) ([]string, error) {
+	rows, err := db.Query(ctx, `
+		UPDATE exports e SET file_path = ''
+		FROM (SELECT id, file_path FROM exports
+		      WHERE status = 'completed' AND file_path <> '' AND finished_at < now() - $1::interval
+		      FOR UPDATE) old
+		WHERE e.id = old.id
+		RETURNING old.file_path`, retention)
+	if err != nil {
+		return nil, fmt.Errorf("expiring export files: %w", err)
+	}
+	paths, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("expiring export files: %w", err)
+	}
+	return paths, nil
 }
 
 // FinishedAtOrZero is when the export completed (zero while it runs).
