@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -121,7 +124,40 @@ func (c caller) do(method, path string, body any) response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	c.env.checkDocumentedStatus(method, path, res.StatusCode)
 	return response{Status: res.StatusCode, Body: b, Header: res.Header}
+}
+
+// checkDocumentedStatus fails the test when an /api/v1 route answers a success the OpenAPI
+// document does not list for it, so the document stays true to every request the tests make.
+func (e *testEnv) checkDocumentedStatus(method, path string, status int) {
+	e.t.Helper()
+	rest, ok := strings.CutPrefix(path, "/api/v1")
+	if !ok || status < 200 || status > 299 {
+		return
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	var best *route
+	bestParams := 0
+	for _, r := range e.srv.routes() {
+		if r.method != method || !routePattern(r.path).MatchString(rest) {
+			continue
+		}
+		// a static segment wins over a parameter (/contacts/tags over /contacts/:id)
+		if n := strings.Count(r.path, ":"); best == nil || n < bestParams {
+			best, bestParams = &r, n
+		}
+	}
+	if best == nil {
+		e.t.Fatalf("%s %s answered %d but matches no route of the table", method, path, status)
+	}
+	if !slices.Contains(best.successStatuses(), status) {
+		e.t.Fatalf("%s %s answered %d; the OpenAPI document lists %v for %s %s", method, path, status, best.successStatuses(), best.method, best.path)
+	}
+}
+
+func routePattern(p string) *regexp.Regexp {
+	return regexp.MustCompile("^" + pathParam.ReplaceAllString(regexp.QuoteMeta(p), "[^/]+") + "$")
 }
 
 // expect fails the test unless the status is want.
