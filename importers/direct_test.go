@@ -3,6 +3,8 @@ package importers
 import (
 	"context"
 	"testing"
+
+	"github.com/pregon/pregon/store"
 )
 
 // A contact created by someone else after the import read the workspace's phones: the chunk
@@ -66,5 +68,45 @@ func TestContactCascades(t *testing.T) {
 	}
 	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1`, b.ws.ID); n != 0 {
 		t.Errorf("%d consent events after deleting the workspace", n)
+	}
+}
+
+// The consent events of an import run by a user name that user as their actor; deleting the
+// user keeps the events and clears the actor (the delete trigger of migration 0090, which
+// replaced the foreign key).
+func TestRunActorKeptAndClearedOnUserDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRun(t)
+	u, err := store.UserCreate(ctx, b.pool, store.UserCreateParams{WorkspaceID: b.ws.ID, Email: "ana@example.com",
+		Password: "una clave larga", Role: store.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.UserCreate(ctx, b.pool, store.UserCreateParams{WorkspaceID: b.ws.ID, Email: "beto@example.com",
+		Password: "otra clave larga", Role: store.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "lista.csv", []byte("Celular;Nombre;Acepta\n3001111111;Uno;sí\n3002222222;Dos;sí\n3003333333;Tres;no\n"))
+	if _, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, UserID: u.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	path = writeFile(t, "otra.csv", []byte("Celular;Nombre;Acepta\n3004444444;Cuatro;sí\n"))
+	if _, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, UserID: other.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	q := `SELECT count(*) FROM consent_events WHERE workspace_id = $1 AND kind = 'opt_in' AND actor_user_id = $2`
+	if n := b.count(t, q, b.ws.ID, u.ID); n != 2 {
+		t.Fatalf("%d opt_in events with the user as actor, want 2", n)
+	}
+	if _, err := b.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM consent_events WHERE workspace_id = $1 AND kind = 'opt_in' AND actor_user_id IS NULL`, b.ws.ID); n != 2 {
+		t.Errorf("%d opt_in events without an actor after deleting the user, want 2", n)
+	}
+	if n := b.count(t, q, b.ws.ID, other.ID); n != 1 {
+		t.Errorf("%d opt_in events of the other user, want 1 (untouched)", n)
 	}
 }
