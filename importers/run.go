@@ -102,6 +102,9 @@ type Phases struct {
 // testHookPhonesLoaded runs (in tests) once Run has read the workspace's phones.
 var testHookPhonesLoaded func()
 
+// testHookConn runs (in benchmarks) with the import's connection before its transaction begins.
+var testHookConn func(*pgx.Conn)
+
 // ErrImportCancelled is returned when the import was cancelled (context or imports.status).
 var ErrImportCancelled = errors.New("import cancelled")
 
@@ -209,6 +212,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		return res, fmt.Errorf("acquiring a connection for import %d: %w", p.ImportID, err)
 	}
 	defer conn.Release()
+	if testHookConn != nil {
+		testHookConn(conn.Conn())
+	}
 	// The staging table lives in the session's local buffers (temp_buffers, 8 MB by default); a
 	// larger cap keeps a big file's staging rows off disk. It can only change before the session
 	// first uses a temporary table, so a failure here is fine.
