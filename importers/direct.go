@@ -96,7 +96,7 @@ func allocIDs(ctx context.Context, tx pgx.Tx, n int, dst []int64) ([]int64, erro
 	return dst, nil
 }
 
-// directSource feeds one chunk's COPY into contacts: the next rows of the file, in order, that
+// directSource writes one chunk's COPY into contacts: the next rows of the file, in order, that
 // are new to the workspace. Rows the workspace already has are set aside (stash) for the
 // staging merge. A chunk ends when its ids run out or the stash is full.
 type directSource struct {
@@ -110,10 +110,10 @@ type directSource struct {
 
 	ids        []int64  // this chunk's ids
 	direct     []record // rows copied in this chunk (a failed chunk goes to the staging merge)
-	evidence   [][]byte // consent evidence of direct[i] (nil: no consent)
+	evidence   [][]byte // consent evidence of direct[i] (nil: no consent), in evSlab
+	evSlab     []byte
 	stash      []record // existing contacts, for the staging merge
 	stashLimit int
-	row        []any
 }
 
 // reset starts a chunk with the given ids.
@@ -121,13 +121,16 @@ func (d *directSource) reset(ids []int64) {
 	d.ids = ids
 	d.direct = d.direct[:0]
 	d.evidence = d.evidence[:0]
+	d.evSlab = d.evSlab[:0]
 }
 
-func (d *directSource) Next() bool {
+// next takes the chunk's next new contact; false when the chunk is full or the file ended (or
+// failed: d.cs.err).
+func (d *directSource) next() (*record, bool) {
 	for len(d.direct) < len(d.ids) && len(d.stash) < d.stashLimit {
 		r, ok := d.cs.nextRecord()
 		if !ok {
-			return false
+			return nil, false
 		}
 		if d.existing.has(r.key) {
 			if !d.addOnly {
@@ -135,17 +138,30 @@ func (d *directSource) Next() bool {
 			}
 			continue
 		}
-		id := d.ids[len(d.direct)]
 		d.direct = append(d.direct, *r)
 		var ev []byte
 		if r.consent {
-			ev = d.appendEvidence(nil, r.row)
+			start := len(d.evSlab)
+			d.evSlab = d.appendEvidence(d.evSlab, r.row)
+			ev = d.evSlab[start:len(d.evSlab):len(d.evSlab)]
 		}
 		d.evidence = append(d.evidence, ev)
-		d.row = d.contactValues(id, r, ev)
-		return true
+		return &d.direct[len(d.direct)-1], true
 	}
-	return false
+	return nil, false
+}
+
+// fill writes the chunk's next contacts into the COPY buffer (copyReader).
+func (d *directSource) fill(c *copyBuf) (bool, error) {
+	for len(c.b) < copyFlush {
+		r, ok := d.next()
+		if !ok {
+			return false, d.cs.err
+		}
+		i := len(d.direct) - 1
+		d.writeContact(c, d.ids[i], r, d.evidence[i])
+	}
+	return true, nil
 }
 
 // appendEvidence is the consent evidence jsonb: {"import_id": …, "file_sha256": …, "row": …}.
@@ -159,27 +175,35 @@ func (d *directSource) appendEvidence(b []byte, row int) []byte {
 	return append(b, '}')
 }
 
-func (d *directSource) contactValues(id int64, r *record, ev []byte) []any {
-	row := d.row[:0]
-	tags := r.tags
-	if tags == nil {
-		tags = []string{}
-	}
-	attrs := r.attrs
-	if attrs == nil {
-		attrs = emptyJSON
-	}
-	row = append(row, id, d.wsID, r.e164, r.country, r.name, r.email, r.language, tags, attrs)
-	if r.consent {
-		row = append(row, r.consentAt, r.source, d.consentText, ev)
+// writeContact is a new contact's row of contactColumns.
+func (d *directSource) writeContact(c *copyBuf, id int64, r *record, ev []byte) {
+	c.row(len(contactColumns))
+	c.int8(id)
+	c.int8(d.wsID)
+	c.text(r.e164)
+	c.text(r.country)
+	c.text(r.name)
+	c.text(r.email)
+	c.text(r.language)
+	c.textArray(r.tags)
+	if r.attrs != nil {
+		c.jsonb(r.attrs)
 	} else {
-		row = append(row, nil, "", "", emptyJSON)
+		c.jsonb(emptyJSON)
 	}
-	return append(row, d.importID)
+	if r.consent {
+		c.timestamptz(r.consentAt)
+		c.text(r.source)
+		c.text(d.consentText)
+		c.jsonb(ev)
+	} else {
+		c.null()
+		c.text("")
+		c.text("")
+		c.jsonb(emptyJSON)
+	}
+	c.int8(d.importID)
 }
-
-func (d *directSource) Values() ([]any, error) { return d.row, nil }
-func (d *directSource) Err() error             { return d.cs.err }
 
 // consentEvents copies the opt_in events of the chunk's new contacts that have consent.
 func (d *directSource) consentEvents(ctx context.Context, tx pgx.Tx, actor *int64) (int64, error) {
@@ -192,19 +216,27 @@ func (d *directSource) consentEvents(ctx context.Context, tx pgx.Tx, actor *int6
 	if n == 0 {
 		return 0, nil
 	}
-	i := -1
-	row := make([]any, 7)
-	return tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, consentEventColumns, pgx.CopyFromFunc(func() ([]any, error) {
-		for i++; i < len(d.direct); i++ {
+	i := 0
+	return copyRows(ctx, tx, "consent_events", consentEventColumns, func(c *copyBuf) (bool, error) {
+		for ; i < len(d.direct) && len(c.b) < copyFlush; i++ {
 			if d.evidence[i] == nil {
 				continue
 			}
-			r := &d.direct[i]
-			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = d.wsID, d.ids[i], "opt_in", r.source, d.consentText, d.evidence[i], actor
-			return row, nil
+			c.row(len(consentEventColumns))
+			c.int8(d.wsID)
+			c.int8(d.ids[i])
+			c.text("opt_in")
+			c.text(d.direct[i].source)
+			c.text(d.consentText)
+			c.jsonb(d.evidence[i])
+			if actor != nil {
+				c.int8(*actor)
+			} else {
+				c.null()
+			}
 		}
-		return nil, nil
-	}))
+		return i < len(d.direct), nil
+	})
 }
 
 func isUniqueViolation(err error) bool {
@@ -212,27 +244,33 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
-// stageValues is a record's row of the staging table.
-func stageValues(row []any, r *record) []any {
-	row = row[:0]
-	row = append(row, int32(r.row), r.e164, r.country, nullStr(r.name), nullStr(r.email), nullStr(r.language))
+// writeStage is a record's row of the staging table (stageColumns).
+func writeStage(c *copyBuf, r *record) {
+	c.row(len(stageColumns))
+	c.int4(int32(r.row))
+	c.text(r.e164)
+	c.text(r.country)
+	c.textOrNull(r.name)
+	c.textOrNull(r.email)
+	c.textOrNull(r.language)
 	if r.tags != nil {
-		row = append(row, r.tags)
+		c.textArray(r.tags)
 	} else {
-		row = append(row, nil)
+		c.null()
 	}
 	if r.attrs != nil {
-		row = append(row, r.attrs)
+		c.jsonb(r.attrs)
 	} else {
-		row = append(row, nil)
+		c.null()
 	}
-	row = append(row, r.consent)
+	c.bool(r.consent)
 	if r.consent {
-		row = append(row, r.consentAt, r.source)
+		c.timestamptz(r.consentAt)
+		c.text(r.source)
 	} else {
-		row = append(row, nil, nil)
+		c.null()
+		c.null()
 	}
-	return row
 }
 
 // timer adds up the time spent in each phase of the write path (logged, and in Result).

@@ -376,16 +376,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	// exist by now.
 	merge := func(recs []record, insert bool) error {
 		t0 := time.Now()
-		stage := make([]any, 0, len(stageColumns))
 		i := 0
-		_, err := tx.CopyFrom(pctx, pgx.Identifier{"import_stage"}, stageColumns, pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(recs) {
-				return nil, nil
+		_, err := copyRows(pctx, tx, "import_stage", stageColumns, func(c *copyBuf) (bool, error) {
+			for ; i < len(recs) && len(c.b) < copyFlush; i++ {
+				writeStage(c, &recs[i])
 			}
-			stage = stageValues(stage, &recs[i])
-			i++
-			return stage, nil
-		}))
+			return i < len(recs), nil
+		})
 		if err != nil {
 			return fmt.Errorf("staging rows of import %d: %w", p.ImportID, err)
 		}
@@ -423,7 +420,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 			return false, fmt.Errorf("beginning a chunk of import %d: %w", p.ImportID, err)
 		}
 		t0 := time.Now()
-		n, err := sp.CopyFrom(pctx, pgx.Identifier{"contacts"}, contactColumns, ds)
+		n, err := copyRows(pctx, sp, "contacts", contactColumns, ds.fill)
+		if cs.err != nil {
+			err = cs.err // the COPY was aborted for it
+		}
 		t1 := time.Now()
 		tm.copyContacts += t1.Sub(t0)
 		if err == nil && cs.err == nil {
