@@ -458,19 +458,26 @@ func (g *groupCommit) commitPending(ctx context.Context) {
 	}
 }
 
-// storeBatch inserts inbox rows and the processing jobs of the pending ones in one transaction.
+// storeBatch inserts inbox rows and the processing job of the pending ones in one transaction.
+// The job goes first so the rows can name it: a batch that processes them deletes it.
 func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookInboxRow) error {
 	return pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
-		ids, err := store.WebhookInboxInsertMany(ctx, tx, rows)
-		if err != nil {
-			return err
+		pending := false
+		for _, r := range rows {
+			pending = pending || r.Status == store.InboxPending
 		}
-		if len(ids) == 0 {
-			return nil
+		if pending {
+			// One job for the bodies of this commit; it processes them (and more pending ones) in
+			// one transaction.
+			res, err := h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{}, nil)
+			if err != nil {
+				return fmt.Errorf("enqueuing the processing of %d webhooks: %w", len(rows), err)
+			}
+			for i := range rows {
+				rows[i].JobID = &res.Job.ID
+			}
 		}
-		// One job for the bodies of this commit; it processes them (and more pending ones) in
-		// one transaction.
-		_, err = h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{InboxIDs: ids}, nil)
+		_, err := store.WebhookInboxInsertMany(ctx, tx, rows)
 		return err
 	})
 }

@@ -120,7 +120,9 @@ func TestWebhookReplayOrderIndependent(t *testing.T) {
 		}
 	}
 
-	// In order, no duplicates: the same store calls the job makes, one body after the other.
+	// In order, no duplicates, one body after the other, through StatusEventsInsert and
+	// StatusEventsApply (the sweeper's and the send job's path): the shuffled replay below goes
+	// through the job's StatusEventsIngest, so the two implementations must agree too.
 	inOrder := slices.Clone(evs)
 	slices.SortStableFunc(inOrder, func(a, b replayEvent) int { return a.at.Compare(b.at) })
 	start := time.Now()

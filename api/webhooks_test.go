@@ -239,7 +239,8 @@ func TestWebhookSignature(t *testing.T) {
 		if ws != good.wsA.ID || num != good.numA || !bytes.Equal(stored, body) || status != "pending" {
 			t.Fatalf("stored ws %d num %d status %s body equal %v", ws, num, status, bytes.Equal(stored, body))
 		}
-		if n := good.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND queue = 'webhooks' AND args->'inbox_ids' @> to_jsonb($1::bigint)`, id); n != 1 {
+		if n := good.count(t, `SELECT count(*) FROM river_job j JOIN webhook_inbox i ON i.job_id = j.id
+			WHERE i.id = $1 AND j.kind = 'process_webhook' AND j.queue = 'webhooks' AND j.state = 'available'`, id); n != 1 {
 			t.Fatalf("%d processing jobs for inbox %d, want 1", n, id)
 		}
 	})
@@ -659,4 +660,37 @@ func TestWebhookGoldenPayloads(t *testing.T) {
 			t.Fatalf("health shows no warning: %+v", h)
 		}
 	})
+}
+
+// A batch processes the bodies of other jobs too, and deletes those jobs in its transaction:
+// under load a job runs per batch, not per stored body. Every body is processed once, and no
+// job is left waiting for bodies already processed.
+func TestWebhookBatchDeletesJobsOfProcessedBodies(t *testing.T) {
+	t.Parallel()
+	env := newWebhookEnv(t)
+	const bodies = 30
+	for i := range bodies {
+		body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"%s","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"%s"},"statuses":[{"id":"wamid.batch.%d","status":"delivered","timestamp":"1764000000","recipient_id":"573001234567"}]}}]}]}`, wabaA, pnidA, i)
+		env.post([]byte(body), secretA).expect(t, http.StatusOK)
+	}
+	if n := env.count(t, `SELECT count(DISTINCT job_id) FROM webhook_inbox WHERE status = 'pending'`); n != bodies {
+		t.Fatalf("%d jobs named by %d bodies posted one after the other, want one each", n, bodies)
+	}
+	env.startWorkers(t)
+	env.waitProcessed(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for env.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook' AND state <> 'completed'`) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("process_webhook jobs still unfinished 30 s after every body was processed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := env.count(t, `SELECT count(*) FROM status_events WHERE wamid LIKE 'wamid.batch.%'`); n != bodies {
+		t.Fatalf("%d status events stored, want %d", n, bodies)
+	}
+	ran := env.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook'`)
+	if ran >= bodies {
+		t.Fatalf("%d of %d jobs ran; the batches should have deleted the jobs of the bodies they processed", ran, bodies)
+	}
+	t.Logf("%d bodies processed by %d jobs", bodies, ran)
 }

@@ -22,9 +22,11 @@ import (
 )
 
 // ProcessWebhookArgs processes stored webhook bodies (webhook_inbox rows). The endpoint inserts
-// it in the transaction that stores them: one job for the bodies one commit stored together.
+// it in the transaction that stores them, one job for the bodies one commit stored together,
+// and the rows name it (job_id). InboxIDs lists bodies explicitly instead: those the sweeper
+// or a failed batch enqueues again.
 type ProcessWebhookArgs struct {
-	InboxIDs []int64 `json:"inbox_ids"`
+	InboxIDs []int64 `json:"inbox_ids,omitempty"`
 }
 
 func (ProcessWebhookArgs) Kind() string { return "process_webhook" }
@@ -70,10 +72,10 @@ const WebhookBatchSize = 100
 
 func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessWebhookArgs]) error {
 	own := job.Args.InboxIDs
-	var claimed []int64
+	var claimed []store.WebhookInboxRow
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		claimed, err = w.processBatch(ctx, own, max(WebhookBatchSize, len(own)))
+		claimed, err = w.processBatch(ctx, job.ID, own, max(WebhookBatchSize, len(own)))
 		if err == nil || !retryable(err) {
 			break
 		}
@@ -86,10 +88,16 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 	// jobs back (theirs may have finished, finding the bodies claimed by this batch).
 	w.log.WarnContext(ctx, "processing a batch of webhooks failed; processing the job's own bodies one by one",
 		"inbox_ids", own, "bodies", len(claimed), "error", err)
+	// The job's own bodies: those listed in its args and those stored with it.
 	var others []int64
-	for _, id := range claimed {
-		if !containsInt(own, id) {
-			others = append(others, id)
+	for _, r := range claimed {
+		if r.JobID != nil && *r.JobID == job.ID && !containsInt(own, r.ID) {
+			own = append(own, r.ID)
+		}
+	}
+	for _, r := range claimed {
+		if !containsInt(own, r.ID) {
+			others = append(others, r.ID)
 		}
 	}
 	if len(others) > 0 {
@@ -99,7 +107,7 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 	}
 	var errs []error
 	for _, id := range own {
-		if _, err := w.processBatch(ctx, []int64{id}, 1); err != nil {
+		if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -112,25 +120,22 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
-// processBatch claims the job's own pending inbox rows (skipping those another job holds: that
-// job processes them) and other pending rows up to limit, and processes them in one
-// transaction.
-// It returns the ids it claimed.
-func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, limit int) ([]int64, error) {
+// processBatch claims the pending inbox rows of job jobID (stored with it, or listed in own;
+// skipping those another job holds: that job processes them) and other pending rows up to
+// limit, and processes them in one transaction, which also deletes the jobs of the other rows
+// (they would find nothing to do). It returns the rows it claimed.
+func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, own []int64, limit int) ([]store.WebhookInboxRow, error) {
 	var (
-		wamids    []string
-		unapplied bool
-		claimed   []int64
+		unapplied []string
+		claimed   []store.WebhookInboxRow
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
 		claimed = claimed[:0]
-		rows, err := store.WebhookInboxClaim(ctx, tx, own, limit)
+		rows, err := store.WebhookInboxClaim(ctx, tx, jobID, own, limit)
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		for _, r := range rows {
-			claimed = append(claimed, r.ID)
-		}
+		claimed = rows
 		type parsed struct {
 			row store.WebhookInboxRow
 			env whatsapp.Envelope
@@ -190,17 +195,8 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 		if err := store.WebhookInboxMarkAll(ctx, tx, marks); err != nil {
 			return err
 		}
-		if len(statuses) > 0 {
-			metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))
-			fresh, err := store.StatusEventsInsert(ctx, tx, statuses)
-			if err != nil {
-				return err
-			}
-			applied, err := store.StatusEventsApply(ctx, tx, fresh)
-			if err != nil {
-				return err
-			}
-			wamids, unapplied = fresh, applied < len(fresh)
+		if err := deleteDoneJobs(ctx, tx, rows, jobID); err != nil {
+			return err
 		}
 		for _, c := range confirms {
 			if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, c, nil); err != nil {
@@ -215,6 +211,16 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 				}
 			}
 		}
+		// Statuses last: applying them updates the campaigns' counter rows (a trigger on
+		// recipients), which the send path and other batches update too; the commit follows.
+		if len(statuses) > 0 {
+			metrics.WebhookEvents.WithLabelValues("status").Add(float64(len(statuses)))
+			res, err := store.StatusEventsIngest(ctx, tx, statuses)
+			if err != nil {
+				return err
+			}
+			unapplied = res.Unapplied
+		}
 		return nil
 	})
 	if err != nil {
@@ -222,12 +228,28 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, own []int64, li
 	}
 	// Second pass, after our commit: a send that committed its wamid while we were running did
 	// not see our events and we did not see its wamid (see store.StatusEventsApplyForWAMID).
-	if unapplied {
-		if _, err := store.StatusEventsApply(ctx, w.db, wamids); err != nil {
+	if len(unapplied) > 0 {
+		if _, err := store.StatusEventsApply(ctx, w.db, unapplied); err != nil {
 			return nil, fmt.Errorf("applying statuses of webhooks %v after commit: %w", own, err)
 		}
 	}
 	return claimed, nil
+}
+
+// deleteDoneJobs deletes the jobs of claimed rows (other than the running job) that have
+// nothing left to do once this transaction commits. Jobs River already fetched are skipped
+// (they run, find their rows processed, and finish); if the transaction rolls back, so does the
+// deletion, and every pending row keeps its job.
+func deleteDoneJobs(ctx context.Context, tx pgx.Tx, claimed []store.WebhookInboxRow, running int64) error {
+	done, err := store.WebhookInboxJobsDone(ctx, tx, claimed, running)
+	if err != nil || len(done) == 0 {
+		return err
+	}
+	params := river.NewJobDeleteManyParams().IDs(done...).Kinds(ProcessWebhookArgs{}.Kind()).First(len(done))
+	if _, err := river.ClientFromContext[pgx.Tx](ctx).JobDeleteManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("deleting %d webhook jobs whose bodies were processed: %w", len(done), err)
+	}
+	return nil
 }
 
 // webhookRun is the state of one body's processing.

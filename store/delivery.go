@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,12 +52,50 @@ func StatusEventsInsert(ctx context.Context, db DBTX, events []StatusEvent) ([]s
 	if len(events) == 0 {
 		return nil, nil
 	}
-	// Insert in (wamid, status) order: concurrent batches naming the same events then wait for
-	// each other in one order and never deadlock on the unique index.
+	events = sortedEvents(events)
+	rows, err := db.Query(ctx, `
+		INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code,
+			error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw)
+		SELECT * FROM `+statusEventsUnnest+`
+		ON CONFLICT (wamid, status) DO NOTHING
+		RETURNING wamid`, statusEventArrays(events)...)
+	if err != nil {
+		return nil, fmt.Errorf("inserting %d status events: %w", len(events), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var w string
+		if err := rows.Scan(&w); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inserting %d status events: %w", len(events), err)
+	}
+	return out, nil
+}
+
+// sortedEvents returns events in (wamid, status) order: concurrent batches naming the same
+// events then insert them in one order and never deadlock on the unique index.
+func sortedEvents(events []StatusEvent) []StatusEvent {
 	events = slices.Clone(events)
 	slices.SortFunc(events, func(a, b StatusEvent) int {
 		return cmp.Or(strings.Compare(a.WAMID, b.WAMID), strings.Compare(a.Status, b.Status))
 	})
+	return events
+}
+
+// statusEventsUnnest turns the 14 arrays of statusEventArrays ($1…$14) into rows with the
+// columns of status_events.
+const statusEventsUnnest = `unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
+	$7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::bigint[], $14::jsonb[])
+	AS t (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code, error_title, error_details,
+	      pricing_category, pricing_type, billable, callback_data, inbox_id, raw)`
+
+// statusEventArrays is events as the column arrays statusEventsUnnest reads.
+func statusEventArrays(events []StatusEvent) []any {
 	n := len(events)
 	var (
 		ws       = make([]*int64, n)
@@ -86,31 +126,134 @@ func StatusEventsInsert(ctx context.Context, db DBTX, events []StatusEvent) ([]s
 			raws[i] = string(e.Raw)
 		}
 	}
-	rows, err := db.Query(ctx, `
-		INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code,
-			error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
-			$7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::bigint[], $14::jsonb[])
-		ON CONFLICT (wamid, status) DO NOTHING
-		RETURNING wamid`,
-		ws, wamids, statuses, at, waids, codes, titles, details, cats, ptypes, bills, cbs, inbox, raws)
-	if err != nil {
-		return nil, fmt.Errorf("inserting %d status events: %w", n, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("inserting %d status events: %w", n, err)
-	}
-	return out, nil
+	return []any{ws, wamids, statuses, at, waids, codes, titles, details, cats, ptypes, bills, cbs, inbox, raws}
 }
+
+// IngestResult is what StatusEventsIngest did.
+type IngestResult struct {
+	Stored  int // events that were new (not duplicates)
+	Applied int // of those, events applied to their recipient
+	// Unapplied are the wamids of new events no recipient had: the send has not committed
+	// its wamid yet (or never will). Apply them again after the commit (StatusEventsApply).
+	Unapplied []string
+}
+
+// StatusEventsIngest stores new delivery statuses and applies them at once to the recipients
+// that have their wamids: the webhook job's path, one statement for the whole batch. Each new
+// event is inserted already applied when its recipient is known (the insert that wins the
+// UNIQUE (wamid, status) race is the one that applies it, so a duplicate counts once), else
+// unapplied, for StatusEventsApply to apply when the wamid appears. The recipient state rules
+// are applySQL's. The caller runs it in a transaction.
+func StatusEventsIngest(ctx context.Context, db DBTX, events []StatusEvent) (IngestResult, error) {
+	if len(events) == 0 {
+		return IngestResult{}, nil
+	}
+	events = sortedEvents(events)
+	var wamids, failedWAMIDs, cbWAMIDs, cbData []string
+	var cbRecipients, failedRecipients []int64
+	var cbWorkspaces []*int64
+	for _, e := range events {
+		wamids = append(wamids, e.WAMID)
+		failedCode := e.Status == "failed" && e.ErrorCode != nil &&
+			(*e.ErrorCode == ErrCodeMarketingStopped || *e.ErrorCode == ErrCodeUndeliverable || *e.ErrorCode == ErrCodeMarketingCap)
+		if failedCode {
+			failedWAMIDs = append(failedWAMIDs, e.WAMID)
+		}
+		if m := callbackRe.FindStringSubmatch(e.CallbackData); m != nil {
+			id, _ := strconv.ParseInt(m[2], 10, 64)
+			cbRecipients = append(cbRecipients, id)
+			cbWAMIDs, cbData, cbWorkspaces = append(cbWAMIDs, e.WAMID), append(cbData, e.CallbackData), append(cbWorkspaces, e.WorkspaceID)
+			if failedCode {
+				failedRecipients = append(failedRecipients, id)
+			}
+		}
+	}
+	// Lock the recipients (and the contacts failed statuses change) in the global order
+	// StatusEventsApply uses, so concurrent batches wait for each other instead of deadlocking.
+	if _, err := db.Exec(ctx, lockForIngestSQL, wamids, cbRecipients, failedWAMIDs, failedRecipients); err != nil {
+		return IngestResult{}, fmt.Errorf("locking recipients of %d status events: %w", len(events), err)
+	}
+	if len(cbWAMIDs) > 0 {
+		if _, err := db.Exec(ctx, settleIncomingCallbacksSQL, cbWAMIDs, cbWorkspaces, cbData); err != nil {
+			return IngestResult{}, fmt.Errorf("settling unknown sends from callback data: %w", err)
+		}
+	}
+	var res IngestResult
+	var unapplied []string
+	if err := db.QueryRow(ctx, ingestSQL, statusEventArrays(events)...).Scan(&res.Stored, &res.Applied, &unapplied); err != nil {
+		return IngestResult{}, fmt.Errorf("storing and applying %d status events: %w", len(events), err)
+	}
+	res.Unapplied = unapplied
+	return res, nil
+}
+
+// callbackRe reads the recipient a send's biz_opaque_callback_data names (see CallbackData).
+var callbackRe = regexp.MustCompile(`^pregon:c=([0-9]+);r=([0-9]+)`)
+
+// lockForIngestSQL locks the recipients of the wamids ($1) and those named by callback data
+// ($2), then the contacts of those with failed statuses that change the contact ($3, $4).
+const lockForIngestSQL = `
+WITH r AS (
+    SELECT id, contact_id, wamid FROM recipients
+    WHERE wamid = ANY($1::text[]) OR id = ANY($2::bigint[]) ORDER BY id FOR UPDATE
+), c AS (
+    SELECT id FROM contacts
+    WHERE id IN (SELECT contact_id FROM r WHERE wamid = ANY($3::text[]) OR id = ANY($4::bigint[]))
+    ORDER BY id FOR UPDATE
+)
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM c)`
+
+// settleIncomingCallbacksSQL is settleCallbacksSQL for statuses not stored yet: wamids ($1),
+// workspaces ($2) and callback data ($3) of the incoming events.
+const settleIncomingCallbacksSQL = `
+WITH cb AS (
+    SELECT DISTINCT ON (wamid) wamid, workspace_id,
+        substring(callback_data FROM 'c=([0-9]+)')::bigint AS campaign_id,
+        substring(callback_data FROM 'r=([0-9]+)')::bigint AS recipient_id
+    FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t (wamid, workspace_id, callback_data)
+    WHERE callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+'
+    ORDER BY wamid
+)
+UPDATE recipients r SET wamid = cb.wamid, updated_at = now()
+FROM cb
+WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
+  AND (cb.workspace_id IS NULL OR r.workspace_id = cb.workspace_id)
+  AND r.state = 'unknown' AND r.wamid IS NULL
+  AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)`
+
+// ingestSQL inserts the events ($1…$14, sorted by wamid and status; of duplicates in the batch,
+// the first), each already applied when a recipient of its workspace has its wamid (src finds
+// it once, for the insert and for ev), and applies the new applied ones (ev) with
+// applyEventsSQL. It returns how many events were new, how many of those were applied, and the
+// wamids of the new unapplied ones.
+const ingestSQL = `
+WITH src AS MATERIALIZED (
+    SELECT DISTINCT ON (t.wamid, t.status) t.*, r.id AS recipient_id, r.contact_id, r.workspace_id AS recipient_workspace_id
+    FROM ` + statusEventsUnnest + `
+    -- One index lookup per event, never a scan of every recipient (LIMIT keeps the planner
+    -- from turning the lateral subquery into a hash join; a wamid is unique anyway).
+    LEFT JOIN LATERAL (
+        SELECT id, contact_id, workspace_id FROM recipients
+        WHERE wamid = t.wamid AND (t.workspace_id IS NULL OR workspace_id = t.workspace_id) LIMIT 1
+    ) r ON true
+    ORDER BY t.wamid, t.status
+), ins AS (
+    INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code,
+        error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw, applied_at)
+    SELECT COALESCE(recipient_workspace_id, workspace_id), wamid, status, occurred_at, recipient_wa_id, error_code,
+        error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw,
+        CASE WHEN recipient_id IS NOT NULL THEN now() END
+    FROM src ORDER BY wamid, status
+    ON CONFLICT (wamid, status) DO NOTHING
+    RETURNING id, wamid, status, occurred_at, error_code, error_title, pricing_category, billable, recipient_wa_id, applied_at
+), ev AS (
+    SELECT ins.id, ins.status, ins.occurred_at, ins.error_code, ins.error_title, ins.pricing_category, ins.billable,
+           ins.recipient_wa_id, src.recipient_id, src.contact_id, src.recipient_workspace_id AS workspace_id
+    FROM ins JOIN src ON src.wamid = ins.wamid AND src.status = ins.status
+    WHERE ins.applied_at IS NOT NULL
+), ` + applyEventsSQL + `
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ev),
+       (SELECT coalesce(array_agg(DISTINCT wamid), '{}') FROM ins WHERE applied_at IS NULL)`
 
 // settleCallbacksSQL gives a wamid to recipients left in state unknown (the send crashed after
 // calling the API) when an unapplied status names them in its biz_opaque_callback_data
@@ -156,7 +299,14 @@ WITH ev AS (
       AND r.wamid = se.wamid AND (se.workspace_id IS NULL OR se.workspace_id = r.workspace_id)
     RETURNING se.id, se.status, se.occurred_at, se.error_code, se.error_title, se.pricing_category,
               se.billable, se.recipient_wa_id, r.id AS recipient_id, r.contact_id, r.workspace_id
-), agg AS (
+), ` + applyEventsSQL + `
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM rec), (SELECT count(*) FROM con), (SELECT count(*) FROM cev)`
+
+// applyEventsSQL is the part of a statement that applies the events of CTE ev (id, status,
+// occurred_at, error_code, error_title, pricing_category, billable, recipient_wa_id,
+// recipient_id, contact_id, workspace_id), each claimed by this statement, to their recipients
+// and contacts: CTEs agg, rec, cagg, con and cev.
+const applyEventsSQL = `agg AS (
     SELECT recipient_id,
         max(pregon_status_rank(status)) AS rank,
         min(occurred_at) FILTER (WHERE status = 'sent') AS sent_ts,
@@ -213,8 +363,7 @@ WITH ev AS (
         jsonb_build_object('status_event_id', id, 'recipient_id', recipient_id)
     FROM ev WHERE status = 'failed' AND error_code IN (131050, 131026)
     RETURNING id
-)
-SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM rec), (SELECT count(*) FROM con), (SELECT count(*) FROM cev)`
+)`
 
 // StatusEventsApply applies the unapplied status events of wamids to their recipients (first
 // settling unknown sends named by callback data) and returns how many events it applied.

@@ -46,8 +46,36 @@ func ev(ws int64, wamid, status string, at time.Time) store.StatusEvent {
 	return store.StatusEvent{WorkspaceID: &ws, WAMID: wamid, Status: status, OccurredAt: at}
 }
 
+// storeStatuses stores and applies status events as one caller does: the webhook job
+// (StatusEventsIngest) or StatusEventsInsert followed by StatusEventsApply (the sweeper's and
+// the send job's apply). It returns how many events were applied.
+type storeStatuses func(ctx context.Context, db store.DBTX, events []store.StatusEvent) (int, error)
+
+var statusPaths = map[string]storeStatuses{
+	"Ingest": func(ctx context.Context, db store.DBTX, events []store.StatusEvent) (int, error) {
+		res, err := store.StatusEventsIngest(ctx, db, events)
+		return res.Applied, err
+	},
+	"InsertApply": func(ctx context.Context, db store.DBTX, events []store.StatusEvent) (int, error) {
+		w, err := store.StatusEventsInsert(ctx, db, events)
+		if err != nil {
+			return 0, err
+		}
+		return store.StatusEventsApply(ctx, db, w)
+	},
+}
+
 func TestStatusEventsApply(t *testing.T) {
 	t.Parallel()
+	for name, apply := range statusPaths {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testStatusEventsApply(t, apply)
+		})
+	}
+}
+
+func testStatusEventsApply(t *testing.T, apply storeStatuses) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
@@ -56,9 +84,7 @@ func TestStatusEventsApply(t *testing.T) {
 		db := pgtest.Tx(t)
 		ws, _, _, rids := deliveryFixture(t, db, 1)
 		for _, e := range []store.StatusEvent{ev(ws, "w0", "read", t0.Add(3*time.Second)), ev(ws, "w0", "delivered", t0.Add(2*time.Second)), ev(ws, "w0", "sent", t0.Add(time.Second)), ev(ws, "w0", "read", t0.Add(9*time.Second))} {
-			w, err := store.StatusEventsInsert(ctx, db, []store.StatusEvent{e})
-			must(t, err)
-			_, err = store.StatusEventsApply(ctx, db, w)
+			_, err := apply(ctx, db, []store.StatusEvent{e})
 			must(t, err)
 		}
 		var state string
@@ -74,13 +100,32 @@ func TestStatusEventsApply(t *testing.T) {
 		}
 	})
 
+	t.Run("DuplicatesInOneBatchCountOnce", func(t *testing.T) {
+		t.Parallel()
+		db := pgtest.Tx(t)
+		ws, _, _, rids := deliveryFixture(t, db, 1)
+		n, err := apply(ctx, db, []store.StatusEvent{ev(ws, "w0", "delivered", t0), ev(ws, "w0", "read", t0.Add(time.Second)), ev(ws, "w0", "delivered", t0)})
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("applied %d events, want 2", n)
+		}
+		n, err = apply(ctx, db, []store.StatusEvent{ev(ws, "w0", "read", t0.Add(time.Second))})
+		must(t, err)
+		if n != 0 {
+			t.Fatalf("applied a duplicate again (%d)", n)
+		}
+		var state string
+		must(t, db.QueryRow(ctx, `SELECT state FROM recipients WHERE id = $1`, rids[0]).Scan(&state))
+		if state != "read" {
+			t.Fatalf("state %s, want read", state)
+		}
+	})
+
 	t.Run("UnknownWAMIDAppliedLater", func(t *testing.T) {
 		t.Parallel()
 		db := pgtest.Tx(t)
 		ws, _, _, rids := deliveryFixture(t, db, 1)
-		w, err := store.StatusEventsInsert(ctx, db, []store.StatusEvent{ev(ws, "late", "delivered", t0)})
-		must(t, err)
-		n, err := store.StatusEventsApply(ctx, db, w)
+		n, err := apply(ctx, db, []store.StatusEvent{ev(ws, "late", "delivered", t0)})
 		must(t, err)
 		if n != 0 {
 			t.Fatalf("applied %d events for an unknown wamid", n)
@@ -103,9 +148,7 @@ func TestStatusEventsApply(t *testing.T) {
 		must(t, err)
 		e := ev(ws, "wx", "sent", t0)
 		e.CallbackData = store.CallbackData(cid, rids[0])
-		w, err := store.StatusEventsInsert(ctx, db, []store.StatusEvent{e})
-		must(t, err)
-		_, err = store.StatusEventsApply(ctx, db, w)
+		_, err = apply(ctx, db, []store.StatusEvent{e})
 		must(t, err)
 		var state, wamid string
 		must(t, db.QueryRow(ctx, `SELECT state, wamid FROM recipients WHERE id = $1`, rids[0]).Scan(&state, &wamid))
@@ -120,9 +163,7 @@ func TestStatusEventsApply(t *testing.T) {
 		_, _, _, rids := deliveryFixture(t, db, 1)
 		other, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "other"})
 		must(t, err)
-		w, err := store.StatusEventsInsert(ctx, db, []store.StatusEvent{ev(other.ID, "w0", "failed", t0)})
-		must(t, err)
-		_, err = store.StatusEventsApply(ctx, db, w)
+		_, err = apply(ctx, db, []store.StatusEvent{ev(other.ID, "w0", "failed", t0)})
 		must(t, err)
 		var state string
 		must(t, db.QueryRow(ctx, `SELECT state FROM recipients WHERE id = $1`, rids[0]).Scan(&state))
@@ -142,9 +183,7 @@ func TestStatusEventsApply(t *testing.T) {
 			e.ErrorCode, e.ErrorTitle = &c, "x"
 			events = append(events, e)
 		}
-		w, err := store.StatusEventsInsert(ctx, db, events)
-		must(t, err)
-		n, err := store.StatusEventsApply(ctx, db, w)
+		n, err := apply(ctx, db, events)
 		must(t, err)
 		if n != 3 {
 			t.Fatalf("applied %d, want 3", n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,6 +89,9 @@ type WebhookInboxRow struct {
 	Status         string     `json:"status"`
 	Error          string     `json:"error,omitempty"`
 	ProcessedAt    *time.Time `json:"processed_at,omitempty"`
+	// JobID is the processing job inserted with a pending body (nil for bodies stored before
+	// 0100, and for those never processed).
+	JobID *int64 `json:"-"`
 }
 
 // WebhookInboxInsert stores a verified body and returns its id. Status is pending (a job will
@@ -107,22 +111,26 @@ func WebhookInboxInsert(ctx context.Context, db DBTX, r WebhookInboxRow) (int64,
 }
 
 // WebhookInboxInsertMany stores several verified bodies in one statement and returns the ids
-// of those stored as pending (which need a processing job).
+// of those stored as pending (which need a processing job: the caller inserts it in the same
+// transaction, before, and names it in the rows' JobID).
 func WebhookInboxInsertMany(ctx context.Context, db DBTX, rows []WebhookInboxRow) (pendingIDs []int64, err error) {
 	n := len(rows)
-	ws, nums := make([]*int64, n), make([]*int64, n)
+	ws, nums, jobs := make([]*int64, n), make([]*int64, n), make([]*int64, n)
 	bodies, statuses, errs := make([][]byte, n), make([]string, n), make([]string, n)
 	for i, r := range rows {
 		if r.Status == "" {
 			r.Status = InboxPending
 		}
 		ws[i], nums[i], bodies[i], statuses[i], errs[i] = r.WorkspaceID, r.SenderNumberID, r.Body, r.Status, r.Error
+		if r.Status == InboxPending {
+			jobs[i] = r.JobID
+		}
 	}
 	q, err := db.Query(ctx, `
-		INSERT INTO webhook_inbox (workspace_id, sender_number_id, body, status, error, processed_at)
-		SELECT w, s, b, st, e, CASE WHEN st = 'pending' THEN NULL ELSE now() END
-		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::text[]) AS t(w, s, b, st, e)
-		RETURNING id, status`, ws, nums, bodies, statuses, errs)
+		INSERT INTO webhook_inbox (workspace_id, sender_number_id, body, status, error, processed_at, job_id)
+		SELECT w, s, b, st, e, CASE WHEN st = 'pending' THEN NULL ELSE now() END, j
+		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bigint[]) AS t(w, s, b, st, e, j)
+		RETURNING id, status`, ws, nums, bodies, statuses, errs, jobs)
 	if err != nil {
 		return nil, fmt.Errorf("storing %d webhook bodies: %w", n, err)
 	}
@@ -157,34 +165,40 @@ func WebhookInboxGet(ctx context.Context, db DBTX, id int64) (WebhookInboxRow, e
 	return r, NotFoundIfNoRows(err)
 }
 
-// WebhookInboxClaim locks the pending inbox rows own and, up to limit rows in all, other pending
-// rows, oldest first, skipping rows another transaction holds. It returns nothing when none of
-// own is pending and free (whoever holds them processes them).
-func WebhookInboxClaim(ctx context.Context, db DBTX, own []int64, limit int) ([]WebhookInboxRow, error) {
-	const cols = `id, workspace_id, sender_number_id, received_at, body, status, error, processed_at`
+// WebhookInboxClaim locks the pending inbox rows of job jobID (those stored with it, and those
+// listed in own) and, up to limit rows in all, other pending rows, oldest first, skipping rows
+// another transaction holds. It returns nothing when none of the job's rows is pending and free
+// (whoever holds them processes them).
+func WebhookInboxClaim(ctx context.Context, db DBTX, jobID int64, own []int64, limit int) ([]WebhookInboxRow, error) {
+	const cols = `id, workspace_id, sender_number_id, received_at, body, status, error, processed_at, job_id`
 	scan := func(rows pgx.Rows) ([]WebhookInboxRow, error) {
 		defer rows.Close()
 		var out []WebhookInboxRow
 		for rows.Next() {
 			var r WebhookInboxRow
-			if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.SenderNumberID, &r.ReceivedAt, &r.Body, &r.Status, &r.Error, &r.ProcessedAt); err != nil {
+			if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.SenderNumberID, &r.ReceivedAt, &r.Body, &r.Status, &r.Error, &r.ProcessedAt, &r.JobID); err != nil {
 				return nil, err
 			}
 			out = append(out, r)
 		}
 		return out, rows.Err()
 	}
-	rows, err := db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE id = ANY($1::bigint[]) AND status = 'pending'
-		ORDER BY id FOR UPDATE SKIP LOCKED`, own)
+	rows, err := db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox
+		WHERE (job_id = $1 OR id = ANY($2::bigint[])) AND status = 'pending'
+		ORDER BY id FOR UPDATE SKIP LOCKED`, jobID, own)
 	if err != nil {
-		return nil, fmt.Errorf("claiming webhooks %v: %w", own, err)
+		return nil, fmt.Errorf("claiming the webhooks of job %d: %w", jobID, err)
 	}
 	mine, err := scan(rows)
 	if err != nil || len(mine) == 0 || len(mine) >= limit {
 		return mine, err
 	}
+	ids := make([]int64, len(mine))
+	for i, r := range mine {
+		ids[i] = r.ID
+	}
 	rows, err = db.Query(ctx, `SELECT `+cols+` FROM webhook_inbox WHERE status = 'pending' AND id <> ALL($1::bigint[])
-		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, own, limit-len(mine))
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, ids, limit-len(mine))
 	if err != nil {
 		return nil, fmt.Errorf("claiming pending webhooks: %w", err)
 	}
@@ -192,12 +206,41 @@ func WebhookInboxClaim(ctx context.Context, db DBTX, own []int64, limit int) ([]
 	return append(mine, more...), err
 }
 
+// WebhookInboxJobsDone returns the jobs (other than except) of the claimed rows that have no
+// other pending row: once the claiming transaction marks the rows processed, those jobs have
+// nothing left to do and it may delete them. A job whose other rows are pending (perhaps
+// claimed by a concurrent batch) is kept; it finds nothing when it runs.
+func WebhookInboxJobsDone(ctx context.Context, db DBTX, claimed []WebhookInboxRow, except int64) ([]int64, error) {
+	var ids, jobs []int64
+	for _, r := range claimed {
+		ids = append(ids, r.ID)
+		if r.JobID != nil && *r.JobID != except && !slices.Contains(jobs, *r.JobID) {
+			jobs = append(jobs, *r.JobID)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.Query(ctx, `
+		SELECT j FROM unnest($1::bigint[]) AS j
+		WHERE NOT EXISTS (SELECT 1 FROM webhook_inbox WHERE job_id = j AND status = 'pending' AND id <> ALL($2::bigint[]))`,
+		jobs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("finding the jobs of %d claimed webhooks: %w", len(ids), err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
 // WebhookInboxOrphans lists pending rows older than `age` whose processing job is gone (its
-// body was claimed by a batch that then failed), so the sweeper can enqueue them again.
+// body was claimed by a batch that then failed), so the sweeper can enqueue them again. A row's
+// job is the one stored with it (job_id) or one whose args list it (re-enqueued by a failed
+// batch or by the sweeper).
 func WebhookInboxOrphans(ctx context.Context, db DBTX, age time.Duration, limit int) ([]int64, error) {
 	rows, err := db.Query(ctx, `
 		SELECT i.id FROM webhook_inbox i
 		WHERE i.status = 'pending' AND i.received_at < now() - make_interval(secs => $1)
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = i.job_id
+		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))
 		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'process_webhook'
 		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending')
 		                  AND j.args->'inbox_ids' @> to_jsonb(i.id))
