@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -222,14 +223,51 @@ const (
 	SkipCoolingDown  = "cooling_down"
 )
 
-// Rendered is a recipient's filled parameters, frozen at launch in recipients.variables. Keys
-// are short because a campaign stores one per recipient; the layout is stable:
+// Rendered is a recipient's filled parameters. The launch freezes only their values in
+// recipients.variables, as a JSON array in the order of the campaign's mapping
+// (["Ana","ana-20"]): the rest of each parameter (component, name, type, button) is the same
+// for every recipient and comes from the mapping, which cannot change once the campaign leaves
+// draft (Mapping.Expand puts them back together). Campaigns launched before stored the whole
+// Rendered per recipient, with short keys:
 //
 //	{"f":"named","p":[{"c":"body","n":"nombre","t":"text","v":"Ana"},
 //	                  {"c":"button","n":"1","t":"text","i":0,"s":"url","v":"ana-20"}]}
 type Rendered struct {
 	Format string          `json:"f,omitempty"` // "named" or "" (positional)
 	Params []RenderedParam `json:"p"`
+}
+
+// Expand rebuilds a recipient's Rendered from its frozen recipients.variables: the values
+// array the launch stores (one value per mapping variable, in order), or the whole Rendered
+// of campaigns launched before. Empty, null and {} (skipped or erased recipients) give an
+// empty Rendered.
+func (m Mapping) Expand(variables []byte) (Rendered, error) {
+	raw := bytes.TrimSpace(variables)
+	if len(raw) == 0 || string(raw) == "null" || string(raw) == "{}" {
+		return Rendered{}, nil
+	}
+	if raw[0] == '{' {
+		var r Rendered
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return Rendered{}, fmt.Errorf("decoding rendered variables: %w", err)
+		}
+		return r, nil
+	}
+	var values []string
+	if err := json.Unmarshal(raw, &values); err != nil {
+		return Rendered{}, fmt.Errorf("decoding variable values: %w", err)
+	}
+	if len(values) != len(m.Variables) {
+		return Rendered{}, fmt.Errorf("%d variable values for a mapping of %d", len(values), len(m.Variables))
+	}
+	r := Rendered{Params: make([]RenderedParam, len(values))}
+	if m.Format == "named" {
+		r.Format = "named"
+	}
+	for i, v := range m.Variables {
+		r.Params[i] = RenderedParam{Component: v.Component, Name: v.Name, Type: v.Type, Index: v.ButtonIndex, SubType: v.ButtonType, Value: values[i]}
+	}
+	return r, nil
 }
 
 // RenderedParam is one filled parameter.

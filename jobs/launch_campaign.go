@@ -158,8 +158,10 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 		return res, fmt.Errorf("freezing the audience of campaign %d: %w", c.ID, err)
 	}
 	res.Recipients = tag.RowsAffected()
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state = 'pending'`, c.ID).Scan(&res.Pending); err != nil {
-		return res, err
+	// The counters the insert's trigger just wrote: no second pass over the recipients.
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(sum(n), 0)::bigint FROM campaign_counters WHERE campaign_id = $1 AND state = 'pending'`,
+		c.ID).Scan(&res.Pending); err != nil {
+		return res, fmt.Errorf("counting pending recipients of campaign %d: %w", c.ID, err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE campaigns SET segment_definition = $3, segment_hash = $4, audience_count = $5
 		WHERE workspace_id = $1 AND id = $2`, c.WorkspaceID, c.ID, []byte(aud.Definition), aud.Hash, res.Recipients); err != nil {

@@ -175,8 +175,10 @@ func TestLaunchCampaign(t *testing.T) {
 		}
 		var raw []byte
 		must2(t, db.QueryRow(ctx, `SELECT variables FROM recipients WHERE campaign_id = $1 AND phone_e164 = '+573000000020'`, c.ID).Scan(&raw))
-		var r campaigns.Rendered
-		must2(t, json.Unmarshal(raw, &r))
+		m, err := campaigns.ParseMapping(c.VariableMapping)
+		must2(t, err)
+		r, err := m.Expand(raw)
+		must2(t, err)
 		if r.Value("body.1") != "cliente" || r.Value("body.2") != "C20" {
 			t.Fatalf("variables %s", raw)
 		}

@@ -3,7 +3,6 @@ package jobs
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,15 +170,15 @@ func (b *sendBatch) failed() error {
 	return b.err
 }
 
-// run walks the slots: whenever one comes due, the recipients due by then are claimed together
-// (at most ClaimConcurrency claims in flight) and each is called as soon as its claim commits.
-// Recipients whose slot passed by more than Grace before they could be claimed stay queued:
-// the pacer releases them again.
+// run walks the slots in rounds of ClaimEvery: ClaimAhead before a round's first slot, the
+// round enters the number's send gate, claims its recipients together and calls each at its
+// slot (see round). At most ClaimConcurrency rounds are in flight. Recipients whose slot
+// passed by more than Grace before their round could start stay queued: the pacer releases
+// them again.
 func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 	w := b.w
 	sem := make(chan struct{}, w.cfg.ClaimConcurrency)
 	var missed []store.SendClaim
-	var lastClaim time.Time
 	defer func() {
 		// Missed slots of a running campaign stay queued: the pacer releases them again (and
 		// slows the number down if many are missed). Those of a campaign paused or cancelled
@@ -194,11 +193,11 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 		}
 	}()
 	for i := 0; i < len(items); {
-		due := items[i].Slot.Add(-w.cfg.ClaimAhead)
-		if next := lastClaim.Add(w.cfg.ClaimEvery); next.After(due) {
-			due = next
+		j := i + 1
+		for j < len(items) && items[j].Slot.Sub(items[i].Slot) < w.cfg.ClaimEvery {
+			j++
 		}
-		if err := w.sleep(ctx, due.Sub(w.now())); err != nil {
+		if err := w.sleep(ctx, items[i].Slot.Add(-w.cfg.ClaimAhead).Sub(w.now())); err != nil {
 			return nil // stopping: what is left stays queued, the pacer releases it again
 		}
 		select {
@@ -211,26 +210,21 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 			return err
 		}
 		now := w.now()
-		for i < len(items) && now.After(items[i].Slot.Add(w.cfg.Grace)) {
+		for i < j && now.After(items[i].Slot.Add(w.cfg.Grace)) {
 			missed = append(missed, items[i])
 			i++
 		}
-		j := i
-		for j < len(items) && !items[j].Slot.After(now.Add(w.cfg.ClaimAhead)) {
-			j++
-		}
-		if j == i {
+		if i == j {
 			<-sem
 			continue
 		}
 		group := items[i:j]
 		i = j
-		lastClaim = now
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
 			defer func() { <-sem }()
-			if err := b.claimAndSend(ctx, group); err != nil {
+			if err := b.round(ctx, group); err != nil {
 				b.fail(err)
 			}
 		}()
@@ -238,11 +232,38 @@ func (b *sendBatch) run(ctx context.Context, items []store.SendClaim) error {
 	return nil
 }
 
-// claimAndSend claims one group of due recipients and starts their calls.
-func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) error {
+// round sends one group of recipients whose slots are close together. On a connection of its
+// own it enters the number's send gate, claims the group (one statement: queued → sending,
+// committed, only while the campaign runs), calls each recipient at its slot, and leaves the
+// gate once every call has started: a pause waits at the gate for those calls, and no call
+// starts after it commits (store.SendGateClose). The claim's latency is spent before the
+// slots, not within Grace.
+func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err error) {
 	w, a := b.w, b.a
+	conn, err := w.db.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquiring a connection to send: %w", err)
+	}
+	if err := store.SendGateEnter(ctx, conn, a.SenderNumberID); err != nil {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // the lock may be held: drop the session
+		conn.Release()
+		if ctx.Err() != nil {
+			return nil // stopping: the group stays queued
+		}
+		return err
+	}
+	var started sync.WaitGroup
+	defer func() {
+		started.Wait()
+		if err := store.SendGateLeave(context.WithoutCancel(ctx), conn, a.SenderNumberID); err != nil {
+			w.log.ErrorContext(ctx, "leaving the send gate", slog.Any("error", err))
+			conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session releases it
+		}
+		conn.Release()
+	}()
+
 	t0 := w.now()
-	claimed, err := store.RecipientsClaimForSend(ctx, w.db, a.WorkspaceID, group, t0)
+	claimed, err := store.RecipientsClaimForSend(ctx, conn, a.WorkspaceID, group, t0)
 	took := w.now().Sub(t0)
 	b.mu.Lock()
 	b.claims++
@@ -266,7 +287,7 @@ func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) e
 				missed = append(missed, it)
 			}
 		}
-		if _, err := store.RecipientsResolveUnclaimed(ctx, w.db, a.WorkspaceID, missed); err != nil {
+		if _, err := store.RecipientsResolveUnclaimed(ctx, conn, a.WorkspaceID, missed); err != nil {
 			return err
 		}
 	}
@@ -303,9 +324,10 @@ func (b *sendBatch) claimAndSend(ctx context.Context, group []store.SendClaim) e
 			continue
 		}
 		b.wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer b.wg.Done()
-			b.call(ctx, r, number, sender, msg)
+			b.call(ctx, r, number, sender, msg, started.Done)
 		}()
 	}
 	if len(back) > 0 {
@@ -325,9 +347,11 @@ func msgOr(r store.RecipientSend, err error) (whatsapp.TemplateMessage, error) {
 }
 
 // call makes one API call and records its outcome.
-func (b *sendBatch) call(ctx context.Context, r store.RecipientSend, number store.SenderNumber, sender Sender, msg whatsapp.TemplateMessage) {
+// started is called as the call begins (the round then leaves the send gate).
+func (b *sendBatch) call(ctx context.Context, r store.RecipientSend, number store.SenderNumber, sender Sender, msg whatsapp.TemplateMessage, started func()) {
 	w := b.w
 	callCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
+	started()
 	res, sendErr := sender.SendTemplate(callCtx, number.PhoneNumberID, msg)
 	cancel()
 	if sendErr == nil {
@@ -407,11 +431,13 @@ func buildMessage(r store.RecipientSend) (whatsapp.TemplateMessage, error) {
 	if r.TemplateName == "" {
 		return whatsapp.TemplateMessage{}, fmt.Errorf("campaign %d has no template", r.CampaignID)
 	}
-	var rendered campaigns.Rendered
-	if len(r.Variables) > 0 && string(r.Variables) != "{}" && string(r.Variables) != "null" {
-		if err := json.Unmarshal(r.Variables, &rendered); err != nil {
-			return whatsapp.TemplateMessage{}, fmt.Errorf("decoding variables of recipient %d: %w", r.ID, err)
-		}
+	m, err := campaigns.ParseMapping(r.Mapping)
+	if err != nil {
+		return whatsapp.TemplateMessage{}, fmt.Errorf("decoding the mapping of campaign %d: %w", r.CampaignID, err)
+	}
+	rendered, err := m.Expand(r.Variables)
+	if err != nil {
+		return whatsapp.TemplateMessage{}, fmt.Errorf("decoding variables of recipient %d: %w", r.ID, err)
 	}
 	return whatsapp.TemplateMessage{
 		To:                    r.Phone,

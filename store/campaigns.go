@@ -506,6 +506,21 @@ func CampaignTransition(ctx context.Context, db DBTX, workspaceID, campaignID in
 		return Campaign{}, fmt.Errorf("beginning transition of campaign %d: %w", campaignID, err)
 	}
 	defer tx.Rollback(ctx)
+	if to == CampaignPaused || to == CampaignCancelled {
+		// No call may start once this commits: wait for the calls already claimed (see
+		// SendGateClose), before the campaign row is locked.
+		var numberID *int64
+		err := tx.QueryRow(ctx, `SELECT sender_number_id FROM campaigns WHERE workspace_id = $1 AND id = $2`,
+			workspaceID, campaignID).Scan(&numberID)
+		if err != nil {
+			return Campaign{}, fmt.Errorf("reading sender number of campaign %d: %w", campaignID, NotFoundIfNoRows(err))
+		}
+		if numberID != nil {
+			if err := SendGateClose(ctx, tx, []int64{*numberID}); err != nil {
+				return Campaign{}, err
+			}
+		}
+	}
 	c, err := CampaignGetForUpdate(ctx, tx, workspaceID, campaignID)
 	if err != nil {
 		return c, err
@@ -597,12 +612,27 @@ func CampaignTransitionList(ctx context.Context, db DBTX, workspaceID, campaignI
 
 // transitionMany moves every campaign the query selects (workspace_id, id pairs, locked in id
 // order to avoid deadlocks) to state to, and returns the campaigns that changed.
-func transitionMany(ctx context.Context, db DBTX, what string, to CampaignState, p TransitionParams, query string, args ...any) ([]Campaign, error) {
+// gateNumbers, when not empty, selects the sender numbers whose send gates close first (see
+// SendGateClose), with the same args.
+func transitionMany(ctx context.Context, db DBTX, what string, to CampaignState, p TransitionParams, gateNumbers, query string, args ...any) ([]Campaign, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer tx.Rollback(ctx)
+	if gateNumbers != "" {
+		rows, err := tx.Query(ctx, gateNumbers, args...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		numbers, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := SendGateClose(ctx, tx, numbers); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -642,6 +672,7 @@ func CampaignsPauseForTemplate(ctx context.Context, db DBTX, templateID int64, p
 		p.Actor = ActorRule
 	}
 	cs, err := transitionMany(ctx, db, fmt.Sprintf("pausing campaigns of template %d", templateID), CampaignPaused, p,
+		`SELECT DISTINCT sender_number_id FROM campaigns WHERE template_id = $1 AND state = 'running' AND sender_number_id IS NOT NULL`,
 		`SELECT `+campaignColumns+` FROM campaigns WHERE template_id = $1 AND state = 'running' ORDER BY id FOR UPDATE`, templateID)
 	return ids(cs), err
 }
@@ -659,11 +690,14 @@ func CampaignsHaltForNumber(ctx context.Context, db DBTX, senderNumberID int64, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer tx.Rollback(ctx)
+	if err := SendGateClose(ctx, tx, []int64{senderNumberID}); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE sender_numbers SET status = 'halted', status_reason = $2, updated_at = now()
 		WHERE id = $1 AND status = 'active'`, senderNumberID, p.Reason); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	cs, err := transitionMany(ctx, tx, what, CampaignPaused, p,
+	cs, err := transitionMany(ctx, tx, what, CampaignPaused, p, "",
 		`SELECT `+campaignColumns+` FROM campaigns WHERE sender_number_id = $1 AND state = 'running' ORDER BY id FOR UPDATE`, senderNumberID)
 	if err != nil {
 		return nil, err
@@ -683,7 +717,7 @@ func CampaignsResumeForTemplate(ctx context.Context, db DBTX, templateID int64, 
 	if p.Actor == "" {
 		p.Actor = ActorRule
 	}
-	return transitionMany(ctx, db, fmt.Sprintf("resuming campaigns of template %d", templateID), CampaignRunning, p, `
+	return transitionMany(ctx, db, fmt.Sprintf("resuming campaigns of template %d", templateID), CampaignRunning, p, "", `
 		SELECT `+prefixed("c", campaignColumns)+` FROM campaigns c
 		JOIN sender_numbers n ON n.id = c.sender_number_id AND n.status = 'active'
 		WHERE c.template_id = $1 AND c.state = 'paused'

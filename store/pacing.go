@@ -155,3 +155,61 @@ func MessagingLedgerPrune(ctx context.Context, db DBTX, workspaceID int64, befor
 	_, err := db.Exec(ctx, `DELETE FROM messaging_ledger WHERE workspace_id = $1 AND counted_at < $2`, workspaceID, before)
 	return err
 }
+
+// The send gate orders a sender number's API calls against the pauses of its campaigns.
+//
+// A send job claims its recipients (queued → sending, committed, re-checking that the campaign
+// runs) tens of milliseconds before their slots, so that the claim's latency does not eat into
+// PaceConfig.Grace, and calls at the slot without another round trip. What keeps "no call
+// starts after a pause commits" is this gate: the job takes the number's gate in shared mode on
+// its connection (a session-level advisory lock) before it claims, and leaves it only once every
+// call it claimed has started. A pause or cancel takes the gate exclusively, first thing in its
+// transaction (SendGateClose), so it commits only after the calls claimed before it started;
+// and Postgres queues a shared request behind a waiting exclusive one, so a job arriving after
+// the pause waits for its commit and its claim then finds the campaign paused. A pause waits at
+// most a claim's lead plus its span (about 100 ms); a crash releases the lock with the session.
+const sendGateNS = 7313
+
+// sendGateKey is the gate's second key: the number id folded into an int4.
+func sendGateKey(senderNumberID int64) int32 { return int32(senderNumberID & 0x7fffffff) }
+
+// SendGateEnter takes the number's send gate in shared mode on conn (a dedicated connection:
+// the lock belongs to the session, not to a transaction); it waits while a pause holds it or
+// waits for it. The caller must SendGateLeave on the same connection, or close it.
+func SendGateEnter(ctx context.Context, conn DBTX, senderNumberID int64) error {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1::int, $2::int)`, sendGateNS, sendGateKey(senderNumberID)); err != nil {
+		return fmt.Errorf("entering the send gate of number %d: %w", senderNumberID, err)
+	}
+	return nil
+}
+
+// SendGateLeave releases what SendGateEnter took.
+func SendGateLeave(ctx context.Context, conn DBTX, senderNumberID int64) error {
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock_shared($1::int, $2::int)`, sendGateNS, sendGateKey(senderNumberID)).Scan(&ok); err != nil {
+		return fmt.Errorf("leaving the send gate of number %d: %w", senderNumberID, err)
+	}
+	if !ok {
+		return fmt.Errorf("leaving the send gate of number %d: not held", senderNumberID)
+	}
+	return nil
+}
+
+// SendGateClose takes the send gates of the given numbers exclusively until tx ends (in id
+// order, so two closers never deadlock): it returns once every call claimed before has started,
+// and no send job claims on those numbers until tx ends. It must come before tx locks any
+// campaign row, which a claim waiting behind the gate may need.
+func SendGateClose(ctx context.Context, tx DBTX, senderNumberIDs []int64) error {
+	if len(senderNumberIDs) == 0 {
+		return nil
+	}
+	keys := make([]int32, len(senderNumberIDs))
+	for i, id := range senderNumberIDs {
+		keys[i] = sendGateKey(id)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, k) FROM (SELECT DISTINCT k FROM unnest($2::int[]) k ORDER BY k) g`,
+		sendGateNS, keys); err != nil {
+		return fmt.Errorf("closing the send gate of numbers %v: %w", senderNumberIDs, err)
+	}
+	return nil
+}

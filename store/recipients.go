@@ -169,7 +169,8 @@ type RecipientSend struct {
 	State            string
 	SendSlot         *time.Time
 	Attempts         int
-	Variables        json.RawMessage
+	Variables        json.RawMessage // the frozen values (campaigns.Mapping.Expand)
+	Mapping          json.RawMessage // the campaign's variable mapping, which the values follow
 	CampaignState    CampaignState
 	SenderNumberID   int64
 	TemplateName     string
@@ -189,12 +190,12 @@ func RecipientClaimForSend(ctx context.Context, db DBTX, workspaceID, recipientI
 		WHERE r.workspace_id = $1 AND r.id = $2 AND r.state = 'queued' AND r.send_slot = $3
 		  AND c.id = r.campaign_id AND c.workspace_id = r.workspace_id AND c.state = 'running'
 		RETURNING r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
-		          r.variables, c.state, c.sender_number_id,
+		          r.variables, c.variable_mapping, c.state, c.sender_number_id,
 		          (SELECT t.name FROM templates t WHERE t.id = c.template_id AND t.workspace_id = c.workspace_id),
 		          (SELECT t.language FROM templates t WHERE t.id = c.template_id AND t.workspace_id = c.workspace_id)`,
 		workspaceID, recipientID, slot, now).Scan(
 		&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
-		&r.Variables, &r.CampaignState, &numberID, &tname, &tlang)
+		&r.Variables, &r.Mapping, &r.CampaignState, &numberID, &tname, &tlang)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}
@@ -218,14 +219,14 @@ func RecipientLockForSend(ctx context.Context, tx DBTX, workspaceID, recipientID
 	var tname, tlang *string
 	err := tx.QueryRow(ctx, `
 		SELECT r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
-		       r.variables, c.state, c.sender_number_id, t.name, t.language
+		       r.variables, c.variable_mapping, c.state, c.sender_number_id, t.name, t.language
 		FROM recipients r
 		JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
 		LEFT JOIN templates t ON t.id = c.template_id AND t.workspace_id = c.workspace_id
 		WHERE r.workspace_id = $1 AND r.id = $2
 		FOR UPDATE OF r`, workspaceID, recipientID).Scan(
 		&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
-		&r.Variables, &r.CampaignState, &numberID, &tname, &tlang)
+		&r.Variables, &r.Mapping, &r.CampaignState, &numberID, &tname, &tlang)
 	if err != nil {
 		return r, NotFoundIfNoRows(err)
 	}
@@ -410,7 +411,7 @@ func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, ite
 	rows, err := db.Query(ctx, `
 		WITH s AS (SELECT * FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)),
 		c AS (
-		    SELECT c.id, c.state, c.sender_number_id, t.name AS tname, t.language AS tlang
+		    SELECT c.id, c.state, c.sender_number_id, c.variable_mapping, t.name AS tname, t.language AS tlang
 		    FROM campaigns c LEFT JOIN templates t ON t.id = c.template_id AND t.workspace_id = c.workspace_id
 		    WHERE c.workspace_id = $1 AND c.state = 'running'
 		      AND c.id IN (SELECT r.campaign_id FROM recipients r JOIN s ON s.id = r.id WHERE r.workspace_id = $1)
@@ -420,7 +421,7 @@ func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, ite
 		FROM s, c
 		WHERE r.workspace_id = $1 AND r.id = s.id AND r.state = 'queued' AND r.send_slot = s.slot AND c.id = r.campaign_id
 		RETURNING r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
-		          r.variables, c.state, c.sender_number_id, c.tname, c.tlang`,
+		          r.variables, c.variable_mapping, c.state, c.sender_number_id, c.tname, c.tlang`,
 		workspaceID, ids, slots, now)
 	if err != nil {
 		return nil, fmt.Errorf("claiming %d recipients for sending: %w", len(items), err)
@@ -432,7 +433,7 @@ func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, ite
 		var numberID *int64
 		var tname, tlang *string
 		if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.CampaignID, &r.ContactID, &r.Phone, &r.State, &r.SendSlot, &r.Attempts,
-			&r.Variables, &r.CampaignState, &numberID, &tname, &tlang); err != nil {
+			&r.Variables, &r.Mapping, &r.CampaignState, &numberID, &tname, &tlang); err != nil {
 			return nil, fmt.Errorf("claiming %d recipients for sending: %w", len(items), err)
 		}
 		if numberID != nil {
