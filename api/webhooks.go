@@ -54,8 +54,9 @@ type webhookEndpoint struct {
 	ttl       time.Duration
 	logBad    rate.Sometimes
 
-	mu    sync.Mutex
-	cache map[string]routeCacheEntry // "p:<phone_number_id>" | "w:<waba_id>"
+	mu       sync.Mutex
+	cache    map[string]routeCacheEntry // "p:<phone_number_id>" | "w:<waba_id>"
+	inflight map[string]chan struct{}   // keys being looked up; closed when cached
 
 	commits *groupCommit
 }
@@ -75,7 +76,7 @@ type resolvedRoute struct {
 func (s *Server) mountWebhooks(e *echo.Echo) {
 	h := &webhookEndpoint{
 		s: s, simSecret: []byte(SimulatorAppSecret(s.cfg)), ttl: webhookRouteTTL,
-		logBad: rate.Sometimes{Interval: time.Second}, cache: map[string]routeCacheEntry{},
+		logBad: rate.Sometimes{Interval: time.Second}, cache: map[string]routeCacheEntry{}, inflight: map[string]chan struct{}{},
 	}
 	h.commits = &groupCommit{store: h.storeBatch, slots: make(chan struct{}, webhookCommitters), max: webhookCommitBatch}
 	e.GET(WebhookPath, h.verify)
@@ -155,37 +156,76 @@ func routingKeys(body []byte) (keys []string, ok bool) {
 }
 
 // resolve returns the numbers each key names (empty for unknown keys), from the cache or one
-// query for the keys missing from it.
+// query for the keys missing from it. One request looks a key up at a time: when its cache
+// entry expires under load, the others wait for that lookup instead of all querying (and
+// decrypting app secrets) at once.
 func (h *webhookEndpoint) resolve(ctx context.Context, keys []string) (map[string][]resolvedRoute, error) {
-	now := time.Now()
 	out := make(map[string][]resolvedRoute, len(keys))
-	var pnids, wabas []string
-	h.mu.Lock()
-	for _, k := range keys {
-		if e, ok := h.cache[k]; ok && now.Sub(e.at) < h.ttl {
-			out[k] = e.routes
-			continue
+	for {
+		now := time.Now()
+		var mine []string
+		var wait []chan struct{}
+		h.mu.Lock()
+		for _, k := range keys {
+			if _, done := out[k]; done {
+				continue
+			}
+			if e, ok := h.cache[k]; ok && now.Sub(e.at) < h.ttl {
+				out[k] = e.routes
+			} else if ch, ok := h.inflight[k]; ok {
+				wait = append(wait, ch)
+			} else {
+				h.inflight[k] = make(chan struct{})
+				mine = append(mine, k)
+			}
 		}
+		h.mu.Unlock()
+		if len(mine) > 0 {
+			if err := h.lookup(ctx, mine, out); err != nil {
+				return nil, err
+			}
+		}
+		if len(wait) == 0 {
+			return out, nil
+		}
+		for _, ch := range wait {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		// The keys waited for are cached now (or their lookup failed: look them up ourselves).
+	}
+}
+
+// lookup reads the numbers of keys (which this request holds in h.inflight) from the database,
+// caches them, adds them to out, and releases the requests waiting for them.
+func (h *webhookEndpoint) lookup(ctx context.Context, keys []string, out map[string][]resolvedRoute) error {
+	defer func() {
+		h.mu.Lock()
+		for _, k := range keys {
+			close(h.inflight[k])
+			delete(h.inflight, k)
+		}
+		h.mu.Unlock()
+	}()
+	now := time.Now()
+	var pnids, wabas []string
+	for _, k := range keys {
 		if k[0] == 'p' {
 			pnids = append(pnids, k[2:])
 		} else {
 			wabas = append(wabas, k[2:])
 		}
 	}
-	h.mu.Unlock()
-	if len(pnids) == 0 && len(wabas) == 0 {
-		return out, nil
-	}
 	routes, err := store.WebhookRoutesFind(ctx, h.s.db, pnids, wabas)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fresh := map[string][]resolvedRoute{}
-	for _, k := range pnids {
-		fresh["p:"+k] = nil
-	}
-	for _, k := range wabas {
-		fresh["w:"+k] = nil
+	for _, k := range keys {
+		fresh[k] = nil
 	}
 	for _, r := range routes {
 		rr := resolvedRoute{WebhookRoute: r}
@@ -215,7 +255,7 @@ func (h *webhookEndpoint) resolve(ctx context.Context, keys []string) (map[strin
 		out[k] = v
 	}
 	h.mu.Unlock()
-	return out, nil
+	return nil
 }
 
 func containsKey(m map[string][]resolvedRoute, k string) bool {

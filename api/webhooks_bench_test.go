@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pregon/pregon/whatsapp"
@@ -108,6 +110,16 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	}
 	defer apiPool.Close()
 	env.srv.db = apiPool
+	// The benchmark's own queries (backlog samples, drain checks) use a pool of their own,
+	// left out of the CPU figures.
+	monCfg := env.db.Config().Copy()
+	monCfg.MaxConns = 2
+	monCfg.ConnConfig.RuntimeParams["application_name"] = benchMonitorApp
+	mon, err := pgxpool.NewWithConfig(ctx, monCfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mon.Close()
 	noWorkers := os.Getenv("PREGON_BENCH_WEBHOOK_NO_WORKERS") != ""
 	deferred := os.Getenv("PREGON_BENCH_WEBHOOK_DEFERRED") != ""
 	if !noWorkers && !deferred {
@@ -132,7 +144,7 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 				return
 			case <-tk.C:
 				var n int64
-				env.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
+				mon.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
 				if n > maxBacklog.Load() {
 					maxBacklog.Store(n)
 				}
@@ -174,6 +186,7 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 		}()
 	}
 	bodyRate := float64(rate) / float64(batch)
+	pgCPU0, goCPU0 := backendCPU(b, mon), processCPU()
 	b.StartTimer()
 	start := time.Now()
 	for i := range bodies {
@@ -187,7 +200,7 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	wg.Wait()
 	sendDur := time.Since(start)
 	var doneDuringLoad int64
-	env.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status <> 'pending'`).Scan(&doneDuringLoad)
+	mon.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status <> 'pending'`).Scan(&doneDuringLoad)
 	// Drain: processing must catch up.
 	drainStart := time.Now()
 	if deferred {
@@ -196,7 +209,7 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	deadline := drainStart.Add(5 * time.Minute)
 	for !noWorkers {
 		var n int64
-		env.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
+		mon.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n)
 		if n == 0 {
 			break
 		}
@@ -207,6 +220,8 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	}
 	drain := time.Since(drainStart)
 	b.StopTimer()
+	pgCPU := cpuSince(pgCPU0, backendCPU(b, mon))
+	goCPU := processCPU() - goCPU0
 	close(stopSampling)
 	sampler.Wait()
 
@@ -245,10 +260,67 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 		processing = float64(total) / drain.Seconds()
 	}
 	b.ReportMetric(processing, "processed_events/s")
+	b.ReportMetric(pgCPU.Seconds()*1e6/float64(total), "pg_cpu_us/event")
+	b.ReportMetric(goCPU.Seconds()*1e6/float64(total), "go_cpu_us/event")
 	b.Logf("%d status events in %d bodies of %d over %.1fs: %.0f events/s accepted (target %d); ack p50 %v p99 %v max %v; %.0f events/s processed (%s); backlog max %d bodies; drained %v after the load; zero loss (%d events stored, %d recipients read)",
 		total, len(bodies), batch, sendDur.Seconds(), accepted, rate, pct(0.5), pct(0.99), lat[len(lat)-1],
 		processing, map[bool]string{false: "during the load", true: "after it, workers started once every body was stored"}[deferred],
 		maxBacklog.Load(), drain.Round(time.Millisecond), stored, read)
+	b.Logf("CPU (load-independent): Postgres backends of the test database %.1f s, this Go process (endpoint, workers and load generator) %.1f s: %.0f + %.0f µs per event",
+		pgCPU.Seconds(), goCPU.Seconds(), pgCPU.Seconds()*1e6/float64(total), goCPU.Seconds()*1e6/float64(total))
+}
+
+// benchMonitorApp names the connections of the benchmark's own queries.
+const benchMonitorApp = "pregon-bench-monitor"
+
+// backendCPU is the CPU time used so far by each Postgres backend connected to the
+// benchmark's database but its own monitoring connections (from /proc; the test server runs on
+// this machine), by pid.
+func backendCPU(b *testing.B, db *pgxpool.Pool) map[int]time.Duration {
+	b.Helper()
+	rows, err := db.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name <> $1`, benchMonitorApp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[int]time.Duration{}
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // not on this machine, or gone
+		}
+		// Fields after the command name (which is in parentheses): utime and stime are the
+		// 12th and 13th, in clock ticks (100 a second on Linux).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[int(pid)] = time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return out
+}
+
+// cpuSince is the CPU the backends used between two backendCPU readings (a backend that
+// appeared in between counts from zero).
+func cpuSince(before, after map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, t := range after {
+		d += t - before[pid]
+	}
+	return d
+}
+
+// processCPU is the CPU time (user + system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // warmUp opens the load generator's connections (each posts one body with a wrong signature,
