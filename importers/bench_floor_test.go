@@ -130,16 +130,18 @@ func copyFloor(b *testing.B, ctx context.Context, n int, variant string) {
 		b.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
+	pid := backendPID(ctx, conn)
+	cpuIDs, tIDs := procCPU(pid), time.Now()
 	ids, err := allocIDs(ctx, tx, n, make([]int64, 0, n))
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("%d ids from the sequence: %.2fs (backend CPU %.2fs)", n, time.Since(tIDs).Seconds(), (procCPU(pid) - cpuIDs).Seconds())
 	evidence := func(dst []byte, i int) []byte {
 		dst = append(dst[:0], `{"import_id":1,"file_sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","row":`...)
 		dst = strconv.AppendInt(dst, int64(i+2), 10)
 		return append(dst, '}')
 	}
-	pid := backendPID(ctx, conn)
 	now := time.Now()
 	cpu0, t0 := procCPU(pid), time.Now()
 	i := 0

@@ -47,7 +47,14 @@ WITH up AS (
         consent_evidence = CASE WHEN s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL
                                 THEN jsonb_build_object('import_id', $3::bigint, 'file_sha256', $4::text, 'row', s.row_num)
                                 ELSE c.consent_evidence END,
-        updated_at = now()
+        updated_at = now(),
+        -- Unchanged, but named: the btree indexes with workspace_id as a key column then take the
+        -- new row versions as plain inserts. Left out, Postgres flags the row "logically
+        -- unchanged" for them and runs a bottom-up deletion pass on each full leaf page, visiting
+        -- heap pages for old versions to remove; here there are none (they belong to this very
+        -- transaction). Profile of a 300k-row re-import: passes 6.2% of the backend's time
+        -- before, 3.5% after (the unique indexes still run them: they see the old version).
+        workspace_id = c.workspace_id
     FROM import_stage s
     WHERE c.workspace_id = $1 AND c.phone_e164 = s.phone
       AND ((s.consent AND c.consent_at IS NULL AND c.opted_out_at IS NULL)
