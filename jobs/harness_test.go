@@ -121,6 +121,9 @@ func (b *bundle) campaign(t testing.TB, name string, n int, window string) int64
 		INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164)
 		SELECT $1, $2, id, phone_e164 FROM c ORDER BY id`, b.ws.ID, id, n)
 	must(t, err)
+	// As the launch does: the pacer's and the send jobs' first plans see the new audience.
+	_, err = b.pool.Exec(ctx, `ANALYZE recipients, contacts`)
+	must(t, err)
 	return id
 }
 

@@ -67,6 +67,16 @@ func (w *LaunchCampaignWorker) Work(ctx context.Context, job *river.Job[LaunchCa
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing launch of campaign %d: %w", job.Args.CampaignID, err)
 	}
+	if res.Launched && res.Recipients > 0 {
+		// The pacer and the send jobs start on the new audience at once; with statistics that
+		// do not know it yet (autovacuum analyses a minute or more later) their first plans
+		// were badly wrong: a 1,000 msg/s number fell to half its rate for its first ten
+		// seconds. A sampled ANALYZE costs a fraction of a second, after the commit so that it
+		// holds no lock of the launch.
+		if _, err := w.db.Exec(ctx, `ANALYZE recipients`); err != nil {
+			w.log.WarnContext(ctx, "analysing recipients after a launch", slog.Int64("campaign_id", job.Args.CampaignID), slog.Any("error", err))
+		}
+	}
 	w.log.InfoContext(ctx, "campaign launch", slog.Int64("campaign_id", job.Args.CampaignID),
 		slog.Bool("launched", res.Launched), slog.String("skipped_because", res.NotLaunched),
 		slog.Int64("recipients", res.Recipients), slog.Int64("pending", res.Pending), slog.Duration("took", res.Took))

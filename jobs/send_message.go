@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -299,6 +300,9 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 	if err == nil && number.Status != store.NumberActive {
 		err = fmt.Errorf("sender number %d is %s", number.ID, number.Status)
 	}
+	// The claim returns its rows in no particular order: call them in slot order, or a
+	// recipient would wait for another's later slot and miss its own.
+	slices.SortFunc(claimed, func(x, y store.RecipientSend) int { return x.SendSlot.Compare(*y.SendSlot) })
 	var back []store.SendClaim // nothing went out: back to pending
 	for _, r := range claimed {
 		slot := *r.SendSlot
@@ -334,7 +338,9 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 		b.mu.Lock()
 		b.late += len(back)
 		b.mu.Unlock()
-		return store.RecipientsUnclaim(context.WithoutCancel(ctx), w.db, a.WorkspaceID, back)
+		// On the round's own connection: waiting for another one while holding this could
+		// starve the pool.
+		return store.RecipientsUnclaim(context.WithoutCancel(ctx), conn, a.WorkspaceID, back)
 	}
 	return nil
 }
