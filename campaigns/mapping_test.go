@@ -115,6 +115,24 @@ func TestRenderAndComponents(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil || !reflect.DeepEqual(back, r) {
 		t.Fatalf("round trip %s → %+v (%v)", raw, back, err)
 	}
+	// What the launch freezes (the values, in mapping order) expands to the same Rendered, and
+	// so does the whole Rendered that campaigns launched before stored.
+	values := make([]string, len(r.Params))
+	for i, p := range r.Params {
+		values[i] = p.Value
+	}
+	frozen, _ := json.Marshal(values)
+	for _, stored := range [][]byte{frozen, raw} {
+		if got, err := m.Expand(stored); err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("expand %s → %+v (%v), want %+v", stored, got, err, r)
+		}
+	}
+	if _, err := m.Expand([]byte(`["solo uno"]`)); err == nil {
+		t.Fatal("expanded fewer values than the mapping has variables")
+	}
+	if got, err := m.Expand([]byte(`{}`)); err != nil || len(got.Params) != 0 {
+		t.Fatalf("expand {} → %+v (%v)", got, err)
+	}
 
 	// Missing value without fallback skips; with fallback uses it.
 	_, skip = Render(m, Contact{Name: "Ana"})
