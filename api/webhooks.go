@@ -59,6 +59,9 @@ type webhookEndpoint struct {
 	inflight map[string]chan struct{}   // keys being looked up; closed when cached
 
 	commits *groupCommit
+
+	jobsMu   sync.Mutex
+	idleJobs []*reusableJob // the committers' recent jobs, most recently used last
 }
 
 type routeCacheEntry struct {
@@ -501,23 +504,81 @@ func (g *groupCommit) commitPending(ctx context.Context) {
 // storeBatch inserts inbox rows and the processing job of the pending ones in one transaction.
 // The job goes first so the rows can name it: a batch that processes them deletes it.
 func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookInboxRow) error {
+	j := h.takeJob()
+	defer h.putJob(j)
 	return pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
 		pending := false
 		for _, r := range rows {
 			pending = pending || r.Status == store.InboxPending
 		}
 		if pending {
-			// One job for the bodies of this commit; it processes them (and more pending ones) in
-			// one transaction.
-			res, err := h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{}, nil)
+			id, err := h.processingJob(ctx, tx, j)
 			if err != nil {
 				return fmt.Errorf("enqueuing the processing of %d webhooks: %w", len(rows), err)
 			}
 			for i := range rows {
-				rows[i].JobID = &res.Job.ID
+				rows[i].JobID = &id
 			}
 		}
 		_, err := store.WebhookInboxInsertMany(ctx, tx, rows)
 		return err
 	})
+}
+
+// webhookJobReuse is how long a committer keeps giving its bodies to the job it inserted, while
+// River has not started it: under load, one job (and one River insert, notification, fetch and
+// deletion) for many commits instead of one each. Short, so that a job held by commits after
+// commits is not skipped by River's fetch for long.
+const webhookJobReuse = 100 * time.Millisecond
+
+// reusableJob is the processing job a committer inserted last.
+type reusableJob struct {
+	id int64
+	at time.Time
+}
+
+// takeJob gives a committing transaction the job state of a committer: the most recently used
+// one, so that commits one after the other share a job. At most webhookCommitters transactions
+// commit at once, so there are as many states.
+func (h *webhookEndpoint) takeJob() *reusableJob {
+	h.jobsMu.Lock()
+	defer h.jobsMu.Unlock()
+	if n := len(h.idleJobs); n > 0 {
+		j := h.idleJobs[n-1]
+		h.idleJobs = h.idleJobs[:n-1]
+		return j
+	}
+	return &reusableJob{}
+}
+
+func (h *webhookEndpoint) putJob(j *reusableJob) {
+	h.jobsMu.Lock()
+	defer h.jobsMu.Unlock()
+	if len(h.idleJobs) < webhookCommitters {
+		h.idleJobs = append(h.idleJobs, j)
+	}
+}
+
+// processingJob returns the job that will process the bodies tx stores: the committer's recent
+// job if River has not started it (locked until tx ends, so that neither River nor a
+// processing batch starts or deletes it before these bodies are visible), else a new one.
+func (h *webhookEndpoint) processingJob(ctx context.Context, tx pgx.Tx, j *reusableJob) (int64, error) {
+	if j.id != 0 && time.Since(j.at) < webhookJobReuse {
+		held, err := store.WebhookJobHold(ctx, tx, j.id)
+		if err != nil {
+			return 0, err
+		}
+		if held {
+			return j.id, nil
+		}
+	}
+	// One job for the bodies of this commit (and of the next ones, see webhookJobReuse); it
+	// processes them, and more pending ones, in one transaction. If tx rolls back, the job does
+	// not exist and the next commit inserts another.
+	res, err := h.s.river.InsertTx(ctx, tx, jobs.ProcessWebhookArgs{}, nil)
+	if err != nil {
+		return 0, err
+	}
+	j.id, j.at = res.Job.ID, time.Now()
+	return j.id, nil
 }

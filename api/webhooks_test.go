@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/pregon/pregon/jobs"
@@ -662,16 +663,20 @@ func TestWebhookGoldenPayloads(t *testing.T) {
 	})
 }
 
+func batchTestBody(i int) []byte {
+	return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"%s","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"%s"},"statuses":[{"id":"wamid.batch.%d","status":"delivered","timestamp":"1764000000","recipient_id":"573001234567"}]}}]}]}`, wabaA, pnidA, i))
+}
+
 // A batch processes the bodies of other jobs too, and deletes those jobs in its transaction:
 // under load a job runs per batch, not per stored body. Every body is processed once, and no
 // job is left waiting for bodies already processed.
 func TestWebhookBatchDeletesJobsOfProcessedBodies(t *testing.T) {
 	t.Parallel()
 	env := newWebhookEnv(t)
-	const bodies = 30
+	const bodies = 12
 	for i := range bodies {
-		body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"%s","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"%s"},"statuses":[{"id":"wamid.batch.%d","status":"delivered","timestamp":"1764000000","recipient_id":"573001234567"}]}}]}]}`, wabaA, pnidA, i)
-		env.post([]byte(body), secretA).expect(t, http.StatusOK)
+		env.post(batchTestBody(i), secretA).expect(t, http.StatusOK)
+		time.Sleep(webhookJobReuse + 20*time.Millisecond) // a job each
 	}
 	if n := env.count(t, `SELECT count(DISTINCT job_id) FROM webhook_inbox WHERE status = 'pending'`); n != bodies {
 		t.Fatalf("%d jobs named by %d bodies posted one after the other, want one each", n, bodies)
@@ -693,4 +698,104 @@ func TestWebhookBatchDeletesJobsOfProcessedBodies(t *testing.T) {
 		t.Fatalf("%d of %d jobs ran; the batches should have deleted the jobs of the bodies they processed", ran, bodies)
 	}
 	t.Logf("%d bodies processed by %d jobs", bodies, ran)
+}
+
+// A committer gives its bodies to its recent job while River has not started it, holding the
+// job until the commit so that neither River nor a processing batch can take or delete it in
+// between; once River has started it (or it is no longer recent) the commit gets a new job,
+// which would otherwise not see the new bodies. Every body is processed.
+func TestWebhookCommitsShareANotStartedJob(t *testing.T) {
+	t.Parallel()
+	env := newWebhookEnv(t)
+	ctx := context.Background()
+	h := &webhookEndpoint{s: env.srv}
+	j := &reusableJob{}
+	n := 0
+	store1 := func(tx pgx.Tx) int64 {
+		t.Helper()
+		id, err := h.processingJob(ctx, tx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.WebhookInboxInsertMany(ctx, tx, []store.WebhookInboxRow{{Body: batchTestBody(n), JobID: &id}}); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		return id
+	}
+	commit := func(tx pgx.Tx) {
+		t.Helper()
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	begin := func() pgx.Tx {
+		t.Helper()
+		tx, err := env.db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+
+	tx := begin()
+	first := store1(tx)
+	commit(tx)
+
+	tx = begin()
+	j.at = time.Now() // recent
+	if id := store1(tx); id != first {
+		t.Fatalf("second commit got job %d, want the recent one %d", id, first)
+	}
+	// While the commit holds the job, River's fetch (FOR UPDATE SKIP LOCKED) and a batch that
+	// processed its first body cannot take it.
+	var free int
+	if err := env.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT id FROM river_job WHERE id = $1 FOR UPDATE SKIP LOCKED) j`, first).Scan(&free); err != nil {
+		t.Fatal(err)
+	}
+	if free != 0 {
+		t.Fatal("a job held by a commit could be locked by River's fetch")
+	}
+	other := begin()
+	firstRow := store.WebhookInboxRow{ID: 1, JobID: &first}
+	if err := other.QueryRow(ctx, `SELECT id FROM webhook_inbox ORDER BY id LIMIT 1`).Scan(&firstRow.ID); err != nil {
+		t.Fatal(err)
+	}
+	done, err := store.WebhookInboxDoneJobs(ctx, other, []store.WebhookInboxRow{firstRow}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 0 {
+		t.Fatalf("a batch would delete job %v while a commit is adding bodies to it", done)
+	}
+	other.Rollback(ctx)
+	commit(tx)
+
+	// River started the job: the next commit needs a new one.
+	if _, err := env.db.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	tx = begin()
+	j.at = time.Now()
+	second := store1(tx)
+	commit(tx)
+	if second == first {
+		t.Fatal("a commit gave its body to a job River had started")
+	}
+	// Not recent any more: a new one too.
+	tx = begin()
+	j.at = time.Now().Add(-time.Second)
+	if third := store1(tx); third == second {
+		t.Fatal("a commit reused a job older than webhookJobReuse")
+	}
+	commit(tx)
+
+	if _, err := env.db.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	env.startWorkers(t)
+	env.waitProcessed(t)
+	if got := env.count(t, `SELECT count(*) FROM status_events WHERE wamid LIKE 'wamid.batch.%'`); got != n {
+		t.Fatalf("%d status events stored, want %d", got, n)
+	}
 }

@@ -102,6 +102,10 @@ func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.T
 		if cc.WebhookWorkers <= 0 {
 			cc.WebhookWorkers = 4
 		}
+		// The endpoint gives a job bodies for up to 100 ms while River has not started it
+		// (api.webhookJobReuse), so inserts (and their notifications) are rare under load: poll
+		// often enough that a job skipped while an endpoint commit held it is fetched soon.
+		webhookQueue := river.QueueConfig{MaxWorkers: cc.WebhookWorkers, FetchPollInterval: 100 * time.Millisecond, FetchCooldown: 10 * time.Millisecond}
 		cfg.Workers = ws
 		cfg.PeriodicJobs = PeriodicJobs(d)
 		cfg.FetchCooldown = 20 * time.Millisecond
@@ -114,7 +118,7 @@ func NewClient(pool *pgxpool.Pool, d Deps, cc ClientConfig) (*river.Client[pgx.T
 			// LISTEN/NOTIFY does not wake a fetch at that moment: poll often enough to fetch them
 			// well before it.
 			QueueSend:     {MaxWorkers: cc.SendWorkers, FetchPollInterval: 100 * time.Millisecond, FetchCooldown: 10 * time.Millisecond},
-			QueueWebhooks: {MaxWorkers: cc.WebhookWorkers},
+			QueueWebhooks: webhookQueue,
 			QueueExports:  {MaxWorkers: 2},
 			QueueSync:     {MaxWorkers: 4},
 		}

@@ -237,11 +237,12 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 }
 
 // deleteDoneJobs deletes the jobs of claimed rows (other than the running job) that have
-// nothing left to do once this transaction commits. Jobs River already fetched are skipped
-// (they run, find their rows processed, and finish); if the transaction rolls back, so does the
-// deletion, and every pending row keeps its job.
+// nothing left to do once this transaction commits (see store.WebhookInboxDoneJobs: jobs River
+// started or an endpoint commit is adding bodies to are kept; they run and find their rows
+// processed). If the transaction rolls back, so does the deletion, and every pending row keeps
+// its job.
 func deleteDoneJobs(ctx context.Context, tx pgx.Tx, claimed []store.WebhookInboxRow, running int64) error {
-	done, err := store.WebhookInboxJobsDone(ctx, tx, claimed, running)
+	done, err := store.WebhookInboxDoneJobs(ctx, tx, claimed, running)
 	if err != nil || len(done) == 0 {
 		return err
 	}

@@ -206,11 +206,33 @@ func WebhookInboxClaim(ctx context.Context, db DBTX, jobID int64, own []int64, l
 	return append(mine, more...), err
 }
 
-// WebhookInboxJobsDone returns the jobs (other than except) of the claimed rows that have no
-// other pending row: once the claiming transaction marks the rows processed, those jobs have
-// nothing left to do and it may delete them. A job whose other rows are pending (perhaps
-// claimed by a concurrent batch) is kept; it finds nothing when it runs.
-func WebhookInboxJobsDone(ctx context.Context, db DBTX, claimed []WebhookInboxRow, except int64) ([]int64, error) {
+// WebhookJobHold reports whether processing job jobID has not started yet (River has not
+// fetched it) and, if so, locks it until the transaction ends: River's fetch and the batches'
+// WebhookInboxDoneJobs skip locked jobs, so bodies the transaction stores naming the job will
+// be visible to it when it runs. The endpoint uses it to give a recent job more bodies instead
+// of inserting one per commit. A job someone else has locked (River fetching it, a batch
+// deleting it) is not held: never wait, the caller inserts a new job.
+func WebhookJobHold(ctx context.Context, db DBTX, jobID int64) (bool, error) {
+	rows, err := db.Query(ctx, `SELECT id FROM river_job WHERE id = $1 AND kind = 'process_webhook' AND state = 'available'
+		FOR KEY SHARE SKIP LOCKED`, jobID)
+	if err != nil {
+		return false, fmt.Errorf("holding webhook job %d: %w", jobID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return false, fmt.Errorf("holding webhook job %d: %w", jobID, err)
+	}
+	return len(ids) == 1, nil
+}
+
+// WebhookInboxDoneJobs locks the jobs (other than except) of the claimed rows that have not
+// started and have no other pending row: once the claiming transaction marks the rows
+// processed, those jobs have nothing left to do and it may delete them. Jobs River started or
+// an endpoint transaction holds (WebhookJobHold: it may be storing more bodies for them) are
+// skipped, and so is a job whose other rows are pending (perhaps claimed by a concurrent
+// batch); such a job finds nothing when it runs. The check follows the lock, in a statement of
+// its own, so it sees every body stored for the job.
+func WebhookInboxDoneJobs(ctx context.Context, db DBTX, claimed []WebhookInboxRow, except int64) ([]int64, error) {
 	var ids, jobs []int64
 	for _, r := range claimed {
 		ids = append(ids, r.ID)
@@ -221,10 +243,19 @@ func WebhookInboxJobsDone(ctx context.Context, db DBTX, claimed []WebhookInboxRo
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	rows, err := db.Query(ctx, `
+	rows, err := db.Query(ctx, `SELECT id FROM river_job WHERE id = ANY($1::bigint[]) AND state <> 'running'
+		ORDER BY id FOR UPDATE SKIP LOCKED`, jobs)
+	if err != nil {
+		return nil, fmt.Errorf("locking the jobs of %d claimed webhooks: %w", len(ids), err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(locked) == 0 {
+		return nil, err
+	}
+	rows, err = db.Query(ctx, `
 		SELECT j FROM unnest($1::bigint[]) AS j
 		WHERE NOT EXISTS (SELECT 1 FROM webhook_inbox WHERE job_id = j AND status = 'pending' AND id <> ALL($2::bigint[]))`,
-		jobs, ids)
+		locked, ids)
 	if err != nil {
 		return nil, fmt.Errorf("finding the jobs of %d claimed webhooks: %w", len(ids), err)
 	}
