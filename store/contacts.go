@@ -323,7 +323,8 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 
 // ContactErase erases a contact's personal data (a data-subject request): phone becomes
 // "erased:<id>", name, email, language, tags, attributes and wa_id are cleared, the phone and
-// variables on its campaign recipients and the bodies of its messages too. The rows stay, so
+// variables on its campaign recipients, the WhatsApp id and raw payload of their status
+// webhooks, and the bodies of its messages too. The rows stay, so
 // campaigns keep their delivery counts; consent events stay as the legal record.
 func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	tx, err := db.Begin(ctx)
@@ -343,6 +344,13 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 			return err
 		}
 		return nil // already erased
+	}
+	// Status webhooks name the WhatsApp id and keep Meta's raw object: both go, the statuses
+	// (and so the delivery counts) stay.
+	if _, err := tx.Exec(ctx, `UPDATE status_events s SET recipient_wa_id = '', raw = '{}'
+		FROM recipients r
+		WHERE r.workspace_id = $1 AND r.contact_id = $2 AND r.wamid IS NOT NULL AND s.wamid = r.wamid`, workspaceID, id); err != nil {
+		return fmt.Errorf("erasing status webhooks of contact %d: %w", id, err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE recipients SET phone_e164 = 'erased:' || contact_id, wa_id = NULL, variables = '{}'
 		WHERE workspace_id = $1 AND contact_id = $2`, workspaceID, id); err != nil {

@@ -155,8 +155,11 @@ func TestContacts(t *testing.T) {
 		chk(t, err)
 		cp, err := store.CampaignCreate(ctx, db, store.Campaign{WorkspaceID: ws.ID, Name: "Promo"})
 		chk(t, err)
-		_, err = db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, variables, state)
-			VALUES ($1, $2, $3, '+573001234567', '{"1":"Ana"}', 'delivered')`, ws.ID, cp.ID, c.ID)
+		_, err = db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, variables, state, wamid)
+			VALUES ($1, $2, $3, '+573001234567', '{"1":"Ana"}', 'delivered', 'wamid.ana')`, ws.ID, cp.ID, c.ID)
+		chk(t, err)
+		_, err = db.Exec(ctx, `INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, raw, applied_at)
+			VALUES ($1, 'wamid.ana', 'delivered', now(), '573001234567', '{"recipient_id":"573001234567"}', now())`, ws.ID)
 		chk(t, err)
 		if err := store.ContactErase(ctx, db, other.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("cross-workspace erase: %v", err)
@@ -174,6 +177,11 @@ func TestContacts(t *testing.T) {
 		chk(t, db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'delivered'), min(phone_e164), min(variables::text) FROM recipients WHERE campaign_id = $1`, cp.ID).Scan(&n, &phone, &vars))
 		if n != 1 || phone != "erased:"+itoa(c.ID) || vars != "{}" {
 			t.Errorf("recipients after erasure: %d %s %s", n, phone, vars)
+		}
+		var waID, raw string
+		chk(t, db.QueryRow(ctx, `SELECT recipient_wa_id, raw::text FROM status_events WHERE wamid = 'wamid.ana'`).Scan(&waID, &raw))
+		if waID != "" || raw != "{}" {
+			t.Errorf("status webhook after erasure still names the contact: %q %s", waID, raw)
 		}
 		// The number is free again.
 		_, err = store.ContactCreate(ctx, db, store.ContactCreateParams{WorkspaceID: ws.ID, Phone: "+573001234567"})
