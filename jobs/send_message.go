@@ -304,6 +304,8 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 	// recipient would wait for another's later slot and miss its own.
 	slices.SortFunc(claimed, func(x, y store.RecipientSend) int { return x.SendSlot.Compare(*y.SendSlot) })
 	var back []store.SendClaim // nothing went out: back to pending
+	var stalled []store.SendClaim
+	var stalledMu sync.Mutex
 	for _, r := range claimed {
 		slot := *r.SendSlot
 		msg, err := msgOr(r, err)
@@ -331,9 +333,20 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 		started.Add(1)
 		go func() {
 			defer b.wg.Done()
+			if w.now().After(slot.Add(w.cfg.Grace)) {
+				// The process stalled between the check above and this goroutine's start (a
+				// loaded machine): calling now would bunch sends beyond the throughput.
+				stalledMu.Lock()
+				stalled = append(stalled, store.SendClaim{ID: r.ID, Slot: slot})
+				stalledMu.Unlock()
+				started.Done()
+				return
+			}
 			b.call(ctx, r, number, sender, msg, started.Done)
 		}()
 	}
+	started.Wait()
+	back = append(back, stalled...)
 	if len(back) > 0 {
 		b.mu.Lock()
 		b.late += len(back)
