@@ -17,8 +17,9 @@ import (
 )
 
 // CleanupArgs runs the hourly housekeeping: expired sessions go, and so do the stored upload
-// files of imports that have ended (or were uploaded and never confirmed) and the files of
-// exports older than reports.ExportRetention.
+// files of imports that have ended (or were uploaded and never confirmed), the files of
+// exports older than reports.ExportRetention and webhook bodies older than
+// store.WebhookInboxRetention.
 type CleanupArgs struct{}
 
 func (CleanupArgs) Kind() string { return "cleanup" }
@@ -36,9 +37,10 @@ type CleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
 	db  *pgxpool.Pool
 	log *slog.Logger
-	// UploadRetention and ExportRetention override the defaults (tests).
-	UploadRetention time.Duration
-	ExportRetention time.Duration
+	// UploadRetention, ExportRetention and WebhookRetention override the defaults (tests).
+	UploadRetention  time.Duration
+	ExportRetention  time.Duration
+	WebhookRetention time.Duration
 }
 
 // NewCleanupWorker builds the worker (tests run it directly).
@@ -54,7 +56,28 @@ func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 	if _, err := w.DeleteExportFiles(ctx); err != nil {
 		return err
 	}
+	if _, err := w.PruneWebhookInbox(ctx); err != nil {
+		return err
+	}
 	return nil
+}
+
+// PruneWebhookInbox deletes the handled webhook bodies older than the retention, in batches
+// of 10,000 (short transactions beside the endpoint's inserts), and returns how many it deleted.
+func (w *CleanupWorker) PruneWebhookInbox(ctx context.Context) (int64, error) {
+	cutoff := time.Now().Add(-cmp.Or(w.WebhookRetention, store.WebhookInboxRetention))
+	const batch = 10000
+	var total int64
+	for {
+		n, err := store.WebhookInboxPrune(ctx, w.db, cutoff, batch)
+		total += n
+		if err != nil || n < batch {
+			if total > 0 {
+				w.logger().InfoContext(ctx, "pruned old webhook bodies", "deleted", total)
+			}
+			return total, err
+		}
+	}
 }
 
 // DeleteExportFiles deletes the files of exports completed more than the retention ago and

@@ -122,3 +122,47 @@ func TestImportClaimFileSkipsConfirmed(t *testing.T) {
 		t.Fatalf("claimed a confirmed upload's file: %v %v", ok, err)
 	}
 }
+
+// Webhook bodies are kept for the retention; older handled ones go, pending ones never do.
+func TestCleanupPrunesOldWebhookBodies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	insert := func(status string, age time.Duration) int64 {
+		t.Helper()
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO webhook_inbox (body, status, received_at) VALUES ('{}', $1, now() - $2::interval)
+			RETURNING id`, status, age).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// in the order the endpoint stores them: ids grow with received_at
+	old := 31 * 24 * time.Hour
+	oldProcessed := insert(store.InboxProcessed, old)
+	oldPending := insert(store.InboxPending, old)
+	oldUnparseable := insert(store.InboxUnparseable, old)
+	var olderStill []int64
+	for range 3 {
+		olderStill = append(olderStill, insert(store.InboxUnroutable, old-time.Minute))
+	}
+	recent := insert(store.InboxProcessed, time.Hour)
+
+	n, err := jobs.NewCleanupWorker(jobs.Deps{DB: pool}).PruneWebhookInbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("pruned %d bodies, want 5", n)
+	}
+	var left []int64
+	rows, _ := pool.Query(ctx, `SELECT id FROM webhook_inbox ORDER BY id`)
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		left = append(left, id)
+	}
+	if rows.Err() != nil || len(left) != 2 || left[0] != oldPending || left[1] != recent {
+		t.Fatalf("left %v, want the old pending %d and the recent %d (pruned %d, %d, %v)", left, oldPending, recent, oldProcessed, oldUnparseable, olderStill)
+	}
+}

@@ -584,3 +584,25 @@ func PhoneAppHealthGet(ctx context.Context, db DBTX, workspaceID, numberID int64
 	h.RecentEvents, err = NumberEventList(ctx, db, workspaceID, numberID, 20)
 	return h, err
 }
+
+// WebhookInboxRetention is how long processed webhook bodies are kept. They are Meta's raw
+// payloads (phone numbers, message texts) kept for audits and replays; what they said lives on
+// in status_events, messages and the contacts.
+const WebhookInboxRetention = 30 * 24 * time.Hour
+
+// WebhookInboxPrune deletes up to limit handled bodies received before cutoff, oldest first,
+// and returns how many it deleted. Pending bodies are never deleted. Ids grow with received_at
+// (bodies are stored as they arrive), so it walks the primary key from the oldest row up to the
+// first one received after cutoff: each call costs what it deletes, whatever the table's size.
+func WebhookInboxPrune(ctx context.Context, db DBTX, cutoff time.Time, limit int) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		DELETE FROM webhook_inbox WHERE id IN (
+		    SELECT id FROM webhook_inbox
+		    WHERE id < coalesce((SELECT id FROM webhook_inbox WHERE received_at >= $1 ORDER BY id LIMIT 1), 9223372036854775807)
+		      AND status <> 'pending'
+		    ORDER BY id LIMIT $2)`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("pruning webhook bodies received before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return tag.RowsAffected(), nil
+}
