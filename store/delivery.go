@@ -213,13 +213,7 @@ WITH cb AS (
     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t (wamid, workspace_id, callback_data)
     WHERE callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+'
     ORDER BY wamid
-)
-UPDATE recipients r SET wamid = cb.wamid, updated_at = now()
-FROM cb
-WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
-  AND (cb.workspace_id IS NULL OR r.workspace_id = cb.workspace_id)
-  AND r.state = 'unknown' AND r.wamid IS NULL
-  AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)`
+)` + settleUnknownSQL
 
 // ingestSQL inserts the events ($1…$14, sorted by wamid and status; of duplicates in the batch,
 // the first), each already applied when a recipient of its workspace has its wamid (src finds
@@ -266,7 +260,11 @@ WITH cb AS (
     FROM status_events
     WHERE wamid = ANY($1::text[]) AND applied_at IS NULL AND callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+'
     ORDER BY wamid, id
-)
+)` + settleUnknownSQL
+
+// settleUnknownSQL gives each callback (cb: wamid, workspace_id, campaign_id, recipient_id) its
+// recipient, when that one is still unknown, has no wamid, and the wamid is nobody else's.
+const settleUnknownSQL = `
 UPDATE recipients r SET wamid = cb.wamid, updated_at = now()
 FROM cb
 WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
