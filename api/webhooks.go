@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -507,11 +508,7 @@ func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookIn
 	j := h.takeJob()
 	defer h.putJob(j)
 	return pgx.BeginFunc(ctx, h.s.db, func(tx pgx.Tx) error {
-		pending := false
-		for _, r := range rows {
-			pending = pending || r.Status == store.InboxPending
-		}
-		if pending {
+		if slices.ContainsFunc(rows, func(r store.WebhookInboxRow) bool { return r.Status == store.InboxPending }) {
 			id, err := h.processingJob(ctx, tx, j)
 			if err != nil {
 				return fmt.Errorf("enqueuing the processing of %d webhooks: %w", len(rows), err)

@@ -710,10 +710,3 @@ func (c *copySource) nextRecord() (*record, bool) {
 		c.cur, c.pos = p.recs, 0
 	}
 }
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
