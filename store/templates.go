@@ -254,7 +254,7 @@ func TemplateSetState(ctx context.Context, db DBTX, templateID int64, kind, valu
 		templateID, kind).Scan(&workspaceID, &old, &heldAt); err != nil {
 		return res, NotFoundIfNoRows(err)
 	}
-	if heldAt != nil && at.Before(*heldAt) {
+	if heldAt != nil && olderThanHeld(at, *heldAt) {
 		res.Stale = true
 		return res, nil
 	}

@@ -377,6 +377,13 @@ type NumberWebhookUpdate struct {
 	At time.Time
 }
 
+// olderThanHeld reports whether a webhook reporting a change at at is older than the value
+// held, which changed at held. Meta's webhook times are whole seconds, while a sync or a
+// change Pregón makes records its own sub-second time: a report from the same second as the
+// held value may well be the newer word (a sync at 12:00:00.5 then a change reported as
+// 12:00:00), so only a report from an earlier second is stale.
+func olderThanHeld(at, held time.Time) bool { return at.Before(held.Truncate(time.Second)) }
+
 // SenderNumberApplyWebhook stores a number webhook's changes and records a number_events row
 // (kind, old → new) for each value that changed. detail is stored with each event. It reports
 // stale when some value of the report was older than the one held (and so not applied).
@@ -398,7 +405,7 @@ func SenderNumberApplyWebhook(ctx context.Context, db DBTX, workspaceID, numberI
 	}
 	applied := map[string]time.Time{} // kinds this report is the newest word on
 	current := func(kind string) bool {
-		if held, ok := heldAt[kind]; ok && at.Before(held) {
+		if held, ok := heldAt[kind]; ok && olderThanHeld(at, held) {
 			stale = true
 			return false
 		}
