@@ -216,7 +216,14 @@ func (c *Cluster) start(ctx context.Context) error {
 		"-c", "shared_buffers=" + strconv.Itoa(sharedBuffersMB()) + "MB",
 		"-c", "max_parallel_workers_per_gather=" + strconv.Itoa(parallelWorkersPerGather(runtime.NumCPU())),
 		// a serve process (workers' pool plus the API's) and a few `pregon worker` processes
-		"-c", "max_connections=300"}
+		"-c", "max_connections=300",
+		// WAL for bulk writes: a million-contact import writes 1–2 GB of WAL in one transaction.
+		// With max_wal_size at its 1 GB default, Postgres forced a checkpoint every ~450 MB of it
+		// (91 requested, 0 timed, over a morning of import benchmarks): each writes every dirty
+		// buffer out and, with full_page_writes on, makes the next change to each page log a
+		// whole 8 kB image. 16 MB of WAL buffers (the default's cap) filled before the WAL writer
+		// woke, so the importing backend wrote WAL itself in 45 kB pieces; with 64 MB, ~200 kB.
+		"-c", "wal_buffers=64MB", "-c", "max_wal_size=4GB"}
 	for _, o := range c.cfg.Options { // later settings win
 		opts = append(opts, "-c", o)
 	}
@@ -234,15 +241,12 @@ func (c *Cluster) start(ctx context.Context) error {
 	return c.waitReady(ctx)
 }
 
-// sharedBuffersMB sizes Postgres's buffer cache to an eighth of the machine's memory, between
-// Postgres's default of 128 MB and 1 GB: segment counts over a million contacts read most of
-// the contacts table (about 350 MB), and with the default cache every count reads it again from
-// the kernel (twice the CPU time). Options can override it.
+// sharedBuffersMB sizes Postgres's buffer cache to the machine's memory (sharedBuffersFor).
+// Options can override it.
 func sharedBuffersMB() int {
-	const lo, hi = 128, 1024
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
-		return lo
+		return sharedBuffersFor(0)
 	}
 	var kb int
 	for _, line := range strings.Split(string(b), "\n") {
@@ -250,7 +254,20 @@ func sharedBuffersMB() int {
 			kb, _ = strconv.Atoi(f[1])
 		}
 	}
-	return min(max(kb/1024/8, lo), hi)
+	return sharedBuffersFor(kb / 1024)
+}
+
+// sharedBuffersFor is a quarter of memoryMB (Postgres's own advice for a dedicated server),
+// between Postgres's default of 128 MB and 4 GB. What a million-contact workspace works on has
+// to fit: segment counts read most of contacts (about 350 MB with its indexes), and a
+// re-import that rewrites every contact doubles the table and its indexes inside one
+// transaction. With a 1 GB cache that re-import read 266,000 blocks (2 GB) back from the
+// kernel and wrote 126,000 out again while it ran, the unique checks fetching old row versions
+// that had just been evicted (pread, pwrite and those fetches: about a third of its profile);
+// with 3 GB it read none (EXPLAIN (ANALYZE, BUFFERS) of importers.sqlMergeUpdate over 1M staged rows).
+func sharedBuffersFor(memoryMB int) int {
+	const lo, hi = 128, 4096
+	return min(max(memoryMB/4, lo), hi)
 }
 
 // parallelWorkersPerGather leaves half the machine's cores to everything else a query shares

@@ -71,6 +71,16 @@ func TestStartStopAndReuse(t *testing.T) {
 	if want := parallelWorkersPerGather(runtime.NumCPU()); workers != want {
 		t.Fatalf("max_parallel_workers_per_gather is %d, want %d for %d cores", workers, want, runtime.NumCPU())
 	}
+	// WAL sized for bulk imports
+	for name, want := range map[string]string{"wal_buffers": "64MB", "max_wal_size": "4GB"} {
+		var got string
+		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%s is %s, want %s", name, got, want)
+		}
+	}
 	// the password is required: a wrong one is refused
 	bad := strings.Replace(c2.URL("pregon"), "pregon:"+c2.password, "pregon:wrong", 1)
 	if _, err := pgx.Connect(ctx, bad); err == nil {
@@ -96,6 +106,21 @@ func TestParallelWorkersLeaveHalfTheCores(t *testing.T) {
 	for cores, want := range map[int]int{1: 0, 2: 0, 3: 0, 4: 1, 8: 3, 16: 7} {
 		if got := parallelWorkersPerGather(cores); got != want {
 			t.Errorf("%d cores: %d workers per gather, want %d", cores, got, want)
+		}
+	}
+}
+
+func TestSharedBuffersFollowMemory(t *testing.T) {
+	for _, c := range []struct{ memoryMB, want int }{
+		{0, 128},          // /proc/meminfo unreadable
+		{256, 128},        // Postgres's default is the floor
+		{2048, 512},       // a quarter
+		{8192, 2048},      //
+		{24 * 1024, 4096}, // capped
+		{64 * 1024, 4096},
+	} {
+		if got := sharedBuffersFor(c.memoryMB); got != c.want {
+			t.Errorf("sharedBuffersFor(%d MB) = %d MB, want %d", c.memoryMB, got, c.want)
 		}
 	}
 }
