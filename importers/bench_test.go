@@ -217,10 +217,10 @@ func BenchmarkImportXLSX(b *testing.B) {
 // the re-imports the tables are vacuumed and analysed, as autovacuum leaves them once a first
 // import has settled; its time is logged, not counted.
 //
-// On a shared 2-core virtual machine one round's wall and CPU times swing by ±30 % (the same
-// code measured 11.3 s and 16.0 s for the first import, 18.9 s and 23.0 s for the re-import):
-// PREGON_BENCH_ROUNDS (default 3) rounds run, each in a fresh database, and the metrics are
-// their medians, the ratios the medians of each round's ratio.
+// PREGON_BENCH_ROUNDS (default 3) rounds run, each in a fresh database (csvRound), and the
+// metrics are their medians, the ratios the medians of each round's ratio. On this shared
+// 2-core virtual machine single runs swung by up to ±30 % (the same code measured 11.3 s and
+// 16.0 s for a first import); three rounds of one run now agree within 3 %.
 func BenchmarkImportCSV(b *testing.B) {
 	n := benchRows(b)
 	rounds := 3
