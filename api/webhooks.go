@@ -517,8 +517,7 @@ func (h *webhookEndpoint) storeBatch(ctx context.Context, rows []store.WebhookIn
 				rows[i].JobID = &id
 			}
 		}
-		_, err := store.WebhookInboxInsertMany(ctx, tx, rows)
-		return err
+		return store.WebhookInboxInsertMany(ctx, tx, rows)
 	})
 }
 

@@ -717,7 +717,7 @@ func TestWebhookCommitsShareANotStartedJob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.WebhookInboxInsertMany(ctx, tx, []store.WebhookInboxRow{{Body: batchTestBody(n), JobID: &id}}); err != nil {
+		if err := store.WebhookInboxInsertMany(ctx, tx, []store.WebhookInboxRow{{Body: batchTestBody(n), JobID: &id}}); err != nil {
 			t.Fatal(err)
 		}
 		n++

@@ -110,10 +110,10 @@ func WebhookInboxInsert(ctx context.Context, db DBTX, r WebhookInboxRow) (int64,
 	return id, nil
 }
 
-// WebhookInboxInsertMany stores several verified bodies in one statement and returns the ids
-// of those stored as pending (which need a processing job: the caller inserts it in the same
-// transaction, before, and names it in the rows' JobID).
-func WebhookInboxInsertMany(ctx context.Context, db DBTX, rows []WebhookInboxRow) (pendingIDs []int64, err error) {
+// WebhookInboxInsertMany stores several verified bodies in one statement. Pending ones need a
+// processing job: the caller inserts it in the same transaction, before, and names it in the
+// rows' JobID.
+func WebhookInboxInsertMany(ctx context.Context, db DBTX, rows []WebhookInboxRow) error {
 	n := len(rows)
 	ws, nums, jobs := make([]*int64, n), make([]*int64, n), make([]*int64, n)
 	bodies, statuses, errs := make([][]byte, n), make([]string, n), make([]string, n)
@@ -126,34 +126,18 @@ func WebhookInboxInsertMany(ctx context.Context, db DBTX, rows []WebhookInboxRow
 			jobs[i] = r.JobID
 		}
 	}
-	q, err := db.Query(ctx, `
+	tag, err := db.Exec(ctx, `
 		INSERT INTO webhook_inbox (workspace_id, sender_number_id, body, status, error, processed_at, job_id)
 		SELECT w, s, b, st, e, CASE WHEN st = 'pending' THEN NULL ELSE now() END, j
-		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bigint[]) AS t(w, s, b, st, e, j)
-		RETURNING id, status`, ws, nums, bodies, statuses, errs, jobs)
+		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::text[], $6::bigint[]) AS t(w, s, b, st, e, j)`,
+		ws, nums, bodies, statuses, errs, jobs)
 	if err != nil {
-		return nil, fmt.Errorf("storing %d webhook bodies: %w", n, err)
+		return fmt.Errorf("storing %d webhook bodies: %w", n, err)
 	}
-	defer q.Close()
-	stored := 0
-	for q.Next() {
-		var id int64
-		var st string
-		if err := q.Scan(&id, &st); err != nil {
-			return nil, err
-		}
-		stored++
-		if st == InboxPending {
-			pendingIDs = append(pendingIDs, id)
-		}
+	if stored := tag.RowsAffected(); stored != int64(n) {
+		return fmt.Errorf("storing %d webhook bodies: %d stored", n, stored)
 	}
-	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("storing %d webhook bodies: %w", n, err)
-	}
-	if stored != n {
-		return nil, fmt.Errorf("storing %d webhook bodies: %d stored", n, stored)
-	}
-	return pendingIDs, nil
+	return nil
 }
 
 // WebhookInboxGet reads an inbox row by id (for the processing job, which carries only the id).
