@@ -306,9 +306,10 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 	var back []store.SendClaim // nothing went out: back to pending
 	var stalled []store.SendClaim
 	var stalledMu sync.Mutex
+	mappings := map[int64]campaigns.Mapping{} // each campaign's, parsed once per round
 	for _, r := range claimed {
 		slot := *r.SendSlot
-		msg, err := msgOr(r, err)
+		msg, err := msgOr(r, err, mappings)
 		if err == nil {
 			if wait := slot.Sub(w.now()); wait > 0 {
 				if err := w.sleep(ctx, wait); err != nil {
@@ -358,11 +359,22 @@ func (b *sendBatch) round(ctx context.Context, group []store.SendClaim) (err err
 	return nil
 }
 
-func msgOr(r store.RecipientSend, err error) (whatsapp.TemplateMessage, error) {
+// msgOr is r's message, unless err; mappings caches the campaigns' parsed variable mappings.
+func msgOr(r store.RecipientSend, err error, mappings map[int64]campaigns.Mapping) (whatsapp.TemplateMessage, error) {
 	if err != nil {
 		return whatsapp.TemplateMessage{}, err
 	}
-	return buildMessage(r)
+	if r.TemplateName == "" {
+		return whatsapp.TemplateMessage{}, fmt.Errorf("campaign %d has no template", r.CampaignID)
+	}
+	m, ok := mappings[r.CampaignID]
+	if !ok {
+		if m, err = campaigns.ParseMapping(r.Mapping); err != nil {
+			return whatsapp.TemplateMessage{}, fmt.Errorf("decoding the mapping of campaign %d: %w", r.CampaignID, err)
+		}
+		mappings[r.CampaignID] = m
+	}
+	return buildMessage(r, m)
 }
 
 // call makes one API call and records its outcome.
@@ -445,15 +457,9 @@ func (r *sentRecorder) loop() {
 
 var errLateSlot = errors.New("send slot missed")
 
-// buildMessage renders the recipient's frozen variables into the template send.
-func buildMessage(r store.RecipientSend) (whatsapp.TemplateMessage, error) {
-	if r.TemplateName == "" {
-		return whatsapp.TemplateMessage{}, fmt.Errorf("campaign %d has no template", r.CampaignID)
-	}
-	m, err := campaigns.ParseMapping(r.Mapping)
-	if err != nil {
-		return whatsapp.TemplateMessage{}, fmt.Errorf("decoding the mapping of campaign %d: %w", r.CampaignID, err)
-	}
+// buildMessage renders the recipient's frozen variables, with m its campaign's variable
+// mapping, into the template send.
+func buildMessage(r store.RecipientSend, m campaigns.Mapping) (whatsapp.TemplateMessage, error) {
 	rendered, err := m.Expand(r.Variables)
 	if err != nil {
 		return whatsapp.TemplateMessage{}, fmt.Errorf("decoding variables of recipient %d: %w", r.ID, err)
