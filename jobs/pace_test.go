@@ -211,6 +211,80 @@ func TestPacing(t *testing.T) {
 	})
 }
 
+// TestContactsWhoLeaveAfterTheLaunch: a campaign's audience is frozen at launch, but a contact
+// who opts out, is stopped by WhatsApp or is erased afterwards gets nothing more: pending
+// recipients are skipped when the pacer would release them, queued ones when their send job
+// would claim them, each with the reason.
+func TestContactsWhoLeaveAfterTheLaunch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{mps: 20})
+	c := b.campaign(t, "bajas", 60, "")
+	type member struct {
+		recipient, contact int64
+		phone              string
+	}
+	var audience []member
+	rows, err := b.pool.Query(ctx, `SELECT id, contact_id, phone_e164 FROM recipients WHERE campaign_id = $1 ORDER BY contact_id`, c)
+	must(t, err)
+	for rows.Next() {
+		var m member
+		must(t, rows.Scan(&m.recipient, &m.contact, &m.phone))
+		audience = append(audience, m)
+	}
+	must(t, rows.Err())
+
+	// Before the first release: a manual opt-out, WhatsApp's stop, an erasure.
+	_, err = store.ContactOptOut(ctx, b.pool, b.ws.ID, audience[0].contact, "pidió no recibir más", 0)
+	must(t, err)
+	_, err = store.WAContactMarketingPreference(ctx, b.pool, b.ws.ID, audience[1].contact, true, time.Now(), "stop")
+	must(t, err)
+	must(t, store.ContactErase(ctx, b.pool, b.ws.ID, audience[2].contact))
+	want := map[int64]string{audience[0].recipient: "opted_out", audience[1].recipient: "marketing_stopped", audience[2].recipient: "erased"}
+
+	client := b.start(t)
+	b.kick(t, client)
+	// After the release: the queued recipient whose slot is furthest away opts out.
+	var late member
+	waitFor(t, 10*time.Second, "a recipient queued a second ahead", func() bool {
+		return b.pool.QueryRow(ctx, `SELECT id, contact_id, phone_e164 FROM recipients
+			WHERE campaign_id = $1 AND state = 'queued' AND send_slot > now() + interval '1 second'
+			ORDER BY send_slot DESC LIMIT 1`, c).Scan(&late.recipient, &late.contact, &late.phone) == nil
+	})
+	_, err = store.ContactOptOut(ctx, b.pool, b.ws.ID, late.contact, "respondió BAJA", 0)
+	must(t, err)
+	want[late.recipient] = "opted_out"
+
+	waitFor(t, 30*time.Second, "the campaign completed", func() bool { return b.campaignState(t, c).State == store.CampaignCompleted })
+	gone := map[string]bool{}
+	for _, m := range append(audience[:3:3], late) {
+		gone[strings.TrimPrefix(m.phone, "+")] = true
+	}
+	st := b.sim.Stats()
+	for to, n := range st.PerRecipient {
+		if gone[to] {
+			t.Errorf("%s got %d message(s) after leaving", to, n)
+		} else if n != 1 {
+			t.Errorf("%s got %d messages", to, n)
+		}
+	}
+	if st.AcceptedTotal != len(audience)-len(want) {
+		t.Errorf("simulator accepted %d sends, want %d", st.AcceptedTotal, len(audience)-len(want))
+	}
+	for id, reason := range want {
+		var state, got string
+		must(t, b.pool.QueryRow(ctx, `SELECT state, skip_reason FROM recipients WHERE id = $1`, id).Scan(&state, &got))
+		if state != store.RecipientSkipped || got != reason {
+			t.Errorf("recipient %d: %s (%q), want skipped (%q)", id, state, got, reason)
+		}
+	}
+	counts, err := store.CampaignCounts(ctx, b.pool, b.ws.ID, c)
+	must(t, err)
+	if got, want := fmtCounts(counts), fmtCounts(b.counts(t, c)); got != want {
+		t.Errorf("counters %s, recount %s", got, want)
+	}
+}
+
 // callRecorder wraps the HTTP transport of the Cloud API client: it notes when each call
 // started and whether the API accepted it.
 type callRecorder struct {

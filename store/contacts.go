@@ -62,6 +62,15 @@ var (
 	ReasonErased           = Reason{"erased", "datos personales borrados", "personal data erased"}
 )
 
+// sqlNotMarketable is, for the contact aliased ct, the code of the first reason above that
+// applies (erased, opted out, WhatsApp's stop, no consent, invalid phone), NULL when it is
+// marketable: computeMarketable and contacts_marketable_idx in SQL. A campaign's recipients
+// are checked with it when they are released and again when they are sent, so a contact who
+// opts out, is stopped or erased after the launch gets nothing more.
+const sqlNotMarketable = `CASE WHEN ct.erased_at IS NOT NULL THEN 'erased' WHEN ct.opted_out_at IS NOT NULL THEN 'opted_out'
+	WHEN ct.marketing_stopped THEN 'marketing_stopped' WHEN ct.consent_at IS NULL THEN 'no_consent'
+	WHEN NOT ct.phone_valid THEN 'invalid_phone' END`
+
 func (c *Contact) computeMarketable() {
 	c.NotMarketable = []Reason{}
 	if c.ErasedAt != nil {

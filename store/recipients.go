@@ -36,35 +36,46 @@ type ClaimCandidate struct {
 // RecipientsClaimCandidates locks up to limit releasable recipients of a campaign (pending and
 // due, or failed with 131049 and due for their single retry), in contact order (the order of
 // the (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
-// FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row.
+// FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row. Recipients whose
+// contact is no longer marketable (opted out, stopped by WhatsApp, erased… since the launch) are
+// skipped with that reason in the same transaction instead of being returned, so fewer than
+// limit may come back while more remain.
 func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	const q = `
 		SELECT r.id, r.contact_id,
-		       (c.last_inbound_at > $3::timestamptz - interval '24 hours'
+		       (ct.last_inbound_at > $3::timestamptz - interval '24 hours'
 		        OR EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = r.workspace_id
-		                   AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'))
-		FROM recipients r JOIN contacts c ON c.id = r.contact_id AND c.workspace_id = r.workspace_id
+		                   AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours')),
+		       ` + sqlNotMarketable + `
+		FROM recipients r JOIN contacts ct ON ct.id = r.contact_id AND ct.workspace_id = r.workspace_id
 		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s
 		ORDER BY r.contact_id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED`
 	out := make([]ClaimCandidate, 0, limit)
+	var skipIDs []int64
+	var skipReasons []string
 	for _, cond := range []string{
 		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
 		`r.state = 'failed' AND r.error_code = 131049 AND r.retry_at <= $3 AND r.attempts <= 1`,
 	} {
-		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), workspaceID, campaignID, now, limit-len(out))
+		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), workspaceID, campaignID, now, limit-len(out)-len(skipIDs))
 		if err != nil {
 			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
 		}
 		for rows.Next() {
 			var c ClaimCandidate
 			var free *bool
-			if err := rows.Scan(&c.ID, &c.ContactID, &free); err != nil {
+			var notMarketable *string
+			if err := rows.Scan(&c.ID, &c.ContactID, &free, &notMarketable); err != nil {
 				rows.Close()
 				return nil, err
+			}
+			if notMarketable != nil {
+				skipIDs, skipReasons = append(skipIDs, c.ID), append(skipReasons, *notMarketable)
+				continue
 			}
 			c.Free = free != nil && *free
 			out = append(out, c)
@@ -73,14 +84,23 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
 		}
-		if len(out) >= limit {
+		if len(out)+len(skipIDs) >= limit {
 			break
+		}
+	}
+	if len(skipIDs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE recipients r SET state = CASE WHEN r.state = 'pending' THEN 'skipped' ELSE r.state END,
+			    skip_reason = CASE WHEN r.state = 'pending' THEN s.reason ELSE r.skip_reason END,
+			    retry_at = NULL, updated_at = now() -- a 131049 failure stays failed, not retried
+			FROM unnest($2::bigint[], $3::text[]) AS s(id, reason)
+			WHERE r.workspace_id = $1 AND r.id = s.id`, workspaceID, skipIDs, skipReasons); err != nil {
+			return nil, fmt.Errorf("skipping %d recipients of campaign %d no longer marketable: %w", len(skipIDs), campaignID, err)
 		}
 	}
 	return out, nil
 }
 
-// RecipientsQueue marks claimed recipients queued, each with its send slot.
 func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int64, slots []time.Time, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
@@ -401,8 +421,9 @@ func splitClaims(items []SendClaim) ([]int64, []time.Time) {
 // campaign is running, and what the sends need comes back. The campaign rows are share-locked
 // (FOR SHARE) by the claim, so a pause (an UPDATE of the campaign) and a claim are ordered: a
 // claim that committed before the pause's lock was granted, or a claim that sees the campaign
-// paused and claims nothing. No recipient is claimed after a pause commits. Recipients missing
-// from the result were not claimed (see RecipientsResolveUnclaimed).
+// paused and claims nothing. No recipient is claimed after a pause commits, nor one whose
+// contact is no longer marketable (opted out since its release…). Recipients missing from the
+// result were not claimed (see RecipientsResolveUnclaimed).
 //
 // The recipients are found by id. "r.campaign_id + 0" keeps the planner from reaching them
 // through the campaign's (campaign_id, state) index instead: right after a launch, before
@@ -424,8 +445,9 @@ func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, ite
 		    FOR SHARE OF c
 		)
 		UPDATE recipients r SET state = 'sending', sending_at = $4, attempts = r.attempts + 1, updated_at = now()
-		FROM s, c
+		FROM s, c, contacts ct
 		WHERE r.workspace_id = $1 AND r.id = s.id AND r.state = 'queued' AND r.send_slot = s.slot AND c.id = r.campaign_id + 0
+		  AND ct.id = r.contact_id AND ct.workspace_id = $1 AND (`+sqlNotMarketable+`) IS NULL
 		RETURNING r.id, r.workspace_id, r.campaign_id, r.contact_id, r.phone_e164, r.state, r.send_slot, r.attempts,
 		          r.variables, c.variable_mapping, c.state, c.sender_number_id, c.tname, c.tlang`,
 		workspaceID, ids, slots, now)
@@ -459,8 +481,9 @@ func RecipientsClaimForSend(ctx context.Context, db DBTX, workspaceID int64, ite
 // RecipientsResolveUnclaimed settles recipients a send job holds (same slot) but could not claim:
 // one found in sending was claimed by an earlier run of the job that died during or after its
 // API call, so it becomes unknown (never resent blindly: the webhook settles it through the
-// callback data); one still queued whose campaign is paused (or back to scheduled/draft) goes
-// back to pending, and one whose campaign is cancelled or completed is skipped. Anything else
+// callback data); one still queued whose contact is no longer marketable is skipped with the
+// reason; one still queued whose campaign is paused (or back to scheduled/draft) goes back to
+// pending, and one whose campaign is cancelled or completed is skipped. Anything else
 // (re-released meanwhile, already settled) is left alone. It returns how many moved.
 func RecipientsResolveUnclaimed(ctx context.Context, db DBTX, workspaceID int64, items []SendClaim) (int64, error) {
 	if len(items) == 0 {
@@ -470,15 +493,22 @@ func RecipientsResolveUnclaimed(ctx context.Context, db DBTX, workspaceID int64,
 	tag, err := db.Exec(ctx, `
 		UPDATE recipients r SET
 		    state = CASE WHEN r.state = 'sending' THEN 'unknown'
-		                 WHEN c.state IN ('cancelled', 'completed') THEN 'skipped' ELSE 'pending' END,
-		    skip_reason = CASE WHEN r.state = 'queued' AND c.state IN ('cancelled', 'completed')
-		                       THEN 'campaign_' || c.state ELSE r.skip_reason END,
-		    send_slot = CASE WHEN r.state = 'queued' AND c.state NOT IN ('cancelled', 'completed') THEN NULL ELSE r.send_slot END,
+		                 WHEN x.not_marketable IS NOT NULL OR c.state IN ('cancelled', 'completed') THEN 'skipped'
+		                 ELSE 'pending' END,
+		    skip_reason = CASE WHEN r.state <> 'queued' THEN r.skip_reason
+		                       WHEN x.not_marketable IS NOT NULL THEN x.not_marketable
+		                       WHEN c.state IN ('cancelled', 'completed') THEN 'campaign_' || c.state
+		                       ELSE r.skip_reason END,
+		    send_slot = CASE WHEN r.state = 'queued' AND x.not_marketable IS NULL AND c.state NOT IN ('cancelled', 'completed')
+		                     THEN NULL ELSE r.send_slot END,
 		    updated_at = now()
-		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot), campaigns c
+		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot), campaigns c, contacts ct,
+		     LATERAL (SELECT `+sqlNotMarketable+` AS not_marketable) x
 		WHERE r.workspace_id = $1 AND r.id = s.id AND r.send_slot = s.slot
 		  AND c.id = r.campaign_id + 0 AND c.workspace_id = r.workspace_id -- found by id (RecipientsClaimForSend)
-		  AND (r.state = 'sending' OR (r.state = 'queued' AND c.state <> 'running'))`, workspaceID, ids, slots)
+		  AND ct.id = r.contact_id AND ct.workspace_id = r.workspace_id
+		  AND (r.state = 'sending' OR (r.state = 'queued' AND (c.state <> 'running' OR x.not_marketable IS NOT NULL)))`,
+		workspaceID, ids, slots)
 	if err != nil {
 		return 0, fmt.Errorf("settling %d unclaimed recipients: %w", len(items), err)
 	}
