@@ -90,7 +90,10 @@ var (
 // Normalize parses raw with defaultRegion (ISO code, used only when raw has no country code)
 // and returns the E.164 form WhatsApp uses, or an *Error saying why the number is unusable.
 // Landlines are rejected, except Argentinian numbers written without the mobile 9, which are
-// retried with it (a WhatsApp list is a list of mobiles).
+// retried with it (a WhatsApp list is a list of mobiles). Digits without "+" or "00" that are
+// not a valid national number are read as international only when clearly so (see
+// readAsInternational); otherwise the national reason is given, with a hint when a "+" would
+// have made them a valid foreign number.
 func Normalize(raw, defaultRegion string) (Result, error) {
 	return NormalizeWith(raw, defaultRegion, Options{})
 }
@@ -177,13 +180,18 @@ done:
 		adjusted = "mx_mobile_1_removed"
 	}
 	cands := []string{}
+	refused := "" // the international reading a national number was not given
 	if plus {
 		cands = append(cands, "+"+digits)
 	} else {
 		cands = append(cands, digits)
-		// "5213312345678" in a CO workspace: a full international number without "+".
-		if len(digits) >= 11 {
+		// "5213312345678" in a CO workspace: a full international number without "+". It is
+		// tried only after the national reading, and only when it is clearly international:
+		// "33612345678" in MX is a Guadalajara mobile with a digit too many, not France.
+		if readAsInternational(digits, region) {
 			cands = append(cands, "+"+digits)
+		} else {
+			refused = "+" + digits
 		}
 	}
 	var (
@@ -212,18 +220,25 @@ done:
 		}
 	}
 	if num == nil {
-		if firstNum == nil {
-			switch {
-			case errors.Is(parseErr, phonenumbers.ErrInvalidCountryCode):
-				return Result{}, newErr(CodeCountry, in, "código de país inválido", "invalid country code")
-			case errors.Is(parseErr, phonenumbers.ErrTooShortNSN), errors.Is(parseErr, phonenumbers.ErrTooShortAfterIDD):
-				return Result{}, tooShort(in, region)
-			case errors.Is(parseErr, phonenumbers.ErrNumTooLong):
-				return Result{}, tooLong(in, region)
-			}
-			return Result{}, newErr(CodeNotANumber, in, "no es un número", "not a number")
+		var e *Error
+		switch {
+		case firstNum != nil:
+			e = invalidReason(firstNum, region, in)
+		case errors.Is(parseErr, phonenumbers.ErrInvalidCountryCode):
+			e = newErr(CodeCountry, in, "código de país inválido", "invalid country code")
+		case errors.Is(parseErr, phonenumbers.ErrTooShortNSN), errors.Is(parseErr, phonenumbers.ErrTooShortAfterIDD):
+			e = tooShort(in, region)
+		case errors.Is(parseErr, phonenumbers.ErrNumTooLong):
+			e = tooLong(in, region)
+		default:
+			e = newErr(CodeNotANumber, in, "no es un número", "not a number")
 		}
-		return Result{}, invalidReason(firstNum, region, in)
+		if refused != "" && validNumber(refused) {
+			// The reason stays the national one; the number might be foreign, written without "+".
+			e.Reason += " (¿le falta el + del país?)"
+			e.ReasonEN += " (missing the + and country code?)"
+		}
+		return Result{}, e
 	}
 	res := Result{
 		E164:     phonenumbers.Format(num, phonenumbers.E164),
@@ -289,6 +304,67 @@ func fixQuirks(n *phonenumbers.PhoneNumber) (*phonenumbers.PhoneNumber, string) 
 		}
 	}
 	return n, ""
+}
+
+// readAsInternational says whether digits, written without "+" or "00" in a list whose default
+// country is region, may also be read as a full international number (after the national
+// reading failed). They may when they start with the region's own country code (the reading
+// cannot leave the country: "573001234567" in CO), or when they are at least 2 digits longer
+// than the region's longest national mobile: one digit too many is far more likely a typo
+// ("33612345678" in MX, "13109876543" in CO) than a foreign number missing its "+", and
+// reading it as one would send a campaign to a stranger abroad. As before, fewer than 11
+// digits are never read as international.
+func readAsInternational(digits, region string) bool {
+	if len(digits) < 11 {
+		return false
+	}
+	if cc := phonenumbers.GetCountryCodeForRegion(region); cc != 0 && strings.HasPrefix(digits, strconv.Itoa(cc)) {
+		return true
+	}
+	return len(digits) >= longestMobile(region)+2
+}
+
+// mobileLen memoises longestMobile (derived, immutable data; safe for concurrent use).
+var mobileLen sync.Map // region → int
+
+// longestMobile is the length of region's longest national mobile number as its people write
+// it without a trunk prefix (a form starting with 0 is never a country code): the longest of
+// the metadata's possible mobile lengths, plus one for Argentina, whose national form has "15"
+// (two digits) where the international one has "9" (one): "11 15 2345 6789". 0 for an unknown
+// region.
+func longestMobile(region string) int {
+	if v, ok := mobileLen.Load(region); ok {
+		return v.(int)
+	}
+	n := 0
+	for _, md := range metadataByCode()[phonenumbers.GetCountryCodeForRegion(region)] {
+		if md.GetId() != region {
+			continue
+		}
+		for _, desc := range []*phonenumbers.PhoneNumberDesc{md.GetMobile(), md.GetGeneralDesc()} {
+			for _, l := range desc.GetPossibleLength() {
+				n = max(n, int(l))
+			}
+			if n > 0 {
+				break // an empty list means the general description's lengths
+			}
+		}
+	}
+	if region == "AR" && n > 0 {
+		n++
+	}
+	mobileLen.Store(region, n)
+	return n
+}
+
+// validNumber says whether the international number s (with "+") is valid, quirks fixed.
+func validNumber(s string) bool {
+	n, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return false
+	}
+	n, _ = fixQuirks(n)
+	return phonenumbers.IsValidNumber(n)
 }
 
 // nationalLen memoises the length of each region's example mobile number (derived, immutable

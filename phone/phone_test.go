@@ -195,3 +195,105 @@ func TestFastPathAgrees(t *testing.T) {
 		t.Fatalf("only %d numbers took the fast path", checked)
 	}
 }
+
+// TestNormalizeWithoutPlus covers digits that could be a national number with a typo or a
+// foreign number written without "+" (Latin American exports, WhatsApp's wa_id). Without "+"
+// or "00" they are read as international only when they start with the default country's own
+// code or are at least 2 digits longer than its longest national mobile; otherwise the national
+// reason is reported, so a typo never reaches a stranger abroad.
+func TestNormalizeWithoutPlus(t *testing.T) {
+	t.Parallel()
+	const hint = " (¿le falta el + del país?)"
+	tests := []struct {
+		name, raw, region string
+		want              string // E.164, or "" when an error is expected
+		wantCode          string
+		wantReason        string
+	}{
+		// One digit too many: a typo, not France, Malaysia or the US.
+		{name: "MX Guadalajara mobile plus a digit is not France", raw: "33612345678", region: "MX", wantCode: CodeTooLong, wantReason: "demasiado largo para MX" + hint},
+		{name: "CO landline plus a digit is not Malaysia", raw: "60123456789", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO" + hint},
+		{name: "CO 11 digits starting 1 is not the US", raw: "13109876543", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO" + hint},
+		{name: "MX 11 digits starting 1 is not the US", raw: "13105551234", region: "MX", wantCode: CodeTooLong, wantReason: "demasiado largo para MX" + hint},
+		// These were reported as French and Dutch landlines: the real reason is national.
+		{name: "MX too long rather than French landline", raw: "33123456789", region: "MX", wantCode: CodeTooLong, wantReason: "demasiado largo para MX" + hint},
+		{name: "CO too long rather than Dutch landline", raw: "31109876543", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO" + hint},
+		// Foreign numbers just 1 digit longer than a CO mobile are refused too (they need "+").
+		{name: "PE mobile without plus in CO list", raw: "51987654321", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO" + hint},
+		{name: "CL mobile without plus in CO list", raw: "56961234567", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO" + hint},
+		// No hint when no foreign number would fit either.
+		{name: "CO mobile plus a digit, no foreign reading", raw: "300 123 4567 8", region: "CO", wantCode: CodeTooLong, wantReason: "demasiado largo para CO"},
+
+		// Clearly international: kept.
+		{name: "MX wa_id in CO list", raw: "5213312345678", region: "CO", want: "+523312345678"},
+		{name: "CO own country code", raw: "573001234567", region: "CO", want: "+573001234567"},
+		{name: "AR wa_id in CO list", raw: "5491123456789", region: "CO", want: "+5491123456789"},
+		{name: "BR in CO list", raw: "5511987654321", region: "CO", want: "+5511987654321"},
+		{name: "BR old 8-digit wa_id in CO list", raw: "556181234567", region: "CO", want: "+5561981234567"},
+		{name: "VE in CO list", raw: "584121234567", region: "CO", want: "+584121234567"},
+		{name: "EC in CO list", raw: "593991234567", region: "CO", want: "+593991234567"},
+		{name: "AR in MX list", raw: "5491123456789", region: "MX", want: "+5491123456789"},
+		{name: "BR in MX list", raw: "5511987654321", region: "MX", want: "+5511987654321"},
+		{name: "MX own code with old 1", raw: "5213312345678", region: "MX", want: "+523312345678"},
+		{name: "MX national old 1 kept", raw: "13312345678", region: "MX", want: "+523312345678"},
+		// An explicit "+" or "00" asks for the international reading.
+		{name: "France with plus in MX list", raw: "+33612345678", region: "MX", want: "+33612345678"},
+		{name: "France with 00 in MX list", raw: "0033612345678", region: "MX", want: "+33612345678"},
+		{name: "US with plus in CO list", raw: "+1 310 555 1234", region: "CO", want: "+13105551234"},
+		{name: "PE with plus in CO list", raw: "+51 987 654 321", region: "CO", want: "+51987654321"},
+
+		// AR: the national mobile "11 15 2345 6789" has 12 digits, so 13 is one too many.
+		{name: "AR own code", raw: "5491123456789", region: "AR", want: "+5491123456789"},
+		{name: "AR national 15 kept", raw: "11 15 2345 6789", region: "AR", want: "+5491123456789"},
+		{name: "AR without 9 own code", raw: "541123456789", region: "AR", want: "+5491123456789"},
+		{name: "BR without plus in AR list", raw: "5511987654321", region: "AR", wantCode: CodeTooLong, wantReason: "demasiado largo para AR" + hint},
+		{name: "MX wa_id without plus in AR list", raw: "5213312345678", region: "AR", wantCode: CodeTooLong, wantReason: "demasiado largo para AR" + hint},
+		{name: "BR with plus in AR list", raw: "+55 11 98765 4321", region: "AR", want: "+5511987654321"},
+
+		// BR: mobiles have 11 digits.
+		{name: "BR own code", raw: "5511987654321", region: "BR", want: "+5511987654321"},
+		{name: "BR own code 9th digit added", raw: "556181234567", region: "BR", want: "+5561981234567"},
+		{name: "MX wa_id in BR list", raw: "5213312345678", region: "BR", want: "+523312345678"},
+		{name: "CO without plus in BR list", raw: "573001234567", region: "BR", wantCode: CodeTooLong, wantReason: "demasiado largo para BR" + hint},
+		{name: "US without plus in BR list", raw: "13105551234", region: "BR", wantCode: CodeInvalid, wantReason: "número no válido para BR" + hint},
+		{name: "BR mobile plus a digit", raw: "219876543210", region: "BR", wantCode: CodeTooLong, wantReason: "demasiado largo para BR"},
+
+		// PE and CL: mobiles have 9 digits, so 11 is clearly international.
+		{name: "PE own code", raw: "51987654321", region: "PE", want: "+51987654321"},
+		{name: "US in PE list", raw: "13105551234", region: "PE", want: "+13105551234"},
+		{name: "CL in PE list", raw: "56961234567", region: "PE", want: "+56961234567"},
+		{name: "PE mobile plus a digit", raw: "9876543210", region: "PE", wantCode: CodeTooLong, wantReason: "demasiado largo para PE"},
+		{name: "CL own code", raw: "56961234567", region: "CL", want: "+56961234567"},
+		{name: "PE in CL list", raw: "51987654321", region: "CL", want: "+51987654321"},
+		{name: "MX wa_id in CL list", raw: "5213312345678", region: "CL", want: "+523312345678"},
+		{name: "CL mobile plus a digit", raw: "9612345670", region: "CL", wantCode: CodeTooLong, wantReason: "demasiado largo para CL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Normalize(tt.raw, tt.region)
+			if tt.want == "" {
+				e, ok := IsError(err)
+				if !ok {
+					t.Fatalf("Normalize(%q, %q) = %+v, %v; want *Error %s", tt.raw, tt.region, got, err, tt.wantCode)
+				}
+				if e.Code != tt.wantCode || e.Reason != tt.wantReason {
+					t.Errorf("Normalize(%q, %q): %s %q, want %s %q", tt.raw, tt.region, e.Code, e.Reason, tt.wantCode, tt.wantReason)
+				}
+				return
+			}
+			if err != nil || got.E164 != tt.want {
+				t.Fatalf("Normalize(%q, %q) = %+v, %v; want %s", tt.raw, tt.region, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLongestMobile(t *testing.T) {
+	t.Parallel()
+	for region, want := range map[string]int{"CO": 10, "MX": 10, "AR": 12, "BR": 11, "PE": 9, "CL": 9, "US": 10, "XX": 0} {
+		if got := longestMobile(region); got != want {
+			t.Errorf("longestMobile(%s) = %d, want %d", region, got, want)
+		}
+	}
+}
