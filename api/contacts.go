@@ -1,8 +1,16 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,8 +25,25 @@ type contactRequest struct {
 	Email      *string               `json:"email"`
 	Language   *string               `json:"language"`
 	Tags       *[]string             `json:"tags"`
-	Attributes *map[string]any       `json:"attributes"` // PATCH: merged, null removes a key
+	Attributes *attributes           `json:"attributes"` // PATCH: merged, null removes a key
 	Consent    *store.ContactConsent `json:"consent"`    // POST only: documented consent (source, text, evidence)
+}
+
+// attributes are a contact's attributes as sent. Numbers keep every digit (json.Number, not
+// float64: 9007199254740993 stays itself), and checkContactFields allows only the typed values
+// a contact can have: text, number, date (text "AAAA-MM-DD"), true/false, and null to remove
+// a key in a PATCH.
+type attributes map[string]any
+
+func (a *attributes) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*a = m
+	return nil
 }
 
 type tagsRequest struct {
@@ -55,24 +80,102 @@ func (s *Server) normalisePhone(c echo.Context, raw string) (phone.Result, error
 	return r, nil
 }
 
-func checkContactFields(r contactRequest) error {
-	var v store.ValidationError
-	if r.Email != nil && *r.Email != "" && !strings.Contains(*r.Email, "@") {
-		v.Problems = append(v.Problems, store.Problem{Path: "email", Message: "correo electrónico inválido"})
+// languageRe is a language code as WhatsApp templates name them: "es", "pt_BR", "es-MX".
+var languageRe = regexp.MustCompile(`^[a-z]{2,3}([_-][A-Za-z]{2,4})?$`)
+
+// validEmail is a plausible address: one @, something before it, a dotted domain, no spaces.
+func validEmail(e string) bool {
+	local, domain, ok := strings.Cut(e, "@")
+	return ok && local != "" && len(e) <= 254 && !strings.ContainsAny(e, " \t\r\n<>,;") &&
+		!strings.Contains(domain, "@") && strings.Contains(strings.Trim(domain, "."), ".") && !strings.Contains(domain, "..")
+}
+
+// cleanTags trims the tags and drops empty repeats, keeping the first spelling and order.
+func cleanTags(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
 	}
-	if r.Name != nil && len(*r.Name) > 500 {
-		v.Problems = append(v.Problems, store.Problem{Path: "name", Message: "nombre demasiado largo"})
+	return out
+}
+
+// cleanContactFields normalises what a person types (spaces around a name, an e-mail in capitals,
+// a tag twice) the same way for a create and an update.
+func cleanContactFields(r *contactRequest) {
+	trim := func(p *string) {
+		if p != nil {
+			*p = strings.TrimSpace(*p)
+		}
+	}
+	trim(r.Name)
+	trim(r.Language)
+	if r.Email != nil {
+		*r.Email = strings.ToLower(strings.TrimSpace(*r.Email))
+	}
+	if r.Tags != nil {
+		*r.Tags = cleanTags(*r.Tags)
+	}
+}
+
+// contactProblems lists every problem of a contact's fields (after cleanContactFields).
+func contactProblems(r contactRequest, patch bool) []store.Problem {
+	var out []store.Problem
+	add := func(path, msg string) { out = append(out, store.Problem{Path: path, Message: msg}) }
+	if r.Email != nil && *r.Email != "" && !validEmail(*r.Email) {
+		add("email", "correo electrónico inválido (p. ej. ana@ejemplo.com)")
+	}
+	if r.Name != nil && utf8.RuneCountInString(*r.Name) > 500 {
+		add("name", "nombre demasiado largo (máximo 500 caracteres)")
+	}
+	if r.Language != nil && *r.Language != "" && !languageRe.MatchString(*r.Language) {
+		add("language", "código de idioma inválido: use p. ej. es, pt_BR o en_US")
 	}
 	if r.Tags != nil {
 		for _, t := range *r.Tags {
-			if strings.TrimSpace(t) == "" || len(t) > 64 {
-				v.Problems = append(v.Problems, store.Problem{Path: "tags", Message: "etiqueta vacía o de más de 64 caracteres"})
+			if utf8.RuneCountInString(t) > 64 {
+				add("tags", fmt.Sprintf("etiqueta de más de 64 caracteres: %.20q…", t))
 				break
 			}
 		}
 	}
-	if len(v.Problems) > 0 {
-		return &v
+	if r.Attributes != nil {
+		for k, v := range *r.Attributes {
+			path := "attributes." + k
+			switch v := v.(type) {
+			case string:
+				if utf8.RuneCountInString(v) > 10_000 {
+					add(path, "valor demasiado largo (máximo 10.000 caracteres)")
+				}
+			case json.Number, bool:
+			case nil:
+				if !patch {
+					add(path, "null solo sirve para quitar un atributo al editar")
+				}
+			default:
+				add(path, "use texto, número, fecha (AAAA-MM-DD) o true/false; no listas ni objetos")
+			}
+			if k = strings.TrimSpace(k); k == "" || utf8.RuneCountInString(k) > 64 {
+				add("attributes", "el nombre de un atributo no puede estar vacío ni pasar de 64 caracteres")
+			}
+		}
+	}
+	if c := r.Consent; c != nil {
+		if strings.TrimSpace(c.Text) == "" {
+			add("consent.text", "indique el texto o la versión del consentimiento que la persona aceptó: sin él no queda documentado")
+		}
+		if c.At != nil && c.At.After(time.Now().Add(5*time.Minute)) {
+			add("consent.at", "la fecha del consentimiento está en el futuro")
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.Problem) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+func checkContactFields(r contactRequest) error {
+	if p := contactProblems(r, true); len(p) > 0 {
+		return &store.ValidationError{Problems: p}
 	}
 	return nil
 }
@@ -126,26 +229,35 @@ func (s *Server) getContact(c echo.Context) error {
 
 func (s *Server) createContact(c echo.Context) error {
 	var req contactRequest
-	if err := bind(c, &req); err != nil {
+	if err := bindStrict(c, &req); err != nil {
 		return err
 	}
-	if req.Phone == nil {
-		return store.Invalid("phone", "el teléfono es obligatorio")
+	cleanContactFields(&req)
+	// Every problem at once: the phone's with the other fields'.
+	problems := contactProblems(req, false)
+	var ph phone.Result
+	if req.Phone == nil || strings.TrimSpace(*req.Phone) == "" {
+		problems = append([]store.Problem{{Path: "phone", Message: "el teléfono es obligatorio"}}, problems...)
+	} else {
+		var err error
+		if ph, err = s.normalisePhone(c, *req.Phone); err != nil {
+			var v *store.ValidationError
+			if !errors.As(err, &v) {
+				return err
+			}
+			problems = append(v.Problems, problems...)
+		}
 	}
-	if err := checkContactFields(req); err != nil {
-		return err
-	}
-	ph, err := s.normalisePhone(c, *req.Phone)
-	if err != nil {
-		return err
+	if len(problems) > 0 {
+		return &store.ValidationError{Problems: problems}
 	}
 	p := principal(c)
 	params := store.ContactCreateParams{WorkspaceID: p.WorkspaceID, Phone: ph.E164, Country: ph.Region, Consent: req.Consent, ActorUserID: p.UserID}
 	if req.Name != nil {
-		params.Name = strings.TrimSpace(*req.Name)
+		params.Name = *req.Name
 	}
 	if req.Email != nil {
-		params.Email = strings.ToLower(strings.TrimSpace(*req.Email))
+		params.Email = *req.Email
 	}
 	if req.Language != nil {
 		params.Language = *req.Language
@@ -169,16 +281,21 @@ func (s *Server) patchContact(c echo.Context) error {
 		return err
 	}
 	var req contactRequest
-	if err := bind(c, &req); err != nil {
+	if err := bindStrict(c, &req); err != nil {
 		return err
 	}
 	if req.Consent != nil {
 		return store.Invalid("consent", "use /contacts/{id}/opt-in o /opt-out para cambiar el consentimiento")
 	}
+	cleanContactFields(&req)
 	if err := checkContactFields(req); err != nil {
 		return err
 	}
-	u := store.ContactUpdate{Name: req.Name, Email: req.Email, Language: req.Language, Tags: req.Tags, Attributes: req.Attributes}
+	u := store.ContactUpdate{Name: req.Name, Email: req.Email, Language: req.Language, Tags: req.Tags}
+	if req.Attributes != nil {
+		m := map[string]any(*req.Attributes)
+		u.Attributes = &m
+	}
 	if req.Phone != nil {
 		ph, err := s.normalisePhone(c, *req.Phone)
 		if err != nil {
@@ -216,6 +333,7 @@ func (s *Server) postContactTags(c echo.Context) error {
 	if len(req.Add) == 0 && len(req.Remove) == 0 {
 		return store.Invalid("add", "indique etiquetas para agregar o quitar")
 	}
+	req.Add, req.Remove = cleanTags(req.Add), cleanTags(req.Remove)
 	if err := checkContactFields(contactRequest{Tags: &req.Add}); err != nil {
 		return err
 	}
@@ -232,7 +350,7 @@ func (s *Server) postContactOptOut(c echo.Context) error {
 		return err
 	}
 	var req consentChangeRequest
-	if err := bind(c, &req); err != nil {
+	if err := bindStrict(c, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Reason) == "" {
@@ -252,11 +370,18 @@ func (s *Server) postContactOptIn(c echo.Context) error {
 		return err
 	}
 	var req consentChangeRequest
-	if err := bind(c, &req); err != nil {
+	if err := bindStrict(c, &req); err != nil {
 		return err
 	}
+	var problems []store.Problem
 	if strings.TrimSpace(req.Reason) == "" {
-		return store.Invalid("reason", "indique cómo se documentó el consentimiento (p. ej. «el cliente escribió ALTA»)")
+		problems = append(problems, store.Problem{Path: "reason", Message: "indique cómo se documentó el consentimiento (p. ej. «el cliente escribió ALTA»)"})
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		problems = append(problems, store.Problem{Path: "text", Message: "indique el texto o la versión del consentimiento que la persona aceptó"})
+	}
+	if len(problems) > 0 {
+		return &store.ValidationError{Problems: problems}
 	}
 	p := principal(c)
 	ct, err := store.ContactOptIn(c.Request().Context(), s.db, p.WorkspaceID, id, req.Reason,

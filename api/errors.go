@@ -1,9 +1,12 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,6 +56,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		out = &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
 	case errors.Is(err, store.ErrForbidden):
 		out = errForbidden
+	case store.IsTextNotStorable(err):
+		out = &Error{Status: http.StatusUnprocessableEntity, Code: "invalid",
+			Message: "el texto contiene un carácter que no se puede guardar (el carácter nulo, \\u0000); quítelo y reintente"}
 	case errors.As(err, &echoErr):
 		out = &Error{Status: echoErr.Code, Code: codeForStatus(echoErr.Code), Message: fmt.Sprint(echoErr.Message)}
 	default:
@@ -87,6 +93,27 @@ func codeForStatus(status int) string {
 		return "internal"
 	}
 	return "bad_request"
+}
+
+// bindStrict decodes a JSON body into v like bind, refusing fields v does not have: a
+// misspelled field ("nombre", "tag") is an error, not an update that silently does nothing.
+func bindStrict(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "cuerpo de la petición vacío: se espera un objeto JSON"}
+		}
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			msg = "campo desconocido " + f
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "cuerpo de la petición inválido: " + msg}
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "cuerpo de la petición inválido: hay datos después del objeto JSON"}
+	}
+	return nil
 }
 
 // bind decodes the request body into v and turns decoding errors into a 400 with the reason.

@@ -327,14 +327,18 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 	if IsUniqueViolation(err) {
 		return Contact{}, fmt.Errorf("%w: ya existe un contacto con ese número", ErrConflict)
 	}
+	if err == ErrNotFound {
+		return Contact{}, whyUnchanged(ctx, db, workspaceID, id, "update")
+	}
 	return c, err
 }
 
 // ContactErase erases a contact's personal data (a data-subject request): phone becomes
 // "erased:<id>", name, email, language, tags, attributes and wa_id are cleared, the phone and
 // variables on its campaign recipients, the WhatsApp id and raw payload of their status
-// webhooks, and the bodies of its messages too. The rows stay, so
-// campaigns keep their delivery counts; consent events stay as the legal record.
+// webhooks, and the bodies of its messages too; consent evidence and history keep only what
+// documents the consent (evidenceRecordKeys), without notes, reasons or other keys. The rows
+// stay, so campaigns keep their delivery counts; consent events stay as the legal record.
 func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -343,7 +347,8 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	defer tx.Rollback(ctx)
 	tag, err := tx.Exec(ctx, `
 		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, name = '', email = '', language = '',
-		       tags = '{}', attributes = '{}', consent_text = '', erased_at = now(), updated_at = now()
+		       tags = '{}', attributes = '{}', consent_text = '', consent_evidence = `+sqlEvidenceRecord("consent_evidence")+`,
+		       opt_out_reason = '', erased_at = now(), updated_at = now()
 		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL`, workspaceID, id)
 	if err != nil {
 		return fmt.Errorf("erasing contact %d: %w", id, err)
@@ -353,6 +358,12 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 			return err
 		}
 		return nil // already erased
+	}
+	// The consent history stays as the legal record of what was agreed, when and how, without
+	// the free text a person typed about the contact (reasons, evidence notes).
+	if _, err := tx.Exec(ctx, `UPDATE consent_events SET reason = '', evidence = `+sqlEvidenceRecord("evidence")+`
+		WHERE workspace_id = $1 AND contact_id = $2`, workspaceID, id); err != nil {
+		return fmt.Errorf("erasing the consent history notes of contact %d: %w", id, err)
 	}
 	// Status webhooks name the WhatsApp id and keep Meta's raw object: both go, the statuses
 	// (and so the delivery counts) stay.
@@ -370,6 +381,16 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 		return fmt.Errorf("erasing messages of contact %d: %w", id, err)
 	}
 	return tx.Commit(ctx)
+}
+
+// evidenceRecordKeys are the keys of consent evidence that document where consent came from
+// without saying anything about the person: what an erasure keeps.
+var evidenceRecordKeys = []string{"import_id", "file_sha256", "row", "message_id", "form", "user_id"}
+
+// sqlEvidenceRecord is the jsonb column col reduced to evidenceRecordKeys.
+func sqlEvidenceRecord(col string) string {
+	return `(SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(` + col + `) AS e(k, v)
+		WHERE k IN ('` + strings.Join(evidenceRecordKeys, "', '") + `'))`
 }
 
 // ContactTagsBulk adds and removes tags on many contacts at once; it returns how many changed.
@@ -393,7 +414,8 @@ func ContactTagsBulk(ctx context.Context, db DBTX, workspaceID int64, ids []int6
 	return tag.RowsAffected(), nil
 }
 
-// ContactOptOut records a manual opt-out with a reason; a no-op for a contact already out.
+// ContactOptOut records a manual opt-out with a reason. A contact already out, or erased, is a
+// conflict that says so (the first opt-out and its reason stay the record).
 func ContactOptOut(ctx context.Context, db DBTX, workspaceID, id int64, reason string, actorUserID int64) (Contact, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -405,7 +427,7 @@ func ContactOptOut(ctx context.Context, db DBTX, workspaceID, id int64, reason s
 		WHERE workspace_id = $1 AND id = $2 AND opted_out_at IS NULL AND erased_at IS NULL
 		RETURNING `+contactColumns, workspaceID, id, reason))
 	if err == ErrNotFound {
-		return ContactGetByID(ctx, db, workspaceID, id)
+		return Contact{}, whyUnchanged(ctx, tx, workspaceID, id, "opt_out")
 	}
 	if err != nil {
 		return Contact{}, fmt.Errorf("opting out contact %d: %w", id, err)
@@ -419,7 +441,9 @@ func ContactOptOut(ctx context.Context, db DBTX, workspaceID, id int64, reason s
 
 // ContactOptIn records documented consent given again by hand (the contact asked to receive
 // messages): it clears an opt-out and sets the consent record. WhatsApp's own marketing stop is
-// not cleared here; only the contact can lift it in WhatsApp.
+// not cleared here; only the contact can lift it in WhatsApp. A contact that already has
+// documented consent and has not opted out is a conflict: its record is not replaced by this
+// one (which may be weaker), and an erased contact's neither.
 func ContactOptIn(ctx context.Context, db DBTX, workspaceID, id int64, reason string, consent ContactConsent, actorUserID int64) (Contact, error) {
 	if consent.Source == "" {
 		consent.Source = "manual"
@@ -443,16 +467,41 @@ func ContactOptIn(ctx context.Context, db DBTX, workspaceID, id int64, reason st
 	c, err := scanContact(tx.QueryRow(ctx, `
 		UPDATE contacts SET opted_out_at = NULL, opt_out_source = '', opt_out_reason = '',
 		       consent_at = $3, consent_source = $4, consent_text = $5, consent_evidence = $6, updated_at = now()
-		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL
+		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL AND (opted_out_at IS NOT NULL OR consent_at IS NULL)
 		RETURNING `+contactColumns, workspaceID, id, at, consent.Source, consent.Text, evidence))
+	if err == ErrNotFound {
+		return Contact{}, whyUnchanged(ctx, tx, workspaceID, id, "opt_in")
+	}
 	if err != nil {
-		return Contact{}, err
+		return Contact{}, fmt.Errorf("opting in contact %d: %w", id, err)
 	}
 	if err := consentEventInsert(ctx, tx, ConsentEvent{WorkspaceID: workspaceID, ContactID: id, Kind: "opt_in",
 		Source: consent.Source, Reason: reason, ConsentText: consent.Text, Evidence: evidence, ActorUserID: zeroNil(actorUserID)}); err != nil {
 		return Contact{}, err
 	}
 	return c, tx.Commit(ctx)
+}
+
+// whyUnchanged explains why an update, opt-in or opt-out changed no row: ErrNotFound, or a conflict
+// naming the contact's state.
+func whyUnchanged(ctx context.Context, db DBTX, workspaceID, id int64, kind string) error {
+	c, err := ContactGetByID(ctx, db, workspaceID, id)
+	switch {
+	case err != nil:
+		return err
+	case c.ErasedAt != nil:
+		return fmt.Errorf("%w: los datos personales de este contacto fueron borrados", ErrConflict)
+	case kind == "update":
+		return ErrNotFound
+	case kind == "opt_out" && c.OptedOutAt != nil:
+		return fmt.Errorf("%w: el contacto ya se dio de baja el %s (%s)", ErrConflict, c.OptedOutAt.Format("02/01/2006"), c.OptOutSource)
+	case kind == "opt_out":
+		return fmt.Errorf("%w: el contacto cambió mientras tanto; vuelva a intentarlo", ErrConflict)
+	case c.MarketingStopped:
+		return fmt.Errorf("%w: el contacto ya tiene consentimiento documentado; WhatsApp detuvo el marketing a este contacto y solo la persona puede reactivarlo desde WhatsApp", ErrConflict)
+	default:
+		return fmt.Errorf("%w: el contacto ya tiene consentimiento documentado (%s)", ErrConflict, c.ConsentSource)
+	}
 }
 
 // ConsentEvent is one entry of a contact's consent history.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"time"
 	"strconv"
 	"testing"
 
@@ -50,10 +52,17 @@ func TestContacts(t *testing.T) {
 		if d.Marketable || d.OptOutSource != "manual" || d.NotMarketable[0].Code != "opted_out" {
 			t.Fatalf("opted out: %+v", d)
 		}
-		d, err = store.ContactOptOut(ctx, db, ws.ID, d.ID, "otra vez", 0) // no-op
-		chk(t, err)
+		// A second opt-out is a conflict that says when the first was; the first stays the record.
+		if _, err := store.ContactOptOut(ctx, db, ws.ID, d.ID, "otra vez", 0); !errors.Is(err, store.ErrConflict) ||
+			!strings.Contains(err.Error(), "ya se dio de baja") {
+			t.Fatalf("second opt-out: %v", err)
+		}
 		d, err = store.ContactOptIn(ctx, db, ws.ID, d.ID, "escribió ALTA", store.ContactConsent{Text: "v2"}, 0)
 		chk(t, err)
+		// Opting in a contact who already has documented consent would replace that record.
+		if _, err := store.ContactOptIn(ctx, db, ws.ID, d.ID, "x", store.ContactConsent{Text: "v0"}, 0); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("opt-in of a consented contact: %v", err)
+		}
 		if !d.Marketable || d.ConsentText != "v2" || d.ConsentEvidence["reason"] != "escribió ALTA" {
 			t.Fatalf("opted in: %+v", d)
 		}
@@ -151,7 +160,10 @@ func TestContacts(t *testing.T) {
 		t.Parallel()
 		db, ws, other := setup(t)
 		c, err := store.ContactCreate(ctx, db, store.ContactCreateParams{WorkspaceID: ws.ID, Phone: "+573001234567", Name: "Ana",
-			Email: "a@x.co", Tags: []string{"vip"}, Attributes: map[string]any{"ciudad": "Cali"}, Consent: &store.ContactConsent{Text: "v1"}})
+			Email: "a@x.co", Tags: []string{"vip"}, Attributes: map[string]any{"ciudad": "Cali"},
+			Consent: &store.ContactConsent{Text: "v1", Evidence: map[string]any{"form": "landing", "email": "ana@x.co", "ip": "1.2.3.4"}}})
+		chk(t, err)
+		_, err = store.ContactOptOut(ctx, db, ws.ID, c.ID, "Ana Pérez llamó desde el 3001234567", 0)
 		chk(t, err)
 		cp, err := store.CampaignCreate(ctx, db, store.Campaign{WorkspaceID: ws.ID, Name: "Promo"})
 		chk(t, err)
@@ -172,9 +184,34 @@ func TestContacts(t *testing.T) {
 			e.ErasedAt == nil || e.Marketable {
 			t.Fatalf("erased contact %+v", e)
 		}
+		// What documents the consent stays; what a person wrote about the contact goes.
+		if len(e.ConsentEvidence) != 1 || e.ConsentEvidence["form"] != "landing" || e.OptOutReason != "" {
+			t.Errorf("erased contact keeps evidence %v, opt-out reason %q", e.ConsentEvidence, e.OptOutReason)
+		}
+		evs, err := store.ConsentEventList(ctx, db, ws.ID, c.ID)
+		chk(t, err)
+		if len(evs) != 2 {
+			t.Fatalf("consent history after erasure: %d events, want the opt-in and the opt-out", len(evs))
+		}
+		for _, ev := range evs {
+			if ev.Reason != "" || ev.Evidence["email"] != nil || ev.Evidence["ip"] != nil {
+				t.Errorf("consent event %s after erasure: reason %q, evidence %v", ev.Kind, ev.Reason, ev.Evidence)
+			}
+		}
+		// A status arriving after the erasure gives the recipient no WhatsApp id back.
+		_, err = store.StatusEventsIngest(ctx, db, []store.StatusEvent{{WorkspaceID: &ws.ID, WAMID: "wamid.ana", Status: "read",
+			OccurredAt: time.Now(), RecipientWAID: "573001234567", Raw: []byte(`{"recipient_id":"573001234567"}`)}})
+		chk(t, err)
+		var lateWAID, lateRaw string
+		var recWAID *string
+		chk(t, db.QueryRow(ctx, `SELECT s.recipient_wa_id, s.raw::text, r.wa_id FROM status_events s JOIN recipients r ON r.wamid = s.wamid
+			WHERE s.wamid = 'wamid.ana' AND s.status = 'read'`).Scan(&lateWAID, &lateRaw, &recWAID))
+		if lateWAID != "" || lateRaw != "{}" || recWAID != nil {
+			t.Errorf("late status after erasure: event wa_id %q raw %s, recipient wa_id %v", lateWAID, lateRaw, recWAID)
+		}
 		var n int
 		var phone, vars string
-		chk(t, db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'delivered'), min(phone_e164), min(variables::text) FROM recipients WHERE campaign_id = $1`, cp.ID).Scan(&n, &phone, &vars))
+		chk(t, db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state IN ('delivered', 'read')), min(phone_e164), min(variables::text) FROM recipients WHERE campaign_id = $1`, cp.ID).Scan(&n, &phone, &vars))
 		if n != 1 || phone != "erased:"+itoa(c.ID) || vars != "{}" {
 			t.Errorf("recipients after erasure: %d %s %s", n, phone, vars)
 		}

@@ -56,6 +56,13 @@ func IsUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
+// IsTextNotStorable reports whether Postgres refused a value for a character text and jsonb
+// cannot hold: the NUL character (a "\x00" byte in text, "\u0000" in JSON).
+func IsTextNotStorable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
+}
+
 // NotFoundIfNoRows turns pgx.ErrNoRows into ErrNotFound.
 func NotFoundIfNoRows(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -222,20 +222,24 @@ WITH cb AS (
 // wamids of the new unapplied ones.
 const ingestSQL = `
 WITH src AS MATERIALIZED (
-    SELECT DISTINCT ON (t.wamid, t.status) t.*, r.id AS recipient_id, r.contact_id, r.workspace_id AS recipient_workspace_id
+    SELECT DISTINCT ON (t.wamid, t.status) t.*, r.id AS recipient_id, r.contact_id, r.workspace_id AS recipient_workspace_id,
+        coalesce(r.erased, false) AS erased
     FROM ` + statusEventsUnnest + `
     -- One index lookup per event, never a scan of every recipient (LIMIT keeps the planner
     -- from turning the lateral subquery into a hash join; a wamid is unique anyway).
     LEFT JOIN LATERAL (
-        SELECT id, contact_id, workspace_id FROM recipients
+        SELECT id, contact_id, workspace_id, phone_e164 LIKE 'erased:%' AS erased FROM recipients
         WHERE wamid = t.wamid AND (t.workspace_id IS NULL OR workspace_id = t.workspace_id) LIMIT 1
     ) r ON true
     ORDER BY t.wamid, t.status
 ), ins AS (
+    -- A late status of an erased contact keeps neither its WhatsApp id nor Meta's raw object.
     INSERT INTO status_events (workspace_id, wamid, status, occurred_at, recipient_wa_id, error_code,
         error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw, applied_at)
-    SELECT COALESCE(recipient_workspace_id, workspace_id), wamid, status, occurred_at, recipient_wa_id, error_code,
-        error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id, raw,
+    SELECT COALESCE(recipient_workspace_id, workspace_id), wamid, status, occurred_at,
+        CASE WHEN erased THEN '' ELSE recipient_wa_id END, error_code,
+        error_title, error_details, pricing_category, pricing_type, billable, callback_data, inbox_id,
+        CASE WHEN erased THEN '{}' ELSE raw END,
         CASE WHEN recipient_id IS NOT NULL THEN now() END
     FROM src ORDER BY wamid, status
     ON CONFLICT (wamid, status) DO NOTHING
@@ -330,7 +334,8 @@ const applyEventsSQL = `agg AS (
                         THEN agg.failed_ts + interval '24 hours' ELSE r.retry_at END,
         pricing_category = CASE WHEN r.pricing_category = '' THEN COALESCE(agg.pricing_category, '') ELSE r.pricing_category END,
         billable = COALESCE(r.billable, agg.billable),
-        wa_id = COALESCE(r.wa_id, agg.wa_id),
+        -- an erased contact's recipient does not get a WhatsApp id back from a late status
+        wa_id = CASE WHEN r.phone_e164 LIKE 'erased:%' THEN NULL ELSE COALESCE(r.wa_id, agg.wa_id) END,
         updated_at = now()
     FROM agg WHERE r.id = agg.recipient_id
     RETURNING r.id
