@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
-	"time"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pregon/pregon/internal/pgtest"
 	"github.com/pregon/pregon/store"
