@@ -53,6 +53,10 @@ func skipsBodyLimit(c echo.Context) bool {
 	return c.Request().Method == http.MethodPost && c.Path() == "/api/v1/imports"
 }
 
+// UploadLimit is the largest contact file the server accepts, in bytes. The admin UI's upload
+// form checks it too, before it reads the request.
+func (s *Server) UploadLimit() int64 { return s.uploadLimit() }
+
 func (s *Server) uploadLimit() int64 {
 	if s.cfg.UploadLimit > 0 {
 		return s.cfg.UploadLimit
@@ -247,6 +251,21 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every column the client names must be one of the file's: an index out of range would
+	// panic here, or make the job reject every row, or allocate for millions of columns.
+	width := previewWidth(pv)
+	if req.Mapping != nil {
+		for _, col := range req.Mapping.Columns {
+			if col.Index < 0 || col.Index >= width {
+				return mappingRangeError("con índice "+strconv.Itoa(col.Index), width, pv.Headers)
+			}
+		}
+	}
+	for _, col := range mapSpecColumns(req.Map) {
+		if col.index >= width {
+			return mappingRangeError(col.name, width, pv.Headers)
+		}
+	}
 	m := pv.Mapping
 	if req.Mapping != nil {
 		m = *req.Mapping
@@ -289,6 +308,76 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, imp)
+}
+
+// previewWidth is how many columns the file has: the widest of its header row and the rows
+// the preview read.
+func previewWidth(pv importers.Preview) int {
+	width := max(len(pv.Headers), len(pv.Mapping.Columns))
+	for _, r := range pv.Rows {
+		width = max(width, len(r.Cells))
+	}
+	return width
+}
+
+// specColumn is a column named in a "phone=C,name=A" override.
+type specColumn struct {
+	name  string // as written
+	index int    // 0-based
+}
+
+// mapSpecColumns lists the columns a mapping override names (the grammar of
+// importers.ParseMapSpec); entries it cannot read are left for ParseMapSpec to report.
+func mapSpecColumns(spec string) []specColumn {
+	var out []specColumn
+	for part := range strings.SplitSeq(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if v == "ignore" { // "F=ignore"
+			v = k
+		}
+		letter, _, _ := strings.Cut(v, ":")
+		n, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
+		if err != nil {
+			continue
+		}
+		out = append(out, specColumn{name: letter, index: n - 1})
+	}
+	return out
+}
+
+// mappingRangeError is the 422 for a mapping naming a column the file does not have.
+func mappingRangeError(col string, width int, headers []string) error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: importers.ErrCodeBadMapping,
+		Message: fmt.Sprintf("la columna %s no existe en el archivo; %s", col, validColumns(width, headers))}
+}
+
+// validColumns names a file's columns for an error message: "las columnas válidas son A
+// (Nombre), B (Celular) y C", or only the range for a wide file.
+func validColumns(width int, headers []string) string {
+	switch {
+	case width == 0:
+		return "el archivo no tiene columnas"
+	case width == 1:
+		return "la única columna es A" + headerNote(0, headers)
+	case width > 12:
+		return fmt.Sprintf("las columnas válidas van de A a %s (%d columnas)", importers.ColumnLetter(width-1), width)
+	}
+	names := make([]string, width)
+	for i := range names {
+		names[i] = importers.ColumnLetter(i) + headerNote(i, headers)
+	}
+	return "las columnas válidas son " + strings.Join(names[:width-1], ", ") + " y " + names[width-1]
+}
+
+func headerNote(i int, headers []string) string {
+	if i < len(headers) && strings.TrimSpace(headers[i]) != "" {
+		return " (" + strings.TrimSpace(headers[i]) + ")"
+	}
+	return ""
 }
 
 func (s *Server) postImportCancel(c echo.Context) error {

@@ -215,3 +215,42 @@ func TestImportsAPI(t *testing.T) {
 		m.do(http.MethodGet, path+"/preview", nil).expect(t, http.StatusConflict)
 	})
 }
+
+// A mapping naming a column the file does not have is refused before anything runs, with the
+// file's columns in the message.
+func TestImportConfirmColumnOutOfRange(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	m := env.as(store.RoleMarketer)
+	var up uploadResponse
+	m.upload("tres.csv", []byte("Nombre,Celular,Ciudad\nAna,3001234567,Cali\nLuis,3007654321,Bogotá\n")).expect(t, http.StatusCreated).JSON(t, &up)
+	path := fmt.Sprintf("/api/v1/imports/%d/confirm", up.Import.ID)
+	for name, body := range map[string]map[string]any{
+		"NegativeIndex": {"mapping": map[string]any{"columns": []map[string]any{{"index": -1, "kind": "phone"}}}},
+		"IndexPastTheEnd": {"mapping": map[string]any{"columns": []map[string]any{
+			{"index": 0, "kind": "name"}, {"index": 1, "kind": "phone"}, {"index": 3, "kind": "tags"}}}},
+		"HugeIndex":        {"mapping": map[string]any{"columns": []map[string]any{{"index": 2_000_000, "kind": "phone"}}}},
+		"MapLetterPastEnd": {"map": "phone=Z"},
+		"MapIgnorePastEnd": {"map": "D=ignore"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var e Error
+			m.do(http.MethodPost, path, body).expect(t, http.StatusUnprocessableEntity).JSON(t, &e)
+			if e.Code != importers.ErrCodeBadMapping || !strings.Contains(e.Message, "no existe") ||
+				!strings.Contains(e.Message, "A (Nombre), B (Celular) y C (Ciudad)") {
+				t.Errorf("error %+v", e)
+			}
+		})
+	}
+	var imp store.Import
+	m.do(http.MethodGet, fmt.Sprintf("/api/v1/imports/%d", up.Import.ID), nil).expect(t, http.StatusOK).JSON(t, &imp)
+	if imp.Status != store.ImportUploaded {
+		t.Fatalf("refused confirmations changed the import: %+v", imp)
+	}
+	var n int
+	if err := env.db.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'import_contacts'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d import jobs queued (%v)", n, err)
+	}
+	// The last column is fine.
+	m.do(http.MethodPost, path, map[string]any{"map": "phone=B,ciudad=C:text"}).expect(t, http.StatusAccepted)
+}
