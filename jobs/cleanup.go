@@ -16,8 +16,9 @@ import (
 	"github.com/pregon/pregon/store"
 )
 
-// CleanupArgs runs the hourly housekeeping: expired sessions go, and so do the stored upload
-// files of imports that have ended (or were uploaded and never confirmed), the files of
+// CleanupArgs runs the hourly housekeeping: expired sessions go, imports that no job will end
+// fail, and the stored upload files of imports that have ended (or were uploaded and never
+// confirmed) go, and so do the files of
 // exports older than reports.ExportRetention and webhook bodies older than
 // store.WebhookInboxRetention.
 type CleanupArgs struct{}
@@ -31,6 +32,14 @@ func (CleanupArgs) InsertOpts() river.InsertOpts {
 // UploadRetention is how long an uploaded file waits for its import to be confirmed before the
 // cleanup deletes it.
 const UploadRetention = 24 * time.Hour
+
+// ImportOrphanAge is how long a queued or running import without any import_contacts job (a
+// command-line import whose process died) waits before the cleanup fails it: longer than an
+// import takes.
+const ImportOrphanAge = 2 * time.Hour
+
+// importOrphanMessage is the error of an import failed by the cleanup.
+const importOrphanMessage = "la importación se interrumpió y no terminará (falló su tarea o se detuvo el proceso); no se guardó ningún contacto: vuelva a subir el archivo"
 
 // CleanupWorker deletes expired sessions and the files of ended imports.
 type CleanupWorker struct {
@@ -49,6 +58,9 @@ func NewCleanupWorker(d Deps) *CleanupWorker { return &CleanupWorker{db: d.DB, l
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	if _, err := w.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`); err != nil {
 		return fmt.Errorf("deleting expired sessions: %w", err)
+	}
+	if _, err := w.FailOrphanedImports(ctx); err != nil {
+		return err
 	}
 	if _, err := w.DeleteImportFiles(ctx); err != nil {
 		return err
@@ -104,6 +116,26 @@ func (w *CleanupWorker) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return w.log
+}
+
+// FailOrphanedImports fails the queued and running imports whose job has ended without ending
+// them (River discarded it after its last attempt) or is gone, deletes their files and returns
+// how many it failed. Without this they would show as running forever, holding their file.
+func (w *CleanupWorker) FailOrphanedImports(ctx context.Context) (int, error) {
+	imps, err := store.ImportFailOrphans(ctx, w.db, ImportOrphanAge, importOrphanMessage)
+	if err != nil {
+		return 0, err
+	}
+	for _, imp := range imps {
+		w.logger().WarnContext(ctx, "failed an import no job will end", "import_id", imp.ID, "workspace_id", imp.WorkspaceID)
+		if imp.FilePath == "" {
+			continue
+		}
+		if err := os.Remove(imp.FilePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.logger().WarnContext(ctx, "deleting import file", "import_id", imp.ID, "workspace_id", imp.WorkspaceID, "error", err.Error())
+		}
+	}
+	return len(imps), nil
 }
 
 // DeleteImportFiles deletes the stored files of imports that have ended, and of uploads never

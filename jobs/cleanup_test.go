@@ -54,6 +54,16 @@ func TestCleanupDeletesImportFiles(t *testing.T) {
 	queued := mk("queued.csv", store.ImportQueued, 48*time.Hour)
 	gone := mk("gone.csv", store.ImportCompleted, time.Minute)
 	os.Remove(gone.FilePath) // already deleted by the job: the path is still cleared
+	// The running and queued imports have their job: they are live, whatever their age.
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range []store.Import{running, queued} {
+		if _, err := inserter.Insert(ctx, jobs.ImportContactsArgs{WorkspaceID: ws.ID, ImportID: imp.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	deps := jobs.Deps{DB: pool, Logger: slog.New(slog.DiscardHandler)}
 	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{}, jobs.NewCleanupWorker(deps))
@@ -94,6 +104,101 @@ func TestCleanupDeletesImportFiles(t *testing.T) {
 	n, err := jobs.NewCleanupWorker(deps).DeleteImportFiles(ctx)
 	if err != nil || n != 0 {
 		t.Fatalf("second run deleted %d (%v)", n, err)
+	}
+}
+
+// Imports no job will end (their job was discarded after a panic, or is gone with the
+// process that ran them) are failed and their files deleted; live ones are left alone.
+func TestCleanupFailsOrphanedImports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Huérfanas"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// mk is an import in status with its job in jobState ("" = no job), started `age` ago.
+	mk := func(name string, status store.ImportStatus, jobState string, age time.Duration) store.Import {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("Teléfono\n3001234567\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		imp, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{WorkspaceID: ws.ID, Filename: name, Format: "csv",
+			FileSHA256: strings.Repeat("a", 64), FileSize: 20, FilePath: path, Status: status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE imports SET created_at = now() - make_interval(secs => $2),
+			started_at = CASE WHEN status = 'running' THEN now() - make_interval(secs => $2) END WHERE id = $1`, imp.ID, age.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+		if jobState != "" {
+			res, err := inserter.Insert(ctx, jobs.ImportContactsArgs{WorkspaceID: ws.ID, ImportID: imp.ID}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state,
+				finalized_at = CASE WHEN $2 IN ('completed', 'cancelled', 'discarded') THEN now() END WHERE id = $1`, res.Job.ID, jobState); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return imp
+	}
+	discarded := mk("discarded.csv", store.ImportRunning, "discarded", time.Minute)
+	cancelledJob := mk("cancelled-job.csv", store.ImportQueued, "cancelled", time.Minute)
+	completedJob := mk("completed-job.csv", store.ImportRunning, "completed", time.Minute)
+	goneJob := mk("gone-job.csv", store.ImportRunning, "", 3*time.Hour) // a command-line import whose process died
+	freshCLI := mk("fresh-cli.csv", store.ImportRunning, "", 10*time.Minute)
+	runningJob := mk("running-job.csv", store.ImportRunning, "running", 3*time.Hour)
+	retryable := mk("retryable.csv", store.ImportQueued, "retryable", 3*time.Hour)
+	available := mk("available.csv", store.ImportQueued, "available", 3*time.Hour)
+	done := mk("done.csv", store.ImportCompleted, "completed", time.Minute)
+
+	deps := jobs.Deps{DB: pool, Logger: slog.New(slog.DiscardHandler)}
+	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{}, jobs.NewCleanupWorker(deps))
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if res, err := w.Work(ctx, t, tx, jobs.CleanupArgs{}, nil); err != nil || res.EventKind != river.EventKindJobCompleted {
+		t.Fatalf("cleanup job: %v %v", res, err)
+	}
+	for _, c := range []struct {
+		imp    store.Import
+		status store.ImportStatus
+	}{
+		{discarded, store.ImportFailed}, {cancelledJob, store.ImportFailed}, {completedJob, store.ImportFailed}, {goneJob, store.ImportFailed},
+		{freshCLI, store.ImportRunning}, {runningJob, store.ImportRunning}, {retryable, store.ImportQueued},
+		{available, store.ImportQueued}, {done, store.ImportCompleted},
+	} {
+		got, err := store.ImportGetByID(ctx, pool, ws.ID, c.imp.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != c.status {
+			t.Errorf("%s: status %s, want %s", c.imp.Filename, got.Status, c.status)
+		}
+		_, statErr := os.Stat(c.imp.FilePath)
+		live := c.status == store.ImportRunning || c.status == store.ImportQueued
+		if exists := statErr == nil; exists != live {
+			t.Errorf("%s: file exists %v, want %v", c.imp.Filename, exists, live)
+		}
+		if c.status == store.ImportFailed {
+			if got.FilePath != "" || got.FinishedAt == nil || !strings.Contains(got.Error, "vuelva a subir el archivo") || strings.Contains(got.Error, dir) {
+				t.Errorf("%s: failed import %+v", c.imp.Filename, got)
+			}
+		}
+	}
+	// A second run finds nothing more.
+	if n, err := jobs.NewCleanupWorker(deps).FailOrphanedImports(ctx); err != nil || n != 0 {
+		t.Fatalf("second run failed %d more (%v)", n, err)
 	}
 }
 

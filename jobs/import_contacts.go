@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/pregon/pregon/importers"
@@ -30,10 +33,14 @@ func (ImportContactsArgs) InsertOpts() river.InsertOpts {
 // ImportContactsWorker reads the stored file and merges it into contacts with importers.Run
 // (one transaction: a retry starts from scratch and never doubles anything). Progress goes to
 // the imports row; a cancellation through the API is seen at the next progress tick and rolls
-// the import back. The file is deleted when the job ends, whatever the outcome.
+// the import back. The file is deleted when the import ends (completed, failed or cancelled by
+// the user); when the job is interrupted (worker shutdown, timeout, a database error) it is
+// kept for River's next attempt, and the last attempt fails the import.
 type ImportContactsWorker struct {
 	river.WorkerDefaults[ImportContactsArgs]
 	deps Deps
+	// Run imports the file; nil means importers.Run (tests replace it).
+	Run func(ctx context.Context, pool *pgxpool.Pool, p importers.Params, progress func(importers.Progress)) (importers.Result, error)
 }
 
 // NewImportContactsWorker builds the worker (tests run it directly).
@@ -44,10 +51,17 @@ func (w *ImportContactsWorker) Timeout(*river.Job[ImportContactsArgs]) time.Dura
 	return time.Hour
 }
 
-func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportContactsArgs]) error {
+// User-facing messages of a failed import (the details go to the log, never to the user: they
+// may name the server's files).
+const (
+	importFailedInternal    = "la importación falló por un error interno; vuelva a subir el archivo o consulte al administrador"
+	importFailedInterrupted = "la importación se interrumpió (el servidor se detuvo o tardó demasiado) y no se reintentará; no se guardó ningún contacto: vuelva a subir el archivo"
+)
+
+func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportContactsArgs]) (err error) {
 	a := job.Args
 	db := w.deps.DB
-	log := w.deps.Logger.With("import_id", a.ImportID, "workspace_id", a.WorkspaceID)
+	log := w.logger().With("import_id", a.ImportID, "workspace_id", a.WorkspaceID)
 	imp, err := store.ImportGetByID(ctx, db, a.WorkspaceID, a.ImportID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
@@ -63,6 +77,21 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 		}
 		_ = store.ImportClearFile(context.WithoutCancel(ctx), db, a.WorkspaceID, a.ImportID)
 	}
+	// A panic here would leave the import running with its file kept: River would retry it
+	// (and panic again) and discard the job. Fail the import now, once.
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		log.ErrorContext(ctx, "import panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if ferr := store.ImportFinish(context.WithoutCancel(ctx), db, a.WorkspaceID, a.ImportID, store.ImportFailed, importFailedInternal); ferr != nil {
+			err = fmt.Errorf("import %d panicked (%v), then recording its failure: %w", a.ImportID, v, ferr)
+			return
+		}
+		removeFile()
+		err = river.JobCancel(fmt.Errorf("import %d panicked: %v", a.ImportID, v))
+	}()
 	if imp.Status.Final() {
 		removeFile()
 		return nil // cancelled before it started
@@ -94,16 +123,20 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 		}
 	}
 
+	run := w.Run
+	if run == nil {
+		run = importers.Run
+	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	res, err := importers.Run(runCtx, db, p, func(pr importers.Progress) {
+	res, err := run(runCtx, db, p, func(pr importers.Progress) {
 		if pr.Phase != "reading" {
 			return
 		}
 		still, err := store.ImportSetProgress(runCtx, db, a.WorkspaceID, a.ImportID,
 			store.ImportProgress{RowsRead: pr.RowsRead, RowsTotal: pr.RowsTotal, Rejected: pr.Rejected,
 				Inserted: pr.Inserted, Updated: pr.Updated})
-		if err != nil {
+		if err != nil && runCtx.Err() == nil {
 			log.WarnContext(ctx, "recording import progress", "error", err.Error())
 		}
 		if err == nil && !still {
@@ -117,18 +150,37 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 		log.InfoContext(ctx, "import completed", "rows", res.RowsRead, "inserted", res.Inserted, "updated", res.Updated,
 			"rejected", res.Rejected, "duplicates", res.Duplicates, "duration", res.Duration.String())
 		return nil
-	case errors.Is(err, importers.ErrImportCancelled) || errors.Is(context.Cause(runCtx), importers.ErrImportCancelled):
-		if ctx.Err() != nil { // the job itself was cancelled or timed out
-			_ = store.ImportFinish(context.WithoutCancel(ctx), db, a.WorkspaceID, a.ImportID, store.ImportCancelled, "cancelada")
-		}
-		removeFile()
-		return nil
 	case errors.As(err, &fe):
 		return w.fail(ctx, imp, removeFile, fe.Message)
-	case job.Attempt >= job.MaxAttempts:
-		return w.fail(ctx, imp, removeFile, "error interno: "+err.Error())
 	}
-	return err // retried from scratch: nothing of this attempt was kept
+	// Cancelled through the API (the row says so), or ended meanwhile: nothing more to do.
+	// Anything else, a worker shutdown or the job's timeout included, rolled the import back
+	// and leaves it to River's next attempt, file kept.
+	cur, gerr := store.ImportGetByID(context.WithoutCancel(ctx), db, a.WorkspaceID, a.ImportID)
+	if gerr == nil && cur.Status.Final() {
+		removeFile()
+		return nil
+	}
+	if job.Attempt >= job.MaxAttempts {
+		log.ErrorContext(ctx, "import failed on its last attempt", "attempt", job.Attempt, "error", err.Error())
+		msg := importFailedInternal
+		if ctx.Err() != nil {
+			msg = importFailedInterrupted
+		}
+		return w.fail(ctx, imp, removeFile, msg)
+	}
+	log.WarnContext(ctx, "import interrupted, River will retry it", "attempt", job.Attempt, "error", err.Error())
+	if rerr := store.ImportRequeue(context.WithoutCancel(ctx), db, a.WorkspaceID, a.ImportID); rerr != nil {
+		log.WarnContext(ctx, "requeueing import", "error", rerr.Error())
+	}
+	return err
+}
+
+func (w *ImportContactsWorker) logger() *slog.Logger {
+	if w.deps.Logger == nil {
+		return slog.Default()
+	}
+	return w.deps.Logger
 }
 
 func (w *ImportContactsWorker) fail(ctx context.Context, imp store.Import, removeFile func(), msg string) error {

@@ -14,7 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/internal/pgtest"
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
@@ -29,19 +31,35 @@ type importBundle struct {
 // work runs the import job once, as River would.
 func (b importBundle) work(t *testing.T) *rivertest.WorkResult {
 	t.Helper()
+	res, err := b.workWith(t, jobs.NewImportContactsWorker(jobs.Deps{DB: b.pool, Logger: slog.New(slog.DiscardHandler)}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// workWith runs the import job once with worker w and insert options opts, and returns the
+// error the job ended with.
+func (b importBundle) workWith(t *testing.T, w *jobs.ImportContactsWorker, opts *river.InsertOpts) (*rivertest.WorkResult, error) {
+	t.Helper()
 	ctx := context.Background()
-	deps := jobs.Deps{DB: b.pool, Logger: slog.New(slog.DiscardHandler)}
-	w := rivertest.NewWorker(t, riverpgxv5.New(b.pool), &river.Config{}, jobs.NewImportContactsWorker(deps))
+	tw := rivertest.NewWorker(t, riverpgxv5.New(b.pool), &river.Config{}, w)
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	res, err := w.Work(ctx, t, tx, jobs.ImportContactsArgs{WorkspaceID: b.ws.ID, ImportID: b.imp.ID}, nil)
-	if err != nil {
-		t.Fatal(err)
+	return tw.Work(ctx, t, tx, jobs.ImportContactsArgs{WorkspaceID: b.ws.ID, ImportID: b.imp.ID}, opts)
+}
+
+// bigCSV is a file of n valid rows, long enough to interrupt mid-import.
+func bigCSV(n int) string {
+	var sb strings.Builder
+	sb.WriteString("telefono,nombre\n")
+	for i := range n {
+		fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
 	}
-	return res
+	return sb.String()
 }
 
 func (b importBundle) reload(t *testing.T) store.Import {
@@ -117,12 +135,7 @@ func TestImportContactsWorker(t *testing.T) {
 
 	t.Run("CancelledWhileRunningRollsBack", func(t *testing.T) {
 		t.Parallel()
-		var sb strings.Builder
-		sb.WriteString("telefono,nombre\n")
-		for i := range 150_000 {
-			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
-		}
-		b := setupImport(t, sb.String(), "{}")
+		b := setupImport(t, bigCSV(150_000), "{}")
 		ctx := context.Background()
 		go func() {
 			deadline := time.Now().Add(30 * time.Second)
@@ -161,6 +174,112 @@ func TestImportContactsWorker(t *testing.T) {
 		}
 		if _, err := os.Stat(b.imp.FilePath); !os.IsNotExist(err) {
 			t.Errorf("file still there: %v", err)
+		}
+	})
+
+	t.Run("PanicFailsTheImportAndDeletesTheFile", func(t *testing.T) {
+		t.Parallel()
+		b := setupImport(t, "telefono\n3001234567\n", "{}")
+		w := jobs.NewImportContactsWorker(jobs.Deps{DB: b.pool, Logger: slog.New(slog.DiscardHandler)})
+		w.Run = func(context.Context, *pgxpool.Pool, importers.Params, func(importers.Progress)) (importers.Result, error) {
+			var m map[string]int
+			m["boom"]++ // a bug: assignment to a nil map
+			return importers.Result{}, nil
+		}
+		res, err := b.workWith(t, w, nil)
+		if res == nil || res.EventKind != river.EventKindJobCancelled {
+			t.Fatalf("result %+v, error %v: want the job cancelled, not retried", res, err)
+		}
+		imp := b.reload(t)
+		if imp.Status != store.ImportFailed || imp.FilePath != "" || imp.FinishedAt == nil ||
+			!strings.Contains(imp.Error, "error interno") || strings.Contains(imp.Error, "nil map") {
+			t.Fatalf("import %+v", imp)
+		}
+		if _, err := os.Stat(b.imp.FilePath); !os.IsNotExist(err) {
+			t.Errorf("file still there: %v", err)
+		}
+	})
+
+	t.Run("LastAttemptFailsWithoutServerPaths", func(t *testing.T) {
+		t.Parallel()
+		b := setupImport(t, "telefono\n3001234567\n", "{}")
+		w := jobs.NewImportContactsWorker(jobs.Deps{DB: b.pool, Logger: slog.New(slog.DiscardHandler)})
+		w.Run = func(_ context.Context, _ *pgxpool.Pool, p importers.Params, _ func(importers.Progress)) (importers.Result, error) {
+			return importers.Result{}, fmt.Errorf("reading %s: input/output error", p.Path)
+		}
+		res, err := b.workWith(t, w, &river.InsertOpts{MaxAttempts: 1})
+		if res == nil || res.EventKind != river.EventKindJobCancelled {
+			t.Fatalf("result %+v, error %v", res, err)
+		}
+		imp := b.reload(t)
+		if imp.Status != store.ImportFailed || imp.FilePath != "" || strings.Contains(imp.Error, filepath.Dir(b.imp.FilePath)) ||
+			strings.Contains(imp.Error, "input/output") || !strings.Contains(imp.Error, "error interno") {
+			t.Fatalf("import %+v", imp)
+		}
+	})
+
+	t.Run("WorkerShutdownRetriesWithTheFileKept", func(t *testing.T) {
+		t.Parallel()
+		b := setupImport(t, bigCSV(150_000), "{}")
+		ctx := context.Background()
+		ws := river.NewWorkers()
+		river.AddWorker(ws, jobs.NewImportContactsWorker(jobs.Deps{DB: b.pool, Logger: slog.New(slog.DiscardHandler)}))
+		client, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{
+			Logger:            slog.New(slog.DiscardHandler),
+			Workers:           ws,
+			FetchCooldown:     10 * time.Millisecond,
+			FetchPollInterval: 20 * time.Millisecond,
+			Queues:            map[string]river.QueueConfig{jobs.QueueImports: {MaxWorkers: 1}},
+			TestOnly:          true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ins, err := client.Insert(ctx, jobs.ImportContactsArgs{WorkspaceID: b.ws.ID, ImportID: b.imp.ID}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if imp := b.reload(t); imp.Status == store.ImportRunning && imp.RowsRead > 0 {
+				break
+			} else if imp.Status.Final() || time.Now().After(deadline) {
+				client.StopAndCancel(ctx)
+				t.Fatalf("import never seen running: %+v", imp)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		stopCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+		defer stop()
+		if err := client.StopAndCancel(stopCtx); err != nil {
+			t.Fatal(err)
+		}
+
+		imp := b.reload(t)
+		if imp.Status != store.ImportQueued || imp.FilePath == "" || imp.Inserted != 0 {
+			t.Fatalf("after the shutdown, import %+v: want it queued again with its file", imp)
+		}
+		if _, err := os.Stat(b.imp.FilePath); err != nil {
+			t.Fatalf("file deleted: %v", err)
+		}
+		job, err := client.JobGet(ctx, ins.Job.ID)
+		// River puts a job its shutdown interrupted back (available) or schedules a retry.
+		if err != nil || (job.State != rivertype.JobStateRetryable && job.State != rivertype.JobStateAvailable) {
+			t.Fatalf("job %+v (%v): want it to run again", job, err)
+		}
+		var n int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM contacts`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d contacts after an interrupted import (%v)", n, err)
+		}
+		// The retry imports everything.
+		if res := b.work(t); res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("retry: %s", res.EventKind)
+		}
+		if imp := b.reload(t); imp.Status != store.ImportCompleted || imp.Inserted != 150_000 || imp.FilePath != "" {
+			t.Fatalf("after the retry %+v", imp)
 		}
 	})
 }

@@ -239,6 +239,55 @@ func ImportFinish(ctx context.Context, db DBTX, workspaceID, id int64, status Im
 	return nil
 }
 
+// ImportRequeue puts a running import back in the queue after an attempt that was interrupted
+// (rolled back: its progress starts again); the job's next attempt starts it again.
+func ImportRequeue(ctx context.Context, db DBTX, workspaceID, id int64) error {
+	_, err := db.Exec(ctx, `UPDATE imports SET status = 'queued', rows_read = 0, rejected = 0, inserted = 0, updated = 0,
+		       error = 'interrumpida; se reintentará en breve'
+		WHERE workspace_id = $1 AND id = $2 AND status = 'running'`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("requeueing import %d: %w", id, err)
+	}
+	return nil
+}
+
+// ImportFailOrphans fails the queued and running imports that no job will end: their
+// import_contacts job finished (completed, cancelled or discarded after its last attempt, e.g.
+// when the worker panicked) while the import did not, or it is gone and the import has not
+// moved for olderThan (a command-line import runs without a job: one whose process died stays
+// running). It returns the failed imports with the file path they held, for the caller to
+// delete.
+func ImportFailOrphans(ctx context.Context, db DBTX, olderThan time.Duration, msg string) ([]Import, error) {
+	rows, err := db.Query(ctx, `
+		WITH orphan AS (
+			SELECT i.id, i.file_path FROM imports i
+			WHERE i.status IN ('queued', 'running')
+			  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'import_contacts'
+			                  AND (j.args->>'import_id')::bigint = i.id
+			                  AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+			  AND (EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'import_contacts'
+			               AND (j.args->>'import_id')::bigint = i.id)
+			       OR coalesce(i.started_at, i.created_at) < now() - make_interval(secs => $1))
+			FOR UPDATE OF i SKIP LOCKED)
+		UPDATE imports i SET status = 'failed', error = $2, finished_at = now(), file_path = '', inserted = 0, updated = 0
+		FROM orphan o WHERE i.id = o.id
+		RETURNING i.id, i.workspace_id, o.file_path`, olderThan.Seconds(), msg)
+	if err != nil {
+		return nil, fmt.Errorf("failing orphaned imports: %w", err)
+	}
+	defer rows.Close()
+	var out []Import
+	for rows.Next() {
+		var i Import
+		if err := rows.Scan(&i.ID, &i.WorkspaceID, &i.FilePath); err != nil {
+			return nil, err
+		}
+		i.Status = ImportFailed
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
 // ImportClearFile forgets the stored file's path (after deleting it).
 func ImportClearFile(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	_, err := db.Exec(ctx, `UPDATE imports SET file_path = '' WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
