@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/pregon/pregon/migrations"
@@ -80,16 +81,55 @@ func runUser(ctx context.Context, args []string) error {
 }
 
 func findOrCreateWorkspace(ctx context.Context, e *env, ref string) (store.Workspace, error) {
+	ws, err := findWorkspace(ctx, e, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, nerr := strconv.ParseInt(ref, 10, 64); nerr != nil {
+			return store.WorkspaceCreate(ctx, e.pool, store.WorkspaceCreateParams{Name: ref})
+		}
+	}
+	return ws, err
+}
+
+// findWorkspace finds an existing workspace by id or exact name (store.ErrNotFound when none).
+func findWorkspace(ctx context.Context, e *env, ref string) (store.Workspace, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		return store.WorkspaceGetByID(ctx, e.pool, id)
 	}
 	var id int64
 	err := e.pool.QueryRow(ctx, `SELECT id FROM workspaces WHERE name = $1 ORDER BY id LIMIT 1`, ref).Scan(&id)
+	if err != nil {
+		return store.Workspace{}, store.NotFoundIfNoRows(err)
+	}
+	return store.WorkspaceGetByID(ctx, e.pool, id)
+}
+
+// workspaceNotFound explains a --workspace that names no workspace, listing the existing ones.
+func workspaceNotFound(ctx context.Context, e *env, ref string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no workspace has the id or exact name %q (nothing was imported)", ref)
+	rows, err := e.pool.Query(ctx, `SELECT id, name FROM workspaces ORDER BY id LIMIT 21`)
 	if err == nil {
-		return store.WorkspaceGetByID(ctx, e.pool, id)
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var id int64
+			var name string
+			if rows.Scan(&id, &name) != nil {
+				break
+			}
+			if n++; n > 20 {
+				b.WriteString("\n  …")
+				break
+			}
+			if n == 1 {
+				b.WriteString("; the workspaces are (pass --workspace ID or the exact name):")
+			}
+			fmt.Fprintf(&b, "\n  %d\t%s", id, name)
+		}
+		if n == 0 {
+			b.WriteString("; there are no workspaces yet")
+		}
 	}
-	if errors.Is(store.NotFoundIfNoRows(err), store.ErrNotFound) {
-		return store.WorkspaceCreate(ctx, e.pool, store.WorkspaceCreateParams{Name: ref})
-	}
-	return store.Workspace{}, err
+	b.WriteString("\n(the admin UI's workspace switcher lists them too; 'pregon user create --workspace NAME …' creates one)")
+	return errors.New(b.String())
 }

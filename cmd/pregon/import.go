@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/pregon/pregon/importers"
+	"github.com/pregon/pregon/store"
 )
 
 func init() { extraCommands["import"] = runImport }
@@ -15,6 +20,9 @@ func init() { extraCommands["import"] = runImport }
 // runImport imports a contact file synchronously, with a progress bar on a terminal:
 //
 //	pregon import FILE --workspace ID|NAME [--sheet S] [--map phone=C,name=A] [--mode update]
+//
+// The workspace must exist. An import that fails or is interrupted (Ctrl-C) is rolled back and
+// its imports row says so.
 func runImport(ctx context.Context, args []string) error {
 	var workspace, sheet, mapSpec, mode, consentSource, consentText string
 	var declared bool
@@ -25,7 +33,7 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	path := args[0]
 	cfg, _, err := loadConfig("import", args[1:], func(fs *flag.FlagSet) {
-		fs.StringVar(&workspace, "workspace", "", "workspace id or name")
+		fs.StringVar(&workspace, "workspace", "", "workspace id or exact name (it must exist)")
 		fs.StringVar(&sheet, "sheet", "", "XLSX sheet (default: the first visible one)")
 		fs.IntVar(&headerRow, "header-row", 0, "header row number (0: detect, -1: none)")
 		fs.StringVar(&mapSpec, "map", "", "column overrides, e.g. phone=C,name=A,ciudad=E:text,F=ignore")
@@ -40,6 +48,16 @@ func runImport(ctx context.Context, args []string) error {
 	if workspace == "" {
 		return usageError{"--workspace is required"}
 	}
+	if headerRow < -1 {
+		return usageError{"--header-row: número de fila, o -1 si no hay encabezados"}
+	}
+	// As the API: a declaration must say where and how the consent was collected.
+	if declared && strings.TrimSpace(consentSource) == "" && strings.TrimSpace(consentText) == "" {
+		return usageError{"--consent-declared: indique dónde y cómo se obtuvo el consentimiento de estos contactos (--consent-source y/o --consent-text)"}
+	}
+	if !store.ImportMode(mode).Valid() {
+		return usageError{fmt.Sprintf("--mode %q: modo desconocido: add, update o merge_tags", mode)}
+	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -49,14 +67,28 @@ func runImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	ws, err := findOrCreateWorkspace(ctx, e, workspace)
+	ws, err := findWorkspace(ctx, e, workspace)
+	if errors.Is(err, store.ErrNotFound) {
+		return workspaceNotFound(ctx, e, workspace)
+	}
 	if err != nil {
 		return fmt.Errorf("workspace %q: %w", workspace, err)
+	}
+	opts := importers.Options{Sheet: sheet}
+	if mapSpec != "" {
+		// Every column --map names must be one of the file's (as the API checks).
+		pv, err := importers.PreviewFile(ctx, path, "", opts, ws.DefaultCountry, headerRow)
+		if err != nil {
+			return fileErrorMessage(err)
+		}
+		if err := checkMapColumns(mapSpec, pv); err != nil {
+			return err
+		}
 	}
 	bar := newProgressBar(os.Stderr, 0)
 	bar.label = "import"
 	res, err := importers.Run(ctx, e.pool, importers.Params{
-		WorkspaceID: ws.ID, Path: path, Open: importers.Options{Sheet: sheet}, HeaderRow: headerRow,
+		WorkspaceID: ws.ID, Path: path, Open: opts, HeaderRow: headerRow,
 		MapSpec: mapSpec, Mode: importers.Mode(mode),
 		Consent: importers.Declaration{Declared: declared, Source: consentSource, Text: consentText},
 	}, func(p importers.Progress) {
@@ -65,7 +97,10 @@ func runImport(ctx context.Context, args []string) error {
 	})
 	bar.done(res.RowsRead, err)
 	if err != nil {
-		return err
+		if res.ImportID != 0 { // the imports row was created: it must not stay running
+			endImport(ctx, e, ws.ID, res.ImportID, err)
+		}
+		return fileErrorMessage(err)
 	}
 	out, _ := json.MarshalIndent(map[string]any{
 		"import_id": res.ImportID, "rows_read": res.RowsRead, "inserted": res.Inserted, "updated": res.Updated,
@@ -75,6 +110,69 @@ func runImport(ctx context.Context, args []string) error {
 	fmt.Println(string(out))
 	if res.Rejected > 0 {
 		fmt.Fprintf(os.Stderr, "%d rows rejected: GET /api/v1/imports/%d/errors?format=xlsx lists each with its reason\n", res.Rejected, res.ImportID)
+	}
+	return nil
+}
+
+// endImport records an import that did not complete: cancelled when the command was
+// interrupted, failed otherwise (Run rolled back everything it did).
+func endImport(ctx context.Context, e *env, workspaceID, importID int64, runErr error) {
+	status, msg := store.ImportFailed, "la importación por línea de comandos falló; no se guardó ningún contacto"
+	var fe *importers.FileError
+	switch {
+	case ctx.Err() != nil:
+		status, msg = store.ImportCancelled, "interrumpida en la línea de comandos; no se guardó ningún contacto"
+	case errors.As(runErr, &fe):
+		msg = fe.Message
+	}
+	if err := store.ImportFinish(context.WithoutCancel(ctx), e.pool, workspaceID, importID, status, msg); err != nil {
+		e.log.Error("recording the end of the import", "import_id", importID, "error", err.Error())
+	}
+}
+
+// fileErrorMessage shows an importer's file error with its Spanish message, which says what to
+// do, rather than only its short English summary.
+func fileErrorMessage(err error) error {
+	var fe *importers.FileError
+	if errors.As(err, &fe) && fe.Message != "" {
+		return fmt.Errorf("%s (%s: %w)", fe.Message, fe.Code, err)
+	}
+	return err
+}
+
+// checkMapColumns refuses a --map naming a column past the file's last one: the import would
+// reject every row.
+func checkMapColumns(spec string, pv importers.Preview) error {
+	width := max(len(pv.Headers), len(pv.Mapping.Columns))
+	for _, r := range pv.Rows {
+		width = max(width, len(r.Cells))
+	}
+	for part := range strings.SplitSeq(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue // ParseMapSpec explains the entry
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if v == "ignore" { // "F=ignore"
+			v = k
+		}
+		letter, _, _ := strings.Cut(v, ":")
+		n, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
+		if err != nil || n <= width {
+			continue
+		}
+		cols := make([]string, 0, min(width, 12))
+		for i := range min(width, 12) {
+			c := importers.ColumnLetter(i)
+			if i < len(pv.Headers) && strings.TrimSpace(pv.Headers[i]) != "" {
+				c += " (" + strings.TrimSpace(pv.Headers[i]) + ")"
+			}
+			cols = append(cols, c)
+		}
+		if width > 12 {
+			cols = append(cols, "… "+importers.ColumnLetter(width-1))
+		}
+		return fmt.Errorf("--map %s: la columna %s no existe en el archivo, que tiene %d columnas: %s", part, letter, width, strings.Join(cols, ", "))
 	}
 	return nil
 }

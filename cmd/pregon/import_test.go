@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/store"
+)
+
+func TestImportCommand(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	url := pgtest.NewDBURL(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Tienda Lupita"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := append(os.Environ(), "DATABASE_URL="+url, "PREGON_DATA_DIR="+dir, "PREGON_MIGRATE=false")
+	small := filepath.Join(dir, "clientes.csv")
+	if err := os.WriteFile(small, []byte("Nombre,Celular,Ciudad\nAna,3001234567,Cali\nLuis,3007654321,Bogotá\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"import"}, args...)...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		return stderr.String(), err
+	}
+	count := func(t *testing.T, query string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("MistypedWorkspaceIsRefusedNotCreated", func(t *testing.T) {
+		stderr, err := run(t, small, "--workspace", "Tienda Lupta")
+		if err == nil || !strings.Contains(stderr, `"Tienda Lupta"`) || !strings.Contains(stderr, fmt.Sprintf("%d\tTienda Lupita", ws.ID)) {
+			t.Fatalf("err %v, stderr %q", err, stderr)
+		}
+		if n := count(t, `SELECT count(*) FROM workspaces`); n != 1 {
+			t.Fatalf("%d workspaces: a mistyped name created one", n)
+		}
+		if _, err := run(t, small, "--workspace", fmt.Sprint(ws.ID+100)); err == nil {
+			t.Fatal("an unknown workspace id was accepted")
+		}
+	})
+
+	t.Run("MapColumnTheFileDoesNotHave", func(t *testing.T) {
+		stderr, err := run(t, small, "--workspace", "Tienda Lupita", "--map", "phone=Z")
+		if err == nil || !strings.Contains(stderr, "la columna Z no existe") || !strings.Contains(stderr, "A (Nombre), B (Celular), C (Ciudad)") {
+			t.Fatalf("err %v, stderr %q", err, stderr)
+		}
+		if n := count(t, `SELECT count(*) FROM imports`); n != 0 {
+			t.Fatalf("%d imports recorded", n)
+		}
+	})
+
+	t.Run("BadMapShowsTheSpanishMessage", func(t *testing.T) {
+		stderr, err := run(t, small, "--workspace", "Tienda Lupita", "--map", "phone")
+		if err == nil || !strings.Contains(stderr, "use tipo=COLUMNA") {
+			t.Fatalf("err %v, stderr %q", err, stderr)
+		}
+	})
+
+	t.Run("ConsentDeclaredNeedsItsSource", func(t *testing.T) {
+		stderr, err := run(t, small, "--workspace", "Tienda Lupita", "--consent-declared")
+		if err == nil || !strings.Contains(stderr, "consentimiento") {
+			t.Fatalf("err %v, stderr %q", err, stderr)
+		}
+		if n := count(t, `SELECT count(*) FROM imports`); n != 0 {
+			t.Fatalf("%d imports recorded", n)
+		}
+	})
+
+	t.Run("InterruptedImportIsCancelled", func(t *testing.T) {
+		var sb strings.Builder
+		sb.WriteString("telefono,nombre\n")
+		for i := range 300_000 {
+			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
+		}
+		big := filepath.Join(dir, "grande.csv")
+		if err := os.WriteFile(big, []byte(sb.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		var id int64
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := pool.QueryRow(ctx, `SELECT id FROM imports WHERE filename = 'grande.csv' AND status = 'running'`).Scan(&id)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("import never running: %v\n%s", err, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); err == nil {
+			t.Fatalf("an interrupted import exited 0:\n%s", stderr.String())
+		}
+		imp, err := store.ImportGetByID(ctx, pool, ws.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imp.Status != store.ImportCancelled || imp.FinishedAt == nil || imp.Inserted != 0 {
+			t.Fatalf("after Ctrl-C: %+v\n%s", imp, stderr.String())
+		}
+		if n := count(t, `SELECT count(*) FROM contacts`); n != 0 {
+			t.Fatalf("%d contacts kept", n)
+		}
+	})
+
+	t.Run("ImportsIntoTheNamedWorkspace", func(t *testing.T) {
+		stderr, err := run(t, small, "--workspace", "Tienda Lupita", "--map", "phone=B", "--consent-declared", "--consent-source", "tienda")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		if n := count(t, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, ws.ID); n != 2 {
+			t.Fatalf("%d contacts", n)
+		}
+	})
+}
