@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/store"
 )
@@ -43,6 +45,34 @@ func (u *ui) importNew(c echo.Context) error {
 		return err
 	}
 	return u.render(c, http.StatusOK, "import_new", pg)
+}
+
+// uploadLimit refuses an upload larger than the server's limit before anything reads it: the
+// session check reads the CSRF token from the form, which would otherwise take in the whole
+// multipart body (32 MB in memory, the rest in a temporary file). The body is capped at the
+// limit plus 1 MB for the form's other fields and the multipart framing.
+func (u *ui) uploadLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		limit := u.srv.UploadLimit()
+		tooLarge := &api.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+			Message: fmt.Sprintf("el archivo supera el límite de %d MB; divídalo en archivos más pequeños o pida al administrador que suba el límite", limit>>20)}
+		req := c.Request()
+		if req.ContentLength > limit+1<<20 {
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			return tooLarge
+		}
+		req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, limit+1<<20)
+		// Read the form here, within the cap, so that going over it (a body without a length)
+		// is answered as too large rather than as a missing CSRF token.
+		if err := req.ParseMultipartForm(32 << 20); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				c.Response().Header().Set(echo.HeaderConnection, "close")
+				return tooLarge
+			}
+		}
+		return next(c)
+	}
 }
 
 // importUpload forwards the uploaded file to POST /api/v1/imports (same checks, same storage).
@@ -103,6 +133,9 @@ type importData struct {
 	Samples [][]string // per column, the first sample values
 	Done    bool
 	Pct     int
+	// HasReport: the error report has lines (rejected rows, but also duplicates and other
+	// problems of rows that were imported).
+	HasReport bool
 }
 
 // importShow is the import's page: the mapping step while uploaded, a live progress bar while
@@ -158,6 +191,11 @@ func (u *ui) renderImport(c echo.Context, id int64, status int, pg *page) error 
 		}
 	case store.ImportStatus("completed"), store.ImportStatus("failed"), store.ImportStatus("cancelled"):
 		d.Done = true
+		lines, err := store.ImportErrorList(c.Request().Context(), u.db, imp.WorkspaceID, imp.ID, 0, 1)
+		if err != nil {
+			return err
+		}
+		d.HasReport = len(lines) > 0
 	}
 	if imp.RowsTotal > 0 {
 		d.Pct = int(min(100, 100*imp.RowsRead/imp.RowsTotal))

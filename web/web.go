@@ -123,7 +123,8 @@ func (u *ui) routes(e *echo.Echo) {
 
 	page(http.MethodGet, "/imports", u.importsList, A)
 	page(http.MethodGet, "/imports/new", u.importNew, M)
-	page(http.MethodPost, "/imports/new", u.importUpload, M)
+	// The upload's size is checked before the session's CSRF check reads the form.
+	e.Add(http.MethodPost, "/imports/new", u.importUpload, u.htmlErrors, u.uploadLimit, u.srv.Authenticate, sessionOnly, api.RequireRole(M))
 	page(http.MethodGet, "/imports/:id", u.importShow, A)
 	page(http.MethodPost, "/imports/:id/confirm", u.importConfirm, M)
 	page(http.MethodPost, "/imports/:id/cancel", u.importCancel, M)

@@ -1,0 +1,258 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/pregon/pregon/api"
+	"github.com/pregon/pregon/importers"
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/internal/secret"
+	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/store"
+)
+
+// importFile runs an import of content into workspace A synchronously and returns its id.
+func (e *testEnv) importFile(t *testing.T, name, content string) int64 {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := importers.Run(context.Background(), e.db, importers.Params{WorkspaceID: e.wsA.ID, Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ImportID
+}
+
+// The error report's links show whenever the report has lines: rejected rows, and also rows
+// left out as repeats of an earlier one.
+func TestImportReportLinks(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	a := env.as(store.RoleAnalyst)
+
+	dups := env.importFile(t, "repetidos.csv", "telefono,nombre\n3001234567,Ana\n3001234567,Ana otra vez\n3007654321,Luis\n")
+	imp, err := store.ImportGetByID(context.Background(), env.db, env.wsA.ID, dups)
+	if err != nil || imp.Rejected != 0 || imp.Duplicates != 1 {
+		t.Fatalf("import %+v %v", imp, err)
+	}
+	p := a.get(fmt.Sprintf("/imports/%d", dups)).expect(t, http.StatusOK)
+	p.has(t, fmt.Sprintf(`#import-done a#errors-csv[href="/api/v1/imports/%d/errors?format=csv"]`, dups))
+	p.has(t, "#import-done a#errors-xlsx")
+
+	clean := env.importFile(t, "limpio.csv", "telefono,nombre\n3001234567,Ana\n")
+	p = a.get(fmt.Sprintf("/imports/%d", clean)).expect(t, http.StatusOK)
+	p.has(t, "#import-done")
+	p.hasNot(t, "#errors-csv")
+}
+
+// formOf reads a page's form as the browser would submit it.
+func formOf(p htmlPage, selector string) url.Values {
+	form := url.Values{}
+	p.Doc.Find(selector + " input[name], " + selector + " select[name]").Each(func(_ int, s *goquery.Selection) {
+		name, _ := s.Attr("name")
+		if s.Is("select") {
+			v, _ := s.Find("option[selected]").Attr("value")
+			if v == "" {
+				v, _ = s.Find("option").First().Attr("value")
+			}
+			form.Set(name, v)
+			return
+		}
+		if typ, _ := s.Attr("type"); typ == "checkbox" {
+			return
+		}
+		v, _ := s.Attr("value")
+		form.Set(name, v)
+	})
+	return form
+}
+
+// "No header row" chosen on the mapping page is what the import runs with: every row is data.
+func TestImportWithoutHeaderRowIsConfirmedAsSuch(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	mk := env.as(store.RoleMarketer)
+	// Row 1 looks like headers (and is detected as such), but the user says there are none.
+	p := mk.upload("/imports/new", "sin-encabezado.csv", []byte("Nombre,Celular\nAna,3001234567\nLuis,3007654321\n")).expect(t, http.StatusOK)
+	if v, _ := p.has(t, `#mapping-form input[name="header_row"]`).Attr("value"); v != "1" {
+		t.Fatalf("header row detected as %q, want 1", v)
+	}
+	p = mk.get(p.URL+"?header_row=-1").expect(t, http.StatusOK)
+	p.contains(t, "table.preview", "Nombre")
+	if v, _ := p.has(t, "#f-header_row").Attr("value"); v != "-1" {
+		t.Errorf("header row field shows %q, want -1", v)
+	}
+	form := formOf(p, "#mapping-form")
+	if form.Get("header_row") != "-1" {
+		t.Fatalf("the confirm form sends header_row=%q, want -1", form.Get("header_row"))
+	}
+	form.Set("col.1.kind", "phone")
+	form.Set("col.0.kind", "name")
+	id := strings.TrimPrefix(p.URL, "/imports/")
+	mk.post("/imports/"+id+"/confirm", form).expect(t, http.StatusOK).has(t, "#import-progress")
+	var n int64
+	fmt.Sscan(id, &n)
+	imp, err := store.ImportGetByID(context.Background(), env.db, env.wsA.ID, n)
+	if err != nil || imp.Status != store.ImportQueued || imp.HeaderRow != -1 {
+		t.Fatalf("confirmed import %+v %v: want it queued without a header row (-1)", imp, err)
+	}
+}
+
+// countingReader is a multipart upload of size bytes, generated as it is read, that counts
+// how much the server took.
+type countingReader struct {
+	r    io.Reader
+	read atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func bigUpload(csrf string, size int64) (*countingReader, string, int64) {
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	mw.WriteField("csrf_token", csrf)
+	mw.CreateFormFile("file", "grande.csv")
+	prefix := head.String()
+	var tail bytes.Buffer
+	tail.WriteString("\r\n--" + mw.Boundary() + "--\r\n")
+	rows := io.LimitReader(repeatReader("3001234567,Ana\n"), size)
+	body := io.MultiReader(strings.NewReader(prefix), rows, &tail)
+	return &countingReader{r: body}, mw.FormDataContentType(), int64(len(prefix)) + size + int64(tail.Len())
+}
+
+type repeatReader string
+
+func (s repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], s)
+	}
+	return n, nil
+}
+
+// An upload over the limit is refused before the server reads it (its length says so) or as
+// soon as it has read the limit (a body without a length), with a page that says why.
+func TestImportUploadOverTheLimit(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	cfg, err := config.Load(func(string) string { return "" }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.SecretKey = bytes.Repeat([]byte{7}, 32)
+	cfg.UploadLimit = 1 << 20
+	box, _ := secret.New(cfg.SecretKey)
+	log := slog.New(slog.DiscardHandler)
+	client, err := jobs.NewClient(db, jobs.Deps{Config: cfg, DB: db, Box: box, Logger: log}, jobs.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Deps{Config: cfg, DB: db, River: client, Box: box, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(srv, Deps{DB: db, River: client, Box: box, Config: cfg, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	env := &testEnv{t: t, db: db, srv: srv, cfg: cfg, box: box, users: map[store.Role]store.User{}}
+	// served is how many bytes of the last request's body the server read; handled counts the
+	// requests it finished.
+	var served, handled atomic.Int64
+	h := srv.Handler()
+	env.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cr := &countingReader{r: r.Body}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{cr, r.Body}
+		defer func() { served.Store(cr.read.Load()); handled.Add(1) }()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(env.http.Close)
+	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsA.ID, Email: "marketer@tienda.test",
+		Name: "Ana", Password: testPassword, Role: store.RoleMarketer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := env.session(u.ID, env.wsA.ID)
+
+	const size = 12 << 20
+	for _, tc := range []struct {
+		name      string
+		length    bool // the request says its length
+		expect100 bool // and waits for the server's go-ahead (curl does): the page always arrives
+		maxRead   int64
+	}{
+		{"WithContentLengthAndExpectContinue", true, true, 0},
+		{"WithContentLength", true, false, 0},
+		{"Chunked", false, false, 2<<20 + 64<<10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, ctype, n := bigUpload(mk.csrf, size)
+			req, _ := http.NewRequest(http.MethodPost, env.http.URL+"/imports/new", body)
+			req.Header.Set("Content-Type", ctype)
+			req.ContentLength = -1
+			if tc.length {
+				req.ContentLength = n
+			}
+			if tc.expect100 {
+				req.Header.Set("Expect", "100-continue")
+			}
+			before := handled.Load()
+			res, err := mk.c.Do(req)
+			// The server closes the connection after answering, without reading the rest: a
+			// client still sending may see the connection reset before it reads the answer.
+			if err == nil {
+				page, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "supera el límite de 1 MB") {
+					t.Fatalf("status %d, page %s", res.StatusCode, truncate(string(page), 2000))
+				}
+			} else if tc.expect100 || !strings.Contains(err.Error(), "reset") && !strings.Contains(err.Error(), "broken pipe") {
+				t.Fatalf("upload: %v", err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); handled.Load() == before; {
+				if time.Now().After(deadline) {
+					t.Fatal("the server never finished the request")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := served.Load(); got > tc.maxRead {
+				t.Errorf("the server read %d bytes of a %d-byte upload before refusing it (want at most %d)", got, n, tc.maxRead)
+			}
+		})
+	}
+	// Under the limit: the upload goes through.
+	p := mk.upload("/imports/new", "clientes.csv", []byte("telefono,nombre\n3001234567,Ana\n")).expect(t, http.StatusOK)
+	if !strings.HasPrefix(p.URL, "/imports/") || p.URL == "/imports/new" {
+		t.Fatalf("after upload at %s", p.URL)
+	}
+}
