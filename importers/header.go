@@ -1,6 +1,7 @@
 package importers
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pregon/pregon/phone"
@@ -10,36 +11,48 @@ import (
 const HeaderScanRows = 20
 
 // DetectHeader returns the index in rows of the header row, or -1 when the file has none.
-// The header is the first row of at least two cells where a cell is a known header word
-// (teléfono, nombre, correo…) and no cell looks like a phone number; failing that, a first row
-// of text cells followed by a row holding a phone number.
+// The header is the row with the most cells holding a known header word (teléfono, nombre,
+// correo…), of at least two distinct values and with no cell that looks like data (a phone, a
+// number, a date); the first such row on a tie. Values are counted once per row, so a merged
+// title copied across the table's columns is one value, and "Tienda:" labels of key/value lines
+// above the table do not count. Failing that, a first row of text cells followed by a row
+// holding a phone number.
 func DetectHeader(rows [][]string, defaultRegion string) int {
 	n := min(len(rows), HeaderScanRows)
 	width := 0
 	for _, r := range rows[:n] {
-		width = max(width, nonEmpty(r))
+		width = max(width, len(distinctValues(r)))
 	}
+	best, bestHits, bestFilled := -1, 0, 0
 	for i, r := range rows[:n] {
-		filled := nonEmpty(r)
+		vals := distinctValues(r)
+		filled := len(vals)
 		if filled == 0 || (filled < 2 && width > 1) {
 			continue
 		}
-		hits, phones := 0, 0
-		for _, c := range r {
-			if guessKind(c) != "" {
+		hits, data := 0, false
+		for _, c := range vals {
+			if looksLikeData(c, defaultRegion) {
+				data = true
+				break
+			}
+			if !strings.HasSuffix(c, ":") && guessKind(c) != "" {
 				hits++
 			}
-			if looksLikeData(c, defaultRegion) {
-				phones++
-			}
 		}
-		if hits > 0 && phones == 0 {
-			return i
+		if data || hits == 0 {
+			continue
 		}
+		if hits > bestHits || (hits == bestHits && filled > bestFilled) {
+			best, bestHits, bestFilled = i, hits, filled
+		}
+	}
+	if best >= 0 {
+		return best
 	}
 	// No known words: a row of text over a row with a phone number.
 	for i := 0; i+1 < n; i++ {
-		if nonEmpty(rows[i]) < max(1, width/2) {
+		if len(distinctValues(rows[i])) < max(1, width/2) {
 			continue
 		}
 		text := true
@@ -59,6 +72,19 @@ func DetectHeader(rows [][]string, defaultRegion string) int {
 		return -1
 	}
 	return -1
+}
+
+// distinctValues returns a row's distinct non-blank values, trimmed (a merged cell filled
+// across columns counts once).
+func distinctValues(r []string) []string {
+	var out []string
+	for _, c := range r {
+		c = strings.TrimSpace(c)
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func nonEmpty(r []string) int {

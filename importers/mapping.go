@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -71,29 +72,53 @@ var reAttrKey = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 // singleKinds may be mapped to one column only.
 var singleKinds = []Kind{KindPhone, KindName, KindFirstName, KindLastName, KindEmail, KindLanguage, KindConsent, KindConsentDate, KindConsentSource}
 
-// Validate checks a mapping: one phone column, known kinds, valid and unique attribute keys.
-func (m Mapping) Validate() error {
+// MaxColumns is the most columns a worksheet can have (Excel's column XFD).
+const MaxColumns = 16384
+
+// Validate checks a mapping: one phone column, known kinds, valid and unique attribute keys,
+// column indexes from 0 to MaxColumns-1, each column mapped once. It does not know the file:
+// ValidateFor also rejects columns the file does not have.
+func (m Mapping) Validate() error { return m.validate(0) }
+
+// ValidateFor is Validate for a file of width columns (len of the guessed mapping's Columns):
+// a column at or past width is an error too. width <= 0 is Validate.
+func (m Mapping) ValidateFor(width int) error { return m.validate(width) }
+
+func (m Mapping) validate(width int) error {
 	var problems []string
 	seen := map[Kind]int{}
 	keys := map[string]bool{}
+	indexes := map[int]bool{}
 	for _, c := range m.Columns {
+		name := colName(c)
+		switch {
+		case c.Index < 0:
+			problems = append(problems, fmt.Sprintf("índice de columna %d inválido (la primera columna es 0)", c.Index))
+		case c.Index >= MaxColumns:
+			problems = append(problems, fmt.Sprintf("índice de columna %d inválido (una hoja tiene como máximo %d columnas)", c.Index, MaxColumns))
+		case width > 0 && c.Index >= width:
+			problems = append(problems, fmt.Sprintf("la columna %s no existe: el archivo tiene %d columnas (A a %s)", name, width, ColumnLetter(width-1)))
+		case indexes[c.Index]:
+			problems = append(problems, fmt.Sprintf("la columna %s está más de una vez en la asignación", name))
+		}
+		indexes[c.Index] = true
 		switch c.Kind {
 		case KindPhone, KindName, KindFirstName, KindLastName, KindEmail, KindLanguage, KindTags,
 			KindConsent, KindConsentDate, KindConsentSource, KindIgnore:
 		case KindAttribute:
 			if !reAttrKey.MatchString(c.Key) {
-				problems = append(problems, fmt.Sprintf("columna %s: clave de atributo %q inválida (use a-z, 0-9 y _)", c.Letter, c.Key))
+				problems = append(problems, fmt.Sprintf("columna %s: clave de atributo %q inválida (use a-z, 0-9 y _)", name, c.Key))
 			} else if keys[c.Key] {
-				problems = append(problems, fmt.Sprintf("columna %s: el atributo %q ya está en otra columna", c.Letter, c.Key))
+				problems = append(problems, fmt.Sprintf("columna %s: el atributo %q ya está en otra columna", name, c.Key))
 			}
 			keys[c.Key] = true
 			switch c.Type {
 			case AttrText, AttrNumber, AttrDate, AttrBool:
 			default:
-				problems = append(problems, fmt.Sprintf("columna %s: tipo %q inválido (text, number, date, bool)", c.Letter, c.Type))
+				problems = append(problems, fmt.Sprintf("columna %s: tipo %q inválido (text, number, date, bool)", name, c.Type))
 			}
 		default:
-			problems = append(problems, fmt.Sprintf("columna %s: tipo de columna %q desconocido", c.Letter, c.Kind))
+			problems = append(problems, fmt.Sprintf("columna %s: tipo de columna %q desconocido", name, c.Kind))
 		}
 		seen[c.Kind]++
 	}
@@ -110,6 +135,17 @@ func (m Mapping) Validate() error {
 		return fileErr(ErrCodeBadMapping, strings.Join(problems, "; "), "invalid column mapping", nil)
 	}
 	return nil
+}
+
+// colName names a column in messages: its letter (given or from its index), else its index.
+func colName(c Column) string {
+	switch {
+	case c.Letter != "":
+		return c.Letter
+	case c.Index >= 0 && c.Index < MaxColumns:
+		return ColumnLetter(c.Index)
+	}
+	return strconv.Itoa(c.Index)
 }
 
 // ColumnLetter is "A" for 0, "AA" for 26…
@@ -181,7 +217,8 @@ func guessKind(header string) Kind {
 		return ""
 	}
 	consentWord := hasWord(ws, "acepta", "acepto", "aceita", "aceite", "consentimiento", "consentimento", "consent", "optin", "autoriza",
-		"autorizo", "autorizacion", "autorizacao", "permiso", "permissao", "habeas") || hasPhrase(header, "opt in")
+		"autorizo", "autorizacion", "autorizacao", "permiso", "permissao", "habeas", "suscrito", "suscrita", "inscrito",
+		"accepts", "accept", "accepted", "subscribed", "subscriber", "agree", "agrees", "agreed") || hasPhrase(header, "opt in")
 	switch {
 	case consentWord && hasWord(ws, "fecha", "data", "date", "dia", "cuando", "when"):
 		return KindConsentDate
@@ -191,9 +228,10 @@ func guessKind(header string) Kind {
 		return KindConsent
 	case hasWord(ws, "documento", "cedula", "cc", "nit", "rut", "cpf", "dni", "curp", "rfc", "identificacion", "id", "codigo", "code", "cep", "postal", "zip"):
 		return ""
-	case hasWord(ws, "telefono", "telefonos", "tel", "celular", "cel", "movil", "moviles", "whatsapp", "whats", "wa", "wpp", "zap", "numero",
-		"phone", "mobile", "cell", "cellphone", "fone", "telefone", "msisdn") ||
-		(len(ws) == 1 && ws[0] == "numero") || hasPhrase(header, "numero de contacto", "numero de contato"):
+	case hasWord(ws, "numero", "nro", "num", "no", "n", "number", "nr") && hasWord(ws, idNumberWords...) &&
+		!hasWord(ws, mobileWords...) && !hasWord(ws, phoneWords[1:]...):
+		return "" // "Número de cliente", "No. de pedido": an identifier, not a phone
+	case hasWord(ws, mobileWords...) || hasWord(ws, phoneWords...) || hasPhrase(header, "numero de contacto", "numero de contato"):
 		return KindPhone
 	case hasWord(ws, "correo", "email", "mail", "emails") || hasPhrase(header, "e mail"):
 		return KindEmail
@@ -211,6 +249,29 @@ func guessKind(header string) Kind {
 		return KindTags
 	}
 	return ""
+}
+
+// Words of phone headers: mobileWords rank above phoneWords (numero first), which rank above a
+// header with a landlineWords word (see phoneRank).
+var (
+	mobileWords    = []string{"celular", "celulares", "cel", "movil", "moviles", "whatsapp", "whats", "wa", "wpp", "zap", "mobile", "cell", "cellphone", "cellular"}
+	phoneWords     = []string{"numero", "telefono", "telefonos", "tel", "phone", "fone", "telefone", "msisdn"}
+	landlineWords  = []string{"fijo", "fija", "fixo", "home", "casa", "oficina", "office", "work", "trabajo", "landline", "residencial", "residence", "address", "direccion", "endereco", "billing", "shipping"}
+	idNumberWords  = []string{"cliente", "clientes", "customer", "client", "pedido", "factura", "orden", "order", "invoice", "documento", "identificacion", "ticket", "cuenta", "account", "contrato", "guia", "serie"}
+	dateTypedWords = []string{"fecha", "date", "data", "nacimiento", "cumpleanos", "aniversario", "nascimento", "birthday"}
+)
+
+// phoneRank ranks phone headers for the phone column: a mobile (3) above a phone of any kind
+// (2) above a landline or an address's phone (1).
+func phoneRank(header string) int {
+	ws := words(header)
+	switch {
+	case hasWord(ws, landlineWords...):
+		return 1
+	case hasWord(ws, mobileWords...):
+		return 3
+	}
+	return 2
 }
 
 // attrKey makes an attribute key from a header: "Ciudad de residencia" → "ciudad_de_residencia".
@@ -239,17 +300,31 @@ func GuessMapping(headers []string, sample [][]string, defaultRegion string) Map
 	}
 	m := Mapping{Columns: make([]Column, width)}
 	taken := map[Kind]bool{}
+	phoneHeader := make([]bool, width) // a phone header, mapped or not
+	best, bestRank := -1, 0
 	for i := range m.Columns {
 		h := ""
 		if i < len(headers) {
 			h = strings.TrimSpace(headers[i])
 		}
 		c := Column{Index: i, Letter: ColumnLetter(i), Header: h}
-		if k := guessKind(h); k != "" && (k == KindTags || !taken[k]) {
+		k := guessKind(h)
+		switch {
+		case k == KindPhone:
+			// The best-ranked phone header is the phone: "Celular" over "Teléfono fijo".
+			phoneHeader[i] = true
+			if r := phoneRank(h); r > bestRank {
+				best, bestRank = i, r
+			}
+		case k != "" && (k == KindTags || !taken[k]):
 			c.Kind = k
 			taken[k] = true
 		}
 		m.Columns[i] = c
+	}
+	if best >= 0 {
+		m.Columns[best].Kind = KindPhone
+		taken[KindPhone] = true
 	}
 	// "Nombre" + "Apellido": the first is the first name.
 	if taken[KindLastName] {
@@ -316,7 +391,10 @@ func GuessMapping(headers []string, sample [][]string, defaultRegion string) Map
 		}
 		keys[c.Key]++
 		c.Type = guessType(values)
-		if c.Type == AttrNumber && hasWord(words(c.Header), "fecha", "date", "data", "nacimiento", "cumpleanos", "aniversario", "nascimento", "birthday") {
+		switch {
+		case c.Type == AttrNumber && (phoneHeader[i] || phoneShaped(values, defaultRegion)):
+			c.Type = AttrText // a second phone: "(601) 234-5678" further down is no number
+		case c.Type == AttrNumber && hasWord(words(c.Header), dateTypedWords...):
 			c.Type = AttrDate // raw Excel date cells are serial numbers
 		}
 		attrs++
@@ -330,8 +408,8 @@ func guessType(values []string) AttrType {
 	}
 	isNum, isDate, isBool := true, true, true
 	for _, v := range values {
-		if _, ok := parseNumber(v); !ok {
-			isNum = false
+		if _, ok := parseNumber(v); !ok || leadingZero(v) {
+			isNum = false // "05001" is a code: a number would lose its zero
 		}
 		if _, err := parseDate(v, false); err != nil {
 			isDate = false
@@ -351,12 +429,35 @@ func guessType(values []string) AttrType {
 	return AttrText
 }
 
+// leadingZero: "05001", "007" (a code), not "0", "0.5" or "0,5".
+func leadingZero(v string) bool {
+	v = strings.TrimSpace(v)
+	return len(v) > 1 && v[0] == '0' && v[1] >= '0' && v[1] <= '9'
+}
+
+// phoneShaped: at least half the values are phone numbers (landlines too), or start with +.
+func phoneShaped(values []string, region string) bool {
+	n := 0
+	for _, v := range values {
+		if strings.HasPrefix(strings.TrimSpace(v), "+") {
+			n++
+		} else if _, err := phone.NormalizeWith(v, region, phone.Options{AcceptLandlines: true}); err == nil {
+			n++
+		}
+	}
+	return n > 0 && n*2 >= len(values)
+}
+
 // ParseMapSpec applies a CLI mapping such as "phone=C,name=A,tags=D,ciudad=E:text,F=ignore"
 // over base (usually GuessMapping's): the named columns take the given kind, and a column that
 // held a single-column kind now given to another becomes an attribute. Anything that is not a
-// known kind is an attribute key, optionally with ":type".
+// known kind is an attribute key, optionally with ":type". A column is a letter or a header of
+// base ("phone=Celular"); a name longer than the file's column letters ("phone=Tel" in a file
+// of 3 columns) is not read as letters. A column, or a single-column kind, given twice is an error.
 func ParseMapSpec(spec string, base Mapping) (Mapping, error) {
 	m := Mapping{Columns: slices.Clone(base.Columns)}
+	kinds := map[Kind]string{} // single kind → the entry that gave it
+	cols := map[int]string{}   // column → the entry that mapped it
 	for part := range strings.SplitSeq(spec, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -370,12 +471,16 @@ func ParseMapSpec(spec string, base Mapping) (Mapping, error) {
 		if v == "ignore" { // "F=ignore"
 			k, v = "ignore", k
 		}
-		letter, typ, _ := strings.Cut(v, ":")
-		idx, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
+		name, typ, _ := strings.Cut(v, ":")
+		idx, err := specColumn(part, strings.TrimSpace(name), base)
 		if err != nil {
-			return m, fileErr(ErrCodeBadMapping, fmt.Sprintf("%q: columna %q inválida", part, letter), "bad column letter", err)
+			return m, err
 		}
-		idx--
+		if prev, dup := cols[idx]; dup {
+			return m, fileErr(ErrCodeBadMapping, fmt.Sprintf("%q y %q usan la misma columna %s", prev, part, ColumnLetter(idx)),
+				"a column is mapped twice", nil)
+		}
+		cols[idx] = part
 		for len(m.Columns) <= idx {
 			i := len(m.Columns)
 			m.Columns = append(m.Columns, Column{Index: i, Letter: ColumnLetter(i), Kind: KindIgnore})
@@ -389,6 +494,11 @@ func ParseMapSpec(spec string, base Mapping) (Mapping, error) {
 			}
 		}
 		if slices.Contains(singleKinds, c.Kind) {
+			if prev, dup := kinds[c.Kind]; dup {
+				return m, fileErr(ErrCodeBadMapping, fmt.Sprintf("%q y %q: solo puede haber una columna %s", prev, part, c.Kind),
+					"a single-column kind is given twice", nil)
+			}
+			kinds[c.Kind] = part
 			for i := range m.Columns {
 				if i != idx && m.Columns[i].Kind == c.Kind {
 					m.Columns[i].Kind, m.Columns[i].Key, m.Columns[i].Type = KindAttribute, attrKey(m.Columns[i].Header, i), AttrText
@@ -398,4 +508,43 @@ func ParseMapSpec(spec string, base Mapping) (Mapping, error) {
 		m.Columns[idx] = c
 	}
 	return m, m.Validate()
+}
+
+// specColumn finds the column a --map entry names: letters within the file's columns, else a
+// header of base, else letters no longer than the file's last column letter (len(base.Columns)
+// columns; any letters when base is empty).
+func specColumn(part, name string, base Mapping) (int, error) {
+	width := len(base.Columns)
+	idx, err := excelize.ColumnNameToNumber(strings.ToUpper(name))
+	idx--
+	if err == nil && (width == 0 || idx < width) {
+		return idx, nil
+	}
+	if f := fold(name); f != "" {
+		for i, c := range base.Columns {
+			if fold(c.Header) == f {
+				return i, nil
+			}
+		}
+	}
+	if err == nil && len(name) <= len(ColumnLetter(width-1)) {
+		return idx, nil // past the columns seen so far; ValidateFor knows the file
+	}
+	var avail []string
+	for i, c := range base.Columns {
+		if i == 30 {
+			avail = append(avail, "…")
+			break
+		}
+		if c.Header != "" {
+			avail = append(avail, fmt.Sprintf("%s (%s)", ColumnLetter(i), c.Header))
+		} else {
+			avail = append(avail, ColumnLetter(i))
+		}
+	}
+	msg := fmt.Sprintf("%q: no hay una columna %q", part, name)
+	if len(avail) > 0 {
+		msg += "; el archivo tiene las columnas " + strings.Join(avail, ", ")
+	}
+	return 0, fileErr(ErrCodeBadMapping, msg, "no such column", err)
 }

@@ -3,6 +3,9 @@ package importers
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 )
 
 // PreviewRows is how many data rows Preview returns.
@@ -123,5 +126,58 @@ func PreviewFile(ctx context.Context, path string, format Format, opts Options, 
 	if l.headerRow == 0 {
 		p.Warnings = append(p.Warnings, "no se detectó fila de encabezados: se importan todas las filas")
 	}
+	p.Warnings = append(p.Warnings, monthFirstWarnings(l.mapping, l.data)...)
 	return p, nil
+}
+
+var reSlashDate = regexp.MustCompile(`^(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(?:[ T]|$)`)
+
+// monthFirstWarnings warns about date columns written month first (12/31/2023): dates are read
+// day first, so in such a column 12/31/2023 is an error and 01/02/2024 silently becomes
+// 1 February. A sample value whose second part is over 12 and first is not gives it away.
+func monthFirstWarnings(m Mapping, data []DataRow) []string {
+	var out []string
+	for _, c := range m.Columns {
+		dateCol := c.Kind == KindConsentDate || (c.Kind == KindAttribute && c.Type == AttrDate)
+		textCol := c.Kind == KindAttribute && c.Type == AttrText
+		if !dateCol && !textCol {
+			continue
+		}
+		evidence, ambiguous, values, dates := "", "", 0, 0
+		var day, month int // of ambiguous, as it would be read
+		for _, r := range data {
+			if c.Index < 0 || c.Index >= len(r.Cells) {
+				continue
+			}
+			v := strings.TrimSpace(r.Cells[c.Index])
+			if v == "" {
+				continue
+			}
+			values++
+			p := reSlashDate.FindStringSubmatch(v)
+			if p == nil {
+				continue
+			}
+			dates++
+			a, _ := strconv.Atoi(p[1])
+			b, _ := strconv.Atoi(p[2])
+			switch {
+			case a >= 1 && a <= 12 && b > 12 && b <= 31 && evidence == "":
+				evidence = v
+			case a >= 1 && a <= 12 && b >= 1 && b <= 12 && a != b && ambiguous == "":
+				ambiguous, day, month = v, a, b
+			}
+		}
+		// A text attribute counts when all its values are such dates (it may be turned into dates).
+		if evidence == "" || (textCol && dates < values) {
+			continue
+		}
+		w := fmt.Sprintf("la columna %s (%q) parece tener las fechas con el mes primero (mm/dd/aaaa), p. ej. %q: "+
+			"las fechas se leen con el día primero (dd/mm/aaaa)", c.Letter, c.Header, evidence)
+		if ambiguous != "" {
+			w += fmt.Sprintf(", así que %q se leería mal, como el día %d del mes %d", ambiguous, day, month)
+		}
+		out = append(out, w+"; cambie el formato de la columna a dd/mm/aaaa o aaaa-mm-dd antes de importar")
+	}
+	return out
 }

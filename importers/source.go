@@ -48,6 +48,10 @@ type Info struct {
 	Sheet     string   `json:"sheet,omitempty"`     // XLSX: the sheet being read
 	RowsTotal int64    `json:"rows_total"`          // an estimate (XLSX dimension, CSV line count)
 	Notes     []string `json:"notes,omitempty"`     // things the user should know, in Spanish
+	// Date1904 (XLSX) is a workbook in the 1904 date system (workbookPr date1904, old Mac Excel):
+	// its date serials count from 1904-01-01, so a raw serial read as 1900-based must be
+	// moved 1462 days later.
+	Date1904 bool `json:"date1904,omitempty"`
 }
 
 // Row is one row of a sheet: its 1-based number as a spreadsheet shows it, and its cells
@@ -90,6 +94,7 @@ const (
 	ErrCodeCorrupt       = "corrupt_file"
 	ErrCodeEncrypted     = "password_protected"
 	ErrCodeXLS           = "xls_not_supported"
+	ErrCodeUnsupported   = "unsupported_format" // a zip that is not an .xlsx (.ods, .numbers…)
 	ErrCodeTooLarge      = "too_large_uncompressed"
 	ErrCodeNotText       = "not_a_spreadsheet"
 	ErrCodeSheetNotFound = "sheet_not_found"
