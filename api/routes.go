@@ -95,7 +95,7 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/contacts", s.createContact, M, "Create a contact (phone normalised with the workspace's country; consent only when documented)", contactRequest{}, store.Contact{}},
 		{http.MethodGet, "/contacts/:id", s.getContact, A, "Read a contact, with marketable and why not", nil, store.Contact{}},
 		{http.MethodPatch, "/contacts/:id", s.patchContact, M, "Edit a contact (attributes merged, null removes a key)", contactRequest{}, store.Contact{}},
-		{http.MethodDelete, "/contacts/:id", s.deleteContact, M, "Erase a contact's personal data (delivery counts are kept)", nil, nil},
+		{http.MethodDelete, "/contacts/:id", s.deleteContact, O, "Erase a contact's personal data, for good (delivery counts are kept); owners only", nil, nil},
 		{http.MethodPost, "/contacts/tags", s.postContactTags, M, "Add and remove tags on many contacts", tagsRequest{}, tagsResponse{}},
 		{http.MethodPost, "/contacts/:id/opt-out", s.postContactOptOut, M, "Record a manual opt-out with a reason", consentChangeRequest{}, store.Contact{}},
 		{http.MethodPost, "/contacts/:id/opt-in", s.postContactOptIn, M, "Record documented consent given again, with a reason", consentChangeRequest{}, store.Contact{}},

@@ -214,6 +214,13 @@ func SkipReasonText(reason string) string {
 	case reason == SkipCoolingDown:
 		return "WhatsApp limitó los mensajes de marketing a este contacto (131049); espera 24 h"
 	}
+	// Contacts who stopped being marketable after the launch (store.RecipientsClaimCandidates).
+	for _, r := range []store.Reason{store.ReasonOptedOut, store.ReasonMarketingStopped, store.ReasonErased,
+		store.ReasonNoConsent, store.ReasonInvalidPhone} {
+		if reason == r.Code {
+			return r.Message + " después del lanzamiento"
+		}
+	}
 	return reason
 }
 

@@ -54,11 +54,14 @@ func TestContacts(t *testing.T) {
 			if role == store.RoleAnalyst {
 				p.hasNot(t, "#optout-form")
 				p.hasNot(t, "#contact-form")
-				p.hasNot(t, "#erase-form")
 			} else {
 				p.has(t, "#optout-form")
 				p.has(t, "#contact-form")
+			}
+			if role == store.RoleOwner { // erasing is for good: owners only
 				p.has(t, "#erase-form")
+			} else {
+				p.hasNot(t, "#erase-form")
 			}
 		})
 	}
@@ -105,7 +108,8 @@ func TestContacts(t *testing.T) {
 	})
 	t.Run("Erase", func(t *testing.T) {
 		env.as(store.RoleAnalyst).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusForbidden)
-		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusOK)
+		env.as(store.RoleMarketer).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusForbidden)
+		p := env.as(store.RoleOwner).post("/contacts/"+itoa(noConsent)+"/erase", url.Values{}).expect(t, http.StatusOK)
 		p.has(t, ".flash-ok")
 		var erased bool
 		env.db.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM contacts WHERE id = $1`, noConsent).Scan(&erased)

@@ -119,7 +119,7 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/contacts/:id", u.contactSave, M)
 	page(http.MethodPost, "/contacts/:id/opt-out", u.contactOptOut, M)
 	page(http.MethodPost, "/contacts/:id/opt-in", u.contactOptIn, M)
-	page(http.MethodPost, "/contacts/:id/erase", u.contactErase, M)
+	page(http.MethodPost, "/contacts/:id/erase", u.contactErase, O)
 
 	page(http.MethodGet, "/imports", u.importsList, A)
 	page(http.MethodGet, "/imports/new", u.importNew, M)
