@@ -299,7 +299,7 @@ func TestPreviewEdgeCases(t *testing.T) {
 	t.Run("DuplicateHeaders", func(t *testing.T) {
 		t.Parallel()
 		p := preview(t, "Teléfono,Ciudad,Teléfono,ciudad\n3001234567,Cali,3001234568,Cali\n")
-		if got, want := kinds(p.Mapping), "A=phone B=attribute(ciudad:text) C=attribute(telefono:number) D=attribute(ciudad_2:text)"; got != want {
+		if got, want := kinds(p.Mapping), "A=phone B=attribute(ciudad:text) C=attribute(telefono:text) D=attribute(ciudad_2:text)"; got != want {
 			t.Errorf("mapping\n got %s\nwant %s", got, want)
 		}
 		if !strings.Contains(strings.Join(p.Warnings, " "), `"Teléfono" está repetido`) {

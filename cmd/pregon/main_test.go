@@ -57,6 +57,12 @@ func TestBinary(t *testing.T) {
 		if out, err := demo.CombinedOutput(); err != nil {
 			t.Fatalf("demo: %v %s", err, out)
 		}
+		// The import goes into an existing workspace only (a typo must not create one).
+		create := exec.Command(bin, "user", "create", "--workspace", "Tienda Lupita", "--email", "lupita@example.com", "--password", "una-clave-larga")
+		create.Env = env
+		if out, err := create.CombinedOutput(); err != nil {
+			t.Fatalf("user create: %v %s", err, out)
+		}
 		imp := exec.Command(bin, "import", dir+"/clientes.xlsx", "--workspace", "Tienda Lupita")
 		imp.Env = env
 		var stdout, stderr bytes.Buffer
