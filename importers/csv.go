@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +37,7 @@ type csvSource struct {
 	sep  rune
 	enc  encoding.Encoding // nil: UTF-8
 	skip int               // BOM bytes
+	cr   bool              // lines end with a bare \r (old Mac Excel's "CSV (Macintosh)")
 }
 
 func openCSV(path string, opts Options) (*csvSource, error) {
@@ -49,7 +49,8 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 	s := &csvSource{path: path, info: Info{Format: FormatCSV}}
 
 	// One pass over the file: is it valid UTF-8, does it hold 0x80–0x9F bytes (Windows-1252
-	// rather than Latin-1), NUL bytes (not text), and how many lines (the progress total).
+	// rather than Latin-1), NUL bytes (not text), how many lines (the progress total), and do
+	// they end with \n (or \r\n) or with a bare \r.
 	br := bufio.NewReaderSize(f, 256<<10)
 	head, _ := br.Peek(sniffSize)
 	head = bytes.Clone(head)
@@ -58,6 +59,7 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 		c1        bool
 		nul       int
 		lines     int64
+		bareCR    int64 // \r not followed by \n
 		lastByte  byte
 		carry     []byte
 		buf       = make([]byte, 256<<10)
@@ -66,8 +68,17 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 		n, err := br.Read(buf)
 		chunk := buf[:n]
 		if n > 0 {
-			lastByte = chunk[n-1]
+			if lastByte == '\r' && chunk[0] != '\n' {
+				bareCR++
+			}
 			lines += int64(bytes.Count(chunk, []byte{'\n'}))
+			if crs := bytes.Count(chunk, []byte{'\r'}); crs > 0 {
+				bareCR += int64(crs - bytes.Count(chunk, []byte("\r\n")))
+				if chunk[n-1] == '\r' {
+					bareCR-- // known with the next chunk
+				}
+			}
+			lastByte = chunk[n-1]
 			if validUTF8 {
 				data := append(carry, chunk...)
 				// Keep an incomplete trailing rune for the next chunk.
@@ -105,7 +116,17 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 	if len(carry) > 0 {
 		validUTF8 = false
 	}
-	if lastByte != '\n' && lastByte != 0 {
+	if lastByte == '\r' {
+		bareCR++
+	}
+	// Lines that end with a bare \r: a Mac file, possibly with \n inside quoted cells.
+	s.cr = bareCR > lines
+	if s.cr {
+		lines = bareCR
+		if lastByte != '\r' {
+			lines++
+		}
+	} else if lastByte != '\n' && lastByte != 0 {
 		lines++
 	}
 
@@ -152,6 +173,9 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 		if dec, err := s.enc.NewDecoder().Bytes(sample); err == nil {
 			sample = dec
 		}
+	}
+	if s.cr {
+		sample = bytes.ReplaceAll(sample, []byte{'\r'}, []byte{'\n'})
 	}
 	switch opts.Separator {
 	case "":
@@ -242,22 +266,24 @@ func (s *csvSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 		if s.enc != nil {
 			r = transform.NewReader(r, s.enc.NewDecoder())
 		}
-		cr := csv.NewReader(r)
-		cr.Comma = s.sep
-		cr.LazyQuotes = true
-		cr.FieldsPerRecord = -1
+		br, ok := r.(*bufio.Reader)
+		if !ok {
+			br = bufio.NewReaderSize(r, 64<<10)
+		}
+		cr := &csvReader{br: br, sep: string(s.sep), cr: s.cr}
 		num := 0
 		for {
-			rec, err := cr.Read()
+			rec, line, err := cr.read()
 			if err == io.EOF {
 				return
 			}
 			num++
 			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					yield(Row{}, fileErr(ErrCodeCorrupt, fmt.Sprintf("CSV mal formado en la línea %d: %v", pe.Line, pe.Err),
-						fmt.Sprintf("malformed CSV at line %d", pe.Line), err))
+				var qe *quoteError
+				if errors.As(err, &qe) {
+					yield(Row{}, fileErr(ErrCodeCorrupt,
+						fmt.Sprintf("CSV mal formado en la línea %d: comillas sin cerrar o mal puestas en %s; corrija esa línea (o guarde el archivo de nuevo desde Excel) y vuelva a subirlo", qe.line, qe.near),
+						fmt.Sprintf("malformed CSV at line %d: unclosed or misplaced quotes", qe.line), err))
 				} else {
 					yield(Row{}, fmt.Errorf("reading %s: %w", filepath.Base(s.path), err))
 				}
@@ -270,10 +296,148 @@ func (s *csvSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 			if len(rec) == 1 && rec[0] == "" {
 				continue // blank line
 			}
-			line, _ := cr.FieldPos(0)
 			if !yield(Row{Num: line, Cells: rec}, nil) {
 				return
 			}
 		}
+	}
+}
+
+// csvQuotedMax bounds a quoted field: more is an unclosed quote running through the file, not a
+// cell (a cell is at most maxCell characters).
+const csvQuotedMax = 1 << 20
+
+// csvReader splits decoded CSV text into records. It is strict where a lenient reading loses
+// rows — a quoted field must close, within csvQuotedMax bytes, right before a separator or the
+// end of a line ("La Negra" Pérez,300… is an error, not the start of a field that swallows the
+// following lines) — and lenient where nothing is lost: a quote inside an unquoted field
+// (Ana "la jefa" Ruiz) is kept as written. Quoted fields may hold separators, doubled quotes
+// and line breaks; \r\n inside them reads as \n.
+type csvReader struct {
+	br    *bufio.Reader
+	sep   string
+	cr    bool // lines end with a bare \r
+	line  int  // physical lines read
+	width int  // fields of the last record: a capacity hint
+}
+
+// quoteError is a quoted field that does not close where it should.
+type quoteError struct {
+	line int    // where the field starts
+	near string // its beginning, quoted for the message
+}
+
+func (e *quoteError) Error() string {
+	return fmt.Sprintf("line %d: unclosed or misplaced quote near %s", e.line, e.near)
+}
+
+// readLine returns the next physical line without its line break.
+func (r *csvReader) readLine() (string, error) {
+	term := byte('\n')
+	if r.cr {
+		term = '\r'
+	}
+	s, err := r.br.ReadString(term)
+	switch {
+	case err == io.EOF && s != "":
+	case err != nil:
+		return "", err
+	default:
+		s = s[:len(s)-1]
+	}
+	r.line++
+	if r.cr {
+		if b, err := r.br.Peek(1); err == nil && b[0] == '\n' { // a \r\n among the \r
+			r.br.Discard(1)
+		}
+		return s, nil
+	}
+	return strings.TrimSuffix(s, "\r"), nil
+}
+
+// read returns the next record and the line it starts on, skipping empty lines; io.EOF at the
+// end.
+func (r *csvReader) read() ([]string, int, error) {
+	var s string
+	for s == "" {
+		var err error
+		if s, err = r.readLine(); err != nil {
+			return nil, 0, err
+		}
+	}
+	line := r.line
+	rec := make([]string, 0, r.width)
+	for {
+		if !strings.HasPrefix(s, `"`) {
+			i := strings.Index(s, r.sep)
+			if i < 0 {
+				rec = append(rec, s)
+				break
+			}
+			rec = append(rec, s[:i])
+			s = s[i+len(r.sep):]
+			continue
+		}
+		field, rest, more, err := r.quoted(s)
+		if err != nil {
+			return nil, 0, err
+		}
+		rec = append(rec, field)
+		if !more {
+			break
+		}
+		s = rest
+	}
+	r.width = len(rec)
+	return rec, line, nil
+}
+
+// quoted reads a quoted field starting at s (its opening quote), through as many lines as it
+// spans. rest is what follows its separator; more is false when the record ends with it.
+func (r *csvReader) quoted(s string) (field, rest string, more bool, err error) {
+	start, startLine := s, r.line
+	bad := func() (string, string, bool, error) {
+		near, _, _ := strings.Cut(start, "\n")
+		return "", "", false, &quoteError{line: startLine, near: fmt.Sprintf("«%s»", truncate(near, 40))}
+	}
+	s = s[1:]
+	var b []byte // the value, when it is not a plain substring of the line
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			b = append(append(b, s...), '\n')
+			if len(b) > csvQuotedMax {
+				return bad()
+			}
+			next, err := r.readLine()
+			if err == io.EOF {
+				return bad()
+			}
+			if err != nil {
+				return "", "", false, err
+			}
+			s = next
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '"' { // "" is a quote
+			b = append(append(b, s[:i]...), '"')
+			s = s[i+2:]
+			continue
+		}
+		val := s[:i]
+		if b != nil {
+			val = string(append(b, val...))
+		}
+		after := s[i+1:]
+		for after != "" && (after[0] == ' ' || after[0] == '\t') && !strings.HasPrefix(after, r.sep) {
+			after = after[1:] // "Ana" ,300
+		}
+		switch {
+		case after == "":
+			return val, "", false, nil
+		case strings.HasPrefix(after, r.sep):
+			return val, after[len(r.sep):], true, nil
+		}
+		return bad()
 	}
 }

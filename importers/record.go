@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pregon/pregon/phone"
 )
@@ -46,6 +47,7 @@ type record struct {
 	consent   bool
 	consentAt time.Time
 	source    string
+	raw       []string // the row's cells, for the error report if the phone turns out repeated
 }
 
 // processor turns rows into records; it is safe for concurrent use.
@@ -55,6 +57,10 @@ type processor struct {
 	now    time.Time
 	cols   []Column // by index; Kind "" for unmapped
 	phone  int
+	// format is the file's format when known: a CSV's cells are typed text, so a bare number
+	// there is never an Excel date serial and "1.125" is one thousand one hundred twenty-five.
+	// "" (unknown) reads cells as a workbook's could be: raw serials and raw decimals.
+	format Format
 }
 
 func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *processor {
@@ -71,6 +77,10 @@ func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *pr
 	return p
 }
 
+// readsSource tells the processor which file its rows come from (see format); without it,
+// every file is read as a workbook could be.
+func (p *processor) readsSource(info Info) { p.format = info.Format }
+
 func (p *processor) colName(i int) string {
 	if i < len(p.cols) && p.cols[i].Header != "" {
 		return p.cols[i].Header
@@ -83,7 +93,7 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 	if nonEmpty(r.Cells) == 0 {
 		return rec, nil, true
 	}
-	rec.row = r.Num
+	rec.row, rec.raw = r.Num, r.Cells
 	fail := func(i int, v, reason string) {
 		errs = append(errs, RowError{Row: r.Num, Column: p.colName(i), Value: truncate(v, 200), Reason: reason})
 	}
@@ -121,9 +131,11 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 		if v == "" {
 			continue
 		}
-		if len(v) > maxCell {
-			fail(i, v, fmt.Sprintf("valor demasiado largo (%d caracteres; máximo %d)", len(v), maxCell))
-			continue
+		if len(v) > maxCell { // bytes: a cheap bound on characters
+			if n := utf8.RuneCountInString(v); n > maxCell {
+				fail(i, v, fmt.Sprintf("valor demasiado largo (%d caracteres; máximo %d)", n, maxCell))
+				continue
+			}
 		}
 		switch c.Kind {
 		case KindName:
@@ -147,7 +159,12 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 			}
 			rec.language = l
 		case KindTags:
-			rec.tags = append(rec.tags, splitTags(v)...)
+			tags, long := splitTags(v)
+			if long != "" {
+				fail(i, v, fmt.Sprintf("etiqueta de más de %d caracteres: %q", maxTag, truncate(long, 40)))
+				continue
+			}
+			rec.tags = append(rec.tags, tags...)
 		case KindConsent:
 			b, ok := parseBool(v)
 			if !ok {
@@ -159,9 +176,9 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 				explicit = 1
 			}
 		case KindConsentDate:
-			t, err := parseDate(v, true)
+			t, err := parseDate(v, p.format != FormatCSV)
 			if err != nil {
-				fail(i, v, "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)")
+				fail(i, v, dateReason(err))
 				continue
 			}
 			if t.After(p.now.Add(24 * time.Hour)) {
@@ -172,7 +189,7 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 		case KindConsentSource:
 			rec.source = v
 		case KindAttribute:
-			val, reason := attrValue(c.Type, v)
+			val, reason := p.attrValue(c.Type, v)
 			if reason != "" {
 				fail(i, v, reason)
 				continue
@@ -221,18 +238,18 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 	return rec, nil, false
 }
 
-func attrValue(t AttrType, v string) (any, string) {
+func (p *processor) attrValue(t AttrType, v string) (any, string) {
 	switch t {
 	case AttrNumber:
-		f, ok := parseNumber(v)
+		f, ok := parseNumberCell(v, p.format != FormatCSV)
 		if !ok {
 			return nil, "no es un número"
 		}
 		return f, ""
 	case AttrDate:
-		d, err := parseDate(v, true)
+		d, err := parseDate(v, p.format != FormatCSV)
 		if err != nil {
-			return nil, "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)"
+			return nil, dateReason(err)
 		}
 		return d.Format(time.DateOnly), ""
 	case AttrBool:

@@ -648,9 +648,10 @@ func (c *copySource) nextRecord() (*record, bool) {
 			if first, dup := c.seen[r.key]; dup {
 				c.dups.Add(1)
 				c.addErrs([]RowError{{Row: r.row, Column: c.phoneCol, Value: r.e164,
-					Reason: fmt.Sprintf("número repetido: ya está en la fila %d", first)}})
+					Reason: fmt.Sprintf("número repetido: ya está en la fila %d", first), Raw: r.raw}})
 				continue
 			}
+			r.raw = nil // only a repeat's cells are reported; a kept record's may go now
 			c.seen[r.key] = int32(r.row)
 			c.valid.Add(1)
 			if !r.consent {

@@ -3,32 +3,54 @@ package importers
 import (
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-var errBadDate = errors.New("bad date")
+// Why a date cell was not read; dateReason words them for the error report.
+var (
+	errBadDate   = errors.New("bad date")
+	errDateYear  = errors.New("a year, not a date")
+	errDateRange = errors.New("Excel date serial out of range")
+)
+
+// Excel date serials accepted: from 1 March 1900 (before it, Excel's phantom 29 February 1900
+// shifts every date) to the end of 2200. Numbers from 1000 to 2999 are years, not serials
+// (2024 would be 1905-07-16): a birth year or a consent year is not a date.
+const (
+	serialMin      = 61
+	serialMax      = 109_939 // 2200-12-31
+	yearLikeMin    = 1000
+	yearLikeMaxExc = 3000
+)
 
 // parseDate reads the dates spreadsheets hold: Excel serial numbers (raw date cells), ISO
 // (2024-03-01, with or without a time), and day-first dd/mm/yyyy, dd-mm-yyyy, dd.mm.yyyy (two-digit
 // years too). Month-first is never assumed: 03/04/2024 is 3 April, and 04/13/2024 is an error.
-// allowSerial accepts bare numbers as Excel serials (for columns known to hold dates).
+// allowSerial accepts bare numbers as Excel serials (for cells that can be raw workbook dates);
+// a bare number from 1000 to 2999 is errDateYear either way.
 func parseDate(s string, allowSerial bool) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, errBadDate
 	}
-	if allowSerial {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			// 1 = 1900-01-01 with Excel's 1900 leap-year bug: count from 1899-12-30.
-			if f < 1 || f > 2958465 {
-				return time.Time{}, errBadDate
-			}
-			days := math.Floor(f)
-			secs := math.Round((f - days) * 86400)
-			return time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(days)).Add(time.Duration(secs) * time.Second), nil
+	if f, err := strconv.ParseFloat(s, 64); plainNumber(s) && err == nil {
+		switch {
+		case f >= yearLikeMin && f < yearLikeMaxExc:
+			return time.Time{}, errDateYear
+		case !allowSerial:
+			return time.Time{}, errBadDate
+		case f < serialMin || f >= serialMax+1:
+			return time.Time{}, errDateRange
 		}
+		// Excel counts 1 = 1900-01-01 with its 1900 leap-year bug: from 1 March 1900 on, that is
+		// counting from 1899-12-30.
+		days := math.Floor(f)
+		secs := math.Round((f - days) * 86400)
+		return time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(days)).Add(time.Duration(secs) * time.Second), nil
 	}
 	if len(s) >= 10 && s[4] == '-' && s[7] == '-' {
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
@@ -85,41 +107,103 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 	return t, nil
 }
 
-// parseBool reads yes/no in Spanish, Portuguese and English (and 1/0, x, ✓).
+// dateReason is the error report's reason for a date parseDate rejected.
+func dateReason(err error) string {
+	switch err {
+	case errDateYear:
+		return "parece solo un año: escriba la fecha completa (dd/mm/aaaa o aaaa-mm-dd)"
+	case errDateRange:
+		return "fecha fuera de rango (entre 1900 y 2200)"
+	}
+	return "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)"
+}
+
+// plainNumber: digits with at most one decimal point, as a raw numeric cell holds them.
+func plainNumber(s string) bool {
+	dot := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return s != "" && s != "."
+}
+
+// Yes/no words, folded (see fold). agree and refuse are what a consent column says in full
+// ("acepto", "rechaza"); a yes or a no may come before an agree ("Sí, acepto", "No acepto").
+var (
+	boolYes     = []string{"si", "s", "yes", "y", "true", "verdadero", "1", "x", "ok", "sim", "v"}
+	boolNo      = []string{"no", "n", "false", "falso", "0", "nao", "f"}
+	boolAgree   = []string{"acepto", "acepta", "aceptado", "aceptada", "aceptar", "aceito", "aceita", "autoriza", "autorizo", "autorizado", "autorizada", "opt in", "optin", "de acuerdo", "agree", "i agree", "accept", "accepted", "concordo"}
+	boolYesLead = []string{"si", "sim", "yes"}
+	boolNoLead  = []string{"no", "nao", "not", "dont"}
+	boolRefuse  = []string{"rechaza", "rechazo", "rechazado", "rechazada", "opt out", "optout", "no gracias", "recusa", "recuso"}
+)
+
+// parseBool reads yes/no in Spanish, Portuguese and English (and 1/0, x, ✓), alone or with a
+// consent verb: "Sí, acepto", "SI ACEPTO", "acepto", "No acepto", "no acepta", "Sim", "Não".
 func parseBool(s string) (bool, bool) {
-	switch fold(s) {
-	case "si", "s", "yes", "y", "true", "verdadero", "1", "x", "ok", "acepta", "acepto", "aceita", "autoriza", "autorizo", "opt in", "optin", "sim", "v":
+	f := fold(s)
+	switch {
+	case slices.Contains(boolYes, f), slices.Contains(boolAgree, f):
 		return true, true
-	case "no", "n", "false", "falso", "0", "nao", "rechaza", "opt out", "optout", "f":
+	case slices.Contains(boolNo, f), slices.Contains(boolRefuse, f):
 		return false, true
 	}
-	if s == "✓" || s == "✔" || s == "☑" {
+	// A yes or a no, then a consent verb or the same answer again: "sí, acepto", "no, no acepto".
+	if first, rest, ok := strings.Cut(f, " "); ok {
+		yes, no := slices.Contains(boolYesLead, first), slices.Contains(boolNoLead, first)
+		if yes || no {
+			b, ok := parseBool(rest)
+			agree := slices.Contains(boolAgree, rest)
+			switch {
+			case yes && (agree || ok && b):
+				return true, true
+			case no && (agree || ok && !b):
+				return false, true
+			}
+		}
+	}
+	if s := strings.TrimSpace(s); s == "✓" || s == "✔" || s == "☑" {
 		return true, true
 	}
 	return false, false
 }
 
-// splitTags splits on , ; | and trims, dropping empties and repeats.
-func splitTags(s string) []string {
+// maxTag is the longest tag, in characters (the API's limit too).
+const maxTag = 64
+
+// splitTags splits on , ; | and trims, dropping empties and repeats. long is the first tag over
+// maxTag characters, which the caller reports rather than dropping it unseen.
+func splitTags(s string) (tags []string, long string) {
 	f := func(r rune) bool { return r == ',' || r == ';' || r == '|' }
-	var out []string
 	for _, t := range strings.FieldsFunc(s, f) {
 		t = strings.TrimSpace(t)
-		if t == "" || len(t) > 64 {
+		if t == "" {
+			continue
+		}
+		if utf8.RuneCountInString(t) > maxTag {
+			if long == "" {
+				long = t
+			}
 			continue
 		}
 		dup := false
-		for _, o := range out {
+		for _, o := range tags {
 			if strings.EqualFold(o, t) {
 				dup = true
 				break
 			}
 		}
 		if !dup {
-			out = append(out, t)
+			tags = append(tags, t)
 		}
 	}
-	return out
+	return tags, long
 }
 
 // validEmail is a cheap syntactic check: one @, a dot in the domain, no spaces.
@@ -159,21 +243,129 @@ func normLanguage(s string) (string, bool) {
 	return "", false
 }
 
-// parseNumber reads "1.234,5" and "1,234.5" and "1234.5".
+// parseNumber reads a number as people type it in Latin America and the US: "1234.5",
+// "1.234,5", "1,234.5", "1.234.567", "$ 12.000", "R$ 1.234,50", "-3,5".
+//
+// With both separators the last one is the decimal one, and the other must group thousands.
+// A separator used once and followed by exactly three digits, after one to three digits that
+// are not a lone 0, groups thousands: "12.000" is twelve thousand, as it is in a Latin American
+// price list, and so is "12,000" (a US export); "0.500", "12.5" and "3,5" are decimals. Used
+// more than once, a separator groups thousands and must do so exactly ("1.234.567"); anything
+// that fits neither reading ("1.23.4", "1,234.5.6") is not a number rather than a guess.
 func parseNumber(s string) (float64, bool) {
-	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "$"))
-	s = strings.ReplaceAll(s, " ", "")
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-		return f, true
+	s = strings.TrimSpace(s)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = strings.TrimSpace(s[1:])
+	}
+	for _, cur := range []string{"US$", "R$", "$"} {
+		if strings.HasPrefix(s, cur) {
+			s = s[len(cur):]
+			break
+		}
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\u00a0' || r == '\u202f' { // spaces, and no-break ones as French-style thousands
+			return -1
+		}
+		return r
+	}, s)
+	if !neg && strings.HasPrefix(s, "-") { // "$ -12"
+		neg, s = true, s[1:]
+	}
+	if s == "" || s[0] == '-' {
+		return 0, false
+	}
+	digits, ok := canonicalDigits(s)
+	if !ok {
+		if strings.Trim(s, "0123456789.eE+-") != "" {
+			return 0, false
+		}
+		digits = s // "1.5E+3", as a workbook may store a large number
+	}
+	f, err := strconv.ParseFloat(digits, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// canonicalDigits rewrites digits with thousands and decimal separators (see parseNumber) as
+// "1234.5"; ok is false when s holds anything else or its groups fit no reading.
+func canonicalDigits(s string) (string, bool) {
+	s = strings.TrimPrefix(s, "+")
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != '.' && c != ',' {
+			return "", false
+		}
 	}
 	lc, lp := strings.LastIndexByte(s, ','), strings.LastIndexByte(s, '.')
+	var dec byte // the decimal separator, 0 for none
 	switch {
-	case lc > lp: // 1.234,5
-		s = strings.ReplaceAll(s, ".", "")
-		s = strings.Replace(s, ",", ".", 1)
-	case lp > lc: // 1,234.5
-		s = strings.ReplaceAll(s, ",", "")
+	case lc >= 0 && lp >= 0:
+		dec = s[max(lc, lp)]
+	case lc >= 0 || lp >= 0:
+		i := max(lc, lp)
+		if strings.Count(s, s[i:i+1]) == 1 && !(len(s)-i-1 == 3 && thousandsGroup(s[:i], true)) {
+			dec = s[i]
+		}
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	intPart, frac := s, ""
+	if dec != 0 {
+		i := strings.LastIndexByte(s, dec)
+		intPart, frac = s[:i], s[i+1:]
+		if strings.ContainsAny(frac, ".,") || strings.IndexByte(intPart, dec) >= 0 {
+			return "", false
+		}
+	}
+	if strings.ContainsAny(intPart, ".,") {
+		groups := strings.FieldsFunc(intPart, func(r rune) bool { return r == '.' || r == ',' })
+		if strings.Contains(intPart, ".") && strings.Contains(intPart, ",") || len(groups) != strings.Count(intPart, ".")+strings.Count(intPart, ",")+1 ||
+			!thousandsGroup(groups[0], true) {
+			return "", false
+		}
+		for _, g := range groups[1:] {
+			if !thousandsGroup(g, false) {
+				return "", false
+			}
+		}
+		intPart = strings.Join(groups, "")
+	}
+	if intPart == "" && frac == "" {
+		return "", false
+	}
+	if intPart == "" {
+		intPart = "0"
+	}
+	if frac == "" {
+		return intPart, true
+	}
+	return intPart + "." + frac, true
+}
+
+// thousandsGroup: the first group of a grouped number has one to three digits and is not a lone
+// 0; the others have exactly three.
+func thousandsGroup(g string, first bool) bool {
+	if first {
+		return len(g) >= 1 && len(g) <= 3 && g != "0"
+	}
+	return len(g) == 3
+}
+
+// parseNumberCell reads a cell that may be a workbook's raw numeric value: Excel stores 1.125
+// as "1.125" and never with trailing zeros ("12.000"), so such a value is read as written
+// before parseNumber's thousands rule. rawFirst is false for a CSV, whose cells are typed text.
+func parseNumberCell(s string, rawFirst bool) (float64, bool) {
+	if rawFirst {
+		t := strings.TrimPrefix(strings.TrimSpace(s), "-")
+		if plainNumber(t) && (!strings.Contains(t, ".") || !strings.HasSuffix(t, "0")) {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+				return f, true
+			}
+		}
+	}
+	return parseNumber(s)
 }

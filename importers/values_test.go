@@ -2,6 +2,7 @@ package importers
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,8 +68,8 @@ func TestValues(t *testing.T) {
 	if _, ok := parseBool("quizás"); ok {
 		t.Error("quizás is not a yes/no")
 	}
-	if got := splitTags(" vip, Bogotá;clientes|VIP ,, "); !slices.Equal(got, []string{"vip", "Bogotá", "clientes"}) {
-		t.Errorf("splitTags = %q", got)
+	if got, long := splitTags(" vip, Bogotá;clientes|VIP ,, "); !slices.Equal(got, []string{"vip", "Bogotá", "clientes"}) || long != "" {
+		t.Errorf("splitTags = %q %q", got, long)
 	}
 	for in, want := range map[string]float64{"1234": 1234, "1.234,5": 1234.5, "1,234.5": 1234.5, "$ 12.000,00": 12000, "3,5": 3.5} {
 		if got, ok := parseNumber(in); !ok || got != want {
@@ -143,4 +144,181 @@ func TestProcessRow(t *testing.T) {
 	if _, errs, _ := p.process(Row{Num: 8, Cells: []string{"", "Ana"}}); len(errs) != 1 || errs[0].Reason != "vacío" {
 		t.Errorf("row without phone: %+v", errs)
 	}
+}
+
+func TestParseDateRejectsYearsAndOutOfRangeSerials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in     string
+		serial bool
+		want   error
+	}{
+		{"1990", true, errDateYear}, // a birth year, not 1905-06-12
+		{"2024", true, errDateYear}, // a consent year, not 1905-07-16
+		{"2024", false, errDateYear},
+		{"1990.0", true, errDateYear},
+		{"45292", false, errBadDate}, // a CSV's bare number is no serial
+		{"31", true, errDateRange},   // Excel's 1900-01-31, before its phantom 29 February
+		{"109940", true, errDateRange},
+		{"1e5", true, errBadDate},
+	}
+	for _, tt := range tests {
+		if got, err := parseDate(tt.in, tt.serial); err != tt.want {
+			t.Errorf("parseDate(%q, %v) = %v, %v; want %v", tt.in, tt.serial, got, err, tt.want)
+		}
+	}
+	if got, err := parseDate("109939", true); err != nil || got.Format(time.DateOnly) != "2200-12-31" {
+		t.Errorf("last serial = %v, %v", got, err)
+	}
+	if got, err := parseDate("61", true); err != nil || got.Format(time.DateOnly) != "1900-03-01" {
+		t.Errorf("first serial = %v, %v", got, err)
+	}
+	if r := dateReason(errDateYear); r != "parece solo un año: escriba la fecha completa (dd/mm/aaaa o aaaa-mm-dd)" {
+		t.Errorf("reason %q", r)
+	}
+}
+
+func TestParseNumberLatinAmerican(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]float64{
+		"$ 12.000": 12000, "12.000": 12000, "1.234.567": 1234567, "1.234,50": 1234.5, "1,234.50": 1234.5,
+		"12,000": 12000, "1,234,567.89": 1234567.89, "1.234.567,89": 1234567.89, "0.500": 0.5, "0,500": 0.5,
+		"12.5": 12.5, "1234.567": 1234.567, "-$ 1.500": -1500, "$ -1.500": -1500, "R$ 1.234,56": 1234.56,
+		"US$ 99,90": 99.9, "1\u00a0234,5": 1234.5, ",5": 0.5, "+3": 3, "1.5E+3": 1500,
+	} {
+		if got, ok := parseNumber(in); !ok || got != want {
+			t.Errorf("parseNumber(%q) = %v %v, want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"1.23.4", "1,234.5.6", "12.34.567", "1.234,5,6", "1.234,567.8", "abc", "$", "-", "1,,234", "inf", "0x1p3", "12 años"} {
+		if got, ok := parseNumber(in); ok {
+			t.Errorf("parseNumber(%q) = %v, want no number", in, got)
+		}
+	}
+	// A workbook stores 1.125 as "1.125", never "12.000": raw values first, unless the cell
+	// comes from a CSV.
+	for _, tt := range []struct {
+		in       string
+		rawFirst bool
+		want     float64
+	}{
+		{"1.125", true, 1.125}, {"1.125", false, 1125}, {"12.000", true, 12000}, {"12.50", true, 12.5},
+		{"-0.75", true, -0.75}, {"45292", true, 45292}, {"$ 1.125", true, 1125},
+	} {
+		if got, ok := parseNumberCell(tt.in, tt.rawFirst); !ok || got != tt.want {
+			t.Errorf("parseNumberCell(%q, %v) = %v %v, want %v", tt.in, tt.rawFirst, got, ok, tt.want)
+		}
+	}
+}
+
+func TestParseBoolConsentPhrases(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"Sí, acepto": true, "SI ACEPTO": true, "acepto": true, "Acepta": true, "sí, autorizo": true, "Sim": true,
+		"Sim, aceito": true, " ✓ ": true, "No acepto": false, "no acepta": false, "NO, no acepto": false,
+		"Não": false, "não aceito": false, "no autorizo": false, "No, gracias": false, "rechaza": false,
+	} {
+		if got, ok := parseBool(in); !ok || got != want {
+			t.Errorf("parseBool(%q) = %v %v, want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"quizás", "sí pero no", "acepto no", "llamar luego", "no sé"} {
+		if got, ok := parseBool(in); ok {
+			t.Errorf("parseBool(%q) = %v, want unrecognised", in, got)
+		}
+	}
+}
+
+func TestSplitTagsReportsLongTag(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("á", 65)
+	if got, l := splitTags("vip, " + long + "; norte"); !slices.Equal(got, []string{"vip", "norte"}) || l != long {
+		t.Errorf("splitTags = %q, long %q", got, l)
+	}
+	ok := strings.Repeat("á", 64) // 128 bytes, 64 characters: a valid tag
+	if got, l := splitTags(ok); !slices.Equal(got, []string{ok}) || l != "" {
+		t.Errorf("splitTags(64 characters) = %q, long %q", got, l)
+	}
+}
+
+func TestProcessRowReasons(t *testing.T) {
+	t.Parallel()
+	m := GuessMapping([]string{"Celular", "Nombre", "Etiquetas", "Acepta", "Fecha consentimiento", "Fecha de nacimiento", "Monto"},
+		[][]string{{"3001234567", "Ana", "vip", "sí", "01/02/2024", "02/03/1990", "$ 12.000"}}, "CO")
+	if got, want := kinds(m), "A=phone B=name C=tags D=consent E=consent_date F=attribute(fecha_de_nacimiento:date) G=attribute(monto:number)"; got != want {
+		t.Fatalf("mapping\n got %s\nwant %s", got, want)
+	}
+	reasons := func(p *processor, cells ...string) map[string]string {
+		t.Helper()
+		_, errs, _ := p.process(Row{Num: 2, Cells: cells})
+		out := map[string]string{}
+		for _, e := range errs {
+			out[e.Column] = e.Reason
+		}
+		return out
+	}
+	p := newProcessor(m, "CO", Declaration{}, testNow)
+
+	t.Run("LongValueCountsCharacters", func(t *testing.T) {
+		t.Parallel()
+		if got := reasons(p, "3001234567", strings.Repeat("á", 6000)); len(got) != 0 {
+			t.Errorf("6,000 characters (12,000 bytes) rejected: %v", got)
+		}
+		if got := reasons(p, "3001234567", strings.Repeat("á", maxCell+1)); got["Nombre"] != "valor demasiado largo (10001 caracteres; máximo 10000)" {
+			t.Errorf("reasons %v", got)
+		}
+	})
+	t.Run("LongTagIsARowError", func(t *testing.T) {
+		t.Parallel()
+		tag := strings.Repeat("x", 70)
+		got := reasons(p, "3001234567", "Ana", "vip, "+tag)
+		if want := `etiqueta de más de 64 caracteres: "` + strings.Repeat("x", 40) + `…"`; got["Etiquetas"] != want {
+			t.Errorf("reason %q, want %q", got["Etiquetas"], want)
+		}
+	})
+	t.Run("YearIsNotADate", func(t *testing.T) {
+		t.Parallel()
+		got := reasons(p, "3001234567", "Ana", "", "", "2024", "1990")
+		want := "parece solo un año: escriba la fecha completa (dd/mm/aaaa o aaaa-mm-dd)"
+		if got["Fecha consentimiento"] != want || got["Fecha de nacimiento"] != want {
+			t.Errorf("reasons %v", got)
+		}
+	})
+	t.Run("CSVHasNoDateSerials", func(t *testing.T) {
+		t.Parallel()
+		csv := newProcessor(m, "CO", Declaration{}, testNow)
+		csv.readsSource(Info{Format: FormatCSV})
+		if got := reasons(csv, "3001234567", "Ana", "", "", "45292", "32937"); got["Fecha consentimiento"] != "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)" ||
+			got["Fecha de nacimiento"] != "fecha inválida (use dd/mm/aaaa o aaaa-mm-dd)" {
+			t.Errorf("reasons %v", got)
+		}
+		xlsx := newProcessor(m, "CO", Declaration{}, testNow)
+		xlsx.readsSource(Info{Format: FormatXLSX})
+		rec, errs, _ := xlsx.process(Row{Num: 2, Cells: []string{"3001234567", "Ana", "", "", "45292", "32937"}})
+		if len(errs) > 0 || rec.consentAt.Format(time.DateOnly) != "2024-01-01" || string(rec.attrs) != `{"fecha_de_nacimiento":"1990-03-05"}` {
+			t.Errorf("workbook serials: %+v %s %v", rec, rec.attrs, errs)
+		}
+	})
+	t.Run("ThousandsSeparator", func(t *testing.T) {
+		t.Parallel()
+		for _, f := range []Format{"", FormatCSV} {
+			q := newProcessor(m, "CO", Declaration{}, testNow)
+			q.readsSource(Info{Format: f})
+			rec, errs, _ := q.process(Row{Num: 2, Cells: []string{"3001234567", "Ana", "", "", "", "", "$ 12.000"}})
+			if len(errs) > 0 || string(rec.attrs) != `{"monto":12000}` {
+				t.Errorf("format %q: %s %v", f, rec.attrs, errs)
+			}
+		}
+	})
+	t.Run("ConsentPhrase", func(t *testing.T) {
+		t.Parallel()
+		rec, errs, _ := p.process(Row{Num: 2, Cells: []string{"3001234567", "Ana", "", "Sí, acepto"}})
+		if len(errs) > 0 || !rec.consent {
+			t.Errorf("Sí, acepto: %+v %v", rec, errs)
+		}
+		rec, errs, _ = newProcessor(m, "CO", Declaration{Declared: true}, testNow).process(Row{Num: 2, Cells: []string{"3001234567", "Ana", "", "No acepto"}})
+		if len(errs) > 0 || rec.consent {
+			t.Errorf("No acepto over a declaration: %+v %v", rec, errs)
+		}
+	})
 }
