@@ -61,6 +61,9 @@ type processor struct {
 	// there is never an Excel date serial and "1.125" is one thousand one hundred twenty-five.
 	// "" (unknown) reads cells as a workbook's could be: raw serials and raw decimals.
 	format Format
+	// date1904 is a workbook counting its date serials from 1904 (old Excel for Mac): they are
+	// 1,462 days behind the 1900 system's.
+	date1904 bool
 }
 
 func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *processor {
@@ -77,9 +80,18 @@ func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *pr
 	return p
 }
 
-// readsSource tells the processor which file its rows come from (see format); without it,
-// every file is read as a workbook could be.
-func (p *processor) readsSource(info Info) { p.format = info.Format }
+// readsSource tells the processor which file its rows come from (see format and date1904);
+// without it, every file is read as a 1900-system workbook could be.
+func (p *processor) readsSource(info Info) { p.format, p.date1904 = info.Format, info.Date1904 }
+
+// date reads a date cell: a serial only from a workbook, in the workbook's date system.
+func (p *processor) date(v string) (time.Time, error) {
+	t, err := parseDate(v, p.format != FormatCSV)
+	if err == nil && p.date1904 && plainNumber(strings.TrimSpace(v)) {
+		t = t.AddDate(0, 0, 1462)
+	}
+	return t, err
+}
 
 func (p *processor) colName(i int) string {
 	if i < len(p.cols) && p.cols[i].Header != "" {
@@ -176,7 +188,7 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 				explicit = 1
 			}
 		case KindConsentDate:
-			t, err := parseDate(v, p.format != FormatCSV)
+			t, err := p.date(v)
 			if err != nil {
 				fail(i, v, dateReason(err))
 				continue
@@ -247,7 +259,7 @@ func (p *processor) attrValue(t AttrType, v string) (any, string) {
 		}
 		return f, ""
 	case AttrDate:
-		d, err := parseDate(v, p.format != FormatCSV)
+		d, err := p.date(v)
 		if err != nil {
 			return nil, dateReason(err)
 		}

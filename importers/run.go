@@ -186,7 +186,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 			return res, err
 		}
 	}
-	if err := m.Validate(); err != nil {
+	if err := m.ValidateFor(len(l.mapping.Columns)); err != nil {
 		return res, err
 	}
 	res.Mapping = m
@@ -240,6 +240,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 
 	now := time.Now().UTC()
 	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
+	proc.readsSource(res.Info)
 	var (
 		rowsRead, valid, rejected, dups atomic.Int64
 		inserted, updated               atomic.Int64
@@ -580,6 +581,9 @@ func truncateAll(raw []string) []string {
 func fillLetters(m *Mapping, headers []string) {
 	for i := range m.Columns {
 		c := &m.Columns[i]
+		if c.Index < 0 {
+			continue // ValidateFor refuses it
+		}
 		c.Letter = ColumnLetter(c.Index)
 		if c.Header == "" && c.Index < len(headers) {
 			c.Header = headers[c.Index]

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -250,4 +251,38 @@ func TestXLSXEmptyFirstSheet(t *testing.T) {
 	// A sheet chosen explicitly is read, empty or not.
 	_, err = PreviewFile(ctx, path, FormatXLSX, Options{Sheet: "Sheet1"}, "CO", 0)
 	requireFileError(t, err, ErrCodeNoRows, "no tiene filas")
+}
+
+// TestRunReadsDatesInTheFilesSystem: a 1904-system workbook's date serials land on the dates
+// it shows, and a bare number in a CSV is not a date serial.
+func TestRunReadsDatesInTheFilesSystem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRun(t)
+	yes := true
+	// 42442 in the 1904 system is 2020-03-14, which the 1900 system numbers 43904.
+	path := writeXLSX(t, [][]any{{"Celular", "Acepta", "Fecha de consentimiento"}, {"3001234567", "sí", 42442}}, func(f *excelize.File) {
+		if err := f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &yes}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, Consent: Declaration{Source: "tienda", Text: "v1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	if err := b.pool.QueryRow(ctx, `SELECT consent_at FROM contacts WHERE workspace_id = $1`, b.ws.ID).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if got := at.UTC().Format(time.DateOnly); got != "2020-03-14" {
+		t.Errorf("1904-system consent date read as %s, want 2020-03-14", got)
+	}
+
+	csv := writeFile(t, "c.csv", []byte("Celular,Fecha de nacimiento\n3109876543,45292\n3205556677,15/03/1990\n"))
+	res, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: csv, MapSpec: "nacimiento=B:date"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rejected != 1 || res.Inserted != 1 {
+		t.Errorf("a CSV's bare 45292 as a date: %+v", res)
+	}
 }
