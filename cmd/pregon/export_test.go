@@ -11,35 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/pregon/pregon/internal/pgtest"
 	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/reports/reportstest"
-	"github.com/pregon/pregon/store"
 )
 
 func TestExportCommand(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	url := pgtest.NewDBURL(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "CLI"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newCLIEnv(t, "CLI")
+	pool, ws, dir, env := e.pool, e.ws, e.dir, e.env
 	id, err := reportstest.Campaign(ctx, pool, ws.ID, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
 	asOf := reportstest.Base.Add(40 * time.Minute)
-	dir := t.TempDir()
-	env := append(os.Environ(), "DATABASE_URL="+url, "PREGON_DATA_DIR="+dir, "PREGON_MIGRATE=false")
 	for _, format := range []string{"csv", "xlsx"} {
 		want := new(bytes.Buffer)
 		if _, err := reports.Write(ctx, pool, reports.ExportSpec{WorkspaceID: ws.ID, Kind: reports.KindCampaign, CampaignID: id,

@@ -12,28 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/pregon/pregon/internal/pgtest"
 	"github.com/pregon/pregon/store"
 )
 
 func TestImportCommand(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	url := pgtest.NewDBURL(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Tienda Lupita"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	env := append(os.Environ(), "DATABASE_URL="+url, "PREGON_DATA_DIR="+dir, "PREGON_MIGRATE=false")
+	e := newCLIEnv(t, "Tienda Lupita")
+	pool, ws, dir, env := e.pool, e.ws, e.dir, e.env
 	small := filepath.Join(dir, "clientes.csv")
 	if err := os.WriteFile(small, []byte("Nombre,Celular,Ciudad\nAna,3001234567,Cali\nLuis,3007654321,Bogotá\n"), 0o600); err != nil {
 		t.Fatal(err)

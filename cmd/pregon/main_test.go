@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -13,8 +14,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/store"
 )
+
+// cliEnv is what a command run by a test works on: a migrated test database with one
+// workspace (and a pool on it for the test's own reads), a data folder, and the environment
+// naming both.
+type cliEnv struct {
+	url  string
+	pool *pgxpool.Pool
+	ws   store.Workspace
+	dir  string
+	env  []string
+}
+
+func newCLIEnv(t *testing.T, workspace string) cliEnv {
+	t.Helper()
+	e := cliEnv{url: pgtest.NewDBURL(t), dir: t.TempDir()}
+	pool, err := pgxpool.New(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e.pool = pool
+	if e.ws, err = store.WorkspaceCreate(context.Background(), pool, store.WorkspaceCreateParams{Name: workspace}); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(os.Environ(), "DATABASE_URL="+e.url, "PREGON_DATA_DIR="+e.dir, "PREGON_MIGRATE=false")
+	return e
+}
 
 // buildBinary compiles pregon once per test binary.
 func buildBinary(t *testing.T) string {

@@ -17,10 +17,13 @@ import (
 
 // A row compares one metric of one benchmark with a baseline: another metric of the same run
 // (baseMetric) or a fixed target (target). limit is the ratio the issue allows; higherBetter
-// flips the comparison (rates).
+// flips the comparison (rates). ratioMetric, when set, is the ratio the benchmark measured
+// itself (the median of its rounds' own ratios, each against the same round's baseline), which
+// is what the table shows then rather than the quotient of the two medians.
 type row struct {
 	bench, label, metric  string
 	baseMetric, baseLabel string
+	ratioMetric           string
 	target                float64
 	limit                 float64
 	higherBetter          bool
@@ -31,8 +34,8 @@ var rows = []row{
 	{bench: "BenchmarkImportXLSX", label: "XLSX import peak RSS (MB)", metric: "import_peak_MB", target: 256, baseLabel: "target", limit: 1},
 	{bench: "BenchmarkImportCSV", label: "CSV import, 1M rows (s)", metric: "first_s", target: 6, baseLabel: "target", limit: 1},
 	{bench: "BenchmarkImportCopyFloor/all", label: "  bare COPY of the same rows into contacts (s)", metric: "total_s"},
-	{bench: "BenchmarkImportCSV", label: "CSV re-import, every name changed (s)", metric: "reimport_s", baseMetric: "first_s", baseLabel: "first import", limit: 1.5},
-	{bench: "BenchmarkImportCSV", label: "CSV re-import, the same file (s)", metric: "identical_s", baseMetric: "first_s", baseLabel: "first import", limit: 1.5},
+	{bench: "BenchmarkImportCSV", label: "CSV re-import, every name changed (s)", metric: "reimport_s", baseMetric: "first_s", baseLabel: "first import", ratioMetric: "reimport/first", limit: 1.5},
+	{bench: "BenchmarkImportCSV", label: "CSV re-import, the same file (s)", metric: "identical_s", baseMetric: "first_s", baseLabel: "first import", ratioMetric: "identical/first", limit: 1.5},
 	{bench: "BenchmarkImportCSV", label: "CSV import peak RSS (MB)", metric: "peak_MB", target: 256, baseLabel: "target", limit: 1},
 	{bench: "BenchmarkSegmentCount/Typical", label: "Segment count, 4 conditions, 1M contacts (ms)", metric: "compiled-ms/op", target: 200, baseLabel: "target", limit: 1},
 	{bench: "BenchmarkSegmentCount/Typical", label: "  compiled vs hand-written SQL (ms)", metric: "compiled-ms/op", baseMetric: "handwritten-ms/op", baseLabel: "hand-written", limit: 1.1},
@@ -126,6 +129,9 @@ func main() {
 			continue
 		}
 		ratio := v / base
+		if x, ok := m[r.ratioMetric]; ok && r.ratioMetric != "" {
+			ratio = x
+		}
 		target, holds := "", ""
 		if r.limit > 0 {
 			if r.higherBetter {
