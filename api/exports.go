@@ -27,15 +27,16 @@ type exportRequest struct {
 	Kind       string   `json:"kind"` // campaign | template | contacts
 	CampaignID int64    `json:"campaign_id,omitempty"`
 	TemplateID int64    `json:"template_id,omitempty"`
-	From       string   `json:"from,omitempty"` // template: campaigns launched from (YYYY-MM-DD or RFC 3339)
+	From       string   `json:"from,omitempty"` // template: campaigns launched from (YYYY-MM-DD in the workspace's time zone, or RFC 3339)
 	To         string   `json:"to,omitempty"`   // … until (exclusive)
 	Format     string   `json:"format"`         // csv | xlsx
 	AsOf       string   `json:"as_of,omitempty"`
 	Attributes []string `json:"attributes,omitempty"`
 }
 
-// specFromQuery reads ?format=&as_of=&attributes=a,b&from=&to= into a spec.
-func specFromQuery(c echo.Context, kind reports.Kind) (reports.ExportSpec, error) {
+// specFromQuery reads ?format=&as_of=&attributes=a,b&from=&to= into a spec (from and to as
+// months or days of the workspace's time zone, or RFC 3339).
+func (s *Server) specFromQuery(c echo.Context, kind reports.Kind) (reports.ExportSpec, error) {
 	spec := reports.ExportSpec{WorkspaceID: principal(c).WorkspaceID, Kind: kind, Format: reports.Format(strings.ToLower(c.QueryParam("format")))}
 	if spec.Format == "" {
 		spec.Format = reports.CSV
@@ -49,13 +50,8 @@ func specFromQuery(c echo.Context, kind reports.Kind) (reports.ExportSpec, error
 			spec.Attributes = append(spec.Attributes, strings.TrimSpace(a))
 		}
 	}
-	if spec.From, err = parseMonthOrTime(c.QueryParam("from"), "from"); err != nil {
-		return spec, err
-	}
-	if spec.To, err = parseMonthOrTime(c.QueryParam("to"), "to"); err != nil {
-		return spec, err
-	}
-	return spec, nil
+	spec.From, spec.To, err = s.parsePeriod(c.Request().Context(), spec.WorkspaceID, c.QueryParam("from"), c.QueryParam("to"))
+	return spec, err
 }
 
 func parseAsOf(v string) (time.Time, error) {
@@ -75,7 +71,7 @@ func (s *Server) getCampaignExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := specFromQuery(c, reports.KindCampaign)
+	spec, err := s.specFromQuery(c, reports.KindCampaign)
 	if err != nil {
 		return err
 	}
@@ -89,7 +85,7 @@ func (s *Server) getTemplateExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	spec, err := specFromQuery(c, reports.KindTemplate)
+	spec, err := s.specFromQuery(c, reports.KindTemplate)
 	if err != nil {
 		return err
 	}
@@ -99,7 +95,7 @@ func (s *Server) getTemplateExport(c echo.Context) error {
 
 // getContactsExport: GET /exports/contacts?format=&as_of=&attributes= (marketers and owners).
 func (s *Server) getContactsExport(c echo.Context) error {
-	spec, err := specFromQuery(c, reports.KindContacts)
+	spec, err := s.specFromQuery(c, reports.KindContacts)
 	if err != nil {
 		return err
 	}
@@ -182,10 +178,7 @@ func (s *Server) postExport(c echo.Context) error {
 	if spec.AsOf, err = parseAsOf(req.AsOf); err != nil {
 		return err
 	}
-	if spec.From, err = parseMonthOrTime(req.From, "from"); err != nil {
-		return err
-	}
-	if spec.To, err = parseMonthOrTime(req.To, "to"); err != nil {
+	if spec.From, spec.To, err = s.parsePeriod(c.Request().Context(), p.WorkspaceID, req.From, req.To); err != nil {
 		return err
 	}
 	if spec.Kind == reports.KindContacts && !p.Role.AtLeast(store.RoleMarketer) {
@@ -204,8 +197,16 @@ func (s *Server) postExport(c echo.Context) error {
 	return s.startExport(c, spec, n)
 }
 
-func withLink(e reports.Export) reports.Export {
-	if e.Status == reports.ExportCompleted && !e.Expired {
+// mayDownload reports whether role may download e's file. A contacts export carries personal
+// data and consent evidence, so, as for GET /exports/contacts and POST /exports, only marketers
+// and owners may have it; the other kinds are open to analysts.
+func mayDownload(role store.Role, e reports.Export) bool {
+	return e.Spec.Kind != reports.KindContacts || role.AtLeast(store.RoleMarketer)
+}
+
+// withLink sets e's download link when its file is ready and role may download it.
+func withLink(role store.Role, e reports.Export) reports.Export {
+	if e.Status == reports.ExportCompleted && !e.Expired && mayDownload(role, e) {
 		e.DownloadURL = fmt.Sprintf("/api/v1/exports/%d/download", e.ID)
 	}
 	return e
@@ -217,13 +218,14 @@ func (s *Server) listExports(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := reports.ExportList(c.Request().Context(), s.db, principal(c).WorkspaceID, limit, cursor)
+	p := principal(c)
+	list, err := reports.ExportList(c.Request().Context(), s.db, p.WorkspaceID, limit, cursor)
 	if err != nil {
 		return err
 	}
 	out := listOf[reports.Export]{Data: make([]reports.Export, len(list))}
 	for i, e := range list {
-		out.Data[i] = withLink(e)
+		out.Data[i] = withLink(p.Role, e)
 	}
 	if len(list) == limit {
 		next := list[len(list)-1].ID
@@ -238,23 +240,28 @@ func (s *Server) getExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := reports.ExportGetByID(c.Request().Context(), s.db, principal(c).WorkspaceID, id)
+	p := principal(c)
+	e, err := reports.ExportGetByID(c.Request().Context(), s.db, p.WorkspaceID, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, withLink(e))
+	return c.JSON(http.StatusOK, withLink(p.Role, e))
 }
 
 // downloadExport: GET /exports/:id/download — the file of a completed export of the caller's
-// workspace (another workspace's export is a 404).
+// workspace (another workspace's export is a 404; a contacts export needs a marketer or owner).
 func (s *Server) downloadExport(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	e, err := reports.ExportGetByID(c.Request().Context(), s.db, principal(c).WorkspaceID, id)
+	p := principal(c)
+	e, err := reports.ExportGetByID(c.Request().Context(), s.db, p.WorkspaceID, id)
 	if err != nil {
 		return err
+	}
+	if !mayDownload(p.Role, e) {
+		return errForbidden
 	}
 	if e.Status != reports.ExportCompleted {
 		return Errorf(http.StatusConflict, "not_ready", "la exportación aún no está lista (estado: %s, %.0f %%)", e.Status, e.Progress*100)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,23 +55,20 @@ func (s *Server) getCampaignReport(c echo.Context) error {
 	return c.JSON(http.StatusOK, rep)
 }
 
-// getTemplateReport: GET /templates/:id/report?from=YYYY-MM&to=YYYY-MM (months, to exclusive;
-// default the last 12 months).
+// getTemplateReport: GET /templates/:id/report?from=YYYY-MM&to=YYYY-MM (months of the
+// workspace's time zone, to exclusive; default the last 12 months).
 func (s *Server) getTemplateReport(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	from, err := parseMonthOrTime(c.QueryParam("from"), "from")
-	if err != nil {
-		return err
-	}
-	to, err := parseMonthOrTime(c.QueryParam("to"), "to")
-	if err != nil {
-		return err
-	}
 	ctx := c.Request().Context()
-	rep, err := reports.TemplateReportGet(ctx, s.db, principal(c).WorkspaceID, id, from, to, s.rateCard(ctx))
+	ws := principal(c).WorkspaceID
+	from, to, err := s.parsePeriod(ctx, ws, c.QueryParam("from"), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	rep, err := reports.TemplateReportGet(ctx, s.db, ws, id, from, to, s.rateCard(ctx))
 	if err != nil {
 		return err
 	}
@@ -96,13 +94,37 @@ func (s *Server) getNumberReport(c echo.Context) error {
 	return c.JSON(http.StatusOK, rep)
 }
 
-// parseMonthOrTime accepts "", YYYY-MM, YYYY-MM-DD or RFC 3339 (UTC unless an offset is given).
-func parseMonthOrTime(v, name string) (time.Time, error) {
+// parsePeriod reads a from/to pair of query or body values (each "", YYYY-MM, YYYY-MM-DD or
+// RFC 3339). Months and days are the workspace's calendar, as the template report groups its
+// months: "2026-03" starts at midnight of March 1 in the workspace's time zone, not in UTC. The
+// workspace is read only when a value is given.
+func (s *Server) parsePeriod(ctx context.Context, workspaceID int64, fromValue, toValue string) (from, to time.Time, err error) {
+	loc := time.UTC
+	if fromValue != "" || toValue != "" {
+		if loc, err = s.workspaceLocation(ctx, workspaceID); err != nil {
+			return from, to, fmt.Errorf("reading the workspace's time zone: %w", err)
+		}
+	}
+	if from, err = parseMonthOrTime(fromValue, "from", loc); err != nil {
+		return from, to, err
+	}
+	if to, err = parseMonthOrTime(toValue, "to", loc); err != nil {
+		return from, to, err
+	}
+	return from, to, nil
+}
+
+// parseMonthOrTime accepts "", YYYY-MM, YYYY-MM-DD (midnight in loc) or RFC 3339 (UTC unless an
+// offset is given), and returns the instant in UTC.
+func parseMonthOrTime(v, name string, loc *time.Location) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02", "2006-01"} {
-		if t, err := time.Parse(layout, v); err == nil {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01"} {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t.UTC(), nil
 		}
 	}

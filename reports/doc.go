@@ -16,9 +16,10 @@
 // and modification dates and are zipped without entry timestamps, so re-running an export gives
 // identical bytes in both formats.
 //
-// In CSV, free text people typed (names, attributes, consent text) that a spreadsheet would take
-// for a formula ("=…", "@…", "+A1…") is prefixed with an apostrophe; XLSX cells are plain
-// strings and need no such care. Phone numbers and signed numbers are never altered.
+// In CSV, free text people typed (names, attributes, consent text and sources) that a spreadsheet
+// would take for a formula ("=…", "@…", "+A1…", "-1+HYPERLINK(…)") is prefixed with an
+// apostrophe; XLSX cells are plain strings and need no such care. Phone numbers and signed
+// numbers (a sign followed only by digits, spaces, '.', ',', '(' and ')') are never altered.
 //
 // Local-time columns use the workspace's time zone (real Excel dates in XLSX,
 // "2006-01-02 15:04:05" in CSV); every time also has an ISO 8601 UTC column (…_utc).

@@ -252,11 +252,11 @@ func contactSource(s ExportSpec) source {
 	cols = append(cols,
 		column{name: "created_at", kind: colTime},
 		column{name: "consent_at", kind: colTime},
-		column{name: "consent_source", kind: colText, width: 16},
+		column{name: "consent_source", kind: colText, width: 16, free: true},
 		column{name: "consent_text", kind: colText, width: 30, free: true},
 		column{name: "consent_evidence", kind: colText, width: 30},
 		column{name: "opted_out_at", kind: colTime},
-		column{name: "opt_out_source", kind: colText, width: 14},
+		column{name: "opt_out_source", kind: colText, width: 14, free: true},
 		column{name: "opt_out_reason", kind: colText, width: 20, free: true},
 		column{name: "marketing_stopped_at", kind: colTime},
 		column{name: "consent_history", kind: colText, width: 40})

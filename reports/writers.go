@@ -86,7 +86,9 @@ func (c *csvWriter) close() error { return c.w.Flush() }
 func (c *csvWriter) abort()       { c.w.Flush() }
 
 // formulaLike reports whether a spreadsheet opening the CSV would take s for a formula
-// ("=…", "@…", "+A1…"); signed numbers such as -5 or +57 are left alone.
+// ("=…", "@…", "+A1…", "-1+HYPERLINK(…)"). A value starting with + or - is left alone only when
+// all of it reads as a number or a phone (-5, -12.5, +573001234567, +57 (300) 123 4567):
+// a digit after the sign is not enough, Excel evaluates "-1+HYPERLINK(…)" and "+1+cmd|…".
 func formulaLike(s string) bool {
 	if s == "" {
 		return false
@@ -95,9 +97,25 @@ func formulaLike(s string) bool {
 	case '=', '@', '\t', '\r':
 		return true
 	case '+', '-':
-		return len(s) > 1 && (s[1] < '0' || s[1] > '9')
+		return !numberLike(s[1:])
 	}
 	return false
+}
+
+// numberLike reports whether s has a digit and nothing but digits, spaces, '.', ',', '(' and ')'
+// (the separators of written numbers and phones).
+func numberLike(s string) bool {
+	digit := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == ' ' || c == '.' || c == ',' || c == '(' || c == ')':
+		default:
+			return false
+		}
+	}
+	return digit
 }
 
 func appendCSVField(b []byte, s string) []byte {
