@@ -124,6 +124,9 @@ func (s *Server) checkDraft(ctx context.Context, db store.DBTX, cp *store.Campai
 		}
 	}
 	v.Problems = append(v.Problems, cp.SendWindow.Validate()...)
+	if cp.ScheduledAt != nil && cp.ScheduledAt.After(s.now().AddDate(1, 0, 0)) {
+		add("scheduled_at", "programe la campaña para dentro de un año como máximo")
+	}
 	if cp.FrequencyCap != nil && (*cp.FrequencyCap < 0 || *cp.FrequencyCap > 100) {
 		add("frequency_cap", "tope de frecuencia entre 0 (sin tope) y 100 mensajes")
 	}
@@ -417,14 +420,15 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 		warn("budget", fmt.Sprintf("el límite de mensajería permite %d destinatarios únicos por 24 h (quedan %d): la campaña tardará varios días", ws.MessagingLimit, remaining))
 	}
 	// Window and ETA.
-	plan.Window = planWindow{SendWindow: cp.SendWindow, TimeZone: ws.TimeZone,
-		OpenNow: cp.SendWindow.Contains(plan.StartsAt, loc), NextOpen: cp.SendWindow.NextOpen(plan.StartsAt, loc)}
+	window := ws.Settings.Window(cp.SendWindow) // the quiet hours when the campaign has no window
+	plan.Window = planWindow{SendWindow: window, TimeZone: ws.TimeZone,
+		OpenNow: window.Contains(plan.StartsAt, loc), NextOpen: window.NextOpen(plan.StartsAt, loc)}
 	if !plan.Window.OpenNow {
 		warn("outside_window", "la hora de inicio está fuera de la ventana de envío: empezará "+plan.Window.NextOpen.In(loc).Format("2006-01-02 15:04"))
 	}
 	plan.ETA = campaigns.EstimateETA(campaigns.ETAInput{
 		Start: plan.StartsAt, Recipients: plan.Audience.WillSend, MPS: plan.Throughput.MPS, Limit: ws.MessagingLimit,
-		BudgetRemaining: remaining, BudgetResetsAt: resetsAt, Window: cp.SendWindow, Location: loc,
+		BudgetRemaining: remaining, BudgetResetsAt: resetsAt, Window: window, Location: loc,
 	})
 	plan.Ready = len(plan.Problems) == 0
 	return plan, nil
@@ -481,6 +485,13 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	}
 	if cp.SenderNumberID == nil || cp.TemplateID == nil {
 		return store.Invalid("template_id", "elija número de envío y plantilla antes de la prueba")
+	}
+	// A test send is still a marketing message to whoever has that number: not to a contact
+	// who asked not to get them. (A number that is no contact, the team's own, is fine.)
+	if why, err := store.ContactStopReason(ctx, s.db, cp.WorkspaceID, num.E164); err != nil {
+		return err
+	} else if why != "" {
+		return store.Invalid("phone", "no se envían pruebas a este número: "+why)
 	}
 	number, err := store.SenderNumberGetByID(ctx, s.db, cp.WorkspaceID, *cp.SenderNumberID)
 	if err != nil {

@@ -209,6 +209,20 @@ func TestCampaignLifecycle(t *testing.T) {
 	if e.sim.Accepted("+573000000003") != 1 {
 		t.Fatalf("simulator accepted %d", e.sim.Accepted("+573000000003"))
 	}
+	// Not to a contact who opted out: a test send is still a marketing message to that person.
+	_, err := e.db.Exec(ctx, `UPDATE contacts SET opted_out_at = now() WHERE workspace_id = $1 AND phone_e164 = '+573000000004'`, e.wsA.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.as(store.RoleMarketer).do("POST", path+"/test", map[string]any{"phone": "+573000000004"}).expect(t, http.StatusUnprocessableEntity)
+	if n := e.sim.Accepted("+573000000004"); n != 0 {
+		t.Fatalf("a test send reached a contact who opted out (%d)", n)
+	}
+	if _, err := e.db.Exec(ctx, `UPDATE contacts SET opted_out_at = NULL WHERE workspace_id = $1 AND phone_e164 = '+573000000004'`, e.wsA.ID); err != nil {
+		t.Fatal(err) // back in the audience the launch below counts
+	}
+	// A date more than a year away is a mistake, not a schedule.
+	e.as(store.RoleMarketer).do("PATCH", path, map[string]any{"scheduled_at": "9999-12-31T23:59:59Z"}).expect(t, http.StatusUnprocessableEntity)
 
 	// Schedule: owners only; without confirmation it is refused.
 	e.requireRoles(t, "POST", path+"/schedule", map[string]any{"scheduled_at": "2000-01-01T00:00:00Z"}, store.RoleOwner)

@@ -59,7 +59,8 @@ func newTestEnv(t testing.TB) *testEnv {
 	env.http = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.http.Close)
 	for i, ws := range []*store.Workspace{&env.wsA, &env.wsB} {
-		*ws, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: fmt.Sprintf("Workspace %c", 'A'+i)})
+		// No quiet hours: the tests run at any hour (TestCampaignPlanFollowsQuietHours sets them).
+		*ws, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: fmt.Sprintf("Workspace %c", 'A'+i), Settings: store.NoQuietHours})
 		if err != nil {
 			t.Fatal(err)
 		}

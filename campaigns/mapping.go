@@ -213,6 +213,10 @@ func SkipReasonText(reason string) string {
 		return "ya recibió el máximo de mensajes de marketing del período (tope de frecuencia)"
 	case reason == SkipCoolingDown:
 		return "WhatsApp limitó los mensajes de marketing a este contacto (131049); espera 24 h"
+	case reason == "campaign_cancelled":
+		return "la campaña se canceló antes de enviarle"
+	case reason == "campaign_completed":
+		return "la campaña terminó antes de enviarle"
 	}
 	// Contacts who stopped being marketable after the launch (store.RecipientsClaimCandidates).
 	for _, r := range []store.Reason{store.ReasonOptedOut, store.ReasonMarketingStopped, store.ReasonErased,

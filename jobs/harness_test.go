@@ -80,7 +80,8 @@ func setup(t testing.TB, o setupOpts) *bundle {
 	must(t, err)
 	t.Cleanup(pool.Close)
 	b := &bundle{pool: pool, sim: s, simURL: srv.URL}
-	b.ws, err = store.WorkspaceCreate(ctx, b.pool, store.WorkspaceCreateParams{Name: "pacing", MessagingLimit: o.messagingLimit})
+	b.ws, err = store.WorkspaceCreate(ctx, b.pool, store.WorkspaceCreateParams{Name: "pacing", MessagingLimit: o.messagingLimit,
+		Settings: store.NoQuietHours}) // the tests run at any hour; TestQuietHours sets them
 	must(t, err)
 	var numberID int64
 	must(t, b.pool.QueryRow(ctx, `INSERT INTO sender_numbers (workspace_id, phone_number_id, waba_id, throughput_mps, use_simulator)

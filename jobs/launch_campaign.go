@@ -99,6 +99,9 @@ type LaunchResult struct {
 	Took           time.Duration
 }
 
+// launchLockClass is the first key of the per-workspace advisory lock launches take.
+const launchLockClass int32 = 0x6c61756e // "laun"
+
 // LaunchCampaign does the launch inside tx: re-checks the campaign under its row lock,
 // compiles its segment, freezes the audience into recipients (one INSERT … SELECT, skipped rows
 // carrying their reason), stores the segment definition, hash and audience size, and moves the
@@ -110,6 +113,11 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 	var res LaunchResult
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
+	}
+	// Launches in one workspace run one after another: each snapshot's frequency cap counts the
+	// recipients of campaigns launched before it, which a concurrent launch's would not see.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, launchLockClass, int32(args.WorkspaceID)); err != nil {
+		return res, fmt.Errorf("waiting for the workspace's other launches: %w", err)
 	}
 	c, err := store.CampaignGetForUpdate(ctx, tx, args.WorkspaceID, args.CampaignID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -191,6 +199,12 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 	case !tmpl.Sendable():
 		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la plantilla no está aprobada (" + tmpl.Status + ")",
 			Signal: store.SignalTemplateStatus, Value: tmpl.Status}
+	case badQuality(tmpl.Quality, ws.Settings):
+		// The quality rule pauses running campaigns when the template drops; one that dropped
+		// while this campaign was scheduled pauses it at launch, under the same signal, so the
+		// auto-resume picks it up when the quality recovers.
+		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la calidad de la plantilla es " + tmpl.Quality,
+			Signal: store.SignalTemplateQuality, Value: tmpl.Quality}
 	}
 	if pause != nil {
 		if _, err := store.CampaignTransition(ctx, tx, c.WorkspaceID, c.ID, store.CampaignPaused, *pause); err != nil {

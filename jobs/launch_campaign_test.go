@@ -357,3 +357,97 @@ func backendCPU(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
 	return time.Duration(ut+st) * time.Second / 100 // clock ticks (USER_HZ = 100)
 }
+
+// TestLaunchGuards: what changed between scheduling and launching, or launches running
+// together, never lets a campaign send what its rules forbid.
+func TestLaunchGuards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	launch := func(t *testing.T, args LaunchCampaignArgs) {
+		t.Helper()
+		tx, err := db.Begin(ctx)
+		must2(t, err)
+		defer tx.Rollback(ctx)
+		if _, err := LaunchCampaign(ctx, tx, args, LaunchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		must2(t, tx.Commit(ctx))
+	}
+	states := func(t *testing.T, campaignID int64) map[string]int {
+		t.Helper()
+		out := map[string]int{}
+		rows, err := db.Query(ctx, `SELECT state || coalesce(':' || nullif(skip_reason, ''), ''), count(*) FROM recipients WHERE campaign_id = $1 GROUP BY 1`, campaignID)
+		must2(t, err)
+		for rows.Next() {
+			var k string
+			var n int
+			must2(t, rows.Scan(&k, &n))
+			out[k] = n
+		}
+		return out
+	}
+
+	t.Run("TemplateGoneRedWhileScheduledPausesAtLaunch", func(t *testing.T) {
+		t.Parallel()
+		f := newLaunchFixture(t, db)
+		f.contacts(t, 3, 0)
+		_, err := db.Exec(ctx, `UPDATE templates SET quality = 'RED' WHERE workspace_id = $1`, f.ws.ID)
+		must2(t, err)
+		launch(t, f.args())
+		c, err := store.CampaignGetByID(ctx, db, f.ws.ID, f.campaign.ID)
+		must2(t, err)
+		if c.State != store.CampaignPaused || !strings.Contains(c.PauseReason, "calidad") {
+			t.Fatalf("campaign %s (%q), want paused for the template's quality", c.State, c.PauseReason)
+		}
+	})
+
+	t.Run("ConcurrentLaunchesShareTheFrequencyCap", func(t *testing.T) {
+		t.Parallel()
+		f := newLaunchFixture(t, db)
+		f.contacts(t, 3, 0)
+		capped := 1
+		_, err := db.Exec(ctx, `UPDATE campaigns SET frequency_cap = $2, frequency_cap_days = 7 WHERE id = $1`, f.campaign.ID, capped)
+		must2(t, err)
+		second := f.campaign
+		second.ID, second.Name = 0, "Promo 2"
+		second, err = store.CampaignCreate(ctx, db, second)
+		must2(t, err)
+		_, err = db.Exec(ctx, `UPDATE campaigns SET frequency_cap = $2, frequency_cap_days = 7 WHERE id = $1`, second.ID, capped)
+		must2(t, err)
+		_, err = store.CampaignTransition(ctx, db, f.ws.ID, second.ID, store.CampaignScheduled, store.TransitionParams{Actor: store.ActorUser})
+		must2(t, err)
+		// The first launch holds its transaction open while the second starts.
+		tx1, err := db.Begin(ctx)
+		must2(t, err)
+		defer tx1.Rollback(ctx)
+		_, err = LaunchCampaign(ctx, tx1, f.args(), LaunchOptions{})
+		must2(t, err)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			launch(t, LaunchCampaignArgs{WorkspaceID: f.ws.ID, CampaignID: second.ID, ScheduledAt: f.at})
+		}()
+		time.Sleep(300 * time.Millisecond)
+		must2(t, tx1.Commit(ctx))
+		<-done
+		a, b := states(t, f.campaign.ID), states(t, second.ID)
+		if a["pending"]+b["pending"] != 3 || b["skipped:frequency_cap"] != 3 {
+			t.Fatalf("first launch %v, second %v: want each of the 3 contacts pending once", a, b)
+		}
+	})
+
+	t.Run("CancelSkipsEveryoneNotSent", func(t *testing.T) {
+		t.Parallel()
+		f := newLaunchFixture(t, db)
+		f.contacts(t, 4, 0)
+		launch(t, f.args())
+		_, err := store.CampaignTransition(ctx, db, f.ws.ID, f.campaign.ID, store.CampaignPaused, store.TransitionParams{Actor: store.ActorUser})
+		must2(t, err)
+		_, err = store.CampaignTransition(ctx, db, f.ws.ID, f.campaign.ID, store.CampaignCancelled, store.TransitionParams{Actor: store.ActorUser})
+		must2(t, err)
+		if got := states(t, f.campaign.ID); got["skipped:campaign_cancelled"] != 4 || len(got) != 1 {
+			t.Fatalf("recipients after cancel %v, want all 4 skipped as campaign_cancelled", got)
+		}
+	})
+}

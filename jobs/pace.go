@@ -205,6 +205,7 @@ type tickResult struct {
 // campaignPlan is one running campaign's part in a tick.
 type campaignPlan struct {
 	c          store.Campaign
+	window     store.SendWindow // its own, or the workspace's hours outside quiet hours
 	inWindow   bool
 	candidates []store.ClaimCandidate
 	picked     []store.ClaimCandidate
@@ -294,11 +295,12 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 		if c.WorkspaceID != ws.ID {
 			continue
 		}
-		p := &campaignPlan{c: c, inWindow: c.SendWindow.Contains(now, loc)}
+		p := &campaignPlan{c: c, window: ws.Settings.Window(c.SendWindow)}
+		p.inWindow = p.window.Contains(now, loc)
 		plans = append(plans, p)
 		if p.inWindow {
 			active = append(active, p)
-		} else if open := c.SendWindow.NextOpen(now, loc); open.After(now) && open.Before(wake) {
+		} else if open := p.window.NextOpen(now, loc); open.After(now) && open.Before(wake) {
 			wake = open
 		}
 	}
@@ -422,7 +424,7 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 		reason := ""
 		switch {
 		case !p.inWindow:
-			open := p.c.SendWindow.NextOpen(now, loc)
+			open := p.window.NextOpen(now, loc)
 			reason = fmt.Sprintf("fuera de la ventana de envío, se reanuda %s", formatWhen(open, now, loc))
 		case len(p.picked) > 0:
 			busy = true

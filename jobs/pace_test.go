@@ -211,6 +211,32 @@ func TestPacing(t *testing.T) {
 	})
 }
 
+// TestQuietHours: a campaign without a send window of its own follows the workspace's quiet
+// hours (20:00–08:00 by default): nothing at night, everything from 08:00.
+func TestQuietHours(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{mps: 80})
+	_, err := b.pool.Exec(ctx, `UPDATE workspaces SET settings = '{}' WHERE id = $1`, b.ws.ID) // the defaults
+	must(t, err)
+	c := b.campaign(t, "noche", 30, "")
+	bogota, _ := time.LoadLocation("America/Bogota")
+	clock := &fakeClock{t: time.Date(2026, 11, 27, 3, 0, 0, 0, bogota)}
+	tick := pacer(t, b, clock)
+	tick()
+	if n := b.counts(t, c)["queued"]; n != 0 {
+		t.Fatalf("%d released at 03:00, inside the quiet hours", n)
+	}
+	if wr := b.campaignState(t, c).WaitReason; !strings.Contains(wr, "fuera de la ventana") || !strings.Contains(wr, "08:00") {
+		t.Fatalf("wait reason %q, want the window and 08:00", wr)
+	}
+	clock.Set(time.Date(2026, 11, 27, 8, 0, 1, 0, bogota))
+	tick()
+	if n := b.counts(t, c)["queued"]; n != 30 {
+		t.Fatalf("%d released at 08:00, want 30", n)
+	}
+}
+
 // TestContactsWhoLeaveAfterTheLaunch: a campaign's audience is frozen at launch, but a contact
 // who opts out, is stopped by WhatsApp or is erased afterwards gets nothing more: pending
 // recipients are skipped when the pacer would release them, queued ones when their send job

@@ -567,17 +567,21 @@ func transitionLocked(ctx context.Context, db DBTX, c Campaign, to CampaignState
 	if err != nil {
 		return c, false, fmt.Errorf("moving campaign %d to %s: %w", c.ID, to, err)
 	}
-	if from == CampaignRunning && (to == CampaignPaused || to == CampaignCancelled) {
-		// Recipients queued for a slot are released now: a send job claims one only while it is
-		// still queued with its slot and the campaign runs (under a share lock on this row), so
-		// none of them can be sent after this commits, and none waits queued for a pacer that
-		// no longer ticks for this campaign. A resume queues them again.
-		if _, err := db.Exec(ctx, `UPDATE recipients SET
-		        state = CASE WHEN $3 = 'cancelled' THEN 'skipped' ELSE 'pending' END,
-		        skip_reason = CASE WHEN $3 = 'cancelled' THEN 'campaign_cancelled' ELSE skip_reason END,
-		        send_slot = CASE WHEN $3 = 'cancelled' THEN send_slot ELSE NULL END,
-		        updated_at = now()
-		    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued'`, c.WorkspaceID, c.ID, string(to)); err != nil {
+	switch {
+	case to == CampaignCancelled:
+		// Nobody is left waiting in a cancelled campaign: queued and pending recipients are
+		// skipped, so its report and export say who was never sent and why. A send job claims a
+		// recipient only while it is still queued with its slot and the campaign runs (under a
+		// share lock on this row), so none of them can be sent after this commits.
+		if _, err := db.Exec(ctx, `UPDATE recipients SET state = 'skipped', skip_reason = 'campaign_cancelled', updated_at = now()
+		    WHERE workspace_id = $1 AND campaign_id = $2 AND state IN ('queued', 'pending')`, c.WorkspaceID, c.ID); err != nil {
+			return c, false, fmt.Errorf("skipping the unsent recipients of campaign %d: %w", c.ID, err)
+		}
+	case from == CampaignRunning && to == CampaignPaused:
+		// Recipients queued for a slot are released now, for the same reason; none waits queued
+		// for a pacer that no longer ticks for this campaign. A resume queues them again.
+		if _, err := db.Exec(ctx, `UPDATE recipients SET state = 'pending', send_slot = NULL, updated_at = now()
+		    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued'`, c.WorkspaceID, c.ID); err != nil {
 			return c, false, fmt.Errorf("releasing queued recipients of campaign %d: %w", c.ID, err)
 		}
 	}

@@ -71,6 +71,16 @@ var DefaultOptOutKeywords = []string{
 	"DARME DE BAJA", "UNSUBSCRIBE", "SAIR", "CANCELAR INSCRICAO", "NAO QUERO", "END", "QUIT",
 }
 
+// Window is the send window a campaign follows: its own, or, when it has none, the hours
+// outside the workspace's quiet hours (08:00–20:00 by default), every day.
+func (s WorkspaceSettings) Window(own SendWindow) SendWindow {
+	if !own.IsZero() {
+		return own
+	}
+	e := s.Effective()
+	return SendWindow{Start: e.QuietHoursEnd, End: e.QuietHoursStart}
+}
+
 // Effective returns s with defaults filled in.
 func (s WorkspaceSettings) Effective() WorkspaceSettings {
 	if s.QuietHoursStart == "" {
@@ -126,7 +136,12 @@ type WorkspaceCreateParams struct {
 	TimeZone       string
 	DefaultCountry string
 	MessagingLimit int
+	Settings       WorkspaceSettings // zero values: the defaults
 }
+
+// NoQuietHours are settings under which campaigns without a window of their own send at any
+// hour (quiet hours from 00:00 to 00:00: none).
+var NoQuietHours = WorkspaceSettings{QuietHoursStart: "00:00", QuietHoursEnd: "00:00"}
 
 // WorkspaceCreate inserts a workspace.
 func WorkspaceCreate(ctx context.Context, db DBTX, p WorkspaceCreateParams) (Workspace, error) {
@@ -143,9 +158,9 @@ func WorkspaceCreate(ctx context.Context, db DBTX, p WorkspaceCreateParams) (Wor
 		return Workspace{}, err
 	}
 	return scanWorkspace(db.QueryRow(ctx, `
-		INSERT INTO workspaces (name, time_zone, default_country, messaging_limit)
-		VALUES ($1, $2, $3, $4) RETURNING `+workspaceColumns,
-		p.Name, p.TimeZone, p.DefaultCountry, p.MessagingLimit))
+		INSERT INTO workspaces (name, time_zone, default_country, messaging_limit, settings)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+workspaceColumns,
+		p.Name, p.TimeZone, p.DefaultCountry, p.MessagingLimit, p.Settings))
 }
 
 // WorkspaceGetByID reads one workspace.

@@ -71,10 +71,12 @@ func newTestEnv(t testing.TB) *testEnv {
 	env := &testEnv{t: t, db: db, srv: srv, cfg: cfg, box: box, users: map[store.Role]store.User{}}
 	env.http = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.http.Close)
-	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina"}); err != nil {
+	// No quiet hours: the tests run at any hour.
+	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina", Settings: store.NoQuietHours}); err != nil {
 		t.Fatal(err)
 	}
-	if env.wsB, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Zapatería Sur", TimeZone: "America/Mexico_City", DefaultCountry: "MX"}); err != nil {
+	if env.wsB, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Zapatería Sur", TimeZone: "America/Mexico_City", DefaultCountry: "MX",
+		Settings: store.NoQuietHours}); err != nil {
 		t.Fatal(err)
 	}
 	for _, role := range []store.Role{store.RoleOwner, store.RoleMarketer, store.RoleAnalyst} {

@@ -551,7 +551,7 @@ var messages = map[string][2]string{
 	"settings.country":                {"País por defecto de los teléfonos", "Default country for phone numbers"},
 	"settings.messaging_limit":        {"Límite de mensajería de Meta (destinatarios únicos en 24 h)", "Meta messaging limit (unique recipients in 24 h)"},
 	"settings.quiet":                  {"Horario de silencio", "Quiet hours"},
-	"settings.quiet_help":             {"No se envía entre estas horas (hora local del espacio de trabajo).", "Nothing is sent between these times (workspace local time)."},
+	"settings.quiet_help":             {"Las campañas sin ventana de envío propia no envían entre estas horas (hora local del espacio de trabajo); 00:00 a 00:00: sin horario de silencio.", "Campaigns without a send window of their own send nothing between these times (workspace local time); 00:00 to 00:00: no quiet hours."},
 	"settings.quiet_start":            {"Desde", "From"},
 	"settings.quiet_end":              {"Hasta", "Until"},
 	"settings.freq":                   {"Tope de frecuencia", "Frequency cap"},

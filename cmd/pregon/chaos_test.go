@@ -267,7 +267,7 @@ func runChaos(t *testing.T, o chaosOpts) {
 	// The workspace, the simulated number (the health check reads Meta's HIGH level, 1,000 mps;
 	// the owner's cap keeps Pregón at o.mps, the simulator's own limit), the template, and a
 	// running campaign with its recipients, as a launch leaves them.
-	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "caos", MessagingLimit: -1})
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "caos", MessagingLimit: -1, Settings: store.NoQuietHours})
 	if err != nil {
 		t.Fatal(err)
 	}

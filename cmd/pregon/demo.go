@@ -42,6 +42,8 @@ func seedDemo(ctx context.Context, e *env, rc *river.Client[pgx.Tx]) error {
 	defer tx.Rollback(ctx)
 	ws, err := store.WorkspaceCreate(ctx, tx, store.WorkspaceCreateParams{
 		Name: "Café Aurora (demo)", TimeZone: "America/Bogota", DefaultCountry: "CO", MessagingLimit: 2000,
+		// The tour sends at whatever hour someone tries it; a new workspace keeps 20:00–08:00.
+		Settings: store.NoQuietHours,
 	})
 	if err != nil {
 		return fmt.Errorf("seeding demo workspace: %w", err)
