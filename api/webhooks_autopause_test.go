@@ -60,7 +60,7 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 				}
 			}
 			exec(`UPDATE sender_numbers SET use_simulator = true, app_secret_enc = NULL, throughput_mps = $2, coexistence = false WHERE id = $1`, env.numA, mps)
-			exec(`UPDATE workspaces SET settings = $2, messaging_limit = -1 WHERE id = $1`, ws, tc.settings)
+			exec(`UPDATE workspaces SET settings = settings || $2::jsonb, messaging_limit = -1 WHERE id = $1`, ws, tc.settings)
 			if err := env.db.QueryRow(ctx, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality)
 				VALUES ($1, $2, $3, 'promo_julio', 'es_MX', 'MARKETING', 'APPROVED', 'GREEN') RETURNING id`, ws, wabaA, metaID).Scan(&tmpl); err != nil {
 				t.Fatal(err)
@@ -195,7 +195,7 @@ func TestWebhookSimulatorInboundAndCoexistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	const confirmation = "Listo: no te enviaremos más promociones."
-	if _, err := env.db.Exec(ctx, `UPDATE workspaces SET settings = jsonb_build_object('opt_out_confirmation', $2::text) WHERE id = $1`, env.wsA.ID, confirmation); err != nil {
+	if _, err := env.db.Exec(ctx, `UPDATE workspaces SET settings = settings || jsonb_build_object('opt_out_confirmation', $2::text) WHERE id = $1`, env.wsA.ID, confirmation); err != nil {
 		t.Fatal(err)
 	}
 	client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
