@@ -225,6 +225,7 @@ var messages = map[string][2]string{
 	"exp.file":             {"Archivo", "File"},
 	"exp.rows":             {"Filas", "Rows"},
 	"exp.download":         {"Descargar", "Download"},
+	"exp.no_access":        {"solo para marketing y dueños (datos personales)", "marketers and owners only (personal data)"},
 	"exp.status.queued":    {"en cola", "queued"},
 	"exp.status.running":   {"preparando", "preparing"},
 	"exp.status.completed": {"lista", "ready"},
