@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/pregon/pregon/jobs"
@@ -76,7 +78,25 @@ func (s *Server) createNumber(c echo.Context) error {
 	if v := s.seal(req.AppSecret); v != nil && len(*v) > 0 {
 		p.AppSecretEnc = *v
 	}
-	n, err := store.SenderNumberCreate(ctx, s.db, p)
+	// A WABA belongs to one business: webhooks about it (account, quality, templates) act on the
+	// numbers of the workspace whose app secret signs them, so another workspace registering it
+	// could sign them too. The lock serialises two workspaces registering one WABA at once.
+	var n store.SenderNumber
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if waba := strings.TrimSpace(p.WABAID); waba != "" {
+			other, err := store.SenderNumberWABAOwner(ctx, tx, p.WorkspaceID, waba)
+			if err != nil {
+				return err
+			}
+			if other != 0 {
+				return Errorf(http.StatusConflict, "waba_taken",
+					"la cuenta de WhatsApp Business (WABA %s) ya está registrada en otro espacio de trabajo: una WABA pertenece a un solo negocio. Si es suya, pida que la quiten de ese espacio o escriba a soporte", waba)
+			}
+		}
+		var err error
+		n, err = store.SenderNumberCreate(ctx, tx, p)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -124,9 +124,13 @@ var (
 )
 
 // routingKeys lists what a body names: each change's phone_number_id, or its entry's WABA id
-// when the change has none. ok is false when the body is not JSON; keys then come from a
-// lenient scan of the bytes.
-func routingKeys(body []byte) (keys []string, ok bool) {
+// when the change has none; ok is false when the body is not JSON (keys then come from a
+// lenient scan of the bytes). authKeys are the entries' WABAs that are not routing keys: the
+// body is not routed by them, but processing acts on an entry's WABA for WABA-level fields
+// (account, quality, templates), so their numbers' secrets must have signed the body too (a
+// body signed by workspace B naming A's WABA with B's phone_number_id in a metadata object
+// must not reach A's WABA).
+func routingKeys(body []byte) (keys, authKeys []string, ok bool) {
 	seen := map[string]bool{}
 	add := func(k string) {
 		if !seen[k] {
@@ -142,7 +146,7 @@ func routingKeys(body []byte) (keys []string, ok bool) {
 		if m := reEntry.FindSubmatch(body); m != nil {
 			add("w:" + string(m[1]))
 		}
-		return keys, false
+		return keys, nil, false
 	}
 	for _, en := range env.Entry {
 		for _, ch := range en.Changes {
@@ -156,7 +160,13 @@ func routingKeys(body []byte) (keys []string, ok bool) {
 			add("w:" + en.ID.String())
 		}
 	}
-	return keys, true
+	for _, en := range env.Entry {
+		if k := "w:" + en.ID.String(); en.ID != "" && !seen[k] {
+			seen[k] = true
+			authKeys = append(authKeys, k)
+		}
+	}
+	return keys, authKeys, true
 }
 
 // resolve returns the numbers each key names (empty for unknown keys), from the cache or one
@@ -269,21 +279,35 @@ func containsKey(m map[string][]resolvedRoute, k string) bool {
 
 // webhookVerdict is what the endpoint decided about a body.
 type webhookVerdict struct {
-	ok          bool
-	result      string // accepted | bad_signature | unroutable
-	workspaceID *int64
+	ok     bool
+	result string // accepted | bad_signature | unroutable
+	// scopes are the workspaces whose numbers' secrets verified the body, each with its number
+	// when only one of them did: the body is stored once per workspace, and processing acts only
+	// on that workspace's numbers (and on that number alone when one is named). Empty for a body
+	// accepted by the simulator's secret without naming a number.
+	scopes []webhookScope
+}
+
+type webhookScope struct {
+	workspaceID int64
 	numberID    *int64
 }
 
 // check verifies the signature against the app secret of every number (or WABA) the body
-// names: each named key must be signed by one of its own numbers' secrets, so a body signed
-// with workspace B's secret can never speak for workspace A's number. Keys naming nothing
-// known are ignored (processing drops them); at least one must be known.
-func (h *webhookEndpoint) check(ctx context.Context, body []byte, header string, keys []string) (webhookVerdict, error) {
+// names: each named key, and each of authKeys, must be signed by one of its own numbers'
+// secrets, so a body signed with workspace B's secret can never speak for workspace A's number
+// or WABA. Keys naming nothing known are ignored (processing drops them); at least one of keys
+// must be known. The numbers whose secret verified the body are the only ones processing may
+// act on.
+func (h *webhookEndpoint) check(ctx context.Context, body []byte, header string, keys, authKeys []string) (webhookVerdict, error) {
 	if header == "" {
 		return webhookVerdict{result: "bad_signature"}, nil
 	}
-	resolved, err := h.resolve(ctx, keys)
+	all := keys
+	if len(authKeys) > 0 {
+		all = append(slices.Clip(keys), authKeys...)
+	}
+	resolved, err := h.resolve(ctx, all)
 	if err != nil {
 		return webhookVerdict{}, err
 	}
@@ -298,8 +322,8 @@ func (h *webhookEndpoint) check(ctx context.Context, body []byte, header string,
 		return v
 	}
 	v := webhookVerdict{result: "unroutable"}
-	workspaces, numbers := map[int64]bool{}, map[int64]bool{}
-	for _, k := range keys {
+	var verified []resolvedRoute
+	for i, k := range all {
 		routes := resolved[k]
 		if len(routes) == 0 {
 			continue
@@ -309,23 +333,27 @@ func (h *webhookEndpoint) check(ctx context.Context, body []byte, header string,
 			for _, sec := range r.secrets {
 				if good(sec) {
 					signed = true
-					workspaces[r.WorkspaceID], numbers[r.NumberID] = true, true
+					if !slices.ContainsFunc(verified, func(x resolvedRoute) bool { return x.NumberID == r.NumberID }) {
+						verified = append(verified, r)
+					}
+					break
 				}
 			}
 		}
 		if !signed {
 			return webhookVerdict{result: "bad_signature"}, nil
 		}
-		v.ok, v.result = true, "accepted"
-	}
-	if len(workspaces) == 1 {
-		for id := range workspaces {
-			v.workspaceID = &id
+		if i < len(keys) {
+			v.ok, v.result = true, "accepted"
 		}
 	}
-	if len(numbers) == 1 {
-		for id := range numbers {
-			v.numberID = &id
+	for _, r := range verified {
+		i := slices.IndexFunc(v.scopes, func(s webhookScope) bool { return s.workspaceID == r.WorkspaceID })
+		if i < 0 {
+			id := r.NumberID
+			v.scopes = append(v.scopes, webhookScope{workspaceID: r.WorkspaceID, numberID: &id})
+		} else {
+			v.scopes[i].numberID = nil // several numbers of the workspace verified it
 		}
 	}
 	return v, nil
@@ -349,8 +377,8 @@ func (h *webhookEndpoint) checkAnySecret(ctx context.Context, body []byte, heade
 			continue
 		}
 		if sec, err := h.s.box.Open(r.AppSecretEnc); err == nil && whatsapp.VerifySignature(body, header, []byte(sec)) {
-			ws, num := r.WorkspaceID, r.NumberID
-			return webhookVerdict{ok: true, result: "accepted", workspaceID: &ws, numberID: &num}, nil
+			num := r.NumberID
+			return webhookVerdict{ok: true, result: "accepted", scopes: []webhookScope{{workspaceID: r.WorkspaceID, numberID: &num}}}, nil
 		}
 	}
 	return webhookVerdict{result: "bad_signature"}, nil
@@ -378,8 +406,8 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 		return Errorf(http.StatusBadRequest, "bad_request", "reading webhook body: %v", err)
 	}
 	header := req.Header.Get(whatsapp.SignatureHeader)
-	keys, parsed := routingKeys(body)
-	verdict, err := h.check(ctx, body, header, keys)
+	keys, authKeys, parsed := routingKeys(body)
+	verdict, err := h.check(ctx, body, header, keys, authKeys)
 	if err == nil && !verdict.ok && !parsed && verdict.result == "unroutable" {
 		verdict, err = h.checkAnySecret(ctx, body, header)
 	}
@@ -395,13 +423,27 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 		})
 		return Errorf(http.StatusUnauthorized, verdict.result, "firma X-Hub-Signature-256 ausente o inválida para los números que nombra el cuerpo")
 	}
-	row := store.WebhookInboxRow{WorkspaceID: verdict.workspaceID, SenderNumberID: verdict.numberID, Body: body, Status: store.InboxPending}
-	if !parsed {
-		row.Status, row.Error = store.InboxUnparseable, "not valid JSON"
+	// One row per workspace whose numbers verified the body (almost always one): processing
+	// acts on the numbers of the row's workspace only (and on its number, when one is named).
+	rows := make([]store.WebhookInboxRow, 0, 1)
+	for _, sc := range verdict.scopes {
+		ws := sc.workspaceID
+		rows = append(rows, store.WebhookInboxRow{WorkspaceID: &ws, SenderNumberID: sc.numberID, Body: body, Status: store.InboxPending})
 	}
-	if err := h.commits.submit(ctx, row); err != nil {
-		metrics.WebhookRequests.WithLabelValues("error").Inc()
-		return fmt.Errorf("storing a webhook: %w", err)
+	if len(rows) == 0 {
+		rows = append(rows, store.WebhookInboxRow{Body: body, Status: store.InboxPending})
+	}
+	if !parsed {
+		rows = rows[:1] // kept for inspection only, never processed
+	}
+	for _, row := range rows {
+		if !parsed {
+			row.Status, row.Error = store.InboxUnparseable, "not valid JSON"
+		}
+		if err := h.commits.submit(ctx, row); err != nil {
+			metrics.WebhookRequests.WithLabelValues("error").Inc()
+			return fmt.Errorf("storing a webhook: %w", err)
+		}
 	}
 	if !parsed {
 		metrics.WebhookRequests.WithLabelValues("unparseable").Inc()

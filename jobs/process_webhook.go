@@ -1,11 +1,13 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -106,10 +108,22 @@ func (w *ProcessWebhookWorker) Work(ctx context.Context, job *river.Job[ProcessW
 		}
 	}
 	var errs []error
+	last := job.Attempt >= job.MaxAttempts
 	for _, id := range own {
-		if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
-			errs = append(errs, err)
+		_, err := w.processBatch(ctx, 0, []int64{id}, 1)
+		if err == nil {
+			continue
 		}
+		if permanent(err) || last {
+			// It would fail the same way at every attempt (or this was the last one): keep the
+			// body for inspection, out of the pending ones every batch claims.
+			w.log.ErrorContext(ctx, "a webhook body cannot be processed: marked unparseable", "inbox_id", id, "error", err)
+			if ferr := store.WebhookInboxFail(ctx, w.db, id, "no se pudo procesar: "+truncate(err.Error(), 500)); ferr != nil {
+				errs = append(errs, ferr)
+			}
+			continue
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -145,7 +159,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		var pnids, wabas []string
 		for _, row := range rows {
 			var env whatsapp.Envelope
-			if err := json.Unmarshal(row.Body, &env); err != nil {
+			if err := unmarshalEnvelope(row.Body, &env); err != nil {
 				w.log.WarnContext(ctx, "webhook body is not valid JSON", "inbox_id", row.ID, "error", err)
 				marks = append(marks, store.InboxMark{ID: row.ID, Status: store.InboxUnparseable, Error: err.Error()})
 				continue
@@ -174,7 +188,8 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		var pace []int64
 		var confirms []OptOutConfirmArgs
 		for _, b := range bodies {
-			p := &webhookRun{w: w, tx: tx, inboxID: b.row.ID, byPNID: byPNID, byWABA: byWABA, settings: settings}
+			p := &webhookRun{w: w, tx: tx, inboxID: b.row.ID, byPNID: byPNID, byWABA: byWABA, settings: settings,
+				scopeWS: b.row.WorkspaceID, scopeNumber: b.row.SenderNumberID}
 			ss, err := p.process(ctx, &b.env)
 			if err != nil {
 				return fmt.Errorf("webhook %d: %w", b.row.ID, err)
@@ -266,6 +281,20 @@ type webhookRun struct {
 	paceNumbers []int64
 	confirms    []OptOutConfirmArgs
 	historyLeft map[int64]int64
+	// scopeWS and scopeNumber are the workspace (and the number, when only one did) whose app
+	// secret verified the body at the endpoint: the body acts on nothing else. A body stored
+	// without a workspace (before scoping existed) acts only on the numbers its changes name by
+	// phone_number_id (each verified at the endpoint), never on a WABA as a whole.
+	scopeWS     *int64
+	scopeNumber *int64
+}
+
+// inScope reports whether the body may act on number r.
+func (p *webhookRun) inScope(r store.WebhookRoute) bool {
+	if p.scopeWS != nil && r.WorkspaceID != *p.scopeWS {
+		return false
+	}
+	return p.scopeNumber == nil || r.NumberID == *p.scopeNumber
 }
 
 func (p *webhookRun) note(format string, args ...any) {
@@ -279,6 +308,7 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) ([]sto
 	var statuses []store.StatusEvent
 	for _, en := range env.Entry {
 		waba := en.ID.String()
+		entryTime := p.sane(en.EntryTime(), "entry time")
 		for _, ch := range en.Changes {
 			if ch.Err != nil {
 				p.note("%s: %v", ch.Field, ch.Err)
@@ -288,7 +318,7 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) ([]sto
 			switch {
 			case ch.Messages != nil:
 				var ss []store.StatusEvent
-				ss, err = p.messages(ctx, ch.Messages, en.EntryTime())
+				ss, err = p.messages(ctx, ch.Messages, entryTime)
 				statuses = append(statuses, ss...)
 			case ch.UserPreferences != nil:
 				err = p.userPreferences(ctx, ch.UserPreferences)
@@ -299,17 +329,17 @@ func (p *webhookRun) process(ctx context.Context, env *whatsapp.Envelope) ([]sto
 			case ch.History != nil:
 				err = p.history(ctx, ch.History)
 			case ch.TemplateStatus != nil:
-				err = p.templateStatus(ctx, waba, en.EntryTime(), ch.TemplateStatus)
+				err = p.templateStatus(ctx, waba, entryTime, ch.TemplateStatus)
 			case ch.TemplateQuality != nil:
-				err = p.templateQuality(ctx, waba, en.EntryTime(), ch.TemplateQuality)
+				err = p.templateQuality(ctx, waba, entryTime, ch.TemplateQuality)
 			case ch.TemplateCategory != nil:
-				err = p.templateCategory(ctx, waba, en.EntryTime(), ch.TemplateCategory)
+				err = p.templateCategory(ctx, waba, entryTime, ch.TemplateCategory)
 			case ch.PhoneNumberQuality != nil:
-				err = p.phoneNumberQuality(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.PhoneNumberQuality, ch.Raw)
+				err = p.phoneNumberQuality(ctx, waba, cmpTime(entryTime, p.w.now().UTC()), ch.PhoneNumberQuality, ch.Raw)
 			case ch.BusinessCapability != nil:
-				err = p.businessCapability(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.BusinessCapability, ch.Raw)
+				err = p.businessCapability(ctx, waba, cmpTime(entryTime, p.w.now().UTC()), ch.BusinessCapability, ch.Raw)
 			case ch.AccountUpdate != nil:
-				err = p.accountUpdate(ctx, waba, cmpTime(en.EntryTime(), p.w.now().UTC()), ch.AccountUpdate, ch.Raw)
+				err = p.accountUpdate(ctx, waba, cmpTime(entryTime, p.w.now().UTC()), ch.AccountUpdate, ch.Raw)
 			default:
 				p.note("field %q kept, not processed", ch.Field)
 			}
@@ -342,6 +372,10 @@ func (p *webhookRun) number(pnid string) (store.WebhookRoute, bool) {
 	r, ok := p.byPNID[pnid]
 	if !ok {
 		p.note("unknown phone_number_id %s", pnid)
+		return r, false
+	}
+	if !p.inScope(r) {
+		p.note("phone_number_id %s is not a number whose secret signed the body: skipped", pnid)
 		return r, false
 	}
 	p.routed++
@@ -379,7 +413,7 @@ func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, en
 			p.note("status without id or status skipped")
 			continue
 		}
-		at := s.Timestamp.Time()
+		at := p.sane(s.Timestamp.Time(), "status timestamp")
 		if at.IsZero() {
 			at = cmpTime(entryTime, p.w.now().UTC())
 		}
@@ -389,8 +423,11 @@ func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, en
 			RecipientWAID: s.RecipientID, CallbackData: s.BizOpaqueCallbackData, InboxID: &inbox, Raw: raw,
 		}
 		if len(s.Errors) > 0 {
-			code := s.Errors[0].Code
-			ev.ErrorCode = &code
+			if code := s.Errors[0].Code; code >= math.MinInt32 && code <= math.MaxInt32 {
+				ev.ErrorCode = &code
+			} else {
+				p.note("status %s: error code %d out of range, not stored", s.ID, code)
+			}
 			ev.ErrorTitle = cmpOr(s.Errors[0].Title, s.Errors[0].Message)
 			ev.ErrorDetails = s.Errors[0].ErrorData.Details
 		}
@@ -459,7 +496,7 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 	if err != nil {
 		return err
 	}
-	at := m.Timestamp.Time()
+	at := p.sane(m.Timestamp.Time(), "message timestamp")
 	if at.IsZero() {
 		at = p.w.now().UTC()
 	}
@@ -469,6 +506,13 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 		ctxWAMID = m.Context.ID
 		if recipientID, campaignID, err = store.RecipientReplied(ctx, p.tx, ws, ctxWAMID, at); err != nil {
 			return err
+		}
+		// A user known only by a username (BSUID, no phone number in from) who answers a
+		// campaign message is that recipient's contact.
+		if contactID == nil && recipientID != nil {
+			if contactID, err = store.RecipientContactID(ctx, p.tx, ws, *recipientID); err != nil {
+				return err
+			}
 		}
 	}
 	body, payload := messageText(m)
@@ -537,7 +581,7 @@ func (p *webhookRun) userPreferences(ctx context.Context, v *whatsapp.UserPrefer
 		if err != nil || contactID == nil {
 			return err
 		}
-		at := up.Timestamp.Time()
+		at := p.sane(up.Timestamp.Time(), "preference timestamp")
 		if at.IsZero() {
 			at = p.w.now().UTC()
 		}
@@ -561,7 +605,7 @@ func (p *webhookRun) echoes(ctx context.Context, v *whatsapp.MessageEchoesValue)
 		if err != nil {
 			return err
 		}
-		at := m.Timestamp.Time()
+		at := p.sane(m.Timestamp.Time(), "echo timestamp")
 		if at.IsZero() {
 			at = p.w.now().UTC()
 		}
@@ -596,7 +640,7 @@ func (p *webhookRun) stateSync(ctx context.Context, v *whatsapp.StateSyncValue) 
 			continue
 		}
 		if strings.EqualFold(it.Action, "remove") {
-			p.note("contact %s removed from the phone's address book (kept)", it.Contact.PhoneNumber)
+			p.note("contact %s removed from the phone's address book (kept)", redactPhone(it.Contact.PhoneNumber.String()))
 			continue
 		}
 		name := cmpOr(it.Contact.FullName, it.Contact.FirstName)
@@ -645,7 +689,7 @@ func (p *webhookRun) history(ctx context.Context, v *whatsapp.HistoryValue) erro
 				numberID := num.NumberID
 				_, inserted, err := store.MessageInsert(ctx, p.tx, store.Message{
 					WorkspaceID: num.WorkspaceID, SenderNumberID: &numberID, ContactID: contactID, Direction: store.DirectionHistory,
-					WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, OccurredAt: cmpTime(m.Timestamp.Time(), p.w.now().UTC()), Raw: raw,
+					WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, OccurredAt: cmpTime(p.sane(m.Timestamp.Time(), "history timestamp"), p.w.now().UTC()), Raw: raw,
 				})
 				if err != nil {
 					return err
@@ -666,7 +710,17 @@ var (
 )
 
 func (p *webhookRun) templates(ctx context.Context, waba string, id whatsapp.FlexString, name, lang string) ([]store.WebhookTemplate, error) {
-	ts, err := store.WebhookTemplatesFind(ctx, p.tx, waba, id.String(), name, lang)
+	var wss []int64
+	for _, n := range p.wabaNumbers(waba) {
+		if !containsInt(wss, n.WorkspaceID) {
+			wss = append(wss, n.WorkspaceID)
+		}
+	}
+	if len(wss) == 0 {
+		p.note("template %s (%s %s): no number of WABA %s signed the body", id, name, lang, waba)
+		return nil, nil
+	}
+	ts, err := store.WebhookTemplatesFind(ctx, p.tx, store.WebhookTemplateQuery{WABAID: waba, MetaID: id.String(), Name: name, Language: lang, WorkspaceIDs: wss})
 	if err != nil {
 		return nil, err
 	}
@@ -817,24 +871,75 @@ func (p *webhookRun) templateCategory(ctx context.Context, waba string, at time.
 	return nil
 }
 
+// wabaNumbers are the WABA's numbers the body may act on: those of the workspace (or the
+// number) whose secret verified it. None for a body stored without a workspace.
+func (p *webhookRun) wabaNumbers(waba string) []store.WebhookRoute {
+	if p.scopeWS == nil {
+		return nil
+	}
+	var out []store.WebhookRoute
+	for _, n := range p.byWABA[waba] {
+		if p.inScope(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // numbersOf picks the WABA's numbers a number webhook is about: the one whose display number
-// matches, else all of them.
+// matches when the event names one (none when it names a number of the WABA we do not have),
+// all of them when it names none.
 func (p *webhookRun) numbersOf(waba, display string) []store.WebhookRoute {
-	all := p.byWABA[waba]
+	all := p.wabaNumbers(waba)
 	if len(all) == 0 {
-		p.note("unknown WABA %s", waba)
+		p.note("unknown WABA %s (or none of its numbers signed the body)", waba)
 		return nil
 	}
 	p.routed++
-	d := digits(display)
-	if d != "" {
-		for _, n := range all {
-			if digits(n.DisplayNumber) == d {
-				return []store.WebhookRoute{n}
-			}
+	d := displayDigits(display)
+	if d == "" {
+		return all
+	}
+	for _, n := range all {
+		if displayDigits(n.DisplayNumber) == d {
+			return []store.WebhookRoute{n}
 		}
 	}
-	return all
+	// The same national number written without its country code or with another one
+	// ("15550783881" for "+52 1 555 078 3881"): the last ten digits, when only one number of
+	// the WABA has them.
+	if len(d) >= 10 {
+		var same []store.WebhookRoute
+		for _, n := range all {
+			if nd := displayDigits(n.DisplayNumber); len(nd) >= 10 && nd[len(nd)-10:] == d[len(d)-10:] {
+				same = append(same, n)
+			}
+		}
+		if len(same) == 1 {
+			return same
+		}
+	}
+	p.note("number %s of WABA %s is not one of ours: nothing changed", redactPhone(display), waba)
+	return nil
+}
+
+// displayDigits is a display number's digits for comparison: Mexico's old mobile prefix 521 is
+// the same number as 52 (Meta writes either).
+func displayDigits(s string) string {
+	d := digits(s)
+	if len(d) == 13 && strings.HasPrefix(d, "521") {
+		d = "52" + d[3:]
+	}
+	return d
+}
+
+// redactPhone hides the middle of a phone number for notes and logs ("+52******12").
+func redactPhone(s string) string {
+	d := digits(s)
+	if len(d) <= 4 {
+		return strings.Repeat("*", len(d))
+	}
+	return "+" + d[:2] + strings.Repeat("*", len(d)-4) + d[len(d)-2:]
 }
 
 // tierName is the tier string stored on a number for a limit.
@@ -1043,3 +1148,69 @@ func truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// sane returns a time Meta reported, or zero (with a note) when it cannot be one: before
+// WhatsApp existed or centuries ahead. A time in milliseconds is read as such. Callers fall back to the entry's time or now, so an impossible timestamp never reaches
+// Postgres (which refuses years beyond its range and would keep the body pending).
+func (p *webhookRun) sane(t time.Time, what string) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	if u := t.Unix(); u > 1e11 && u < 1e14 {
+		t = time.UnixMilli(u).UTC()
+	}
+	if t.Before(saneSince) || t.After(saneUntil) {
+		p.note("%s %d is impossible: ignored", what, t.Unix())
+		return time.Time{}
+	}
+	return t
+}
+
+var (
+	saneSince = time.Date(2009, 1, 1, 0, 0, 0, 0, time.UTC)
+	saneUntil = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+var nulEscape = []byte(`\u0000`)
+
+// unmarshalEnvelope parses a stored body. NUL characters ("BAJA\u0000", a profile name with
+// one) are removed first: Postgres stores neither them in text nor in jsonb, and the body
+// would fail at every attempt. Bodies without one (all of Meta's) are parsed as they are.
+func unmarshalEnvelope(body []byte, env *whatsapp.Envelope) error {
+	if bytes.Contains(body, nulEscape) {
+		var v any
+		d := json.NewDecoder(bytes.NewReader(body))
+		d.UseNumber()
+		if err := d.Decode(&v); err == nil {
+			if clean, err := json.Marshal(stripNUL(v)); err == nil {
+				body = clean
+			}
+		}
+	}
+	return json.Unmarshal(body, env)
+}
+
+func stripNUL(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "\x00", "")
+	case []any:
+		for i := range x {
+			x[i] = stripNUL(x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.ReplaceAll(k, "\x00", "")] = stripNUL(e)
+		}
+		return out
+	}
+	return v
+}
+
+// permanent reports whether a body's processing error will recur at every attempt: Postgres
+// refused a value (data exception, class 22) or hit a limit (class 54).
+func permanent(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54"))
+}

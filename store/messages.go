@@ -48,6 +48,8 @@ func MessageInsert(ctx context.Context, db DBTX, m Message) (id int64, inserted 
 	if len(raw) == 0 {
 		raw = []byte("{}")
 	}
+	// Postgres stores no NUL in text (nor \u0000 in jsonb).
+	m.WAMID, m.Type, m.Body, m.Payload, m.ContextWAMID = noNUL(m.WAMID), noNUL(m.Type), noNUL(m.Body), noNUL(m.Payload), noNUL(m.ContextWAMID)
 	err = db.QueryRow(ctx, `
 		INSERT INTO messages (workspace_id, sender_number_id, contact_id, direction, wamid, type, body, payload,
 			context_wamid, campaign_id, occurred_at, raw)
@@ -62,6 +64,29 @@ func MessageInsert(ctx context.Context, db DBTX, m Message) (id int64, inserted 
 		return 0, false, fmt.Errorf("storing %s message %s: %w", m.Direction, m.WAMID, err)
 	}
 	return id, true, nil
+}
+
+// noNUL removes NUL characters, which Postgres text cannot hold.
+func noNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// redactPhone hides the middle digits of a phone number or wa_id for error messages, which
+// end in logs and job errors ("+52******12").
+func redactPhone(s string) string {
+	var d []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			d = append(d, s[i])
+		}
+	}
+	if len(d) <= 4 {
+		return strings.Repeat("*", len(d))
+	}
+	return "+" + string(d[:2]) + strings.Repeat("*", len(d)-4) + string(d[len(d)-2:])
 }
 
 // MessageCountForNumber counts a number's messages of one direction (to bound history).
@@ -89,6 +114,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 	if c.WAID == "" && len(c.Candidates) == 0 && c.E164 == "" {
 		return 0, false, errors.New("identifying a WhatsApp contact: no wa_id or phone number")
 	}
+	c.Name, c.WAID = noNUL(c.Name), noNUL(c.WAID)
 	var id int64
 	err := db.QueryRow(ctx, `
 		SELECT id FROM contacts
@@ -107,7 +133,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 		return id, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, fmt.Errorf("finding contact of wa_id %s: %w", c.WAID, err)
+		return 0, false, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", redactPhone(c.WAID), workspaceID, err)
 	}
 	e164 := c.E164
 	if e164 == "" {
@@ -125,7 +151,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 		ON CONFLICT (workspace_id, phone_e164) DO UPDATE SET wa_id = COALESCE(contacts.wa_id, EXCLUDED.wa_id)
 		RETURNING id, xmax = 0`, workspaceID, e164, c.WAID, c.Country, c.Name).Scan(&id, &created)
 	if err != nil {
-		return 0, false, fmt.Errorf("creating contact %s from WhatsApp: %w", e164, err)
+		return 0, false, fmt.Errorf("creating contact %s of workspace %d from WhatsApp: %w", redactPhone(e164), workspaceID, err)
 	}
 	return id, created, nil
 }
@@ -222,6 +248,19 @@ func RecipientReplied(ctx context.Context, db DBTX, workspaceID int64, wamid str
 	return &rid, &cid, nil
 }
 
+// RecipientContactID returns the contact of a campaign recipient (nil when there is none).
+func RecipientContactID(ctx context.Context, db DBTX, workspaceID, recipientID int64) (*int64, error) {
+	var id *int64
+	err := db.QueryRow(ctx, `SELECT contact_id FROM recipients WHERE id = $1 AND workspace_id = $2`, recipientID, workspaceID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the contact of recipient %d: %w", recipientID, err)
+	}
+	return id, nil
+}
+
 // FoldText normalises a message for keyword matching: accents removed, upper case, spaces
 // collapsed, surrounding spaces and punctuation trimmed ("  ¡Baja! " → "BAJA").
 func FoldText(s string) string {
@@ -238,25 +277,93 @@ func FoldText(s string) string {
 // ("OPTOUT", "OPTOUT:campaign42").
 const OptOutPayloadPrefix = "OPTOUT"
 
-// IsOptOutText reports whether a whole message is one of the opt-out keywords (after folding).
+// optOutFillers are words people add around an opt-out keyword that do not change what it
+// says ("Baja por favor", "No más mensajes", "Quiero darme de baja", "Stop please"), folded.
+// A message is an opt-out when it is a keyword once these are removed: whole words, whole
+// message, never a substring ("¿no hay baja de precio?" and "no más de 2 por favor" are not).
+var optOutFillers = map[string]bool{
+	"POR": true, "FAVOR": true, "PORFA": true, "PORFAVOR": true, "PF": true, "PLS": true, "PLZ": true, "PLEASE": true,
+	"QUIERO": true, "QUERO": true, "YA": true, "GRACIAS": true, "OBRIGADO": true, "OBRIGADA": true, "THANKS": true,
+	"MENSAJE": true, "MENSAJES": true, "MENSAGEM": true, "MENSAGENS": true, "MESSAGES": true,
+	"PROMOCION": true, "PROMOCIONES": true, "PROMOCAO": true, "PROMOCOES": true, "PROMOTIONS": true, "PROMOS": true,
+}
+
+// optOutPhrases are common ways of saying a keyword, each honoured when the workspace has that
+// keyword (folded forms; fillers are removed before matching).
+var optOutPhrases = map[string][]string{
+	"BAJA":          {"DAME DE BAJA", "DARME DE BAJA", "DENME DE BAJA", "ME DOY DE BAJA", "DE BAJA"},
+	"DARME DE BAJA": {"DAME DE BAJA", "DENME DE BAJA"},
+	"NO MAS":        {"NO ME ENVIEN MAS", "NO ME MANDEN MAS", "NO RECIBIR MAS", "NO QUIERO RECIBIR MAS"},
+	"CANCELAR":      {"CANCELAR SUSCRIPCION", "CANCELAR MI SUSCRIPCION", "CANCELAR LA SUSCRIPCION"},
+	"DESUSCRIBIR":   {"DESUSCRIBIRME", "DESUSCRIBANME"},
+	"STOP":          {"DETENER", "STOP ALL"},
+	"PARAR":         {"DETENER", "PARAR TODO"},
+	"NAO QUERO":     {"NAO QUERO MAIS", "NAO QUERO RECEBER MAIS", "NAO QUERO RECEBER"},
+	"SAIR":          {"QUERO SAIR"},
+	"UNSUBSCRIBE":   {"UNSUBSCRIBE ME"},
+}
+
+// MarketingOptOutButtons are the labels of Meta's marketing opt-out quick-reply button (its
+// payload is the label): a tap always opts out, whatever the workspace's keywords.
+var MarketingOptOutButtons = []string{"STOP PROMOTIONS", "DETENER PROMOCIONES", "PARAR PROMOCOES", "INTERROMPER PROMOCOES"}
+
+// optOutWords folds a message into its words: accents removed, upper case, punctuation,
+// symbols (emoji) and invisible characters dropped.
+func optOutWords(s string) []string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) || r == 0 {
+			return -1
+		}
+		return r
+	}, s)
+	s = norm.NFKC.String(s) // full-width letters
+	return strings.FieldsFunc(FoldText(s), func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r)
+	})
+}
+
+// IsOptOutText reports whether a whole message asks to stop: after folding, it is one of the
+// opt-out keywords (or a common phrase for one), alone or with filler words around it
+// ("Baja por favor", "No más mensajes", "Quiero darme de baja").
 func IsOptOutText(text string, keywords []string) bool {
-	f := FoldText(text)
-	if f == "" {
+	words := optOutWords(text)
+	if len(words) == 0 || len(words) > 12 {
 		return false
 	}
+	whole := strings.Join(words, " ")
+	kept := words[:0:0]
+	for _, w := range words {
+		if !optOutFillers[w] {
+			kept = append(kept, w)
+		}
+	}
+	bare := strings.Join(kept, " ")
+	match := func(k string) bool { return k != "" && (k == whole || k == bare) }
 	for _, k := range keywords {
-		if FoldText(k) == f {
+		fk := strings.Join(optOutWords(k), " ")
+		if match(fk) {
 			return true
+		}
+		for _, ph := range optOutPhrases[fk] {
+			if match(ph) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
 // IsOptOutPayload reports whether a quick-reply payload asks to opt out: it starts with
-// OPTOUT, or it is an opt-out keyword.
+// OPTOUT, it is Meta's marketing opt-out button, or it is an opt-out keyword.
 func IsOptOutPayload(payload string, keywords []string) bool {
 	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(payload)), OptOutPayloadPrefix) {
 		return true
+	}
+	f := strings.Join(optOutWords(payload), " ")
+	for _, b := range MarketingOptOutButtons {
+		if f == b {
+			return true
+		}
 	}
 	return IsOptOutText(payload, keywords)
 }

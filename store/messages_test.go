@@ -23,7 +23,8 @@ func TestOptOutMatching(t *testing.T) {
 		{"desuscribir", true},
 		{"Não quero", true},
 		{"sair", true},
-		{"Quiero darme de baja", false}, // the whole message must be the keyword
+		{"Quiero darme de baja", true},     // a keyword with filler words around it
+		{"¿no hay baja de precio?", false}, // the whole message must be the keyword
 		{"bajar precio", false},
 		{"STOPPED", false},
 		{"", false},
@@ -50,6 +51,44 @@ func TestOptOutMatching(t *testing.T) {
 	}
 	if !store.IsOptOutText("ya no", []string{"YA NO"}) || store.IsOptOutText("baja", []string{"YA NO"}) {
 		t.Error("a workspace's own keywords replace the defaults")
+	}
+}
+
+// Common ways of asking to stop opt out; ordinary sentences that contain a keyword do not.
+func TestOptOutPhrases(t *testing.T) {
+	t.Parallel()
+	kw := store.WorkspaceSettings{}.Effective().OptOutKeywords
+	optOut := []string{
+		"Baja por favor", "baja, por favor 🙏", "BAJA!!", "Ya baja", "No más mensajes", "no mas mensajes gracias",
+		"Quiero darme de baja", "Dame de baja", "dame de baja por favor", "Cancelar suscripción", "Não quero mais",
+		"não quero", "Detener promociones", "Stop promotions", "stop please", "STOP pls", "Para ya por favor",
+		"No quiero más promociones", "baja\u200b", "ＢＡＪＡ", "Sair, obrigado", "Unsubscribe me",
+	}
+	ordinary := []string{
+		"¿no hay baja de precio?", "Para cuándo llega?", "no más de 2 por favor", "No", "Hola", "gracias",
+		"por favor", "quiero promociones", "bajar precio", "¿Cuándo es la baja de precios?", "para mí",
+		"Quiero cancelar mi pedido", "no me llegó el mensaje", "ya llegó, gracias", "STOPPED", "no stop",
+		"mensajes", "Quiero más promociones", "b a j a",
+	}
+	for _, s := range optOut {
+		if !store.IsOptOutText(s, kw) {
+			t.Errorf("IsOptOutText(%q) = false, want an opt-out", s)
+		}
+	}
+	for _, s := range ordinary {
+		if store.IsOptOutText(s, kw) {
+			t.Errorf("IsOptOutText(%q) = true, want an ordinary message", s)
+		}
+	}
+	// Meta's marketing opt-out button: its payload is its label.
+	for _, p := range []string{"Detener promociones", "Stop promotions", "Parar promoções"} {
+		if !store.IsOptOutPayload(p, []string{"YA NO"}) {
+			t.Errorf("IsOptOutPayload(%q) = false: Meta's opt-out button always opts out", p)
+		}
+	}
+	// Phrases follow the workspace's keywords: with its own list, only its own.
+	if store.IsOptOutText("Dame de baja", []string{"ALTO"}) || !store.IsOptOutText("alto por favor", []string{"ALTO"}) {
+		t.Error("phrases and fillers apply to the workspace's own keywords")
 	}
 }
 

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +58,26 @@ func webhookRoutes(ctx context.Context, db DBTX, where string, args ...any) ([]W
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// SenderNumberWABAOwner locks WABA wabaID for the rest of the transaction (so two workspaces
+// registering it at once are serialised) and returns the workspace, other than workspaceID,
+// that already has a number in it (0 when none): a WABA belongs to one business, and webhooks
+// about it act on the numbers of the workspace whose app secret signed them.
+func SenderNumberWABAOwner(ctx context.Context, db DBTX, workspaceID int64, wabaID string) (int64, error) {
+	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('pregon:waba:' || $1, 0))`, wabaID); err != nil {
+		return 0, fmt.Errorf("locking WABA %s: %w", wabaID, err)
+	}
+	var other int64
+	err := db.QueryRow(ctx, `SELECT workspace_id FROM sender_numbers WHERE waba_id = $1 AND workspace_id <> $2
+		ORDER BY id LIMIT 1`, wabaID, workspaceID).Scan(&other)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("finding the owner of WABA %s: %w", wabaID, err)
+	}
+	return other, nil
 }
 
 // WebhookVerifyTokenKnown reports whether token is the verify token of some sender number.
@@ -301,6 +323,18 @@ func WebhookInboxMarkAll(ctx context.Context, db DBTX, marks []InboxMark) error 
 	return nil
 }
 
+// WebhookInboxFail sets aside a pending body whose processing fails at every attempt: it is
+// marked unparseable with the reason, so batches stop claiming it (and it is kept for
+// inspection). A body processed meanwhile is left as it is.
+func WebhookInboxFail(ctx context.Context, db DBTX, id int64, reason string) error {
+	_, err := db.Exec(ctx, `UPDATE webhook_inbox SET status = 'unparseable', error = $2, processed_at = now()
+		WHERE id = $1 AND status = 'pending'`, id, strings.ToValidUTF8(strings.ReplaceAll(reason, "\x00", ""), ""))
+	if err != nil {
+		return fmt.Errorf("setting aside webhook %d: %w", id, err)
+	}
+	return nil
+}
+
 // WebhookInboxCounts counts inbox rows by status (for benchmarks and health).
 func WebhookInboxCounts(ctx context.Context, db DBTX) (map[string]int64, error) {
 	rows, err := db.Query(ctx, `SELECT status, count(*) FROM webhook_inbox GROUP BY status`)
@@ -322,20 +356,35 @@ type WebhookTemplate struct {
 	Quality     string
 }
 
+// WebhookTemplateQuery names the templates a template webhook is about.
+type WebhookTemplateQuery struct {
+	WABAID   string
+	MetaID   string
+	Name     string
+	Language string
+	// WorkspaceIDs are the workspaces whose numbers of the WABA verified the body's signature:
+	// only their templates are found (a body signed by one business never changes another's).
+	WorkspaceIDs []int64
+}
+
 // WebhookTemplatesFind finds the templates a template webhook names: by Meta id, else by name
-// and language ("en-US" and "en_US" are the same), among the workspaces that own a number of the
+// and language ("en-US" and "en_US" are the same), among q.WorkspaceIDs that own a number of the
 // WABA. Locked FOR UPDATE so concurrent webhooks about one template apply one after the other.
-func WebhookTemplatesFind(ctx context.Context, db DBTX, wabaID, metaID, name, language string) ([]WebhookTemplate, error) {
+func WebhookTemplatesFind(ctx context.Context, db DBTX, q WebhookTemplateQuery) ([]WebhookTemplate, error) {
+	if len(q.WorkspaceIDs) == 0 {
+		return nil, nil
+	}
 	rows, err := db.Query(ctx, `
 		SELECT t.id, t.workspace_id, t.name, t.language, t.category, t.status, t.quality FROM templates t
-		WHERE t.waba_id = $1
+		WHERE t.waba_id = $1 AND t.workspace_id = ANY($5::bigint[])
 		  AND t.workspace_id IN (SELECT workspace_id FROM sender_numbers WHERE waba_id = $1)
 		  AND (($2 <> '' AND t.meta_id = $2)
 		       OR ($3 <> '' AND t.name = $3 AND replace(t.language, '-', '_') = replace($4, '-', '_')
-		           AND NOT ($2 <> '' AND EXISTS (SELECT 1 FROM templates m WHERE m.waba_id = $1 AND m.meta_id = $2))))
-		ORDER BY t.id FOR UPDATE`, wabaID, metaID, name, language)
+		           AND NOT ($2 <> '' AND EXISTS (SELECT 1 FROM templates m WHERE m.waba_id = $1 AND m.meta_id = $2
+		                                          AND m.workspace_id = ANY($5::bigint[])))))
+		ORDER BY t.id FOR UPDATE`, q.WABAID, q.MetaID, q.Name, q.Language, q.WorkspaceIDs)
 	if err != nil {
-		return nil, fmt.Errorf("finding template %s (%s %s) of WABA %s: %w", metaID, name, language, wabaID, err)
+		return nil, fmt.Errorf("finding template %s (%s %s) of WABA %s: %w", q.MetaID, q.Name, q.Language, q.WABAID, err)
 	}
 	defer rows.Close()
 	var out []WebhookTemplate
