@@ -207,23 +207,7 @@ func TestImportWizard(t *testing.T) {
 	env.as(store.RoleAnalyst).post("/imports/"+id+"/confirm", nil).expect(t, http.StatusForbidden)
 
 	// build the form as the page has it, change column C to an attribute "ciudad"
-	form := url.Values{}
-	p.Doc.Find("#mapping-form input[name], #mapping-form select[name]").Each(func(_ int, s *goquery.Selection) {
-		name, _ := s.Attr("name")
-		if s.Is("select") {
-			v, _ := s.Find("option[selected]").Attr("value")
-			if v == "" {
-				v, _ = s.Find("option").First().Attr("value")
-			}
-			form.Set(name, v)
-			return
-		}
-		if typ, _ := s.Attr("type"); typ == "checkbox" {
-			return
-		}
-		v, _ := s.Attr("value")
-		form.Set(name, v)
-	})
+	form := formOf(p, "#mapping-form")
 	p.Doc.Find(`tr[data-column="C"] select[data-kind]`).Each(func(_ int, s *goquery.Selection) {
 		name, _ := s.Attr("name")
 		form.Set(name, "attribute")

@@ -45,7 +45,16 @@ type testEnv struct {
 	userB store.User // owner of B only
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB) *testEnv { return newTestEnvWith(t, envOptions{}) }
+
+// envOptions change what newTestEnvWith builds: the configuration, and a wrapper around the
+// server's handler (to watch requests).
+type envOptions struct {
+	configure func(*config.Config)
+	wrap      func(http.Handler) http.Handler
+}
+
+func newTestEnvWith(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
@@ -55,6 +64,9 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	cfg.DataDir = t.TempDir()
 	cfg.SecretKey = bytes.Repeat([]byte{7}, 32)
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
 	box, _ := secret.New(cfg.SecretKey)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	client, err := jobs.NewClient(db, jobs.Deps{Config: cfg, DB: db, Box: box, Logger: log}, jobs.ClientConfig{})
@@ -69,7 +81,11 @@ func newTestEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	env := &testEnv{t: t, db: db, srv: srv, cfg: cfg, box: box, users: map[store.Role]store.User{}}
-	env.http = httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	env.http = httptest.NewServer(h)
 	t.Cleanup(env.http.Close)
 	// No quiet hours: the tests run at any hour.
 	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina", Settings: store.NoQuietHours}); err != nil {

@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,12 +17,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/internal/config"
-	"github.com/pregon/pregon/internal/pgtest"
-	"github.com/pregon/pregon/internal/secret"
-	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
 )
 
@@ -157,51 +151,24 @@ func (s repeatReader) Read(p []byte) (int, error) {
 // soon as it has read the limit (a body without a length), with a page that says why.
 func TestImportUploadOverTheLimit(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
-	ctx := context.Background()
-	cfg, err := config.Load(func(string) string { return "" }, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = t.TempDir()
-	cfg.SecretKey = bytes.Repeat([]byte{7}, 32)
-	cfg.UploadLimit = 1 << 20
-	box, _ := secret.New(cfg.SecretKey)
-	log := slog.New(slog.DiscardHandler)
-	client, err := jobs.NewClient(db, jobs.Deps{Config: cfg, DB: db, Box: box, Logger: log}, jobs.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := api.New(api.Deps{Config: cfg, DB: db, River: client, Box: box, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Register(srv, Deps{DB: db, River: client, Box: box, Config: cfg, Logger: log}); err != nil {
-		t.Fatal(err)
-	}
-	env := &testEnv{t: t, db: db, srv: srv, cfg: cfg, box: box, users: map[store.Role]store.User{}}
 	// served is how many bytes of the last request's body the server read; handled counts the
 	// requests it finished.
 	var served, handled atomic.Int64
-	h := srv.Handler()
-	env.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cr := &countingReader{r: r.Body}
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{cr, r.Body}
-		defer func() { served.Store(cr.read.Load()); handled.Add(1) }()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(env.http.Close)
-	if env.wsA, err = store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda Andina"}); err != nil {
-		t.Fatal(err)
-	}
-	u, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsA.ID, Email: "marketer@tienda.test",
-		Name: "Ana", Password: testPassword, Role: store.RoleMarketer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := newTestEnvWith(t, envOptions{
+		configure: func(cfg *config.Config) { cfg.UploadLimit = 1 << 20 },
+		wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				cr := &countingReader{r: r.Body}
+				r.Body = struct {
+					io.Reader
+					io.Closer
+				}{cr, r.Body}
+				defer func() { served.Store(cr.read.Load()); handled.Add(1) }()
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	u := env.users[store.RoleMarketer]
 	mk := env.session(u.ID, env.wsA.ID)
 
 	const size = 12 << 20
