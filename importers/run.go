@@ -197,7 +197,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		if name == "" {
 			name = filepath.Base(p.Path)
 		}
-		imp, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{
+		// Not cancellable: an interrupt must not leave a row committed whose id the caller
+		// never got (it could not mark it ended); it stops the import right after instead.
+		imp, err := store.ImportCreate(context.WithoutCancel(ctx), pool, store.ImportCreateParams{
 			WorkspaceID: p.WorkspaceID, CreatedBy: p.UserID, Filename: name, Format: string(res.Info.Format),
 			FileSHA256: p.SHA256, FileSize: st.Size(), Status: store.ImportRunning, Mode: p.Mode,
 		})
