@@ -253,7 +253,7 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 	}
 	// Every column the client names must be one of the file's: an index out of range would
 	// panic here, or make the job reject every row, or allocate for millions of columns.
-	width := previewWidth(pv)
+	width := pv.Width()
 	if req.Mapping != nil {
 		for _, col := range req.Mapping.Columns {
 			if col.Index < 0 || col.Index >= width {
@@ -261,24 +261,15 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 			}
 		}
 	}
-	for _, col := range mapSpecColumns(req.Map) {
-		if col.index >= width {
-			return mappingRangeError(col.name, width, pv.Headers)
+	for _, col := range importers.SpecColumns(req.Map) {
+		if col.Index >= width {
+			return mappingRangeError(col.Letter, width, pv.Headers)
 		}
 	}
 	m := pv.Mapping
 	if req.Mapping != nil {
 		m = *req.Mapping
-		for i := range m.Columns {
-			col := &m.Columns[i]
-			col.Letter = importers.ColumnLetter(col.Index)
-			if col.Index < len(pv.Headers) && col.Header == "" {
-				col.Header = pv.Headers[col.Index]
-			}
-			if col.Kind == importers.KindAttribute && col.Type == "" {
-				col.Type = importers.AttrText
-			}
-		}
+		importers.FillLetters(&m, pv.Headers)
 	}
 	if req.Map != "" {
 		if m, err = importers.ParseMapSpec(req.Map, m); err != nil {
@@ -308,45 +299,6 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, imp)
-}
-
-// previewWidth is how many columns the file has: the widest of its header row and the rows
-// the preview read.
-func previewWidth(pv importers.Preview) int {
-	width := max(len(pv.Headers), len(pv.Mapping.Columns))
-	for _, r := range pv.Rows {
-		width = max(width, len(r.Cells))
-	}
-	return width
-}
-
-// specColumn is a column named in a "phone=C,name=A" override.
-type specColumn struct {
-	name  string // as written
-	index int    // 0-based
-}
-
-// mapSpecColumns lists the columns a mapping override names (the grammar of
-// importers.ParseMapSpec); entries it cannot read are left for ParseMapSpec to report.
-func mapSpecColumns(spec string) []specColumn {
-	var out []specColumn
-	for part := range strings.SplitSeq(spec, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if v == "ignore" { // "F=ignore"
-			v = k
-		}
-		letter, _, _ := strings.Cut(v, ":")
-		n, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
-		if err != nil {
-			continue
-		}
-		out = append(out, specColumn{name: letter, index: n - 1})
-	}
-	return out
 }
 
 // mappingRangeError is the 422 for a mapping naming a column the file does not have.

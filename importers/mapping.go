@@ -448,6 +448,38 @@ func phoneShaped(values []string, region string) bool {
 	return n > 0 && n*2 >= len(values)
 }
 
+// SpecColumn is a column an override such as "phone=C,name=A" names by letter.
+type SpecColumn struct {
+	Part   string // the entry, as written ("phone=Z")
+	Letter string // the column as written ("Z")
+	Index  int    // 0-based
+}
+
+// SpecColumns lists the columns an override names by letter, in the grammar of ParseMapSpec
+// (for a caller to check them against the file); entries it cannot read, and header names,
+// are left for ParseMapSpec.
+func SpecColumns(spec string) []SpecColumn {
+	var out []SpecColumn
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if v == "ignore" { // "F=ignore"
+			v = k
+		}
+		letter, _, _ := strings.Cut(v, ":")
+		n, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
+		if err != nil {
+			continue
+		}
+		out = append(out, SpecColumn{Part: part, Letter: letter, Index: n - 1})
+	}
+	return out
+}
+
 // ParseMapSpec applies a CLI mapping such as "phone=C,name=A,tags=D,ciudad=E:text,F=ignore"
 // over base (usually GuessMapping's): the named columns take the given kind, and a column that
 // held a single-column kind now given to another becomes an attribute. Anything that is not a

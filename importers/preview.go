@@ -21,6 +21,16 @@ type Preview struct {
 	Warnings  []string  `json:"warnings,omitempty"` // Spanish
 }
 
+// Width is how many columns the file has: the widest of its header row and the rows the
+// preview read.
+func (p Preview) Width() int {
+	width := max(len(p.Headers), len(p.Mapping.Columns))
+	for _, r := range p.Rows {
+		width = max(width, len(r.Cells))
+	}
+	return width
+}
+
 // DataRow is a row with its spreadsheet row number.
 type DataRow struct {
 	Row   int      `json:"row"`

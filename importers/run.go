@@ -179,7 +179,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	m := l.mapping
 	if p.Mapping != nil {
 		m = *p.Mapping
-		fillLetters(&m, l.headers)
+		FillLetters(&m, l.headers)
 	}
 	if p.MapSpec != "" {
 		if m, err = ParseMapSpec(p.MapSpec, m); err != nil {
@@ -579,8 +579,8 @@ func truncateAll(raw []string) []string {
 	return out
 }
 
-// fillLetters completes a mapping given by the API (letters and headers may be missing).
-func fillLetters(m *Mapping, headers []string) {
+// FillLetters completes a mapping given by the API (letters and headers may be missing).
+func FillLetters(m *Mapping, headers []string) {
 	for i := range m.Columns {
 		c := &m.Columns[i]
 		if c.Index < 0 {

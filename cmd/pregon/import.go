@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
 
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/store"
@@ -143,22 +142,9 @@ func fileErrorMessage(err error) error {
 // checkMapColumns refuses a --map naming a column past the file's last one: the import would
 // reject every row.
 func checkMapColumns(spec string, pv importers.Preview) error {
-	width := max(len(pv.Headers), len(pv.Mapping.Columns))
-	for _, r := range pv.Rows {
-		width = max(width, len(r.Cells))
-	}
-	for part := range strings.SplitSeq(spec, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue // ParseMapSpec explains the entry
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if v == "ignore" { // "F=ignore"
-			v = k
-		}
-		letter, _, _ := strings.Cut(v, ":")
-		n, err := excelize.ColumnNameToNumber(strings.ToUpper(letter))
-		if err != nil || n <= width {
+	width := pv.Width()
+	for _, col := range importers.SpecColumns(spec) {
+		if col.Index < width {
 			continue
 		}
 		cols := make([]string, 0, min(width, 12))
@@ -172,7 +158,7 @@ func checkMapColumns(spec string, pv importers.Preview) error {
 		if width > 12 {
 			cols = append(cols, "… "+importers.ColumnLetter(width-1))
 		}
-		return fmt.Errorf("--map %s: la columna %s no existe en el archivo, que tiene %d columnas: %s", part, letter, width, strings.Join(cols, ", "))
+		return fmt.Errorf("--map %s: la columna %s no existe en el archivo, que tiene %d columnas: %s", col.Part, col.Letter, width, strings.Join(cols, ", "))
 	}
 	return nil
 }
