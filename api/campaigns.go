@@ -488,10 +488,16 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	}
 	// A test send is still a marketing message to whoever has that number: not to a contact
 	// who asked not to get them. (A number that is no contact, the team's own, is fine.)
-	if why, err := store.ContactStopReason(ctx, s.db, cp.WorkspaceID, num.E164); err != nil {
+	switch dest, err := store.ContactGetByPhone(ctx, s.db, cp.WorkspaceID, num.E164); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return err
-	} else if why != "" {
-		return store.Invalid("phone", "no se envían pruebas a este número: "+why)
+	default:
+		for _, why := range dest.NotMarketable {
+			if why.Code == store.ReasonOptedOut.Code || why.Code == store.ReasonMarketingStopped.Code {
+				return store.Invalid("phone", "no se envían pruebas a este número: "+why.Message)
+			}
+		}
 	}
 	number, err := store.SenderNumberGetByID(ctx, s.db, cp.WorkspaceID, *cp.SenderNumberID)
 	if err != nil {

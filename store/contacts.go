@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -481,22 +480,6 @@ func ContactOptIn(ctx context.Context, db DBTX, workspaceID, id int64, reason st
 		return Contact{}, err
 	}
 	return c, tx.Commit(ctx)
-}
-
-// ContactStopReason says why the workspace's contact with phone e164 asked not to get marketing
-// messages (opted out, or stopped by WhatsApp), in Spanish; "" when it did not or is no contact.
-func ContactStopReason(ctx context.Context, db DBTX, workspaceID int64, e164 string) (string, error) {
-	var why string
-	err := db.QueryRow(ctx, `SELECT CASE WHEN opted_out_at IS NOT NULL THEN $3 WHEN marketing_stopped THEN $4 ELSE '' END
-		FROM contacts WHERE workspace_id = $1 AND phone_e164 = $2`, workspaceID, e164,
-		ReasonOptedOut.Message, ReasonMarketingStopped.Message).Scan(&why)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("checking the destination contact before a test send: %w", err)
-	}
-	return why, nil
 }
 
 // whyUnchanged explains why an update, opt-in or opt-out changed no row: ErrNotFound, or a conflict
