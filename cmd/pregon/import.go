@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/store"
 )
