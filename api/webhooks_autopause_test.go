@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,7 +110,9 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}()
-			waitUntil(t, 30*time.Second, "200 sends accepted", func() bool { return sm.AcceptedTotal() >= 200 })
+			if !eventually(30*time.Second, func() bool { return sm.AcceptedTotal() >= 200 }) {
+				t.Fatalf("timed out after 30s waiting for 200 sends accepted (%d accepted): %s", sm.AcceptedTotal(), sendingState(t, env, campaign))
+			}
 			lowered := time.Now()
 			if err := sm.SetTemplateQuality("promo_julio", "es_MX", tc.quality); err != nil {
 				t.Fatal(err)
@@ -168,13 +172,52 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !eventually(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// eventually polls cond every 10 ms for up to d and reports whether it became true.
+func eventually(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return true
+}
+
+// sendingState describes why a campaign may not be sending: its state and pause reason, its
+// number's status, the workspace's settings, its recipients by state and the pacer's and send
+// jobs by state with their last errors.
+func sendingState(t *testing.T, env *webhookEnv, campaign int64) string {
+	ctx := context.Background()
+	var out strings.Builder
+	var state, reason, numberStatus, settings, tz string
+	env.db.QueryRow(ctx, `SELECT c.state, COALESCE(c.pause_reason, ''), n.status, w.settings::text, w.time_zone
+		FROM campaigns c JOIN sender_numbers n ON n.id = c.sender_number_id JOIN workspaces w ON w.id = c.workspace_id
+		WHERE c.id = $1`, campaign).Scan(&state, &reason, &numberStatus, &settings, &tz)
+	fmt.Fprintf(&out, "now %s; campaign %s %q; number %s; workspace %s %s", time.Now().UTC().Format(time.RFC3339), state, reason, numberStatus, tz, settings)
+	for _, q := range []string{
+		`SELECT state || '=' || count(*) FROM recipients WHERE campaign_id = $1 GROUP BY state`,
+		`SELECT kind || '/' || state || '=' || count(*) || COALESCE(' last error: ' || max(errors[array_length(errors, 1)]->>'error'), '')
+		 FROM river_job WHERE $1::bigint > 0 GROUP BY kind, state`,
+	} {
+		rows, err := env.db.Query(ctx, q, campaign)
+		if err != nil {
+			fmt.Fprintf(&out, "; %v", err)
+			continue
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out.WriteString("; " + s)
+		}
+		rows.Close()
+	}
+	return out.String()
 }
 
 // TestWebhookSimulatorInboundAndCoexistence drives the endpoint with the simulator's own
