@@ -488,11 +488,13 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	}
 	// A test send is still a marketing message to whoever has that number: not to a contact
 	// who asked not to get them. (A number that is no contact, the team's own, is fine.)
+	var destID *int64 // the contact who has that number, if any
 	switch dest, err := store.ContactGetByPhone(ctx, s.db, cp.WorkspaceID, num.E164); {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return err
 	default:
+		destID = &dest.ID
 		for _, why := range dest.NotMarketable {
 			if why.Code == store.ReasonOptedOut.Code || why.Code == store.ReasonMarketingStopped.Code {
 				return store.Invalid("phone", "no se envían pruebas a este número: "+why.Message)
@@ -543,6 +545,22 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	if err != nil {
 		return Errorf(http.StatusServiceUnavailable, "whatsapp_unavailable", "no hay cliente de WhatsApp para este número: %v", err)
 	}
+	// Meta counts the test against the messaging limit like any new person reached: it is
+	// recorded before the send (the pacers see it at once) and forgotten if Meta refuses it.
+	var ledgerID int64
+	var resetsAt time.Time
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		ledgerID, resetsAt, err = store.MessagingLedgerRecordTest(ctx, tx, cp.WorkspaceID, cp.ID, destID, num.E164, time.Now())
+		return err
+	})
+	if errors.Is(err, store.ErrBudgetExhausted) {
+		return Errorf(http.StatusConflict, "messaging_limit_reached",
+			"se alcanzó el límite de mensajería de %d personas en 24 h: la prueba a un número nuevo lo superaría. Se libera cupo %s",
+			ws.MessagingLimit, resetsAt.In(ws.Location()).Format("02/01/2006 15:04"))
+	}
+	if err != nil {
+		return err
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	res, err := client.SendTemplate(sendCtx, number.PhoneNumberID, whatsapp.TemplateMessage{
@@ -551,6 +569,12 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	})
 	if err != nil {
 		var we *whatsapp.Error
+		if errors.As(err, &we) && ledgerID != 0 {
+			// Meta answered with an error: nobody was reached. (A timeout stays counted.)
+			if ferr := store.MessagingLedgerForget(context.WithoutCancel(ctx), s.db, cp.WorkspaceID, ledgerID); ferr != nil {
+				s.log.WarnContext(ctx, "test send refused by Meta but still counted in the messaging limit", "err", ferr)
+			}
+		}
 		if errors.As(err, &we) {
 			return &Error{Status: http.StatusBadGateway, Code: "meta_error", Message: "Meta rechazó el envío: " + we.Error(),
 				Details: map[string]any{"meta_code": we.Code, "class": whatsapp.Classify(err).String()}}

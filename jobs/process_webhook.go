@@ -640,7 +640,7 @@ func (p *webhookRun) stateSync(ctx context.Context, v *whatsapp.StateSyncValue) 
 			continue
 		}
 		if strings.EqualFold(it.Action, "remove") {
-			p.note("contact %s removed from the phone's address book (kept)", redactPhone(it.Contact.PhoneNumber.String()))
+			p.note("contact %s removed from the phone's address book (kept)", store.RedactPhone(it.Contact.PhoneNumber.String()))
 			continue
 		}
 		name := cmpOr(it.Contact.FullName, it.Contact.FirstName)
@@ -919,7 +919,7 @@ func (p *webhookRun) numbersOf(waba, display string) []store.WebhookRoute {
 			return same
 		}
 	}
-	p.note("number %s of WABA %s is not one of ours: nothing changed", redactPhone(display), waba)
+	p.note("number %s of WABA %s is not one of ours: nothing changed", store.RedactPhone(display), waba)
 	return nil
 }
 
@@ -931,15 +931,6 @@ func displayDigits(s string) string {
 		d = "52" + d[3:]
 	}
 	return d
-}
-
-// redactPhone hides the middle of a phone number for notes and logs ("+52******12").
-func redactPhone(s string) string {
-	d := digits(s)
-	if len(d) <= 4 {
-		return strings.Repeat("*", len(d))
-	}
-	return "+" + d[:2] + strings.Repeat("*", len(d)-4) + d[len(d)-2:]
 }
 
 // tierName is the tier string stored on a number for a limit.

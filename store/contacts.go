@@ -336,7 +336,7 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 // ContactErase erases a contact's personal data (a data-subject request): phone becomes
 // "erased:<id>", name, email, language, tags, attributes and wa_id are cleared, the phone and
 // variables on its campaign recipients, the WhatsApp id and raw payload of their status
-// webhooks, and the bodies of its messages too; consent evidence and history keep only what
+// webhooks, the bodies of its messages and the phone of its test sends too; consent evidence and history keep only what
 // documents the consent (evidenceRecordKeys), without notes, reasons or other keys. The rows
 // stay, so campaigns keep their delivery counts; consent events stay as the legal record.
 func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
@@ -345,6 +345,13 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	// Test sends to the phone are counted in the messaging ledger under the phone: they move to
+	// the contact (they still count for the rolling 24 h) and the phone goes.
+	if _, err := tx.Exec(ctx, `UPDATE messaging_ledger SET contact_id = $2, phone_e164 = NULL
+		WHERE workspace_id = $1 AND phone_e164 IS NOT NULL AND (contact_id = $2
+		   OR phone_e164 = (SELECT phone_e164 FROM contacts WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL))`, workspaceID, id); err != nil {
+		return fmt.Errorf("erasing the phone of contact %d from the messaging ledger: %w", id, err)
+	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, name = '', email = '', language = '',
 		       tags = '{}', attributes = '{}', consent_text = '', consent_evidence = `+sqlEvidenceRecord("consent_evidence")+`,

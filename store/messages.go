@@ -74,9 +74,9 @@ func noNUL(s string) string {
 	return strings.ReplaceAll(s, "\x00", "")
 }
 
-// redactPhone hides the middle digits of a phone number or wa_id for error messages, which
-// end in logs and job errors ("+52******12").
-func redactPhone(s string) string {
+// RedactPhone hides the middle digits of a phone number or wa_id for error messages, notes
+// and logs ("+52******12").
+func RedactPhone(s string) string {
 	var d []byte
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {
@@ -133,7 +133,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 		return id, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", redactPhone(c.WAID), workspaceID, err)
+		return 0, false, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", RedactPhone(c.WAID), workspaceID, err)
 	}
 	e164 := c.E164
 	if e164 == "" {
@@ -151,7 +151,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 		ON CONFLICT (workspace_id, phone_e164) DO UPDATE SET wa_id = COALESCE(contacts.wa_id, EXCLUDED.wa_id)
 		RETURNING id, xmax = 0`, workspaceID, e164, c.WAID, c.Country, c.Name).Scan(&id, &created)
 	if err != nil {
-		return 0, false, fmt.Errorf("creating contact %s of workspace %d from WhatsApp: %w", redactPhone(e164), workspaceID, err)
+		return 0, false, fmt.Errorf("creating contact %s of workspace %d from WhatsApp: %w", RedactPhone(e164), workspaceID, err)
 	}
 	return id, created, nil
 }

@@ -150,6 +150,54 @@ func MessagingLedgerRecord(ctx context.Context, tx DBTX, workspaceID, campaignID
 	return nil
 }
 
+// ErrBudgetExhausted is returned when a message to a new person would exceed the workspace's
+// messaging limit in the rolling 24 h.
+var ErrBudgetExhausted = errors.New("messaging limit reached")
+
+// MessagingLedgerRecordTest counts a test send of campaignID to phone (contactID when the phone is
+// a contact) against the workspace's rolling budget at now, inside tx. It records nothing when
+// the person is already counted in the window (a test or a campaign's send) or wrote in the
+// last 24 h (an open customer-service window), and returns ErrBudgetExhausted, with when the
+// budget next grows, when the limit leaves no room for one more person. id is the row it
+// recorded (0: none), for MessagingLedgerForget when the send fails.
+func MessagingLedgerRecordTest(ctx context.Context, tx DBTX, workspaceID, campaignID int64, contactID *int64, phone string, now time.Time) (id int64, resetsAt time.Time, err error) {
+	if err := MessagingBudgetLock(ctx, tx, workspaceID); err != nil {
+		return 0, time.Time{}, err
+	}
+	var counted bool
+	err = tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2 AND c.last_inbound_at > $4::timestamptz - interval '24 hours')
+		    OR EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = $1 AND l.counted_at > $4::timestamptz - interval '24 hours'
+		               AND (l.contact_id = $2 OR l.phone_e164 = $3))`, workspaceID, contactID, phone, now).Scan(&counted)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("checking whether %s counts against the messaging limit: %w", RedactPhone(phone), err)
+	}
+	if counted {
+		return 0, time.Time{}, nil
+	}
+	remaining, resetsAt, err := MessagingBudgetRemaining(ctx, tx, workspaceID, now)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if remaining == 0 {
+		return 0, resetsAt, ErrBudgetExhausted
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO messaging_ledger (workspace_id, contact_id, campaign_id, counted_at, phone_e164)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, workspaceID, contactID, campaignID, now, phone).Scan(&id)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("recording a test send in the messaging budget of workspace %d: %w", workspaceID, err)
+	}
+	return id, resetsAt, nil
+}
+
+// MessagingLedgerForget removes a ledger row recorded for a send Meta refused (it reached nobody).
+func MessagingLedgerForget(ctx context.Context, db DBTX, workspaceID, id int64) error {
+	if _, err := db.Exec(ctx, `DELETE FROM messaging_ledger WHERE workspace_id = $1 AND id = $2`, workspaceID, id); err != nil {
+		return fmt.Errorf("removing ledger row %d of workspace %d: %w", id, workspaceID, err)
+	}
+	return nil
+}
+
 // MessagingLedgerPrune deletes ledger rows older than keep (they no longer count).
 func MessagingLedgerPrune(ctx context.Context, db DBTX, workspaceID int64, before time.Time) error {
 	_, err := db.Exec(ctx, `DELETE FROM messaging_ledger WHERE workspace_id = $1 AND counted_at < $2`, workspaceID, before)
