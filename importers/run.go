@@ -53,7 +53,8 @@ type Params struct {
 
 // Progress is reported while an import runs.
 type Progress struct {
-	Phase      string `json:"phase"` // reading | merging | done
+	ImportID   int64  `json:"import_id"` // the imports row (created by Run when Params had none)
+	Phase      string `json:"phase"`     // reading | merging | done
 	RowsRead   int64  `json:"rows_read"`
 	RowsTotal  int64  `json:"rows_total"` // an estimate until done
 	Valid      int64  `json:"valid"`
@@ -326,7 +327,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 
 	// Progress while reading.
 	report := func(phase string) {
-		progress(Progress{Phase: phase, RowsRead: rowsRead.Load(), RowsTotal: max(rowsTotal, rowsRead.Load()),
+		progress(Progress{ImportID: p.ImportID, Phase: phase, RowsRead: rowsRead.Load(), RowsTotal: max(rowsTotal, rowsRead.Load()),
 			Valid: valid.Load(), Rejected: rejected.Load(), Duplicates: dups.Load(), Inserted: inserted.Load(), Updated: updated.Load()})
 	}
 	tickDone := make(chan struct{})
@@ -543,7 +544,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		return res, cause(ctx, ctx, fmt.Errorf("committing import %d: %w", p.ImportID, err))
 	}
 	res.Duration = time.Since(start)
-	progress(Progress{Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
+	progress(Progress{ImportID: p.ImportID, Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
 		Rejected: res.Rejected, Duplicates: res.Duplicates, Inserted: res.Inserted, Updated: res.Updated})
 	return res, nil
 }

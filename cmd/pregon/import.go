@@ -85,16 +85,34 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	bar := newProgressBar(os.Stderr, 0)
 	bar.label = "import"
-	res, err := importers.Run(ctx, e.pool, importers.Params{
+	// The progress goes to the imports row too, as for an upload: the API and the UI show it,
+	// and a cancel there (the row is no longer running) stops this command.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	res, err := importers.Run(runCtx, e.pool, importers.Params{
 		WorkspaceID: ws.ID, Path: path, Open: opts, HeaderRow: headerRow,
 		MapSpec: mapSpec, Mode: importers.Mode(mode),
 		Consent: importers.Declaration{Declared: declared, Source: consentSource, Text: consentText},
 	}, func(p importers.Progress) {
 		bar.total = max(p.RowsTotal, p.RowsRead)
 		bar.update(p.RowsRead)
+		if p.Phase != "reading" || p.ImportID == 0 {
+			return
+		}
+		still, err := store.ImportSetProgress(runCtx, e.pool, ws.ID, p.ImportID, store.ImportProgress{RowsRead: p.RowsRead,
+			RowsTotal: p.RowsTotal, Rejected: p.Rejected, Inserted: p.Inserted, Updated: p.Updated})
+		if err != nil && runCtx.Err() == nil {
+			e.log.Warn("recording import progress", "import_id", p.ImportID, "error", err.Error())
+		}
+		if err == nil && !still {
+			cancel(importers.ErrImportCancelled)
+		}
 	})
 	bar.done(res.RowsRead, err)
 	if err != nil {
+		if errors.Is(context.Cause(runCtx), importers.ErrImportCancelled) {
+			return fmt.Errorf("la importación %d se canceló desde la API o la interfaz; no se guardó ningún contacto", res.ImportID)
+		}
 		if res.ImportID != 0 { // the imports row was created: it must not stay running
 			endImport(ctx, e, ws.ID, res.ImportID, err)
 		}

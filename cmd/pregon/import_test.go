@@ -129,6 +129,58 @@ func TestImportCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("ProgressOnTheImportsRowAndCancelFromTheAPI", func(t *testing.T) {
+		var sb strings.Builder
+		sb.WriteString("telefono,nombre\n")
+		for i := range 300_000 {
+			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
+		}
+		big := filepath.Join(dir, "grande2.csv")
+		if err := os.WriteFile(big, []byte(sb.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		// What GET /api/v1/imports/:id shows while the command runs: rows read so far.
+		var id, read int64
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := pool.QueryRow(ctx, `SELECT id, rows_read FROM imports WHERE filename = 'grande2.csv' AND status = 'running'`).Scan(&id, &read)
+			if err == nil && read > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no progress on the imports row: %v\n%s", err, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := store.ImportCancel(ctx, pool, ws.ID, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err == nil {
+			t.Fatalf("an import cancelled from the API exited 0:\n%s", stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "se canceló desde la API") {
+			t.Fatalf("the command does not say it was cancelled:\n%s", stderr.String())
+		}
+		imp, err := store.ImportGetByID(ctx, pool, ws.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imp.Status != store.ImportCancelled || imp.Inserted != 0 {
+			t.Fatalf("after the cancel: %+v", imp)
+		}
+		if n := count(t, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, ws.ID); n != 0 {
+			t.Fatalf("%d contacts kept", n)
+		}
+	})
+
 	t.Run("ImportsIntoTheNamedWorkspace", func(t *testing.T) {
 		stderr, err := run(t, small, "--workspace", "Tienda Lupita", "--map", "phone=B", "--consent-declared", "--consent-source", "tienda")
 		if err != nil {
