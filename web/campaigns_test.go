@@ -184,3 +184,50 @@ func TestCampaignPauseResume(t *testing.T) {
 	d.has(t, `li[data-campaign="`+id+`"] progress`)
 	d.contains(t, `li[data-campaign="`+id+`"]`, "0 de 3 procesados")
 }
+
+// The schedule step's frequency cap left empty means the workspace's cap: the field shows
+// empty for a draft without one of its own, and saving the step unchanged keeps it that way
+// (not 0, which would switch the cap off).
+func TestWizardFrequencyCapDefaultsToWorkspace(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	ctx := context.Background()
+	c, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: env.wsA.ID, Name: "Tope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := itoa(c.ID)
+	mk := env.as(store.RoleMarketer)
+	capOf := func() *int {
+		t.Helper()
+		var n *int
+		if err := env.db.QueryRow(ctx, `SELECT frequency_cap FROM campaigns WHERE id = $1`, c.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	p := mk.get("/campaigns/"+id+"/edit?step=schedule").expect(t, http.StatusOK)
+	if v, _ := p.has(t, "#f-frequency_cap").Attr("value"); v != "" {
+		t.Fatalf("frequency cap field shows %q for a draft without a cap of its own, want empty", v)
+	}
+	mk.post("/campaigns/"+id+"/edit", formOf(p, "#wizard-form")).expect(t, http.StatusOK)
+	if n := capOf(); n != nil {
+		t.Fatalf("saving the step unchanged stored frequency_cap %d, want NULL (the workspace's)", *n)
+	}
+	// a cap of its own is shown and kept; emptying the field goes back to the workspace's
+	form := formOf(p, "#wizard-form")
+	form.Set("frequency_cap", "0")
+	form.Set("stay", "1")
+	p = mk.post("/campaigns/"+id+"/edit", form).expect(t, http.StatusOK)
+	if n := capOf(); n == nil || *n != 0 {
+		t.Fatalf("frequency_cap %v, want 0 (no cap) when typed", n)
+	}
+	if v, _ := p.has(t, "#f-frequency_cap").Attr("value"); v != "0" {
+		t.Fatalf("frequency cap field shows %q, want 0", v)
+	}
+	form.Set("frequency_cap", "")
+	mk.post("/campaigns/"+id+"/edit", form).expect(t, http.StatusOK)
+	if n := capOf(); n != nil {
+		t.Fatalf("emptying the field stored frequency_cap %d, want NULL", *n)
+	}
+}

@@ -95,6 +95,21 @@ var funcs = template.FuncMap{
 		}
 		return m, nil
 	},
+	// optional shows a nullable number as typed in a form: empty for nil, so that saving an
+	// unchanged form keeps "not set" (a workspace default, no cap) instead of storing 0.
+	"optional": func(v any) string {
+		switch x := v.(type) {
+		case *int:
+			if x != nil {
+				return strconv.Itoa(*x)
+			}
+		case *int64:
+			if x != nil {
+				return strconv.FormatInt(*x, 10)
+			}
+		}
+		return ""
+	},
 	"deref": func(v any) any {
 		switch x := v.(type) {
 		case *int64:

@@ -310,6 +310,12 @@ func TestSettings(t *testing.T) {
 			t.Fatal("the access token is echoed back")
 		}
 		id := itoa(ns[0].ID)
+		// no cap of its own: the field is empty, and saving the form unchanged works
+		p = b.get("/settings").expect(t, http.StatusOK)
+		if v, _ := p.has(t, "#f-n"+id+"-cap").Attr("value"); v != "" {
+			t.Fatalf("throughput cap field shows %q for a number without a cap, want empty", v)
+		}
+		b.post("/settings/numbers/"+id, formOf(p, `form[action="/settings/numbers/`+id+`"]`)).expect(t, http.StatusOK)
 		p = b.post("/settings/numbers/"+id, url.Values{"display_number": {"+57 311 222"}, "throughput_cap": {"-4"}, "status": {"active"}}).
 			expect(t, http.StatusUnprocessableEntity)
 		p.contains(t, "#e-n"+id+"-cap", "positivo")
