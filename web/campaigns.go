@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,11 +30,11 @@ type planView struct {
 	Ready    bool            `json:"ready"`
 	Problems []store.Problem `json:"problems"`
 	Audience struct {
-		WorkspaceContacts int64 `json:"workspace_contacts"`
-		NotMarketable     int64 `json:"not_marketable"`
-		Segment           int64 `json:"segment"`
-		Broadcast         bool  `json:"broadcast"`
-		Excluded          []struct {
+		Matched     int64            `json:"matched"`      // contacts matching the segment's conditions
+		NotEligible map[string]int64 `json:"not_eligible"` // matched but not marketable, by reason
+		Segment     int64            `json:"segment"`
+		Broadcast   bool             `json:"broadcast"`
+		Excluded    []struct {
 			Reason string `json:"reason"`
 			Text   string `json:"text"`
 			Count  int64  `json:"count"`
@@ -69,6 +70,39 @@ type planView struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"warnings"`
+}
+
+// reasonCount is how many contacts one reason leaves out.
+type reasonCount struct {
+	Reason string
+	Count  int64
+}
+
+// NotEligibleTotal is how many contacts match the segment but may not get marketing.
+func (p planView) NotEligibleTotal() int64 {
+	var total int64
+	for _, n := range p.Audience.NotEligible {
+		total += n
+	}
+	return total
+}
+
+// NotEligibleReasons breaks NotEligibleTotal down by reason (no_consent, opted_out…), the
+// most first; reasons without contacts are left out.
+func (p planView) NotEligibleReasons() []reasonCount {
+	var out []reasonCount
+	for r, n := range p.Audience.NotEligible {
+		if n > 0 {
+			out = append(out, reasonCount{r, n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
 }
 
 // Blocked reports whether something other than the broadcast confirmation (which the

@@ -79,6 +79,21 @@ func TestCampaignWizard(t *testing.T) {
 
 	// review: plan, preview with the mapping, no schedule button for a marketer
 	p.contains(t, ".plan .will-send", "5")
+	// the contacts of the segment left out by consent, in all and by reason: seedAudience's
+	// one without consent, and one more who opted out (shown after a reload)
+	if _, err := env.db.Exec(context.Background(), `INSERT INTO contacts (workspace_id, phone_e164, name, tags, consent_at, consent_source, opted_out_at)
+		VALUES ($1, '+573008888888', 'Se Dio de Baja', '{vip}', now(), 'import', now())`, env.wsA.ID); err != nil {
+		t.Fatal(err)
+	}
+	p = mk.get(strings.TrimSuffix(action, "/edit")+"/edit?step=review").expect(t, http.StatusOK)
+	p.contains(t, ".plan .will-send", "5")
+	p.contains(t, ".plan dd.matched", "7")
+	p.contains(t, ".plan dd.not-eligible", "2")
+	p.contains(t, `.plan dt[data-reason="no_consent"]`, "sin consentimiento")
+	p.contains(t, `.plan dd[data-reason="no_consent"]`, "1")
+	p.contains(t, `.plan dt[data-reason="opted_out"]`, "se dieron de baja")
+	p.contains(t, `.plan dd[data-reason="opted_out"]`, "1")
+	p.hasNot(t, `.plan [data-reason="invalid_phone"]`)
 	p.contains(t, ".bubble .body", "Hola [first_name], tenemos 20% de descuento en zapatos.")
 	p.has(t, "#owner-only")
 	p.hasNot(t, "#schedule")

@@ -281,6 +281,7 @@ var messages = map[string][2]string{
 	"wiz.not_ready":           {"Falta algo antes de programar:", "Something is missing before scheduling:"},
 	"wiz.will_send":           {"Recibirán el mensaje", "Will receive it"},
 	"wiz.segment_size":        {"Contactos del segmento con consentimiento", "Segment contacts with consent"},
+	"wiz.matched":             {"Coinciden con el segmento", "Match the segment"},
 	"wiz.not_marketable":      {"Excluidos por consentimiento o baja", "Excluded by consent or opt-out"},
 	"wiz.budget_left":         {"quedan %s de %s en 24 h", "%s of %s left in 24 h"},
 	"wiz.starts":              {"Empieza", "Starts"},
