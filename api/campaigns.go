@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -495,15 +496,17 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 		return err
 	default:
 		destID = &dest.ID
-		for _, why := range dest.NotMarketable {
-			if why.Code == store.ReasonOptedOut.Code || why.Code == store.ReasonMarketingStopped.Code {
-				return store.Invalid("phone", "no se envían pruebas a este número: "+why.Message)
-			}
+		if len(dest.NotMarketable) > 0 { // opted out, stopped, no documented consent…
+			return store.Invalid("phone", "no se envían pruebas a este contacto: "+dest.NotMarketable[0].Message)
 		}
 	}
 	number, err := store.SenderNumberGetByID(ctx, s.db, cp.WorkspaceID, *cp.SenderNumberID)
 	if err != nil {
 		return err
+	}
+	if number.Status != store.NumberActive {
+		return Errorf(http.StatusConflict, "number_not_active",
+			"el número de envío no está activo (%s): reactívelo en Números antes de enviar pruebas", strings.TrimSuffix(number.Status+": "+number.StatusReason, ": "))
 	}
 	tmpl, err := store.TemplateGetByID(ctx, s.db, cp.WorkspaceID, *cp.TemplateID)
 	if err != nil {
@@ -573,6 +576,16 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 			// Meta answered with an error: nobody was reached. (A timeout stays counted.)
 			if ferr := store.MessagingLedgerForget(context.WithoutCancel(ctx), s.db, cp.WorkspaceID, ledgerID); ferr != nil {
 				s.log.WarnContext(ctx, "test send refused by Meta but still counted in the messaging limit", "err", ferr)
+			}
+		}
+		if errors.As(err, &we) && whatsapp.Classify(err) == whatsapp.ClassNumber {
+			// The number is in trouble (blocked, restricted, token revoked…): as for a campaign's
+			// send, it is halted and its running campaigns paused until an owner re-activates it.
+			_, herr := store.CampaignsHaltForNumber(context.WithoutCancel(ctx), s.db, number.ID, store.TransitionParams{
+				Actor: store.ActorRule, Reason: fmt.Sprintf("Meta rechazó una prueba: %d %s", we.Code, we.Title),
+				Signal: store.SignalErrorCode, Value: strconv.Itoa(we.Code)})
+			if herr != nil {
+				s.log.ErrorContext(ctx, "halting a number after a test send error", "sender_number_id", number.ID, "err", herr)
 			}
 		}
 		if errors.As(err, &we) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp/sim"
 )
 
 // TestTestSendMessagingLimit: a test send reaches a person like a campaign does, so it counts
@@ -99,5 +101,57 @@ func TestTestSendMessagingLimit(t *testing.T) {
 	e.db.QueryRow(ctx, `SELECT count(*) FROM messaging_ledger WHERE phone_e164 = '+573000000001'`).Scan(&left)
 	if left != 0 || counted() != 3 {
 		t.Fatalf("after erasure: %d rows still name the phone, %d counted", left, counted())
+	}
+}
+
+// TestTestSendGuards: a test send is a real marketing message, so it follows the campaign's
+// rules: not to a contact without documented consent, not from a number that is not active,
+// and a number-level refusal from Meta (368: restricted) halts the number as a campaign's
+// send does.
+func TestTestSendGuards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newCampaignEnv(t)
+	n := e.registerNumber(t)
+	e.syncTemplates(t)
+	e.contacts(t, 2)
+	if _, err := e.db.Exec(ctx, `UPDATE contacts SET consent_at = NULL WHERE workspace_id = $1 AND phone_e164 = '+573000000001'`, e.wsA.ID); err != nil {
+		t.Fatal(err)
+	}
+	var cp campaignResponse
+	e.as(store.RoleMarketer).do("POST", "/api/v1/campaigns", map[string]any{"name": "Prueba", "sender_number_id": n.ID,
+		"template_id": e.templateID(t, "promo_temporada"), "variable_mapping": map[string]any{"variables": []map[string]any{
+			{"component": "header", "type": "image", "source": "literal", "value": "https://tienda.example/img/t.jpg"},
+			{"component": "body", "name": "1", "source": "field", "key": "first_name", "fallback": "cliente"},
+			{"component": "body", "name": "2", "source": "literal", "value": "20%"},
+			{"component": "button", "button_index": 0, "button_type": "url", "source": "field", "key": "phone"},
+		}}}).expect(t, http.StatusCreated).JSON(t, &cp)
+	path := fmt.Sprintf("/api/v1/campaigns/%d/test", cp.ID)
+	send := func(phone string, status int) Error {
+		t.Helper()
+		var e2 Error
+		r := e.as(store.RoleMarketer).do("POST", path, map[string]any{"phone": phone}).expect(t, status)
+		if status != http.StatusOK {
+			r.JSON(t, &e2)
+		}
+		return e2
+	}
+
+	if got := send("+573000000001", http.StatusUnprocessableEntity); got.Message == "" || e.sim.Accepted("+573000000001") != 0 {
+		t.Fatalf("a test to a contact without consent: %+v, simulator accepted %d", got, e.sim.Accepted("+573000000001"))
+	}
+
+	e.sim.SetFaults(sim.Faults{Blocked: true})
+	send("+573000000000", http.StatusBadGateway)
+	var status, reason string
+	if err := e.db.QueryRow(ctx, `SELECT status, status_reason FROM sender_numbers WHERE id = $1`, n.ID).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != store.NumberHalted || !strings.Contains(reason, "368") {
+		t.Fatalf("after a 368 on a test send the number is %s (%q), want halted", status, reason)
+	}
+	e.sim.SetFaults(sim.Faults{})
+	if got := send("+573009990001", http.StatusConflict); got.Code != "number_not_active" || e.sim.Accepted("+573009990001") != 0 {
+		t.Fatalf("a test from a halted number: %+v, simulator accepted %d", got, e.sim.Accepted("+573009990001"))
 	}
 }

@@ -334,9 +334,12 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 			left -= len(more)
 		}
 	}
-	// The messaging budget: only recipients that are not free spend it.
+	// The messaging budget: a contact spends it once per rolling 24 h, unless its service
+	// window is open. Under a limit, who is counted is read again once the workspace's budget
+	// is locked: another number's pacer may have counted a candidate since it was selected.
 	budget := -1 // unlimited
 	var resetsAt time.Time
+	countedNow := map[int64]bool{}
 	if ws.MessagingLimit >= 0 && len(active) > 0 {
 		if err := store.MessagingBudgetLock(ctx, tx, ws.ID); err != nil {
 			return res, err
@@ -344,11 +347,24 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 		if budget, resetsAt, err = store.MessagingBudgetRemaining(ctx, tx, ws.ID, now); err != nil {
 			return res, err
 		}
+		var uncounted []int64
+		for _, p := range active {
+			for _, cand := range p.candidates {
+				if !cand.InWindow && !cand.Counted {
+					uncounted = append(uncounted, cand.ContactID)
+				}
+			}
+		}
+		if countedNow, err = store.MessagingLedgerCountedAmong(ctx, tx, ws.ID, uncounted, now); err != nil {
+			return res, err
+		}
 	}
 	// Pick round-robin across campaigns so their sends interleave within the slots.
 	var order []*campaignPlan
 	var picked []store.ClaimCandidate
-	counted := map[int64][]int64{} // campaign → contacts spending budget
+	counted := map[int64][]int64{}  // campaign → contacts spending budget
+	countedHere := map[int64]bool{} // contacts counted by this tick (shared by two campaigns: once)
+	var recounted []int64           // contacts already counted: a send now keeps them counted
 	for i := 0; len(picked) < slots; i++ {
 		progress := false
 		for _, p := range active {
@@ -357,7 +373,12 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 			}
 			progress = true
 			cand := p.candidates[i]
-			if !cand.Free {
+			switch {
+			case cand.InWindow:
+			case cand.Counted || countedNow[cand.ContactID]:
+				recounted = append(recounted, cand.ContactID)
+			case countedHere[cand.ContactID]:
+			default:
 				if budget == 0 {
 					p.budgetHeld = true
 					continue
@@ -365,6 +386,7 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 				if budget > 0 {
 					budget--
 				}
+				countedHere[cand.ContactID] = true
 				counted[p.c.ID] = append(counted[p.c.ID], cand.ContactID)
 			}
 			p.picked = append(p.picked, cand)
@@ -405,6 +427,9 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 			if err := store.MessagingLedgerRecord(ctx, tx, ws.ID, cid, contacts, now); err != nil {
 				return res, err
 			}
+		}
+		if err := store.MessagingLedgerTouch(ctx, tx, ws.ID, recounted, now); err != nil {
+			return res, err
 		}
 		if err := insertManyAvailable(ctx, tx, client, params); err != nil {
 			return res, fmt.Errorf("inserting %d send jobs: %w", len(params), err)

@@ -164,15 +164,24 @@ func MessagingLedgerRecordTest(ctx context.Context, tx DBTX, workspaceID, campai
 	if err := MessagingBudgetLock(ctx, tx, workspaceID); err != nil {
 		return 0, time.Time{}, err
 	}
-	var counted bool
+	var inWindow, counted bool
 	err = tx.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2 AND c.last_inbound_at > $4::timestamptz - interval '24 hours')
-		    OR EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = $1 AND l.counted_at > $4::timestamptz - interval '24 hours'
-		               AND (l.contact_id = $2 OR l.phone_e164 = $3))`, workspaceID, contactID, phone, now).Scan(&counted)
+		SELECT EXISTS (SELECT 1 FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2 AND c.last_inbound_at > $4::timestamptz - interval '24 hours'),
+		       EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = $1 AND l.counted_at > $4::timestamptz - interval '24 hours'
+		               AND (l.contact_id = $2 OR l.phone_e164 = $3))`, workspaceID, contactID, phone, now).Scan(&inWindow, &counted)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("checking whether %s counts against the messaging limit: %w", RedactPhone(phone), err)
 	}
-	if counted {
+	if inWindow {
+		return 0, time.Time{}, nil
+	}
+	if counted { // counted again from this message (see MessagingLedgerTouch)
+		_, err := tx.Exec(ctx, `UPDATE messaging_ledger SET counted_at = $4 WHERE workspace_id = $1
+			AND (contact_id = $2 OR phone_e164 = $3) AND counted_at > $4::timestamptz - interval '24 hours' AND counted_at < $4`,
+			workspaceID, contactID, phone, now)
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("moving %s forward in the messaging budget: %w", RedactPhone(phone), err)
+		}
 		return 0, time.Time{}, nil
 	}
 	remaining, resetsAt, err := MessagingBudgetRemaining(ctx, tx, workspaceID, now)
@@ -194,6 +203,43 @@ func MessagingLedgerRecordTest(ctx context.Context, tx DBTX, workspaceID, campai
 func MessagingLedgerForget(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	if _, err := db.Exec(ctx, `DELETE FROM messaging_ledger WHERE workspace_id = $1 AND id = $2`, workspaceID, id); err != nil {
 		return fmt.Errorf("removing ledger row %d of workspace %d: %w", id, workspaceID, err)
+	}
+	return nil
+}
+
+// MessagingLedgerCountedAmong returns which of contactIDs are counted in the workspace's rolling
+// 24 h ending at now.
+func MessagingLedgerCountedAmong(ctx context.Context, tx DBTX, workspaceID int64, contactIDs []int64, now time.Time) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(contactIDs) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT contact_id FROM messaging_ledger
+		WHERE workspace_id = $1 AND contact_id = ANY ($2) AND counted_at > $3::timestamptz - interval '24 hours' AND counted_at <= $3`,
+		workspaceID, contactIDs, now)
+	if err != nil {
+		return nil, fmt.Errorf("reading which of %d contacts are counted in the messaging budget: %w", len(contactIDs), err)
+	}
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { out[id] = true; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("reading which of %d contacts are counted in the messaging budget: %w", len(contactIDs), err)
+	}
+	return out, nil
+}
+
+// MessagingLedgerTouch records that contacts already counted in the rolling 24 h are messaged
+// again at now: Meta's window counts each person from their latest message, so their rows move
+// to now (still one row per person; the budget frees up 24 h after the last message, not the first).
+func MessagingLedgerTouch(ctx context.Context, tx DBTX, workspaceID int64, contactIDs []int64, now time.Time) error {
+	if len(contactIDs) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE messaging_ledger SET counted_at = $3
+		WHERE workspace_id = $1 AND contact_id = ANY ($2) AND counted_at > $3::timestamptz - interval '24 hours' AND counted_at < $3`,
+		workspaceID, contactIDs, now)
+	if err != nil {
+		return fmt.Errorf("moving %d contacts forward in the messaging budget of workspace %d: %w", len(contactIDs), workspaceID, err)
 	}
 	return nil
 }

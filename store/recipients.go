@@ -24,13 +24,15 @@ const (
 	RecipientSkipped   = "skipped"
 )
 
-// ClaimCandidate is a releasable recipient the pacer has locked. Free means it does not spend
-// the messaging budget: the contact's service window is open, or it is already counted in the
-// rolling 24 h.
+// ClaimCandidate is a releasable recipient the pacer has locked. InWindow and Counted mean it
+// does not spend the messaging budget: the contact's service window is open, or the contact is
+// already counted in the rolling 24 h (a send now keeps it counted for 24 h more: see
+// MessagingLedgerTouch).
 type ClaimCandidate struct {
 	ID        int64
 	ContactID int64
-	Free      bool
+	InWindow  bool
+	Counted   bool
 }
 
 // RecipientsClaimCandidates locks up to limit releasable recipients of a campaign (pending and
@@ -46,10 +48,10 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 	}
 	const q = `
 		SELECT r.id, r.contact_id,
-		       (ct.last_inbound_at > $3::timestamptz - interval '24 hours'
-		        OR EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = r.workspace_id
-		                   AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours')),
-		       ` + sqlNotMarketable + `
+		       COALESCE(ct.last_inbound_at > $3::timestamptz - interval '24 hours', false),
+		       EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = r.workspace_id
+		               AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'),
+		       COALESCE(` + sqlNotMarketable + `, CASE WHEN ct.cooled_until > $3 THEN 'cooling_down' END)
 		FROM recipients r JOIN contacts ct ON ct.id = r.contact_id AND ct.workspace_id = r.workspace_id
 		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s
 		ORDER BY r.contact_id LIMIT $4
@@ -67,9 +69,8 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 		}
 		for rows.Next() {
 			var c ClaimCandidate
-			var free *bool
 			var notMarketable *string
-			if err := rows.Scan(&c.ID, &c.ContactID, &free, &notMarketable); err != nil {
+			if err := rows.Scan(&c.ID, &c.ContactID, &c.InWindow, &c.Counted, &notMarketable); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -77,7 +78,6 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 				skipIDs, skipReasons = append(skipIDs, c.ID), append(skipReasons, *notMarketable)
 				continue
 			}
-			c.Free = free != nil && *free
 			out = append(out, c)
 		}
 		rows.Close()

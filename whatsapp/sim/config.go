@@ -135,6 +135,9 @@ type Faults struct {
 	// message is accepted (counted, its webhooks follow) but a client with a shorter timeout
 	// never learns it, as when Meta processes a request whose response is lost.
 	LostResponseRate float64 `json:"lost_response_rate"`
+	// Blocked makes every send fail with 368, as Meta answers for a number it restricted for
+	// policy violations.
+	Blocked bool `json:"blocked"`
 }
 
 // WebhookConfig tunes webhook emission.

@@ -221,6 +221,12 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	num := s.numbers[n.PhoneNumberID]
+	if s.faults.Blocked {
+		s.stats.faults[FaultBlocked]++
+		return nil, &sendError{status: 400, code: 368, typ: "OAuthException",
+			msg:     "Temporarily blocked for policies violations",
+			details: "The WhatsApp Business Account associated with the phone number has been restricted for violating a platform policy"}
+	}
 	if s.faults.ThroughputStorm {
 		s.stats.faults[FaultThroughputStorm]++
 	}

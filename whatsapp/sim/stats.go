@@ -149,6 +149,7 @@ const (
 	FaultSlow            = "slow"             // answers delayed before the send is processed
 	FaultLostResponse    = "lost_response"    // accepted sends whose answer was held back
 	FaultThroughputStorm = "throughput_storm" // sends rejected with 130429 by a storm
+	FaultBlocked         = "blocked"          // sends rejected with 368 (number restricted)
 )
 
 func (s *Simulator) countFault(kind string) {
