@@ -19,8 +19,7 @@ type contactsData struct {
 	Tag        string
 	Attribute  string
 	Marketable string
-	NextCursor *int64
-	Query      string // the filters, to page on
+	More       string // the next page's address, with the same filters ("" on the last page)
 }
 
 // contactsList searches and filters contacts (GET /api/v1/contacts).
@@ -37,7 +36,7 @@ func (u *ui) contactsList(c echo.Context) error {
 			q.Set(k, v)
 		}
 	}
-	d.Query = q.Encode()
+	filters := q.Encode()
 	q.Set("limit", "50")
 	if cur := c.QueryParam("cursor"); cur != "" {
 		q.Set("cursor", cur)
@@ -54,7 +53,12 @@ func (u *ui) contactsList(c echo.Context) error {
 			return err
 		}
 	}
-	d.Contacts, d.NextCursor = out.Data, out.NextCursor
+	d.Contacts = out.Data
+	if out.NextCursor != nil {
+		more, _ := url.ParseQuery(filters)
+		more.Set("cursor", fmt.Sprint(*out.NextCursor))
+		d.More = "/contacts?" + more.Encode()
+	}
 	pg.Data = d
 	return u.render(c, http.StatusOK, "contacts", pg)
 }

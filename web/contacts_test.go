@@ -246,3 +246,40 @@ func TestImportWizard(t *testing.T) {
 	l.has(t, `tr[data-import="`+id+`"]`)
 	env.session(env.userB.ID, env.wsB.ID).get("/imports/"+id).expect(t, http.StatusNotFound)
 }
+
+// "Ver más" pages on with the same filters: the next page of a tag's contacts is still only
+// that tag's.
+func TestContactsMoreKeepsFilters(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	if _, err := env.db.Exec(context.Background(), `
+		INSERT INTO contacts (workspace_id, phone_e164, name, tags)
+		SELECT $1, '+5731100' || lpad(g::text, 5, '0'), 'Contacto ' || g, CASE WHEN g % 2 = 0 THEN '{pag}'::text[] ELSE '{otra}'::text[] END
+		FROM generate_series(1, 140) g`, env.wsA.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := env.as(store.RoleAnalyst)
+	seen := map[string]bool{}
+	p := b.get("/contacts?tag=pag&q=Contacto").expect(t, http.StatusOK)
+	for page := 1; ; page++ {
+		p.Doc.Find("tr[data-contact]").Each(func(_ int, s *goquery.Selection) {
+			if !strings.Contains(s.Text(), "pag") {
+				t.Fatalf("page %d lists a contact without the tag: %q", page, strings.Join(strings.Fields(s.Text()), " "))
+			}
+			id, _ := s.Attr("data-contact")
+			seen[id] = true
+		})
+		more, ok := p.Doc.Find("a#more").Attr("href")
+		if !ok {
+			break
+		}
+		u, err := url.Parse(more)
+		if err != nil || u.Path != "/contacts" || u.Query().Get("tag") != "pag" || u.Query().Get("q") != "Contacto" || u.Query().Get("cursor") == "" {
+			t.Fatalf("page %d: more link %q, want /contacts with tag=pag, q=Contacto and a cursor", page, more)
+		}
+		p = b.get(more).expect(t, http.StatusOK)
+	}
+	if len(seen) != 70 {
+		t.Fatalf("paging through tag=pag listed %d contacts, want 70", len(seen))
+	}
+}
