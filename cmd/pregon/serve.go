@@ -41,9 +41,11 @@ func runServe(ctx context.Context, args []string) error {
 		simulator := newEmbeddedSimulator(e.cfg, "http://"+ln.Addr().String()+"/webhooks/whatsapp", log)
 		simulator.Start(ctx)
 		simURL = "http://" + ln.Addr().String() + simPrefix
-		h := http.StripPrefix(simPrefix, simulator)
-		// Graph paths check the simulator's own bearer token; its control API is for owners.
-		extra = append(extra, api.Mount{Prefix: simPrefix + "/_sim", Handler: h, Role: "owner"}, api.Mount{Prefix: simPrefix, Handler: h})
+		// Graph paths check the simulator's own bearer token; its control API is for owners
+		// only: the open mount serves Graph paths alone (the router matches the raw path, so
+		// /sim/%5Fsim/… would reach it).
+		extra = append(extra, api.Mount{Prefix: simPrefix + "/_sim", Handler: http.StripPrefix(simPrefix, simulator), Role: "owner"},
+			api.Mount{Prefix: simPrefix, Handler: http.StripPrefix(simPrefix, simulator.GraphOnly())})
 	}
 	wa := clientFactory(e.cfg, e.box, simURL)
 	apiDB := e.pool

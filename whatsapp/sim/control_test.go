@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +355,30 @@ func TestPacingHoldsThenReleasesOrDrops(t *testing.T) {
 		eq(t, "dropped message", first[id], "failed132015")
 	}
 	eq(t, "accepted", b.sim.AcceptedTotal(), 5)
+}
+
+// TestGraphOnlyRefusesTheControlAPI: the handler for open mounts serves Graph paths and answers
+// 404 to the control API, however its path is spelled.
+func TestGraphOnlyRefusesTheControlAPI(t *testing.T) {
+	s := sim.New(sim.Config{Seed: 1})
+	srv := httptest.NewServer(http.StripPrefix("/sim", s.GraphOnly()))
+	defer srv.Close()
+	for _, p := range []string{"/sim/_sim/stats", "/sim/%5Fsim/stats", "/sim/%5fsim/stats", "/sim/v21.0/../_sim/stats", "/sim//_sim/stats", "/sim/_sim"} {
+		res, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s through the open mount: %d, want 404", p, res.StatusCode)
+		}
+	}
+	if got := s.AcceptedTotal(); got != 0 {
+		t.Fatalf("accepted %d", got)
+	}
+	// Graph paths still work.
+	client := whatsapp.New(whatsapp.Config{BaseURL: srv.URL + "/sim", Token: "sim-token"})
+	if _, err := client.ListTemplates(context.Background(), sim.DefaultWABAID); err != nil {
+		t.Fatalf("a Graph call through the open mount: %v", err)
+	}
 }

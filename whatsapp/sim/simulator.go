@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -137,6 +138,19 @@ func (s *Simulator) WaitIdle(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// GraphOnly serves the Graph API paths only: the control API (/_sim/…) answers 404 however
+// the path is spelled (%5Fsim, dot segments). It is the handler to expose where Meta's
+// clients reach the simulator; the control API is mounted on its own, behind authentication.
+func (s *Simulator) GraphOnly() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := path.Clean("/" + r.URL.Path); p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
+			s.graphError(w, http.StatusNotFound, 100, 0, "GraphMethodException", "Unsupported request - unknown path", "")
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP routes Graph paths and the /_sim/ control API.
