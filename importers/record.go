@@ -64,10 +64,13 @@ type processor struct {
 	// date1904 is a workbook counting its date serials from 1904 (old Excel for Mac): they are
 	// 1,462 days behind the 1900 system's.
 	date1904 bool
+	// loc is the workspace's time zone: a date or time without a zone is read as its wall clock
+	// there (see inZone). UTC unless set.
+	loc *time.Location
 }
 
 func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *processor {
-	p := &processor{region: region, decl: decl, now: now, phone: -1}
+	p := &processor{region: region, decl: decl, now: now, phone: -1, loc: time.UTC}
 	for _, c := range m.Columns {
 		for len(p.cols) <= c.Index {
 			p.cols = append(p.cols, Column{})
@@ -84,9 +87,18 @@ func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *pr
 // without it, every file is read as a 1900-system workbook could be.
 func (p *processor) readsSource(info Info) { p.format, p.date1904 = info.Format, info.Date1904 }
 
-// date reads a date cell: a serial only from a workbook, in the workbook's date system.
+// inZone says which time zone a date without one is in: a consent date of 04/10/2025 is that
+// day's midnight in the workspace's time zone. nil leaves UTC.
+func (p *processor) inZone(loc *time.Location) {
+	if loc != nil {
+		p.loc = loc
+	}
+}
+
+// date reads a date cell: a serial only from a workbook, in the workbook's date system; a value
+// without a zone is a wall-clock time in the processor's time zone.
 func (p *processor) date(v string) (time.Time, error) {
-	t, err := parseDate(v, p.format != FormatCSV)
+	t, err := parseDateIn(v, p.format != FormatCSV, p.loc)
 	if err == nil && p.date1904 && plainNumber(strings.TrimSpace(v)) {
 		t = t.AddDate(0, 0, 1462)
 	}

@@ -41,6 +41,7 @@ type Params struct {
 	Mode          Mode     // default update
 	Consent       Declaration
 	DefaultRegion string // "" = the workspace's default country
+	TimeZone      string // where dates without a zone are read (04/10/2025 = midnight there); "" = the workspace's
 	SHA256        string // "" = computed
 	// ProgressEvery is how often progress is reported (default 500 ms).
 	ProgressEvery time.Duration
@@ -151,12 +152,25 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	if progress == nil {
 		progress = func(Progress) {}
 	}
-	if p.DefaultRegion == "" {
+	loc := time.UTC
+	if p.TimeZone != "" {
+		l, err := time.LoadLocation(p.TimeZone)
+		if err != nil {
+			return res, fmt.Errorf("loading time zone %q: %w", p.TimeZone, err)
+		}
+		loc = l
+	}
+	if p.DefaultRegion == "" || p.TimeZone == "" {
 		ws, err := store.WorkspaceGetByID(ctx, pool, p.WorkspaceID)
 		if err != nil {
 			return res, fmt.Errorf("reading workspace %d: %w", p.WorkspaceID, err)
 		}
-		p.DefaultRegion = ws.DefaultCountry
+		if p.DefaultRegion == "" {
+			p.DefaultRegion = ws.DefaultCountry
+		}
+		if p.TimeZone == "" {
+			loc = ws.Location()
+		}
 	}
 	if p.SHA256 == "" {
 		sum, err := FileSHA256(p.Path)
@@ -244,6 +258,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	now := time.Now().UTC()
 	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
 	proc.readsSource(res.Info)
+	proc.inZone(loc)
 	var (
 		rowsRead, valid, rejected, dups atomic.Int64
 		inserted, updated               atomic.Int64

@@ -281,6 +281,40 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("DateOnlyConsentIsMidnightInWorkspaceTimeZone", func(t *testing.T) {
+		t.Parallel()
+		b := setupRun(t) // America/Bogota, UTC−5
+		path := writeFile(t, "c.csv", []byte("Celular;Fecha de consentimiento;Cumpleaños\n3001234567;04/10/2025;02/03/1990\n3001234568;2025-10-04 14:30;\n"))
+		if _, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path}, nil); err != nil {
+			t.Fatal(err)
+		}
+		bogota, _ := time.LoadLocation("America/Bogota")
+		cs := b.contacts(t)
+		if got, want := cs["+573001234567"].ConsentAt, time.Date(2025, 10, 4, 0, 0, 0, 0, bogota); got == nil || !got.Equal(want) {
+			t.Errorf("consent_at = %v, want %v (04/10/2025 in the workspace's time zone)", got, want)
+		}
+		if got, want := cs["+573001234568"].ConsentAt, time.Date(2025, 10, 4, 14, 30, 0, 0, bogota); got == nil || !got.Equal(want) {
+			t.Errorf("consent_at = %v, want %v", got, want)
+		}
+		if got := cs["+573001234567"].Attributes["cumpleanos"]; got != "1990-03-02" {
+			t.Errorf("date attribute = %v, want a plain date", got)
+		}
+
+		// A time zone given in Params wins over the workspace's.
+		other, _ := store.WorkspaceCreate(ctx, b.pool, store.WorkspaceCreateParams{Name: "Madrid", DefaultCountry: "CO", TimeZone: "Europe/Madrid"})
+		if _, err := Run(ctx, b.pool, Params{WorkspaceID: other.ID, Path: path, TimeZone: "America/Mexico_City"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var at time.Time
+		if err := b.pool.QueryRow(ctx, `SELECT consent_at FROM contacts WHERE workspace_id = $1 AND phone_e164 = '+573001234567'`, other.ID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		mx, _ := time.LoadLocation("America/Mexico_City")
+		if want := time.Date(2025, 10, 4, 0, 0, 0, 0, mx); !at.Equal(want) {
+			t.Errorf("consent_at = %v, want %v", at, want)
+		}
+	})
+
 	t.Run("XLSXWithMapSpecAndWorkspaceIsolation", func(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)

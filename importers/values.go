@@ -27,12 +27,20 @@ const (
 	yearLikeMaxExc = 3000
 )
 
-// parseDate reads the dates spreadsheets hold: Excel serial numbers (raw date cells), ISO
+// parseDate is parseDateIn in UTC, for callers that only ask whether a value is a date.
+func parseDate(s string, allowSerial bool) (time.Time, error) {
+	return parseDateIn(s, allowSerial, time.UTC)
+}
+
+// parseDateIn reads the dates spreadsheets hold: Excel serial numbers (raw date cells), ISO
 // (2024-03-01, with or without a time), and day-first dd/mm/yyyy, dd-mm-yyyy, dd.mm.yyyy (two-digit
 // years too). Month-first is never assumed: 03/04/2024 is 3 April, and 04/13/2024 is an error.
 // allowSerial accepts bare numbers as Excel serials (for cells that can be raw workbook dates);
 // a bare number from 1000 to 2999 is errDateYear either way.
-func parseDate(s string, allowSerial bool) (time.Time, error) {
+// A date or time without a zone is a wall-clock time in loc (the workspace's time zone): a
+// consent given on 04/10/2025 in Bogotá began at midnight there, not at midnight UTC. An ISO
+// time with an offset or a Z keeps it.
+func parseDateIn(s string, allowSerial bool, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, errBadDate
@@ -49,12 +57,12 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 		// Excel counts 1 = 1900-01-01 with its 1900 leap-year bug: from 1 March 1900 on, that is
 		// counting from 1899-12-30.
 		days := math.Floor(f)
-		secs := math.Round((f - days) * 86400)
-		return time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(days)).Add(time.Duration(secs) * time.Second), nil
+		secs := int(math.Round((f - days) * 86400))
+		return time.Date(1899, 12, 30+int(days), secs/3600, secs/60%60, secs%60, 0, loc), nil
 	}
 	if len(s) >= 10 && s[4] == '-' && s[7] == '-' {
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil && t.Year() >= 1900 && t.Year() <= 2200 {
+			if t, err := time.ParseInLocation(layout, s, loc); err == nil && t.Year() >= 1900 && t.Year() <= 2200 {
 				return t, nil
 			}
 		}
@@ -92,14 +100,14 @@ func parseDate(s string, allowSerial bool) (time.Time, error) {
 	if mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 2200 {
 		return time.Time{}, errBadDate
 	}
-	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
+	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, loc)
 	if t.Day() != d { // 31/02
 		return time.Time{}, errBadDate
 	}
 	if timePart = strings.TrimSpace(timePart); timePart != "" {
 		for _, layout := range []string{"15:04:05", "15:04"} {
 			if tt, err := time.Parse(layout, timePart); err == nil {
-				return t.Add(time.Duration(tt.Hour())*time.Hour + time.Duration(tt.Minute())*time.Minute + time.Duration(tt.Second())*time.Second), nil
+				return time.Date(y, time.Month(mo), d, tt.Hour(), tt.Minute(), tt.Second(), 0, loc), nil
 			}
 		}
 		return time.Time{}, errBadDate

@@ -106,6 +106,27 @@ func TestProcessRow(t *testing.T) {
 		t.Errorf("record %+v attrs %s", rec, rec.attrs)
 	}
 
+	// A date without a zone is that day's midnight in the workspace's time zone; a time with an
+	// offset keeps it; a date attribute stays a plain date.
+	bogota, _ := time.LoadLocation("America/Bogota")
+	inBogota := newProcessor(m, "CO", decl, testNow)
+	inBogota.inZone(bogota)
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"04/10/2025", time.Date(2025, 10, 4, 5, 0, 0, 0, time.UTC)},
+		{"2025-10-04", time.Date(2025, 10, 4, 5, 0, 0, 0, time.UTC)},
+		{"04/10/2025 14:30", time.Date(2025, 10, 4, 19, 30, 0, 0, time.UTC)},
+		{"45934", time.Date(2025, 10, 4, 5, 0, 0, 0, time.UTC)}, // an Excel serial
+		{"2025-10-04T10:00:00Z", time.Date(2025, 10, 4, 10, 0, 0, 0, time.UTC)},
+	} {
+		rec, errs, _ := inBogota.process(Row{Num: 2, Cells: []string{"3001234567", "", "", "", "", "sí", tt.in, "", "04/10/2025"}})
+		if len(errs) > 0 || !rec.consentAt.Equal(tt.want) || string(rec.attrs) != `{"cumpleanos":"2025-10-04"}` {
+			t.Errorf("consent date %q in Bogotá: %v (errors %v, attrs %s), want %v", tt.in, rec.consentAt.UTC(), errs, rec.attrs, tt.want)
+		}
+	}
+
 	// An explicit "no" wins over a date and the declaration.
 	rec, _, _ = newProcessor(m, "CO", Declaration{Declared: true}, testNow).process(Row{Num: 3, Cells: []string{"3001234567", "", "", "", "", "no", "01/02/2024"}})
 	if rec.consent {
