@@ -108,6 +108,7 @@ var messages = map[string][2]string{
 	"error.title":     {"Algo salió mal", "Something went wrong"},
 	"error.404":       {"No encontramos esa página o ese registro.", "We could not find that page or record."},
 	"error.403":       {"Su rol no permite esta acción.", "Your role does not allow this."},
+	"error.invalid":   {"La dirección o el formulario lleva un valor que no es válido:", "The address or the form has a value that is not valid:"},
 	"error.csrf":      {"El formulario venció. Recargue la página e intente de nuevo.", "The form expired. Reload the page and try again."},
 	"error.500":       {"Error interno. Si se repite, avise al equipo con la hora del error.", "Internal error. If it happens again, tell the team when it happened."},
 	"error.back_home": {"Volver al inicio", "Back to the dashboard"},

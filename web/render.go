@@ -418,7 +418,16 @@ func (u *ui) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		status, code, msg := http.StatusInternalServerError, "internal", ""
 		var ae *api.Error
 		var he *echo.HTTPError
+		var ve *store.ValidationError
+		var probs []store.Problem
 		switch {
+		case errors.As(err, &ve):
+			// a bad query parameter (400) or a form value no page shows next to its field (422),
+			// whether the page's own check or the API's (callAPI returns its 422s as these)
+			status, code, probs = http.StatusUnprocessableEntity, "invalid", ve.Problems
+			if c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead {
+				status = http.StatusBadRequest
+			}
 		case errors.As(err, &ae):
 			status, code, msg = ae.Status, ae.Code, ae.Message
 		case errors.Is(err, store.ErrNotFound):
@@ -444,7 +453,7 @@ func (u *ui) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		if perr != nil {
 			pg = &page{Lang: langOf(c), Title: "error.title", Now: u.now(), Errors: map[string]string{}}
 		}
-		pg.Data = map[string]any{"Status": status, "Code": code, "Message": msg}
+		pg.Data = map[string]any{"Status": status, "Code": code, "Message": msg, "Problems": probs}
 		return u.render(c, status, "error", pg)
 	}
 }

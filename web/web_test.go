@@ -353,6 +353,11 @@ func TestErrorPages(t *testing.T) {
 		t.Fatalf("app.css: %d %s", p.Status, p.Header.Get("Content-Type"))
 	}
 	env.anon().get("/static/../web.go").expect(t, http.StatusNotFound)
+	// a bad query parameter is the viewer's mistake, explained in Spanish: not a 500
+	p = b.get("/campaigns?state=bogus").expect(t, http.StatusBadRequest)
+	p.contains(t, "main", "estado desconocido")
+	p.contains(t, `main li[data-path="state"]`, "state")
+	p.has(t, "nav .nav")
 	// unknown pages: HTML for people, JSON under /api/
 	p = env.anon().get("/no-existe").expect(t, http.StatusNotFound)
 	p.contains(t, "main", "No encontramos")
