@@ -195,6 +195,11 @@ func (s *Server) Login(c echo.Context, email, password string, workspaceID int64
 }
 
 func (s *Server) postLogin(c echo.Context) error {
+	// JSON only: a form post from another site could otherwise log the browser in to the
+	// attacker's account (login CSRF; the UI's own /login form carries a CSRF token).
+	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(strings.ToLower(ct), echo.MIMEApplicationJSON) {
+		return Errorf(http.StatusUnsupportedMediaType, "json_required", "envíe el correo y la contraseña como JSON (Content-Type: application/json)")
+	}
 	var req loginRequest
 	if err := bind(c, &req); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
@@ -55,10 +56,17 @@ type UserCreateParams struct {
 	Name        string
 	Password    string
 	Role        Role
+	// Operator is set by the installation's operator (the command line): an existing account
+	// may then be given a password (ignored: it keeps its own) and an existing member a new role.
+	Operator bool
 }
 
 // UserCreate inserts a user (or finds the existing one by e-mail) and gives it a role in the
-// workspace. An existing user's password is not changed.
+// workspace. An existing account's password is never changed, and a workspace owner cannot
+// pretend to set it: with a password for an existing account, or for someone already a member,
+// it is a conflict that says so. (Accounts are shared by workspaces: otherwise the owner of one
+// workspace could pre-create the account of a person another workspace invites later, and
+// log in there with the password they chose.)
 func UserCreate(ctx context.Context, db DBTX, p UserCreateParams) (User, error) {
 	email := strings.TrimSpace(strings.ToLower(p.Email))
 	if _, err := mail.ParseAddress(email); err != nil || email == "" {
@@ -83,11 +91,26 @@ func UserCreate(ctx context.Context, db DBTX, p UserCreateParams) (User, error) 
 		}
 	} else if err != nil {
 		return User{}, err
+	} else if p.Password != "" && !p.Operator {
+		return User{}, fmt.Errorf("%w: ya existe una cuenta con el correo %s y su contraseña es la de esa persona: no se puede fijar desde aquí. "+
+			"Agréguela sin contraseña solo si esa persona le confirma que la cuenta es suya", ErrConflict, email)
 	}
-	_, err = db.Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)
-		ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role`, p.WorkspaceID, u.ID, p.Role)
+	if p.Operator {
+		_, err = db.Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)
+			ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role`, p.WorkspaceID, u.ID, p.Role)
+		u.Role = p.Role
+		return u, err
+	}
+	tag, err := db.Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)
+		ON CONFLICT (workspace_id, user_id) DO NOTHING`, p.WorkspaceID, u.ID, p.Role)
+	if err != nil {
+		return User{}, fmt.Errorf("adding %s to workspace %d: %w", email, p.WorkspaceID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return User{}, fmt.Errorf("%w: %s ya es miembro de este espacio de trabajo: cambie su rol en la lista de usuarios", ErrConflict, email)
+	}
 	u.Role = p.Role
-	return u, err
+	return u, nil
 }
 
 // UserAuthenticate checks an e-mail and password.
@@ -169,10 +192,25 @@ func UserSetRole(ctx context.Context, db DBTX, workspaceID, userID int64, role R
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// A token never has more rights than the person who made it.
+	_, err = db.Exec(ctx, `UPDATE api_tokens SET role = $3 WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL
+		AND `+sqlRoleRank("role")+` > `+sqlRoleRank("$3::text"), workspaceID, userID, role)
+	if err != nil {
+		return fmt.Errorf("lowering the API tokens of user %d to %s: %w", userID, role, err)
+	}
+	return nil
 }
 
-// UserRemove removes a member from the workspace (the user row stays for other workspaces).
+// sqlRoleRank orders roles in SQL: analyst 1, marketer 2, owner 3.
+func sqlRoleRank(expr string) string {
+	return `(CASE ` + expr + ` WHEN 'owner' THEN 3 WHEN 'marketer' THEN 2 ELSE 1 END)`
+}
+
+// UserRemove removes a member from the workspace (the user row stays for other workspaces), with
+// their sessions there and the API tokens they created.
 func UserRemove(ctx context.Context, db DBTX, workspaceID, userID int64) error {
 	if err := ensureAnotherOwner(ctx, db, workspaceID, userID); err != nil {
 		return err
@@ -183,6 +221,10 @@ func UserRemove(ctx context.Context, db DBTX, workspaceID, userID int64) error {
 	}
 	if err == nil {
 		_, err = db.Exec(ctx, `DELETE FROM sessions WHERE workspace_id = $1 AND user_id = $2`, workspaceID, userID)
+	}
+	if err == nil { // the API tokens they made leave with them
+		_, err = db.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL`,
+			workspaceID, userID)
 	}
 	return err
 }

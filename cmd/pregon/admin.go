@@ -72,7 +72,7 @@ func runUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, err := store.UserCreate(ctx, e.pool, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Name: name, Password: password, Role: store.Role(role)})
+	u, err := store.UserCreate(ctx, e.pool, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Name: name, Password: password, Role: store.Role(role), Operator: true})
 	if err != nil {
 		return err
 	}
