@@ -101,6 +101,10 @@ func (u *ui) renderContact(c echo.Context, id int64, status int) error {
 	if err != nil {
 		return err
 	}
+	return u.renderContactPage(c, pg, id, status)
+}
+
+func (u *ui) renderContactPage(c echo.Context, pg *page, id int64, status int) error {
 	var d contactData
 	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d", id), nil, &d.Contact); err != nil {
 		return err
@@ -123,19 +127,28 @@ func (u *ui) renderContact(c echo.Context, id int64, status int) error {
 	return u.render(c, status, "contact", pg)
 }
 
-// contactAction calls the REST API for a change made from the contact's page and comes back
-// to it with a flash: okKey on success, failKey with the API's message when it refused.
-func (u *ui) contactAction(c echo.Context, method, suffix string, body any, okKey, failKey string) error {
+// contactAction calls the REST API for a change made from the contact's page (its form
+// named form) and comes back to it with a flash: okKey on success. When the API refuses the
+// values, the page is shown again with what was typed in that form, each problem next to its
+// field and failKey with the API's message on top.
+func (u *ui) contactAction(c echo.Context, form, method, suffix string, body any, okKey, failKey string) error {
 	id, err := paramID(c)
 	if err != nil {
 		return err
 	}
 	back := fmt.Sprintf("/contacts/%d", id)
 	if err := u.callAPI(c, method, back+suffix, body, nil); err != nil {
-		if _, ok := problems(err); !ok {
+		probs, ok := problems(err)
+		if !ok {
 			return err
 		}
-		return u.redirectFlash(c, back, "error", failKey, errMessage(err))
+		pg, perr := u.newPage(c, "contacts", "contacts.title")
+		if perr != nil {
+			return perr
+		}
+		pg.Errors, pg.FormError, pg.FormName = probs, pg.T(failKey, errMessage(err)), form
+		pg.Form, _ = c.FormParams()
+		return u.renderContactPage(c, pg, id, http.StatusUnprocessableEntity)
 	}
 	if method == http.MethodDelete {
 		back = "/contacts"
@@ -145,7 +158,7 @@ func (u *ui) contactAction(c echo.Context, method, suffix string, body any, okKe
 
 // contactOptOut records a manual opt-out with its reason (marketers and owners).
 func (u *ui) contactOptOut(c echo.Context) error {
-	return u.contactAction(c, http.MethodPost, "/opt-out", map[string]string{"reason": strings.TrimSpace(c.FormValue("reason"))},
+	return u.contactAction(c, "optout", http.MethodPost, "/opt-out", map[string]string{"reason": strings.TrimSpace(c.FormValue("reason"))},
 		"contacts.opted_out", "contacts.optout_failed")
 }
 
@@ -164,18 +177,18 @@ func (u *ui) contactSave(c echo.Context) error {
 		"language": strings.TrimSpace(c.FormValue("language")),
 		"tags":     tags,
 	}
-	return u.contactAction(c, http.MethodPatch, "", body, "contacts.saved", "contacts.save_failed")
+	return u.contactAction(c, "edit", http.MethodPatch, "", body, "contacts.saved", "contacts.save_failed")
 }
 
 // contactOptIn records documented consent given again (POST /api/v1/contacts/:id/opt-in).
 func (u *ui) contactOptIn(c echo.Context) error {
 	body := map[string]string{"reason": strings.TrimSpace(c.FormValue("reason")), "source": "manual",
 		"text": strings.TrimSpace(c.FormValue("text"))}
-	return u.contactAction(c, http.MethodPost, "/opt-in", body, "contacts.opted_in", "contacts.optin_failed")
+	return u.contactAction(c, "optin", http.MethodPost, "/opt-in", body, "contacts.opted_in", "contacts.optin_failed")
 }
 
 // contactErase erases a contact's personal data (DELETE /api/v1/contacts/:id); delivery
 // counts stay.
 func (u *ui) contactErase(c echo.Context) error {
-	return u.contactAction(c, http.MethodDelete, "", nil, "contacts.erased", "contacts.erase_failed")
+	return u.contactAction(c, "erase", http.MethodDelete, "", nil, "contacts.erased", "contacts.erase_failed")
 }

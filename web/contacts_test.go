@@ -67,16 +67,33 @@ func TestContacts(t *testing.T) {
 	}
 	t.Run("ManualOptOut", func(t *testing.T) {
 		env.as(store.RoleAnalyst).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"x"}}).expect(t, http.StatusForbidden)
-		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"lo pidió por teléfono"}}).expect(t, http.StatusOK)
+		// without a reason: the page again, the error next to the opt-out's reason
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"  "}}).expect(t, http.StatusUnprocessableEntity)
+		p.contains(t, "#optout-form #e-reason", "motivo")
+		p.contains(t, "#form-error", "No se pudo registrar la baja")
+		p.contains(t, "#marketable", "puede recibir marketing")
+		p.hasNot(t, "#contact-form .has-error")
+		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-out", url.Values{"reason": {"lo pidió por teléfono"}}).expect(t, http.StatusOK)
 		p.has(t, ".flash-ok")
 		p.contains(t, "#marketable", "no recibe marketing")
 		p.contains(t, `ul.consent-history li[data-kind="opt_out"]`, "lo pidió por teléfono")
 		p.hasNot(t, "#optout-form")
 	})
 	t.Run("OptInAgain", func(t *testing.T) {
-		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {""}}).expect(t, http.StatusOK)
-		p.has(t, ".flash-error") // a reason is required: nothing recorded
+		p := env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {""}}).expect(t, http.StatusUnprocessableEntity)
+		p.has(t, "#form-error") // a reason is required: nothing recorded
 		p.contains(t, "#marketable", "no recibe marketing")
+		// what was typed stays, the error is next to the missing field
+		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {"escribió ALTA"}, "text": {""}}).expect(t, http.StatusUnprocessableEntity)
+		if v, _ := p.has(t, "#f-optin-reason").Attr("value"); v != "escribió ALTA" {
+			t.Fatalf("typed reason lost: %q", v)
+		}
+		p.has(t, "#e-optin-text")
+		p.hasNot(t, "#e-optin-reason")
+		p.contains(t, "#form-error", "No se pudo registrar el consentimiento")
+		if v, _ := p.has(t, "#contact-form #f-name").Attr("value"); v != "Cliente 1 Pérez" {
+			t.Fatalf("the edit form shows %q, want the stored name", v)
+		}
 		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {"escribió ALTA por WhatsApp"}, "text": {"v2"}}).expect(t, http.StatusOK)
 		p.has(t, ".flash-ok")
 		p.hasNot(t, "#optin-form")
@@ -98,8 +115,18 @@ func TestContacts(t *testing.T) {
 		if strings.Join(tags, ",") != "feria,mayorista,vip" && strings.Join(tags, ",") != "vip,mayorista,feria" {
 			t.Fatalf("tags %v", tags)
 		}
-		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id), url.Values{"name": {"Cliente Uno"}, "email": {"no-es-un-correo"}}).expect(t, http.StatusOK)
-		p.has(t, ".flash-error")
+		p = env.as(store.RoleMarketer).post("/contacts/"+itoa(id), url.Values{"name": {"Cliente Dos"}, "email": {"no-es-un-correo"},
+			"language": {"pt"}, "tags": {"vip, nueva"}}).expect(t, http.StatusUnprocessableEntity)
+		p.contains(t, "#form-error", "No se pudo guardar el contacto")
+		// the edits stay in the open form, the error next to the e-mail
+		p.has(t, "details.edit[open]")
+		p.has(t, "#contact-form #e-email")
+		for field, want := range map[string]string{"name": "Cliente Dos", "email": "no-es-un-correo", "language": "pt", "tags": "vip, nueva"} {
+			if v, _ := p.has(t, "#contact-form #f-"+field).Attr("value"); v != want {
+				t.Errorf("after the rejected edit, %s shows %q, want %q as typed", field, v, want)
+			}
+		}
+		p.contains(t, "h1", "Cliente Uno") // the stored name above
 		var email string
 		env.db.QueryRow(ctx, `SELECT coalesce(email, '') FROM contacts WHERE id = $1`, id).Scan(&email)
 		if email != "uno@example.com" {

@@ -209,13 +209,20 @@ func TestBrowserLoginDashboardSettings(t *testing.T) {
 
 	c.visit("/settings")
 	// the browser's own validation catches what it can (required, min/max); the server's
-	// message is shown next to the field for what it lets through
+	// message is shown next to the field for what it lets through, and the boxes ticked or
+	// unticked before it stay so
+	const autoResume = `document.querySelector('#workspace input[name="settings.auto_resume"]').checked`
+	stored := get(c, "reading auto-resume", chromedp.Evaluate[bool](autoResume))
 	c.run("setting a bad ratio",
 		chromedp.SetAttributeValue(chromedp.CSS("#f-breaker_ratio"), "type", "text"),
 		chromedp.SetValue(chromedp.CSS("#f-breaker_ratio"), "7"),
+		chromedp.Click(chromedp.CSS(`#workspace input[name="settings.auto_resume"]`)),
 		chromedp.Click(chromedp.CSS(`#workspace button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#e-breaker_ratio")),
 	)
+	if got := get(c, "reading auto-resume after the error", chromedp.Evaluate[bool](autoResume)); got == stored {
+		t.Fatalf("auto-resume shows %v after the failed save, want %v as ticked", got, !stored)
+	}
 	c.screenshots("settings-error")
 	c.run("creating a token",
 		chromedp.SendKeys(chromedp.CSS("#f-token-name"), "CRM"),

@@ -211,6 +211,7 @@ type page struct {
 	Errors     map[string]string // field path → message, from store.ValidationError
 	FormError  string
 	Form       url.Values // what the user typed, shown again after an error
+	FormName   string     // on pages with several forms, the one Form and Errors came from
 	Data       any
 	Now        time.Time
 	loc        *time.Location
@@ -236,6 +237,27 @@ func (p *page) Val(name string, def any) string {
 		return ""
 	}
 	return fmt.Sprint(def)
+}
+
+// In is the page as one of its forms sees it: with what was typed and its errors when that
+// form is the one that failed (or the page names none), else with the stored values only, so
+// that a field of another form with the same name is not filled with this one's input.
+func (p *page) In(form string) *page {
+	if p.FormName == "" || p.FormName == form {
+		return p
+	}
+	q := *p
+	q.Form, q.Errors = nil, map[string]string{}
+	return &q
+}
+
+// Checked is whether a checkbox shows ticked: as submitted after a failed submit (an unticked
+// box is not sent at all), else def.
+func (p *page) Checked(name string, def bool) bool {
+	if p.Form != nil {
+		return p.Form.Get(name) != ""
+	}
+	return def
 }
 
 // Num formats a number with the language's digit grouping.

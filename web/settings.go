@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,7 +108,9 @@ func (u *ui) settingsFail(c echo.Context, err error, section string, prefix stri
 		pg.FormError = pg.T("common.error_form")
 	}
 	form, _ := c.FormParams()
-	pg.Form = form
+	// Each form's errors carry its own prefix ("user.", "number7."): it names the form too, so
+	// that only that form shows what was typed.
+	pg.Form, pg.FormName = form, cmp.Or(strings.TrimSuffix(prefix, "."), section)
 	d.Section = section
 	return u.renderSettings(c, pg, http.StatusUnprocessableEntity, d)
 }

@@ -233,8 +233,16 @@ func TestSettings(t *testing.T) {
 
 		form.Set("name", "")
 		form.Set("settings.quiet_hours_start", "25:00")
+		// the boxes as ticked in the failed submit, not as stored
+		form.Del("settings.pause_on_yellow")
+		form.Set("settings.auto_resume", "on")
 		p = b.post("/settings/workspace", form).expect(t, http.StatusUnprocessableEntity)
 		p.contains(t, `#e-quiet_start`, "hora inválida")
+		p.hasNot(t, `#workspace input[name="settings.pause_on_yellow"][checked]`)
+		p.has(t, `#workspace input[name="settings.auto_resume"][checked]`)
+		if v, _ := p.has(t, "#f-user-name").Attr("value"); v != "" {
+			t.Fatalf("the add-user form shows %q from the workspace form", v)
+		}
 		if v, _ := p.Doc.Find(`#f-quiet_start`).Attr("aria-invalid"); v != "true" {
 			t.Fatal("the bad field is not marked invalid")
 		}
@@ -251,6 +259,14 @@ func TestSettings(t *testing.T) {
 		p.contains(t, "#e-password", "al menos 10")
 		if v, _ := p.Doc.Find("#f-email").Attr("value"); v != "nuevo@tienda.test" {
 			t.Fatalf("typed e-mail lost: %q", v)
+		}
+		p.has(t, `#users details[open] #f-user-name[value="Nuevo"]`)
+		// the workspace form shares the field name "name": it keeps the business name
+		if v, _ := p.has(t, "#workspace #f-name").Attr("value"); v != "Tienda Andina SAS" {
+			t.Fatalf("after a failed add-user the business name field shows %q", v)
+		}
+		if v, _ := p.has(t, `#f-user-role option[selected]`).Attr("value"); v != "analyst" {
+			t.Fatalf("typed role lost: %q", v)
 		}
 		p = b.post("/settings/users", url.Values{"email": {"nuevo@tienda.test"}, "name": {"Nuevo"}, "password": {testPassword}, "role": {"analyst"}})
 		p.expect(t, http.StatusOK).has(t, ".flash-ok")
