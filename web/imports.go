@@ -136,7 +136,12 @@ type importData struct {
 	// HasReport: the error report has lines (rejected rows, but also duplicates and other
 	// problems of rows that were imported).
 	HasReport bool
+	Problems  []store.ImportError // the report's first lines, shown on the page
+	More      bool                // the report has more lines than Problems (download it)
 }
+
+// importProblemsShown is how many lines of the error report the import's page lists.
+const importProblemsShown = 50
 
 // importShow is the import's page: the mapping step while uploaded, a live progress bar while
 // queued or running, the result with the error report afterwards.
@@ -191,11 +196,12 @@ func (u *ui) renderImport(c echo.Context, id int64, status int, pg *page) error 
 		}
 	case store.ImportStatus("completed"), store.ImportStatus("failed"), store.ImportStatus("cancelled"):
 		d.Done = true
-		lines, err := store.ImportErrorList(c.Request().Context(), u.db, imp.WorkspaceID, imp.ID, 0, 1)
+		lines, err := store.ImportErrorList(c.Request().Context(), u.db, imp.WorkspaceID, imp.ID, 0, importProblemsShown+1)
 		if err != nil {
 			return err
 		}
 		d.HasReport = len(lines) > 0
+		d.Problems, d.More = lines[:min(len(lines), importProblemsShown)], len(lines) > importProblemsShown
 	}
 	if imp.RowsTotal > 0 {
 		d.Pct = int(min(100, 100*imp.RowsRead/imp.RowsTotal))

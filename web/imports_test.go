@@ -223,3 +223,40 @@ func TestImportUploadOverTheLimit(t *testing.T) {
 		t.Fatalf("after upload at %s", p.URL)
 	}
 }
+
+// The finished import's page lists the rejected rows and why (the first 50 lines of the
+// error report), with the downloads for the whole report.
+func TestImportResultListsRejectedRows(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	a := env.as(store.RoleAnalyst)
+
+	id := env.importFile(t, "malos.csv", "telefono,nombre\n3001234567,Ana\n123,Número Corto\n3007654321,Luis\nhola,Sin Número\n")
+	p := a.get(fmt.Sprintf("/imports/%d", id)).expect(t, http.StatusOK)
+	p.contains(t, `#import-progress dd[data-count="rejected"]`, "2")
+	rows := p.has(t, "#import-problems table.import-errors tbody tr")
+	if rows.Length() != 2 {
+		t.Fatalf("%d rejected rows listed, want 2: %s", rows.Length(), p.text("#import-problems"))
+	}
+	first := p.has(t, `#import-problems tr[data-row="3"]`)
+	if cells := first.Find("td"); cells.Eq(2).Text() != "123" || strings.TrimSpace(cells.Eq(3).Text()) == "" || strings.TrimSpace(cells.Eq(1).Text()) == "" {
+		t.Fatalf("row 3 shows %q, want its column, the value 123 and the reason", strings.Join(strings.Fields(first.Text()), " "))
+	}
+	p.has(t, `#import-problems tr[data-row="5"]`)
+	p.hasNot(t, "#problems-more")
+	p.has(t, "#import-done a#errors-csv")
+
+	// a long report: the first 50 lines, and a pointer to the download for the rest
+	var csv strings.Builder
+	csv.WriteString("telefono,nombre\n")
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&csv, "%d,Malo %d\n", i, i)
+	}
+	id = env.importFile(t, "muchos.csv", csv.String())
+	p = a.get(fmt.Sprintf("/imports/%d", id)).expect(t, http.StatusOK)
+	if n := p.Doc.Find("#import-problems table.import-errors tbody tr").Length(); n != 50 {
+		t.Fatalf("%d lines listed, want the first 50", n)
+	}
+	p.contains(t, "#problems-more", "primeras 50")
+	p.has(t, "#import-done a#errors-xlsx")
+}
