@@ -37,6 +37,12 @@ func writeXLSX(t testing.TB, rows [][]any, edit func(f *excelize.File)) string {
 // content: for what excelize does not write (cached formula values).
 func writeRawXLSX(t testing.TB, sheetData string) string {
 	t.Helper()
+	return writeRawXLSXWith(t, sheetData, nil)
+}
+
+// writeRawXLSXWith is writeRawXLSX with more parts (by name) in the zip.
+func writeRawXLSXWith(t testing.TB, sheetData string, extra map[string]string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "raw.xlsx")
 	f, err := os.Create(path)
 	if err != nil {
@@ -49,6 +55,9 @@ func writeRawXLSX(t testing.TB, sheetData string) string {
 		"xl/workbook.xml":            `<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Hoja1" sheetId="1" r:id="rId1"/></sheets></workbook>`,
 		"xl/_rels/workbook.xml.rels": `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`,
 		"xl/worksheets/sheet1.xml":   `<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>` + sheetData + `</sheetData></worksheet>`,
+	}
+	for name, body := range extra {
+		parts[name] = body
 	}
 	for name, body := range parts {
 		w, err := zw.Create(name)

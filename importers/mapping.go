@@ -239,7 +239,8 @@ func guessKind(header string) Kind {
 		return KindLastName
 	case hasPhrase(header, "first name", "primer nombre", "primeiro nome", "nombres", "firstname", "given name"):
 		return KindFirstName
-	case hasWord(ws, "empresa", "compania", "company", "negocio", "usuario", "user", "vendedor", "asesor"):
+	case hasWord(ws, "empresa", "compania", "company", "negocio", "usuario", "user", "vendedor", "asesor"),
+		hasWord(ws, dateTypedWords...): // "Cliente desde" is a date, not the name
 		return ""
 	case hasWord(ws, "nombre", "name", "nome", "cliente", "customer"):
 		return KindName
@@ -258,7 +259,7 @@ var (
 	phoneWords     = []string{"numero", "telefono", "telefonos", "tel", "phone", "fone", "telefone", "msisdn"}
 	landlineWords  = []string{"fijo", "fija", "fixo", "home", "casa", "oficina", "office", "work", "trabajo", "landline", "residencial", "residence", "address", "direccion", "endereco", "billing", "shipping"}
 	idNumberWords  = []string{"cliente", "clientes", "customer", "client", "pedido", "factura", "orden", "order", "invoice", "documento", "identificacion", "ticket", "cuenta", "account", "contrato", "guia", "serie"}
-	dateTypedWords = []string{"fecha", "date", "data", "nacimiento", "cumpleanos", "aniversario", "nascimento", "birthday"}
+	dateTypedWords = []string{"fecha", "date", "data", "nacimiento", "cumpleanos", "aniversario", "nascimento", "birthday", "desde", "since", "alta"}
 )
 
 // phoneRank ranks phone headers for the phone column: a mobile (3) above a phone of any kind
@@ -394,12 +395,24 @@ func GuessMapping(headers []string, sample [][]string, defaultRegion string) Map
 		switch {
 		case c.Type == AttrNumber && (phoneHeader[i] || phoneShaped(values, defaultRegion)):
 			c.Type = AttrText // a second phone: "(601) 234-5678" further down is no number
-		case c.Type == AttrNumber && hasWord(words(c.Header), dateTypedWords...):
-			c.Type = AttrDate // raw Excel date cells are serial numbers
+		case c.Type == AttrNumber && hasWord(words(c.Header), dateTypedWords...) && allSerials(values):
+			// Raw Excel date cells that lost their date format are serial numbers ("Cliente
+			// desde": 45488); a year ("Año de nacimiento": 1990) is no serial and stays a number.
+			c.Type = AttrDate
 		}
 		attrs++
 	}
 	return m
+}
+
+// allSerials: every value reads as an Excel date serial.
+func allSerials(values []string) bool {
+	for _, v := range values {
+		if _, err := parseDate(v, true); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func guessType(values []string) AttrType {

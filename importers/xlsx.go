@@ -32,6 +32,10 @@ type xlsxSource struct {
 	f      *excelize.File
 	info   Info
 	merged []mergeRange
+	// path and part are the workbook's file and the sheet's worksheet part, dates the styles
+	// with a date format (nil: none): see styleScanner.
+	path, part string
+	dates      []bool
 	// lastRow is the number of the sheet's last <row> in its XML (-1: unknown), dimRow the last
 	// row of its <dimension ref> (0: none or a single row): the iterator must get that far, or
 	// excelize stopped at a damaged spot (it ends the sheet on an XML error without saying so).
@@ -138,6 +142,10 @@ func openXLSX(path string, opts Options) (*xlsxSource, error) {
 		s.lastRow = n
 	}
 	s.merged = chk.merges[part]
+	s.path, s.part = path, part
+	if part != "" {
+		s.dates = dateStyles(f)
+	}
 	return s, nil
 }
 
@@ -219,6 +227,12 @@ func (s *xlsxSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 		}
 		defer rows.Close()
 		raw := excelize.Options{RawCellValue: true}
+		var styles *styleScanner
+		if s.dates != nil {
+			if styles = openStyleScanner(s.path, s.part, s.dates); styles != nil {
+				defer styles.Close()
+			}
+		}
 		num := 0
 		mergedValues := map[int]string{}
 		for rows.Next() {
@@ -234,6 +248,13 @@ func (s *xlsxSource) Rows(ctx context.Context) iter.Seq2[Row, error] {
 			}
 			if len(cols) == 0 && len(s.merged) == 0 {
 				continue
+			}
+			if styles != nil {
+				for i, date := range styles.row(num) {
+					if date && i < len(cols) && plainNumber(cols[i]) {
+						cols[i] = serialDate(cols[i], s.info.Date1904)
+					}
+				}
 			}
 			if len(s.merged) > 0 {
 				cols = s.fillMerged(num, cols, mergedValues)
