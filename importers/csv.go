@@ -140,8 +140,7 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
 		s.info.Encoding = EncUTF16BE
 	case nul > 0:
-		return nil, fileErr(ErrCodeNotText, "el archivo no es una hoja de cálculo ni un CSV (contiene datos binarios)",
-			"the file is neither a spreadsheet nor a CSV (binary data)", nil)
+		return nil, notTextError()
 	case validUTF8:
 		s.info.Encoding = EncUTF8
 	case c1:

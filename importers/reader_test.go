@@ -257,6 +257,36 @@ func TestCSV(t *testing.T) {
 		requireFileError(t, err, ErrCodeNotText, "no es una hoja de cálculo")
 	})
 
+	t.Run("NotASpreadsheetIsRefused", func(t *testing.T) {
+		t.Parallel()
+		// A PDF whose first kilobyte is text: it used to reach the mapping page as a CSV.
+		pdf := "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + strings.Repeat("2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n", 40)
+		for _, tt := range []struct {
+			name, data, code, want string
+		}{
+			{"informe.pdf", pdf, ErrCodeUnsupported, "(el archivo es un PDF)"},
+			{"clientes.xlsx", pdf, ErrCodeUnsupported, "(el archivo es un PDF)"},
+			{"foto.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ErrCodeUnsupported, "imagen PNG"},
+			{"foto.csv", "\xFF\xD8\xFF\xE0\x00\x10JFIF", ErrCodeUnsupported, "imagen JPEG"},
+			{"IMG_0001.xlsx", "\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", ErrCodeUnsupported, "HEIC"},
+			{"clientes.xlsx", "abc" + strings.Repeat("x", 900) + "\x00\x01", ErrCodeNotText, "contiene datos binarios"},
+			{"clientes.xlsx", strings.Repeat("\x01\x02\x03\x04\x05\xAB\xCD", 100), ErrCodeNotText, "contiene datos binarios"},
+		} {
+			path := writeFile(t, tt.name, []byte(tt.data))
+			_, err := Open(path, FormatFromName(tt.name), Options{})
+			requireFileError(t, err, tt.code, "formato no soportado: suba un archivo XLSX o CSV")
+			requireFileError(t, err, tt.code, tt.want)
+			_, err = PreviewFile(context.Background(), path, FormatFromName(tt.name), Options{}, "CO", 0)
+			requireFileError(t, err, tt.code, tt.want)
+		}
+		// An old .xls says so; a CSV renamed .xlsx is still read as a CSV.
+		_, err := Open(writeFile(t, "viejo.xlsx", append(slices.Clone(magicOLE), make([]byte, 600)...)), FormatXLSX, Options{})
+		requireFileError(t, err, ErrCodeXLS, "formato .xls antiguo")
+		if _, rows := readAll(t, writeFile(t, "c.xlsx", []byte("tel;nombre\n3001234567;Peña\n")), Options{}); len(rows) != 2 {
+			t.Errorf("CSV renamed .xlsx: %v", rows)
+		}
+	})
+
 	t.Run("Cancelled", func(t *testing.T) {
 		t.Parallel()
 		data := strings.Repeat("3001234567,Ana\n", 5000)

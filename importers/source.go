@@ -113,14 +113,22 @@ var (
 	magicOLE = []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}
 )
 
-// DetectFormat looks at the first bytes of a file; the name's extension is only a hint.
+// unsupportedMessage starts the message for a file that is neither a workbook nor text.
+const unsupportedMessage = "formato no soportado: suba un archivo XLSX o CSV"
+
+// binaryHeadSize is how much of a file DetectFormat looks at to tell text from binary data.
+const binaryHeadSize = 1024
+
+// DetectFormat looks at the first bytes of a file; the name's extension is only a hint. A zip
+// is a workbook, an OLE container an old .xls (or an encrypted workbook), text a CSV; anything
+// else (a PDF, an image, binary data) is refused rather than read as a CSV full of garbage.
 func DetectFormat(path string) (Format, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("opening %s: %w", filepath.Base(path), err)
 	}
 	defer f.Close()
-	head := make([]byte, 8)
+	head := make([]byte, binaryHeadSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("reading %s: %w", filepath.Base(path), err)
@@ -134,7 +142,64 @@ func DetectFormat(path string) (Format, error) {
 	case bytes.HasPrefix(head, magicOLE):
 		return "", oleError(path)
 	}
+	if es, en := knownBinary(head); es != "" {
+		return "", fileErr(ErrCodeUnsupported, unsupportedMessage+" (el archivo es "+es+")", "unsupported format: "+en, nil)
+	}
+	if binaryHead(head) {
+		return "", notTextError()
+	}
 	return FormatCSV, nil
+}
+
+// knownBinary names the formats people upload by mistake, from their magic numbers: in Spanish
+// (after "el archivo es") and in English; "" for none of them.
+func knownBinary(head []byte) (es, en string) {
+	has := func(magic string) bool { return bytes.HasPrefix(head, []byte(magic)) }
+	switch {
+	case has("%PDF-"):
+		return "un PDF", "a PDF"
+	case has("\x89PNG\r\n\x1a\n"):
+		return "una imagen PNG", "a PNG image"
+	case has("\xFF\xD8\xFF"):
+		return "una imagen JPEG", "a JPEG image"
+	case has("GIF87a"), has("GIF89a"):
+		return "una imagen GIF", "a GIF image"
+	case has("RIFF") && len(head) >= 12 && string(head[8:12]) == "WEBP":
+		return "una imagen WebP", "a WebP image"
+	case len(head) >= 12 && string(head[4:8]) == "ftyp":
+		return "una foto o un video (HEIC, MP4…)", "a HEIC photo or a video"
+	case has("II*\x00"), has("MM\x00*"):
+		return "una imagen TIFF", "a TIFF image"
+	case has("\x1F\x8B"), has("Rar!\x1A\x07"), has("7z\xBC\xAF\x27\x1C"):
+		return "un archivo comprimido (.gz, .rar, .7z)", "a compressed archive"
+	case has(`{\rtf`):
+		return "un documento RTF", "an RTF document"
+	}
+	return "", ""
+}
+
+// binaryHead: the start of a file is binary data, not text: a NUL byte (outside UTF-16 text,
+// which starts with its byte order mark), or control characters making more than a tenth of it.
+func binaryHead(head []byte) bool {
+	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
+		return false
+	}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return true
+	}
+	ctl := 0
+	for _, b := range head {
+		if b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f' && b != '\v' && b != 0x1A {
+			ctl++
+		}
+	}
+	return ctl*10 > len(head)
+}
+
+// notTextError is a file holding binary data where text was expected.
+func notTextError() error {
+	return fileErr(ErrCodeNotText, unsupportedMessage+" (el archivo no es una hoja de cálculo ni un CSV: contiene datos binarios)",
+		"unsupported format: neither a spreadsheet nor a CSV (binary data)", nil)
 }
 
 // oleError tells a password-protected workbook (an OLE container holding EncryptionInfo) from
