@@ -196,6 +196,10 @@ func TestBrowserLoginDashboardSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitJS("the bar moving to 75 %", fmt.Sprintf(`document.querySelector('%s').value === 75 && window.__notReloaded === true`, sel), 15*time.Second)
+	// counts the page updates are grouped as the server groups them, 4 digits too
+	if got := get(c, "formatting a count", chromedp.Evaluate[string](`Pregon.num(1234) + " " + Pregon.num(1234567)`)); got != "1.234 1.234.567" {
+		t.Fatalf("live counts formatted as %q in Spanish, want 1.234 1.234.567", got)
+	}
 	c.screenshots("dashboard")
 
 	// the campaign page's funnel follows too
@@ -241,5 +245,8 @@ func TestBrowserLoginDashboardSettings(t *testing.T) {
 		t.Fatalf("English h1 %q", got)
 	}
 	c.visit("/")
+	if got := get(c, "formatting a count in English", chromedp.Evaluate[string](`Pregon.num(1234)`)); got != "1,234" {
+		t.Fatalf("live counts formatted as %q in English, want 1,234", got)
+	}
 	c.screenshots("dashboard-en")
 }

@@ -62,21 +62,7 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
-	"pct": func(f float64) string {
-		return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + " %"
-	},
-	"skipText": campaigns.SkipReasonText,
-	"secs": func(f float64) string {
-		switch {
-		case f <= 0:
-			return "—"
-		case f < 60:
-			return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) + " s"
-		case f < 3600:
-			return strconv.FormatFloat(math.Round(f/6)/10, 'f', -1, 64) + " min"
-		}
-		return strconv.FormatFloat(math.Round(f/360)/10, 'f', -1, 64) + " h"
-	},
+	"skipText":       campaigns.SkipReasonText,
 	"tmplCategories": func() []string { return []string{"MARKETING", "UTILITY", "AUTHENTICATION"} },
 	"lower":          strings.ToLower,
 	"upper":          strings.ToUpper,
@@ -281,12 +267,40 @@ func (p *page) Num(v any) string {
 		return groupDigits(int64(*x), p.Lang)
 	case float64:
 		s := strconv.FormatFloat(x, 'f', 1, 64)
-		if p.Lang == "es" {
+		if p.Lang != "en" {
 			s = strings.Replace(s, ".", ",", 1)
 		}
 		return s
 	}
 	return fmt.Sprint(v)
+}
+
+// Percent shows a rate (0–1) as a percentage with at most one decimal, with the language's
+// decimal mark ("68,2 %", "68.2 %").
+func (p *page) Percent(f float64) string {
+	return p.decimal(math.Round(f*1000)/10) + " %"
+}
+
+// Duration shows seconds in s, min or h with at most one decimal ("—" for none).
+func (p *page) Duration(f float64) string {
+	switch {
+	case f <= 0:
+		return "—"
+	case f < 60:
+		return p.decimal(math.Round(f*10)/10) + " s"
+	case f < 3600:
+		return p.decimal(math.Round(f/6)/10) + " min"
+	}
+	return p.decimal(math.Round(f/360)/10) + " h"
+}
+
+// decimal formats f as short as it goes, with a decimal comma except in English.
+func (p *page) decimal(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if p.Lang != "en" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s
 }
 
 // Pct is a as a whole percentage of b (0 when b is 0).

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/pregon/pregon/store"
@@ -84,5 +86,38 @@ func TestLargeExportFromTheBrowser(t *testing.T) {
 	p = other.get("/exports")
 	if p.Status != http.StatusOK || p.Doc.Find("tr[data-export]").Length() != 0 {
 		t.Fatalf("workspace B sees %d of A's exports (status %d)", p.Doc.Find("tr[data-export]").Length(), p.Status)
+	}
+}
+
+// Rates and times use the language's decimal mark: "66,7 %" and "1,5 s" in Spanish, "66.7 %"
+// and "1.5 s" in English.
+func TestReportNumbersUseTheLanguagesDecimalMark(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	id := seedRunning(t, env, 3)
+	for _, q := range []string{
+		`UPDATE recipients SET sent_at = now() - interval '1 minute', state = 'failed' WHERE campaign_id = $1`,
+		`UPDATE recipients SET state = 'delivered', delivered_at = sent_at + interval '1.5 seconds'
+		WHERE campaign_id = $1 AND id IN (SELECT id FROM recipients WHERE campaign_id = $1 ORDER BY id LIMIT 2)`,
+	} {
+		if _, err := env.db.Exec(context.Background(), q, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := env.as(store.RoleAnalyst)
+	for _, path := range []string{"/reports/campaigns/" + itoa(id), "/campaigns/" + itoa(id)} {
+		p := b.get(path).expect(t, http.StatusOK)
+		p.contains(t, `dd[data-rate="delivery"]`, "66,7 %")
+		p.contains(t, `dd[data-rate="read"]`, "0 %")
+	}
+	p := b.get("/reports/campaigns/"+itoa(id)).expect(t, http.StatusOK)
+	if got := p.text(`tr[data-latency="deliver"] td`); !strings.HasPrefix(got, "1,5 s") {
+		t.Fatalf("time to deliver %q, want 1,5 s first", got)
+	}
+	b.get("/lang/en").expect(t, http.StatusOK)
+	p = b.get("/reports/campaigns/"+itoa(id)).expect(t, http.StatusOK)
+	p.contains(t, `dd[data-rate="delivery"]`, "66.7 %")
+	if got := p.text(`tr[data-latency="deliver"] td`); !strings.HasPrefix(got, "1.5 s") {
+		t.Fatalf("time to deliver in English %q, want 1.5 s first", got)
 	}
 }

@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // num formats a count as the server does: "1.234" in Spanish ("es" alone leaves 4-digit
+  // numbers ungrouped, so the Colombian variant), "1,234" in English.
+  function num(n) {
+    return Number(n || 0).toLocaleString(document.documentElement.lang === "en" ? "en" : "es-CO");
+  }
+
   function onReady(fn) {
     if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
   }
@@ -56,8 +62,7 @@
     if (!box) return;
     var st = box.dataset.status;
     if (st === "completed" || st === "failed" || st === "cancelled") return;
-    var lang = document.documentElement.lang;
-    function fmt(n) { return Number(n || 0).toLocaleString(lang === "en" ? "en" : "es-CO"); }
+    var fmt = num;
     function tick() {
       fetch(box.dataset.importPoll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
@@ -138,7 +143,7 @@
             if (rs) rs.textContent = c.pause_reason || c.wait_reason || "";
             Object.keys(c.by_state || {}).forEach(function (k) {
               var n = el.querySelector('[data-count="' + k + '"]');
-              if (n) n.textContent = c.by_state[k].toLocaleString(document.documentElement.lang);
+              if (n) n.textContent = num(c.by_state[k]);
             });
             var ft = el.dataset.funnelTarget && document.querySelector(el.dataset.funnelTarget);
             if (ft && c.funnel) {
@@ -147,7 +152,7 @@
                 var li = ft.querySelector('li[data-step="' + k + '"]');
                 if (!li) return;
                 var n = li.querySelector(".n");
-                if (n) n.textContent = Number(c.funnel[k]).toLocaleString(document.documentElement.lang === "en" ? "en" : "es-CO");
+                if (n) n.textContent = num(c.funnel[k]);
                 var r = li.querySelector("rect[class]");
                 if (r) r.setAttribute("width", Math.floor(100 * c.funnel[k] / base));
               });
@@ -164,5 +169,5 @@
     setTimeout(tick, 1000);
   }
 
-  window.Pregon = { onReady: onReady };
+  window.Pregon = { onReady: onReady, num: num };
 })();
