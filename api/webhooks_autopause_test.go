@@ -34,65 +34,7 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			env := newWebhookEnv(t)
-			const mps, audience = 100, 3000
-			sm := sim.New(sim.Config{
-				Seed:       3,
-				WebhookURL: env.http.URL + WebhookPath,
-				AppSecret:  SimulatorAppSecret(env.srv.cfg),
-				Numbers:    []sim.Number{{PhoneNumberID: pnidA, WABAID: wabaA, MPS: mps, MessagingLimitTier: "TIER_UNLIMITED"}},
-				Templates: []sim.Template{{WABAID: wabaA, Template: whatsapp.Template{
-					Name: "promo_julio", Language: "es_MX", Status: "APPROVED", Category: "MARKETING", ParameterFormat: "POSITIONAL",
-					Components: []whatsapp.TemplateComponent{{Type: "BODY", Text: "Hola, tenemos novedades."}},
-				}}},
-				Statuses: sim.StatusConfig{DeliveredProb: 1, ReadProb: 0.5},
-			})
-			simCtx, stopSim := context.WithCancel(ctx)
-			t.Cleanup(stopSim)
-			sm.Start(simCtx)
-			simSrv := httptest.NewServer(sm)
-			t.Cleanup(simSrv.Close)
-			metaID := sm.Templates()[0].ID
-
-			ws := env.wsA.ID
-			var tmpl, campaign int64
-			exec := func(sql string, args ...any) {
-				t.Helper()
-				if _, err := env.db.Exec(ctx, sql, args...); err != nil {
-					t.Fatalf("%s: %v", sql, err)
-				}
-			}
-			exec(`UPDATE sender_numbers SET use_simulator = true, app_secret_enc = NULL, throughput_mps = $2, coexistence = false WHERE id = $1`, env.numA, mps)
-			exec(`UPDATE workspaces SET settings = settings || $2::jsonb, messaging_limit = -1 WHERE id = $1`, ws, tc.settings)
-			if err := env.db.QueryRow(ctx, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality)
-				VALUES ($1, $2, $3, 'promo_julio', 'es_MX', 'MARKETING', 'APPROVED', 'GREEN') RETURNING id`, ws, wabaA, metaID).Scan(&tmpl); err != nil {
-				t.Fatal(err)
-			}
-			if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, sender_number_id, template_id, state, launched_at)
-				VALUES ($1, 'promo', $2, $3, 'running', now()) RETURNING id`, ws, env.numA, tmpl).Scan(&campaign); err != nil {
-				t.Fatal(err)
-			}
-			exec(`WITH c AS (INSERT INTO contacts (workspace_id, phone_e164, consent_at)
-				SELECT $1, '+5730' || lpad(g::text, 8, '0'), now() FROM generate_series(1, $3) g RETURNING id, phone_e164)
-				INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164) SELECT $1, $2, id, phone_e164 FROM c ORDER BY id`, ws, campaign, audience)
-
-			client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
-			deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
-				WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
-			rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true, SendWorkers: 200})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := rc.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				rc.StopAndCancel(sctx)
-			})
-			if _, err := rc.Insert(ctx, jobs.PaceArgs{SenderNumberID: env.numA}, nil); err != nil {
-				t.Fatal(err)
-			}
+			sm, campaign := runSimCampaign(t, env, tc.settings, sim.StatusConfig{DeliveredProb: 1, ReadProb: 0.5}, 100, 3000)
 			// Watch the simulator's accepted count to time its last accepted send to the millisecond.
 			var watchMu sync.Mutex
 			var lastAccept time.Time
@@ -167,6 +109,97 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 				t.Fatalf("last send accepted %v after the pause committed", lastSent.Sub(pausedAt))
 			}
 		})
+	}
+}
+
+// runSimCampaign runs a campaign of audience contacts of workspace A through a real simulator
+// (its webhooks to the endpoint, statuses as st) and real River workers at mps, with the
+// workspace settings merged with settings; it returns the simulator and the campaign's id.
+func runSimCampaign(t *testing.T, env *webhookEnv, settings string, st sim.StatusConfig, mps, audience int) (*sim.Simulator, int64) {
+	t.Helper()
+	ctx := context.Background()
+	sm := sim.New(sim.Config{
+		Seed:       3,
+		WebhookURL: env.http.URL + WebhookPath,
+		AppSecret:  SimulatorAppSecret(env.srv.cfg),
+		Numbers:    []sim.Number{{PhoneNumberID: pnidA, WABAID: wabaA, MPS: mps, MessagingLimitTier: "TIER_UNLIMITED"}},
+		Templates: []sim.Template{{WABAID: wabaA, Template: whatsapp.Template{
+			Name: "promo_julio", Language: "es_MX", Status: "APPROVED", Category: "MARKETING", ParameterFormat: "POSITIONAL",
+			Components: []whatsapp.TemplateComponent{{Type: "BODY", Text: "Hola, tenemos novedades."}},
+		}}},
+		Statuses: st,
+	})
+	simCtx, stopSim := context.WithCancel(ctx)
+	t.Cleanup(stopSim)
+	sm.Start(simCtx)
+	simSrv := httptest.NewServer(sm)
+	t.Cleanup(simSrv.Close)
+	metaID := sm.Templates()[0].ID
+
+	ws := env.wsA.ID
+	var tmpl, campaign int64
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := env.db.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`UPDATE sender_numbers SET use_simulator = true, app_secret_enc = NULL, throughput_mps = $2, coexistence = false WHERE id = $1`, env.numA, mps)
+	exec(`UPDATE workspaces SET settings = settings || $2::jsonb, messaging_limit = -1 WHERE id = $1`, ws, settings)
+	if err := env.db.QueryRow(ctx, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality)
+		VALUES ($1, $2, $3, 'promo_julio', 'es_MX', 'MARKETING', 'APPROVED', 'GREEN') RETURNING id`, ws, wabaA, metaID).Scan(&tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, sender_number_id, template_id, state, launched_at)
+		VALUES ($1, 'promo', $2, $3, 'running', now()) RETURNING id`, ws, env.numA, tmpl).Scan(&campaign); err != nil {
+		t.Fatal(err)
+	}
+	exec(`WITH c AS (INSERT INTO contacts (workspace_id, phone_e164, consent_at)
+		SELECT $1, '+5730' || lpad(g::text, 8, '0'), now() FROM generate_series(1, $3) g RETURNING id, phone_e164)
+		INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164) SELECT $1, $2, id, phone_e164 FROM c ORDER BY id`, ws, campaign, audience)
+
+	client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
+	deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
+		WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
+	rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true, SendWorkers: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rc.StopAndCancel(sctx)
+	})
+	if _, err := rc.Insert(ctx, jobs.PaceArgs{SenderNumberID: env.numA}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return sm, campaign
+}
+
+// TestWebhookFailuresTripTheBreaker: failures Meta reports by webhook after accepting the
+// sends (131026 undeliverable, the usual way) count for the circuit breaker like failures the
+// send gets at once: a campaign all of whose messages fail pauses by itself.
+func TestWebhookFailuresTripTheBreaker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newWebhookEnv(t)
+	_, campaign := runSimCampaign(t, env, `{}`, sim.StatusConfig{FailedProb: 1, FailureCodes: map[int]float64{131026: 1}}, 20, 200)
+	var state, signal string
+	waitUntil(t, 30*time.Second, "the campaign to pause", func() bool {
+		env.db.QueryRow(ctx, `SELECT state FROM campaigns WHERE id = $1`, campaign).Scan(&state)
+		return state != "running"
+	})
+	env.db.QueryRow(ctx, `SELECT signal FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'paused' ORDER BY id LIMIT 1`, campaign).Scan(&signal)
+	var sent int
+	env.db.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND sent_at IS NOT NULL OR campaign_id = $1 AND state = 'failed'`, campaign).Scan(&sent)
+	if state != "paused" || signal != "circuit_breaker" {
+		t.Fatalf("campaign %s (signal %q) after %d of 200 sends failed by webhook", state, signal, sent)
+	}
+	if sent >= 200 {
+		t.Fatalf("paused only after all %d sends", sent)
 	}
 }
 

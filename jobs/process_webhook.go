@@ -141,10 +141,11 @@ func retryable(err error) bool {
 func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, own []int64, limit int) ([]store.WebhookInboxRow, error) {
 	var (
 		unapplied []string
+		failed    []string // wamids of failed statuses: the circuit breaker looks at their campaigns
 		claimed   []store.WebhookInboxRow
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		claimed = claimed[:0]
+		claimed, failed = claimed[:0], failed[:0]
 		rows, err := store.WebhookInboxClaim(ctx, tx, jobID, own, limit)
 		if err != nil || len(rows) == 0 {
 			return err
@@ -235,6 +236,11 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 				return err
 			}
 			unapplied = res.Unapplied
+			for _, st := range statuses {
+				if st.Status == "failed" {
+					failed = append(failed, st.WAMID)
+				}
+			}
 		}
 		return nil
 	})
@@ -246,6 +252,19 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 	if len(unapplied) > 0 {
 		if _, err := store.StatusEventsApply(ctx, w.db, unapplied); err != nil {
 			return nil, fmt.Errorf("applying statuses of webhooks %v after commit: %w", own, err)
+		}
+	}
+	// Failures Meta reports by webhook (undeliverable, blocked…) count for the circuit
+	// breaker like those a send gets at once: a campaign most of whose messages fail pauses.
+	if len(failed) > 0 {
+		refs, err := store.RunningCampaignsOfSends(ctx, w.db, failed)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			if err := campaignBreaker(ctx, w.db, r.WorkspaceID, r.CampaignID); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return claimed, nil

@@ -597,31 +597,35 @@ func (w *SendMessageWorker) fail(ctx context.Context, a SendMessageArgs, r store
 	return w.breakerAfter(ctx, a)
 }
 
-// breakerAfter, once a failure is recorded, pauses the campaign when the
-// failure share among its last N outcomes passes the workspace's threshold (N and the ratio
-// from the workspace settings; judged once min(N, 20) outcomes exist).
+// breakerAfter, once a failure is recorded, runs the campaign's circuit breaker.
 func (w *SendMessageWorker) breakerAfter(ctx context.Context, a SendMessageArgs) error {
-	{
-		ws, err := store.WorkspaceGetByID(ctx, w.db, a.WorkspaceID)
-		if err != nil {
-			return err
-		}
-		s := ws.Settings.Effective()
-		outcomes, failures, err := store.CampaignBreakerStats(ctx, w.db, a.WorkspaceID, a.CampaignID, s.BreakerWindow)
-		if err != nil {
-			return err
-		}
-		if outcomes < min(s.BreakerWindow, 20) || float64(failures) <= s.BreakerFailureRatio*float64(outcomes) {
-			return nil
-		}
-		ratio := float64(failures) / float64(outcomes)
-		_, err = store.CampaignTransition(ctx, w.db, a.WorkspaceID, a.CampaignID, store.CampaignPaused, store.TransitionParams{
-			Actor: store.ActorRule, Signal: store.SignalCircuitBreaker, Value: strconv.FormatFloat(ratio, 'f', 2, 64),
-			Reason: fmt.Sprintf("%d de los últimos %d envíos fallaron (%.0f %%, umbral %.0f %%)", failures, outcomes, ratio*100, s.BreakerFailureRatio*100),
-		})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return err
-		}
+	return campaignBreaker(ctx, w.db, a.WorkspaceID, a.CampaignID)
+}
+
+// campaignBreaker pauses a campaign when the failure share among its last N outcomes passes
+// the workspace's threshold (N and the ratio from the workspace settings; judged once
+// min(N, 20) outcomes exist). Failures count whether the send got them at once or Meta
+// reported them later by webhook.
+func campaignBreaker(ctx context.Context, db *pgxpool.Pool, workspaceID, campaignID int64) error {
+	ws, err := store.WorkspaceGetByID(ctx, db, workspaceID)
+	if err != nil {
+		return err
+	}
+	s := ws.Settings.Effective()
+	outcomes, failures, err := store.CampaignBreakerStats(ctx, db, workspaceID, campaignID, s.BreakerWindow)
+	if err != nil {
+		return err
+	}
+	if outcomes < min(s.BreakerWindow, 20) || float64(failures) <= s.BreakerFailureRatio*float64(outcomes) {
 		return nil
 	}
+	ratio := float64(failures) / float64(outcomes)
+	_, err = store.CampaignTransition(ctx, db, workspaceID, campaignID, store.CampaignPaused, store.TransitionParams{
+		Actor: store.ActorRule, Signal: store.SignalCircuitBreaker, Value: strconv.FormatFloat(ratio, 'f', 2, 64),
+		Reason: fmt.Sprintf("%d de los últimos %d envíos fallaron (%.0f %%, umbral %.0f %%)", failures, outcomes, ratio*100, s.BreakerFailureRatio*100),
+	})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
 }
