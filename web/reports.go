@@ -92,11 +92,13 @@ func (u *ui) reportTemplate(c echo.Context) error {
 	if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/templates/%d/report", id), nil, &rep); err != nil {
 		return err
 	}
+	// Stacked, the delivered are the read plus the delivered not (yet) read: each column is
+	// the month's delivered and failed messages.
 	pts := make([]barPoint, 0, len(rep.Months))
 	for _, m := range rep.Months {
 		pts = append(pts, barPoint{Label: m.Month, Values: []int64{max(0, m.Delivered-m.Read), m.Read, m.Failed}})
 	}
-	pg.Data = map[string]any{"Report": &rep, "Chart": barChart(pts, []string{"delivered", "read", "failed"}, pg.Lang)}
+	pg.Data = map[string]any{"Report": &rep, "Chart": barChart(pts, []string{"delivered_unread", "read", "failed"}, pg.Lang)}
 	return u.render(c, http.StatusOK, "report_template", pg)
 }
 

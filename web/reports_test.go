@@ -121,3 +121,31 @@ func TestReportNumbersUseTheLanguagesDecimalMark(t *testing.T) {
 		t.Fatalf("time to deliver in English %q, want 1.5 s first", got)
 	}
 }
+
+// The template report's monthly columns stack the read on the delivered not read: that first
+// part is labelled as what it is.
+func TestTemplateReportChartLabels(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	tp := seedTemplate(t, env, env.wsA.ID, "promo_navidad")
+	id := seedRunning(t, env, 3)
+	for _, q := range []string{
+		`UPDATE campaigns SET template_id = $2 WHERE id = $1`,
+		`UPDATE recipients SET state = 'delivered', sent_at = now() - interval '1 minute', delivered_at = now() WHERE campaign_id = $1 AND $2 > 0`,
+		`UPDATE recipients SET state = 'read', read_at = now() WHERE campaign_id = $1 AND $2 > 0
+		   AND id = (SELECT min(id) FROM recipients WHERE campaign_id = $1)`,
+	} {
+		if _, err := env.db.Exec(context.Background(), q, id, tp.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for lang, want := range map[string][2]string{"es": {"Entregados sin leer", "Entregados sin leer 2 · Leídos 1"}, "en": {"Delivered, not read", "Delivered, not read 2 · Read 1"}} {
+		b := env.as(store.RoleAnalyst)
+		b.get("/lang/"+lang).expect(t, http.StatusOK)
+		p := b.get("/reports/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
+		if got := p.text("ul.legend li:first-child"); got != want[0] {
+			t.Errorf("%s: first series labelled %q, want %q", lang, got, want[0])
+		}
+		p.contains(t, "svg.chart g title", want[1])
+	}
+}
