@@ -36,6 +36,41 @@ func export(t *testing.T, db store.DBTX, spec reports.ExportSpec) []byte {
 	return buf.Bytes()
 }
 
+// csvBody checks that a CSV export starts with the UTF-8 byte order mark (Excel needs it to
+// show accents) and returns the CSV after it.
+func csvBody(t *testing.T, b []byte) []byte {
+	t.Helper()
+	body, ok := bytes.CutPrefix(b, []byte("\xEF\xBB\xBF"))
+	if !ok {
+		t.Fatalf("the CSV does not start with a UTF-8 BOM: %q", b[:min(len(b), 16)])
+	}
+	return body
+}
+
+func TestCSVExportStartsWithBOM(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ws := newWorkspace(t, db, "Peñón")
+	for _, kind := range []reports.Kind{reports.KindCampaign, reports.KindContacts} {
+		spec := reports.ExportSpec{WorkspaceID: ws.ID, Kind: kind, Format: reports.CSV, AsOf: reportstest.Base}
+		if kind == reports.KindCampaign {
+			id, err := reportstest.Campaign(context.Background(), db, ws.ID, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.CampaignID = id
+		}
+		b := export(t, db, spec)
+		if !bytes.HasPrefix(b, []byte("\xEF\xBB\xBF")) || bytes.Count(b, []byte("\xEF\xBB\xBF")) != 1 {
+			t.Errorf("%s export: want one UTF-8 BOM, at the start: %q", kind, b[:min(len(b), 32)])
+		}
+		recs, err := csv.NewReader(bytes.NewReader(csvBody(t, b))).ReadAll()
+		if err != nil || len(recs) == 0 || recs[0][0] == "" || recs[0][0][0] == 0xEF {
+			t.Errorf("%s export after the BOM: %v %v", kind, recs, err)
+		}
+	}
+}
+
 func TestExportGeneratedFixtureIsReproducible(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
@@ -57,7 +92,7 @@ func TestExportGeneratedFixtureIsReproducible(t *testing.T) {
 			os.WriteFile("/tmp/rt/export."+string(f), a, 0o644)
 		}
 		if f == reports.CSV {
-			recs, err := csv.NewReader(bytes.NewReader(a)).ReadAll()
+			recs, err := csv.NewReader(bytes.NewReader(csvBody(t, a))).ReadAll()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +130,7 @@ func TestXLSXRowsMatchCSV(t *testing.T) {
 	}
 	spec := reports.ExportSpec{WorkspaceID: ws.ID, Kind: reports.KindCampaign, CampaignID: id, Format: reports.CSV,
 		AsOf: reportstest.Base.Add(20 * time.Minute), Attributes: []string{"ciudad"}}
-	recs, err := csv.NewReader(bytes.NewReader(export(t, db, spec))).ReadAll()
+	recs, err := csv.NewReader(bytes.NewReader(csvBody(t, export(t, db, spec)))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}

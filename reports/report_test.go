@@ -147,7 +147,7 @@ func TestCampaignReport(t *testing.T) {
 
 func csvByPhone(t *testing.T, b []byte) (map[string]map[string]string, []string) {
 	t.Helper()
-	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	recs, err := csv.NewReader(bytes.NewReader(csvBody(t, b))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
