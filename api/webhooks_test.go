@@ -44,12 +44,12 @@ func newWebhookEnv(t testing.TB) *webhookEnv {
 	ctx := context.Background()
 	box := env.srv.box
 	err := env.db.QueryRow(ctx, `INSERT INTO sender_numbers (workspace_id, phone_number_id, waba_id, display_number, app_secret_enc, verify_token, coexistence)
-		VALUES ($1, $2, $3, '5215550783881', $4, $5, true) RETURNING id`, env.wsA.ID, pnidA, wabaA, box.Seal(secretA), verifyTA).Scan(&env.numA)
+		VALUES ($1, $2, $3, '5215550783881', $4, $5, true) RETURNING id`, env.wsA.ID, pnidA, wabaA, box.Seal(secretA), store.VerifyTokenHash(verifyTA)).Scan(&env.numA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = env.db.QueryRow(ctx, `INSERT INTO sender_numbers (workspace_id, phone_number_id, waba_id, display_number, app_secret_enc, verify_token)
-		VALUES ($1, $2, $3, '573001112233', $4, 'verify-token-b') RETURNING id`, env.wsB.ID, pnidB, wabaB, box.Seal(secretB)).Scan(&env.numB)
+		VALUES ($1, $2, $3, '573001112233', $4, $5) RETURNING id`, env.wsB.ID, pnidB, wabaB, box.Seal(secretB), store.VerifyTokenHash("verify-token-b")).Scan(&env.numB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +152,24 @@ func TestWebhookVerifyHandshake(t *testing.T) {
 		if r := get(q); r.Status != http.StatusForbidden {
 			t.Errorf("%s: status %d, want 403", name, r.Status)
 		}
+	}
+	// A registered number's verify token is kept as its hash only; the handshake takes the
+	// token, not the stored hash.
+	n, err := store.SenderNumberCreate(context.Background(), env.db, store.SenderNumberCreateParams{WorkspaceID: env.wsA.ID,
+		PhoneNumberID: "777000111", WABAID: wabaA, VerifyToken: "mi-token-de-verificacion"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	env.db.QueryRow(context.Background(), `SELECT verify_token FROM sender_numbers WHERE id = $1`, n.ID).Scan(&stored)
+	if stored != store.VerifyTokenHash("mi-token-de-verificacion") || strings.Contains(stored, "mi-token") {
+		t.Fatalf("verify token stored as %q", stored)
+	}
+	if r := get(url.Values{"hub.mode": {"subscribe"}, "hub.challenge": {"7"}, "hub.verify_token": {"mi-token-de-verificacion"}}); r.Status != http.StatusOK {
+		t.Fatalf("the registered token: %d", r.Status)
+	}
+	if r := get(url.Values{"hub.mode": {"subscribe"}, "hub.challenge": {"7"}, "hub.verify_token": {stored}}); r.Status != http.StatusForbidden {
+		t.Fatalf("the stored hash as a token: %d, want 403", r.Status)
 	}
 }
 

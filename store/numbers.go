@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -27,7 +29,7 @@ type SenderNumber struct {
 	AppSecretEnc        []byte     `json:"-"`
 	HasAccessToken      bool       `json:"has_access_token"`
 	HasAppSecret        bool       `json:"has_app_secret"`
-	VerifyToken         string     `json:"-"`
+	VerifyToken         string     `json:"-"` // its VerifyTokenHash
 	HasVerifyToken      bool       `json:"has_verify_token"`
 	UseSimulator        bool       `json:"use_simulator"`
 	Coexistence         bool       `json:"coexistence"`
@@ -166,6 +168,16 @@ type SenderNumberCreateParams struct {
 	ThroughputCap  *int
 }
 
+// VerifyTokenHash is how a webhook verify token is stored: "sha256:" and its hex SHA-256 ("" for
+// none). The handshake compares hashes; the token itself is never kept.
+func VerifyTokenHash(token string) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 func validNumericID(s string) bool {
 	if s == "" || len(s) > 40 {
 		return false
@@ -204,7 +216,7 @@ func SenderNumberCreate(ctx context.Context, db DBTX, p SenderNumberCreateParams
 		                            app_secret_enc, verify_token, use_simulator, coexistence, throughput_mps, throughput_cap)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+senderNumberColumns,
 		p.WorkspaceID, p.PhoneNumberID, p.WABAID, strings.TrimSpace(p.DisplayNumber), p.AccessTokenEnc, p.AppSecretEnc,
-		p.VerifyToken, p.UseSimulator, p.Coexistence, mps, p.ThroughputCap))
+		VerifyTokenHash(p.VerifyToken), p.UseSimulator, p.Coexistence, mps, p.ThroughputCap))
 	if IsUniqueViolation(err) {
 		return n, fmt.Errorf("%w: ese phone_number_id ya está registrado", ErrConflict)
 	}
@@ -240,7 +252,7 @@ func SenderNumberUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64,
 		n.AppSecretEnc = *u.AppSecretEnc
 	}
 	if u.VerifyToken != nil {
-		n.VerifyToken = *u.VerifyToken
+		n.VerifyToken = VerifyTokenHash(*u.VerifyToken)
 	}
 	if u.UseSimulator != nil {
 		n.UseSimulator = *u.UseSimulator

@@ -86,7 +86,7 @@ func WebhookVerifyTokenKnown(ctx context.Context, db DBTX, token string) (bool, 
 		return false, nil
 	}
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sender_numbers WHERE verify_token = $1 AND verify_token <> '')`, token).Scan(&ok)
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sender_numbers WHERE verify_token = $1 AND verify_token <> '')`, VerifyTokenHash(token)).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("checking a webhook verify token: %w", err)
 	}
