@@ -657,6 +657,10 @@ func (s *Server) postCampaignSchedule(c echo.Context) error {
 	if !plan.Ready {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "not_ready", Message: "la campaña no está lista para programarse", Details: plan.Problems}
 	}
+	ws, err := store.WorkspaceGetByID(ctx, s.db, cp.WorkspaceID)
+	if err != nil {
+		return err
+	}
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return err
@@ -665,8 +669,9 @@ func (s *Server) postCampaignSchedule(c echo.Context) error {
 	if _, err := store.CampaignUpdateDraft(ctx, tx, cp); err != nil {
 		return err
 	}
+	// The log reads in the workspace's time, as every date the owner sees.
 	out, err := store.CampaignTransition(ctx, tx, cp.WorkspaceID, cp.ID, store.CampaignScheduled,
-		userParams(c, "", "programada para "+at.In(time.UTC).Format(time.RFC3339)))
+		userParams(c, "", "programada para el "+at.In(ws.Location()).Format("02/01/2006 a las 15:04")+" ("+ws.TimeZone+")"))
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,13 @@ func TestCampaignLifecycle(t *testing.T) {
 	if cp.State != store.CampaignScheduled || cp.ScheduledAt == nil || !cp.ScheduledAt.Equal(at) || cp.ScheduledAtLocal == "" {
 		t.Fatalf("scheduled %+v", cp)
 	}
+	// The campaign's log says when in the workspace's time, as the owner reads every date.
+	var logged string
+	e.db.QueryRow(ctx, `SELECT reason FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'scheduled' ORDER BY id DESC LIMIT 1`, cp.ID).Scan(&logged)
+	bogota, _ := time.LoadLocation("America/Bogota")
+	if want := at.In(bogota).Format("02/01/2006 a las 15:04"); !strings.Contains(logged, want) {
+		t.Fatalf("the log says %q, want the time in Bogotá (%s)", logged, want)
+	}
 	var jobAt time.Time
 	if err := e.db.QueryRow(ctx, `SELECT scheduled_at FROM river_job WHERE kind = 'launch_campaign' AND (args->>'campaign_id')::bigint = $1`, cp.ID).Scan(&jobAt); err != nil {
 		t.Fatalf("launch job not inserted: %v", err)
