@@ -310,3 +310,49 @@ func TestContactsMoreKeepsFilters(t *testing.T) {
 		t.Fatalf("paging through tag=pag listed %d contacts, want 70", len(seen))
 	}
 }
+
+// A contact's consent evidence is listed with labels in the page's language, the import it
+// came from linked.
+func TestContactConsentEvidenceInWords(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	var id int64
+	if err := env.db.QueryRow(context.Background(), `INSERT INTO contacts (workspace_id, phone_e164, name, consent_at, consent_source, consent_evidence)
+		VALUES ($1, '+573001110000', 'Con Evidencia', now(), 'import', '{"import_id": 42, "file_sha256": "ab12cd", "row": 7}') RETURNING id`, env.wsA.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	b := env.as(store.RoleAnalyst)
+	p := b.get("/contacts/"+itoa(id)).expect(t, http.StatusOK)
+	for key, want := range map[string]string{"import_id": "Importación", "file_sha256": "Huella del archivo (SHA-256)", "row": "Fila del archivo"} {
+		if got := p.text(`dt[data-evidence="` + key + `"]`); got != want {
+			t.Errorf("evidence %s labelled %q, want %q", key, got, want)
+		}
+	}
+	p.has(t, `dt[data-evidence="import_id"] + dd a[href="/imports/42"]`)
+	p.contains(t, `dt[data-evidence="file_sha256"] + dd`, "ab12cd")
+	if strings.Contains(p.text("main"), "file_sha256") {
+		t.Fatal("the raw evidence key is shown")
+	}
+	b.get("/lang/en").expect(t, http.StatusOK)
+	p = b.get("/contacts/"+itoa(id)).expect(t, http.StatusOK)
+	if got := p.text(`dt[data-evidence="row"]`); got != "Row in the file" {
+		t.Errorf("English evidence label %q", got)
+	}
+}
+
+// A campaign message in a contact's timeline shows its state in words.
+func TestContactTimelineStateInWords(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	cid := seedRunning(t, env, 1)
+	var id int64
+	if err := env.db.QueryRow(context.Background(), `UPDATE recipients SET state = 'delivered', sent_at = now(), delivered_at = now()
+		WHERE campaign_id = $1 RETURNING contact_id`, cid).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	p := env.as(store.RoleAnalyst).get("/contacts/"+itoa(id)).expect(t, http.StatusOK)
+	p.contains(t, "ol.timeline li .badge", "entregado")
+	if strings.Contains(p.text("ol.timeline"), "delivered") {
+		t.Fatalf("timeline shows the raw state: %q", p.text("ol.timeline"))
+	}
+}

@@ -34,7 +34,8 @@ func TestReports(t *testing.T) {
 			b.get("/reports/campaigns/"+itoa(c.ID)+"?bucket=day").expect(t, http.StatusOK)
 
 			p = b.get("/reports/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
-			p.contains(t, "table.history", "YELLOW")
+			p.contains(t, `table.history tr[data-kind="quality"]`, "calidad media")
+			noRawMetaValues(t, p)
 			p.has(t, `#export-csv[href="/api/v1/exports/templates/`+itoa(tp.ID)+`?format=csv"]`)
 
 			p = b.get("/reports/numbers/"+itoa(n.ID)).expect(t, http.StatusOK)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -47,9 +48,17 @@ func TestTemplates(t *testing.T) {
 			if p.Doc.Find(`tr[data-template="`+itoa(other.ID)+`"]`).Length() != 0 {
 				t.Fatal("another workspace's template is listed")
 			}
-			if row.Find(".badge.cat").Text() != "MARKETING" || row.Find(".st-approved").Length() != 1 || row.Find(".q-yellow").Length() != 1 {
+			if row.Find(".badge.cat").Text() != "marketing" || row.Find(".st-approved").Text() != "aprobada" || row.Find(".q-yellow").Text() != "calidad media" {
 				t.Fatalf("badges: %s", row.Text())
 			}
+			// Meta's values in words; the filter's options keep them as values
+			if got := p.text(`#f-status option[value="APPROVED"]`); got != "aprobada" {
+				t.Fatalf("status filter option APPROVED reads %q", got)
+			}
+			if got := p.text(`#f-category option[value="UTILITY"]`); got != "utilidad" {
+				t.Fatalf("category filter option UTILITY reads %q", got)
+			}
+			noRawMetaValues(t, p)
 			p.contains(t, `tr[data-template="`+itoa(tp.ID)+`"]`, "body.1")
 			if role == store.RoleAnalyst {
 				p.hasNot(t, "#sync-templates")
@@ -59,10 +68,26 @@ func TestTemplates(t *testing.T) {
 			p = b.get("/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
 			p.contains(t, ".bubble .body", "Hola {{1}}, tenemos 20% de descuento")
 			p.contains(t, ".bubble", "Me interesa")
-			p.contains(t, "table.history", "YELLOW")
+			p.contains(t, "table.history", "calidad media")
+			p.contains(t, `table.history tr[data-kind="quality"] td:nth-child(2)`, "calidad")
+			p.contains(t, `table.history tr[data-kind="quality"] td:nth-child(3)`, "calidad alta")
+			p.contains(t, `table.history tr[data-kind="quality"] td:nth-child(5)`, "aviso de Meta")
 			p.contains(t, "main", "la variable {{2}} del cuerpo")
+			noRawMetaValues(t, p)
 		})
 	}
+	t.Run("English", func(t *testing.T) {
+		b := env.as(store.RoleAnalyst)
+		b.get("/lang/en").expect(t, http.StatusOK)
+		p := b.get("/templates").expect(t, http.StatusOK)
+		row := p.has(t, `tr[data-template="`+itoa(tp.ID)+`"]`)
+		if row.Find(".st-approved").Text() != "approved" || row.Find(".q-yellow").Text() != "medium quality" || row.Find(".badge.cat").Text() != "marketing" {
+			t.Fatalf("English badges: %s", row.Text())
+		}
+		p = b.get("/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
+		p.contains(t, `table.history tr[data-kind="quality"]`, "high quality")
+		noRawMetaValues(t, p)
+	})
 	t.Run("Filter", func(t *testing.T) {
 		p := env.as(store.RoleAnalyst).get("/templates?status=REJECTED").expect(t, http.StatusOK)
 		p.hasNot(t, "tr[data-template]")
@@ -76,4 +101,16 @@ func TestTemplates(t *testing.T) {
 		p := env.as(store.RoleMarketer).post("/templates/sync", nil).expect(t, http.StatusOK)
 		p.has(t, ".flash")
 	})
+}
+
+// noRawMetaValues fails if the page's text shows one of Meta's raw values (GREEN, APPROVED,
+// MARKETING…) instead of its words.
+func noRawMetaValues(t testing.TB, p htmlPage) {
+	t.Helper()
+	text := p.text("main")
+	for _, raw := range []string{"GREEN", "YELLOW", "RED", "UNKNOWN", "APPROVED", "PENDING", "PAUSED", "REJECTED", "DISABLED", "DELETED", "MARKETING", "UTILITY", "AUTHENTICATION"} {
+		if regexp.MustCompile(`\b` + raw + `\b`).MatchString(text) {
+			t.Errorf("%s shows %s: %s", p.URL, raw, truncate(text, 600))
+		}
+	}
 }
