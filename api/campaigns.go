@@ -424,6 +424,11 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	window := ws.Settings.Window(cp.SendWindow) // the quiet hours when the campaign has no window
 	plan.Window = planWindow{SendWindow: window, TimeZone: ws.TimeZone,
 		OpenNow: window.Contains(plan.StartsAt, loc), NextOpen: window.NextOpen(plan.StartsAt, loc)}
+	if ws.Settings.InQuietHours(cp.SendWindow) {
+		e := ws.Settings.Effective()
+		warn("quiet_hours", fmt.Sprintf("la ventana de envío de la campaña incluye horas de silencio del espacio de trabajo (%s–%s): se enviarán mensajes a esas horas",
+			e.QuietHoursStart, e.QuietHoursEnd))
+	}
 	if !plan.Window.OpenNow {
 		warn("outside_window", "la hora de inicio está fuera de la ventana de envío: empezará "+plan.Window.NextOpen.In(loc).Format("2006-01-02 15:04"))
 	}

@@ -81,6 +81,23 @@ func (s WorkspaceSettings) Window(own SendWindow) SendWindow {
 	return SendWindow{Start: e.QuietHoursEnd, End: e.QuietHoursStart}
 }
 
+// InQuietHours reports whether a campaign's own window w sends during some of the workspace's
+// quiet hours (it overrides them: the launch plan warns).
+func (s WorkspaceSettings) InQuietHours(w SendWindow) bool {
+	if w.IsZero() {
+		return false
+	}
+	allowed := s.Window(SendWindow{})
+	week := time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC) // a Sunday
+	for m := 0; m < 7*24*60; m += 5 {
+		t := week.Add(time.Duration(m) * time.Minute)
+		if w.Contains(t, time.UTC) && !allowed.Contains(t, time.UTC) {
+			return true
+		}
+	}
+	return false
+}
+
 // Effective returns s with defaults filled in.
 func (s WorkspaceSettings) Effective() WorkspaceSettings {
 	if s.QuietHoursStart == "" {
