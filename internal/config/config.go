@@ -41,10 +41,14 @@ type Config struct {
 	MetricsToken    string        // PREGON_METRICS_TOKEN: bearer token for /metrics; empty = loopback only
 }
 
-// Var documents one setting; the README table is generated from these.
+// Var documents one setting; the README table is generated from these. A setting whose
+// default is true or false is a yes/no one: its flag is a boolean (--demo, --demo=false).
 type Var struct {
 	Env, Flag, Default, Help string
 }
+
+// Bool says whether the setting is a yes/no one.
+func (v Var) Bool() bool { return v.Default == "true" || v.Default == "false" }
 
 // Vars lists every setting.
 var Vars = []Var{
@@ -54,15 +58,15 @@ var Vars = []Var{
 	{"PREGON_DATA_DIR", "data-dir", "./.pregon", "Data folder: embedded cluster, uploads, exports, generated secret key."},
 	{"PREGON_SECRET_KEY", "", "(generated)", "32-byte key (hex or base64) that encrypts access tokens and app secrets at rest. PREGON_SECRET_KEY_FILE reads it from a file. Generated into the data folder when unset."},
 	{"PREGON_MIGRATE", "migrate", "true", "Apply migrations at start."},
-	{"PREGON_WORKERS", "workers", "true", "Run River workers in `serve` (`--no-workers` for API-only replicas)."},
+	{"PREGON_WORKERS", "workers", "true", "Run River workers in serve (--no-workers for API-only replicas)."},
 	{"PREGON_LOG_FORMAT", "log-format", "text", "Log format: json or text."},
 	{"PREGON_LOG_LEVEL", "log-level", "info", "debug, info, warn or error."},
 	{"PREGON_UPLOAD_LIMIT_MB", "upload-limit-mb", "100", "Largest contact file accepted, in MB."},
 	{"PREGON_SIMULATOR", "simulator", "auto", "Built-in WhatsApp simulator: auto (for numbers without Meta credentials), on, off."},
-	{"PREGON_SIMULATOR_URL", "simulator-url", "http://<addr>/sim", "Where workers reach the built-in simulator that `serve` mounts (set it on `pregon worker` machines)."},
+	{"PREGON_SIMULATOR_URL", "simulator-url", "http://<addr>/sim", "Where workers reach the built-in simulator that serve mounts (set it on pregon worker machines)."},
 	{"PREGON_GRAPH_URL", "graph-url", "https://graph.facebook.com", "Cloud API base URL."},
 	{"PREGON_GRAPH_VERSION", "graph-version", "v23.0", "Graph API version pinned for every call."},
-	{"PREGON_DEMO", "demo", "false", "Seed the demo workspace, number, templates and sample workbook at start (`make run` sets it)."},
+	{"PREGON_DEMO", "demo", "false", "Seed the demo workspace, number, templates and sample workbook at start (make run sets it)."},
 	{"PREGON_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "How long in-flight requests and jobs get on shutdown."},
 	{"PREGON_SEND_WORKERS", "send-workers", "200", "Concurrent send jobs per process (Little's law: throughput × API latency)."},
 	{"PREGON_RATE_CARD", "rate-card", "", "Optional CSV rate card for cost estimates (see README)."},
@@ -89,7 +93,13 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 		s := val
 		vals[v.Env] = &s
 		if v.Flag != "" && fs != nil {
-			fs.StringVar(vals[v.Env], v.Flag, s, v.Help)
+			// Usage text is plain: flag.PrintDefaults takes a back-quoted word for the argument's name.
+			usage := v.Help + " (" + v.Env + ")"
+			if v.Bool() {
+				fs.Var(boolFlag{vals[v.Env]}, v.Flag, usage)
+			} else {
+				fs.StringVar(vals[v.Env], v.Flag, s, usage)
+			}
 		}
 	}
 	noWorkers := false
@@ -223,6 +233,27 @@ func decodeKey(s string) ([]byte, error) {
 	}
 	return nil, errors.New("want 32 bytes as 64 hex characters or base64")
 }
+
+// boolFlag is a yes/no flag kept as the text of its variable, so that the flag (--demo,
+// --demo=false) and the environment (PREGON_DEMO=true) go through the same parseBool.
+type boolFlag struct{ s *string }
+
+func (b boolFlag) String() string {
+	if b.s == nil {
+		return "false"
+	}
+	return *b.s
+}
+
+func (b boolFlag) Set(v string) error {
+	if _, err := parseBool("", v); err != nil {
+		return errors.New("want true or false")
+	}
+	*b.s = v
+	return nil
+}
+
+func (b boolFlag) IsBoolFlag() bool { return true }
 
 func parseBool(name, s string) (bool, error) {
 	switch strings.ToLower(s) {
