@@ -17,18 +17,24 @@ var version = "dev"
 const usage = `pregon — campaigns and broadcasts for the WhatsApp Business Cloud API
 
 Usage:
-  pregon serve [--no-workers] [flags]   API, admin UI and workers (PREGON_* env vars, flags override)
-  pregon worker [flags]                 workers only, for scale-out
-  pregon migrate up|status              apply or list migrations
-  pregon user create --workspace NAME --email E --password P [--role owner]
-  pregon version
+  pregon serve [flags]              API, admin UI and workers (--no-workers: API only; --demo: seed a demo)
+  pregon worker [flags]             River workers only, for scale-out
+  pregon migrate up|status          apply or list the database migrations
+  pregon user create [flags]        add a user to a workspace (--workspace, --email, --password, --role)
+  pregon import FILE [flags]        import contacts from an .xlsx or .csv file (--workspace ID|NAME)
+  pregon export KIND [ID] [flags]   export a campaign, a template's campaigns or the contacts (CSV or XLSX)
+  pregon sim [flags]                run the WhatsApp Cloud API simulator on its own
+  pregon demo [flags]               write the demo contact workbook (-o FILE, --rows N)
+  pregon version                    print the version
 
+Settings come from PREGON_* environment variables; flags override them.
 Run 'pregon <command> -h' for the flags of a command.
 `
 
 type command func(ctx context.Context, args []string) error
 
-func main() {
+// commands are every subcommand, by name (the usage text lists each one).
+func commands() map[string]command {
 	cmds := map[string]command{
 		"serve":   runServe,
 		"worker":  runWorker,
@@ -39,6 +45,11 @@ func main() {
 	for name, c := range extraCommands {
 		cmds[name] = c
 	}
+	return cmds
+}
+
+func main() {
+	cmds := commands()
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		fmt.Print(usage)
 		if len(os.Args) < 2 {

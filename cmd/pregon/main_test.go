@@ -175,3 +175,27 @@ func TestBinary(t *testing.T) {
 		}
 	})
 }
+
+// pregon --help lists every command, one line each.
+func TestUsageListsEveryCommand(t *testing.T) {
+	cmds := commands()
+	for _, name := range []string{"serve", "worker", "migrate", "user", "import", "export", "sim", "demo", "version"} {
+		if cmds[name] == nil {
+			t.Errorf("command %s is not registered", name)
+		}
+	}
+	lines := map[string]int{}
+	for _, l := range strings.Split(usage, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "pregon" && strings.HasPrefix(l, "  ") {
+			lines[f[1]]++
+		}
+	}
+	for name := range cmds {
+		if lines[name] != 1 {
+			t.Errorf("usage lists %s on %d lines, want 1:\n%s", name, lines[name], usage)
+		}
+	}
+	if len(lines) != len(cmds) {
+		t.Errorf("usage lists %d commands, %d exist", len(lines), len(cmds))
+	}
+}
