@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pregon/pregon/reports"
+	"github.com/pregon/pregon/store"
 )
 
 func init() { extraCommands["export"] = runExport }
@@ -102,14 +106,19 @@ func runExport(ctx context.Context, args []string) error {
 			err = e.pool.QueryRow(ctx, `SELECT workspace_id FROM templates WHERE id = $1`, subject).Scan(&workspace)
 		}
 	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return subjectNotFound(ctx, e, spec.Kind, subject, 0)
+	}
 	if err != nil {
-		return fmt.Errorf("%s %d not found: %w", spec.Kind, subject, err)
+		return fmt.Errorf("finding %s %d: %w", spec.Kind, subject, err)
 	}
 	spec.WorkspaceID = workspace
 	if err := spec.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	if err := reports.CheckSubject(ctx, e.pool, spec); err != nil {
+	if err := reports.CheckSubject(ctx, e.pool, spec); errors.Is(err, store.ErrNotFound) {
+		return subjectNotFound(ctx, e, spec.Kind, subject, workspace)
+	} else if err != nil {
 		return fmt.Errorf("%s %d in workspace %d: %w", spec.Kind, subject, workspace, err)
 	}
 	total, err := reports.Count(ctx, e.pool, spec)
@@ -189,4 +198,23 @@ func (p *progressBar) done(n int64, err error) {
 	if err == nil {
 		fmt.Fprintf(p.w, "%s: %d rows in %.1fs\n", p.label, n, time.Since(p.start).Seconds())
 	}
+}
+
+// subjectNotFound says, in Spanish, that the campaign or template to export does not exist in
+// the workspace (0: in any workspace).
+func subjectNotFound(ctx context.Context, e *env, kind reports.Kind, id, workspace int64) error {
+	what := "campaña"
+	if kind == reports.KindTemplate {
+		what = "plantilla"
+	}
+	if workspace == 0 {
+		return fmt.Errorf("%s %d no encontrada en ningún espacio de trabajo", what, id)
+	}
+	where := fmt.Sprintf("el espacio de trabajo %d", workspace)
+	if ws, err := store.WorkspaceGetByID(ctx, e.pool, workspace); err == nil {
+		where += fmt.Sprintf(" («%s»)", ws.Name)
+	} else if errors.Is(err, store.ErrNotFound) {
+		where += ", que no existe"
+	}
+	return fmt.Errorf("%s %d no encontrada en %s", what, id, where)
 }

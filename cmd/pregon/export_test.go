@@ -13,6 +13,7 @@ import (
 
 	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/reports/reportstest"
+	"github.com/pregon/pregon/store"
 )
 
 func TestExportCommand(t *testing.T) {
@@ -55,8 +56,24 @@ func TestExportCommand(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "export", "campaign", fmt.Sprint(id), "--workspace", fmt.Sprint(ws.ID+99), "-o", filepath.Join(dir, "x.csv"))
 	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "not found") {
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), fmt.Sprintf("campaña %d no encontrada en el espacio de trabajo %d, que no existe", id, ws.ID+99)) {
 		t.Fatalf("another workspace's campaign: %v %s", err, out)
+	}
+	other, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Otra"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{
+		fmt.Sprintf("campaign %d --workspace %d", id, other.ID): fmt.Sprintf("campaña %d no encontrada en el espacio de trabajo %d («Otra»)", id, other.ID),
+		"campaign 999999": "campaña 999999 no encontrada en ningún espacio de trabajo",
+		"template 999999": "plantilla 999999 no encontrada en ningún espacio de trabajo",
+	} {
+		cmd := exec.Command(bin, append([]string{"export"}, strings.Fields(args)...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) || strings.Contains(string(out), "no rows") {
+			t.Errorf("export %s: %v %s, want %q", args, err, out, want)
+		}
 	}
 	cmd = exec.Command(bin, "export", "nada")
 	cmd.Env = env
