@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -549,7 +550,14 @@ func backPath(c echo.Context) string {
 
 // localPath accepts only same-site paths for ?next= redirects.
 func localPath(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+	// Browsers drop tabs and newlines and read "\" as "/" in a URL: "/\t/evil.example" is
+	// "//evil.example", another site. A path with any of them, or that parses with a scheme or
+	// a host, is not ours.
+	if s == "" || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\\") || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(s, "//") {
 		return "/"
 	}
 	return s

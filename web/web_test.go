@@ -116,6 +116,18 @@ func TestLogin(t *testing.T) {
 		if p.URL != "/" {
 			t.Fatalf("open redirect: landed on %s", p.URL)
 		}
+		// Browsers drop tabs and newlines and read "\" as "/": each of these is another site.
+		for _, next := range []string{"/\t/evil.example/x", "/\n/evil.example", "/\\evil.example",
+			"https://evil.example", "/\r\n//evil.example", "///evil.example"} {
+			if got := localPath(next); got != "/" {
+				t.Errorf("localPath(%q) = %q, want /", next, got)
+			}
+		}
+		for _, ok := range []string{"/settings", "/contacts?tag=vip&cursor=3", "/campaigns/4#log"} {
+			if got := localPath(ok); got != ok {
+				t.Errorf("localPath(%q) = %q, want it kept", ok, got)
+			}
+		}
 		p.contains(t, "h1", "Inicio")
 	})
 
