@@ -140,6 +140,9 @@ func (s *Server) mountRoutes(extra []Mount) error {
 		if m.Role != "" {
 			mw = append(mw, s.Authenticate, RequireRole(store.Role(m.Role)))
 		}
+		if m.Operator {
+			mw = append(mw, s.Authenticate, s.requireOperator)
+		}
 		prefix := strings.TrimRight(m.Prefix, "/")
 		e.Any(prefix, h, mw...)
 		e.Any(prefix+"/*", h, mw...)

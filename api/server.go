@@ -44,6 +44,9 @@ type Mount struct {
 	Prefix  string
 	Handler http.Handler
 	Role    string
+	// Operator: only the installation's operators (config AdminEmails), logged in with a
+	// session, may use it (it spans every workspace: the River UI).
+	Operator bool
 }
 
 // Server is the HTTP API.

@@ -1,12 +1,21 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/pregon/pregon/internal/config"
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/internal/secret"
+	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
 )
 
@@ -109,5 +118,85 @@ func TestLoginTakesJSONOnly(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("a JSON login answered %d", res.StatusCode)
+	}
+}
+
+// TestOperatorOnlyMount: a mount that spans every workspace (the River UI) opens only for the
+// installation's operators logged in with a session, never for a workspace's owner or token.
+func TestOperatorOnlyMount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	cfg, err := config.Load(func(k string) string {
+		if k == "PREGON_ADMIN_EMAILS" {
+			return "Ops@Pregon.test"
+		}
+		return ""
+	}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir, cfg.SecretKey = t.TempDir(), bytes.Repeat([]byte{7}, 32)
+	box, _ := secret.New(cfg.SecretKey)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client, err := jobs.NewClient(db, jobs.Deps{Config: cfg, DB: db, Box: box, Logger: log}, jobs.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsSeen := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("every workspace's jobs")) })
+	srv, err := New(Deps{Config: cfg, DB: db, River: client, Box: box, Logger: log,
+		Extra: []Mount{{Prefix: "/admin/river", Handler: jobsSeen, Operator: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"ops@pregon.test", "duena@tienda.test"} {
+		if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Password: "una-clave-larga", Role: store.RoleOwner}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token, _, err := store.APITokenCreate(ctx, db, store.APITokenCreateParams{WorkspaceID: ws.ID, Name: "owner", Role: store.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(email, bearer string) int {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		if email != "" {
+			res, err := c.Post(hs.URL+"/api/v1/auth/login", "application/json",
+				strings.NewReader(`{"email":"`+email+`","password":"una-clave-larga"}`))
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("login %s: %v %v", email, err, res.Status)
+			}
+			res.Body.Close()
+		}
+		req, _ := http.NewRequest("GET", hs.URL+"/admin/river/api/jobs", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get("ops@pregon.test", ""); got != http.StatusOK {
+		t.Errorf("the operator: %d, want 200", got)
+	}
+	if got := get("duena@tienda.test", ""); got != http.StatusForbidden {
+		t.Errorf("a workspace's owner: %d, want 403", got)
+	}
+	if got := get("", token); got != http.StatusForbidden {
+		t.Errorf("an owner API token: %d, want 403", got)
+	}
+	if got := get("", ""); got != http.StatusUnauthorized {
+		t.Errorf("nobody: %d, want 401", got)
 	}
 }

@@ -69,9 +69,12 @@ func runServe(ctx context.Context, args []string) error {
 	if err := ui.Start(ctx); err != nil {
 		return fmt.Errorf("starting River UI: %w", err)
 	}
+	if e.cfg.Demo && len(e.cfg.AdminEmails) == 0 {
+		e.cfg.AdminEmails = []string{demoEmail} // make run: the demo owner operates the installation
+	}
 	srv, err := api.New(api.Deps{
 		Config: e.cfg, DB: apiDB, River: client, Box: e.box, Logger: log, WhatsApp: wa,
-		Extra: append(extra, api.Mount{Prefix: "/admin/river", Handler: ui, Role: "owner"}),
+		Extra: append(extra, api.Mount{Prefix: "/admin/river", Handler: ui, Operator: true}),
 	})
 	if err != nil {
 		return err

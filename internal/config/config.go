@@ -39,6 +39,7 @@ type Config struct {
 	SendWorkers     int           // PREGON_SEND_WORKERS: concurrent sends per process
 	RateCardFile    string        // PREGON_RATE_CARD: optional price list (CSV) for cost estimates
 	MetricsToken    string        // PREGON_METRICS_TOKEN: bearer token for /metrics; empty = loopback only
+	AdminEmails     []string      // PREGON_ADMIN_EMAILS: the installation's operators (River UI), lower case
 }
 
 // Var documents one setting; the README table is generated from these. A setting whose
@@ -71,11 +72,16 @@ var Vars = []Var{
 	{"PREGON_SEND_WORKERS", "send-workers", "200", "Concurrent send jobs per process (Little's law: throughput × API latency)."},
 	{"PREGON_RATE_CARD", "rate-card", "", "Optional CSV rate card for cost estimates (see README)."},
 	{"PREGON_METRICS_TOKEN", "metrics-token", "", "Bearer token Prometheus sends to /metrics. Empty: /metrics answers loopback clients only."},
+	{"PREGON_ADMIN_EMAILS", "admin-emails", "", "Comma-separated e-mails of the installation's operators: only they, logged in, open the River UI (/admin/river), which shows every workspace's jobs. Empty: nobody (make run: the demo owner)."},
 }
+
+// secretVars are settings whose value --help must not print as the flag's default.
+var secretVars = map[string]bool{"DATABASE_URL": true, "PREGON_METRICS_TOKEN": true}
 
 // Load reads the environment (getenv) and then args as flag overrides.
 func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, error) {
 	vals := map[string]*string{}
+	secretFlags := map[string][2]*string{} // flag → its own value, the setting's
 	for _, v := range Vars {
 		val := getenv(v.Env)
 		if val == "" && v.Env == "PREGON_SECRET_KEY" {
@@ -97,6 +103,12 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 			usage := v.Help + " (" + v.Env + ")"
 			if v.Bool() {
 				fs.Var(boolFlag{vals[v.Env]}, v.Flag, usage)
+			} else if secretVars[v.Env] {
+				// Defined with an empty default so --help does not print the environment's
+				// value (a password in DATABASE_URL); copied over after parsing if given.
+				override := new(string)
+				fs.StringVar(override, v.Flag, "", usage)
+				secretFlags[v.Flag] = [2]*string{override, vals[v.Env]}
 			} else {
 				fs.StringVar(vals[v.Env], v.Flag, s, usage)
 			}
@@ -108,6 +120,11 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 		if err := fs.Parse(args); err != nil {
 			return Config{}, err
 		}
+		fs.Visit(func(f *flag.Flag) {
+			if p, ok := secretFlags[f.Name]; ok {
+				*p[1] = *p[0]
+			}
+		})
 	}
 	get := func(k string) string { return strings.TrimSpace(*vals[k]) }
 	var c Config
@@ -193,6 +210,14 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 	}
 	c.RateCardFile = get("PREGON_RATE_CARD")
 	c.MetricsToken = get("PREGON_METRICS_TOKEN")
+	for _, e := range strings.Split(get("PREGON_ADMIN_EMAILS"), ",") {
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+			if !strings.Contains(e, "@") {
+				return c, fmt.Errorf("PREGON_ADMIN_EMAILS: %q is not an e-mail address", e)
+			}
+			c.AdminEmails = append(c.AdminEmails, e)
+		}
+	}
 	return c, nil
 }
 
@@ -254,6 +279,17 @@ func (b boolFlag) Set(v string) error {
 }
 
 func (b boolFlag) IsBoolFlag() bool { return true }
+
+// IsAdmin says whether email is one of the installation's operators.
+func (c Config) IsAdmin(email string) bool {
+	email = strings.ToLower(strings.TrimSpace(email))
+	for _, a := range c.AdminEmails {
+		if a == email {
+			return true
+		}
+	}
+	return false
+}
 
 func parseBool(name, s string) (bool, error) {
 	switch strings.ToLower(s) {
