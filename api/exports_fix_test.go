@@ -54,7 +54,7 @@ func TestExportContactsDownloadNeedsMarketer(t *testing.T) {
 			if e.DownloadURL != path+"/download" {
 				t.Fatalf("%s: download_url = %q", role, e.DownloadURL)
 			}
-			if f := env.as(role).do(http.MethodGet, e.DownloadURL, nil).expect(t, http.StatusOK); !bytes.HasPrefix(f.Body, []byte("contact_id,")) {
+			if f := env.as(role).do(http.MethodGet, e.DownloadURL, nil).expect(t, http.StatusOK); !bytes.HasPrefix(f.Body, []byte("\ufeffcontact_id,")) { // the BOM, then the header
 				t.Fatalf("%s: file starts %.40q", role, f.Body)
 			}
 		}
