@@ -12,8 +12,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/phone"
 	"github.com/pregon/pregon/store"
 )
@@ -316,7 +318,18 @@ func (s *Server) deleteContact(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := store.ContactErase(c.Request().Context(), s.db, principal(c).WorkspaceID, id); err != nil {
+	// The erasure and the job that blanks Meta's raw webhook bodies naming the contact commit
+	// together.
+	ctx := c.Request().Context()
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		scrub, err := store.ContactEraseScrub(ctx, tx, principal(c).WorkspaceID, id)
+		if err != nil || scrub == 0 {
+			return err
+		}
+		_, err = s.river.InsertTx(ctx, tx, jobs.EraseWebhookBodiesArgs{ScrubID: scrub}, nil)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

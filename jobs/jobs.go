@@ -56,6 +56,7 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 		d.Logger = slog.Default()
 	}
 	river.AddWorker(ws, &CleanupWorker{db: d.DB})
+	river.AddWorker(ws, NewEraseWebhookBodiesWorker(d))
 	river.AddWorker(ws, NewExportWorker(d))
 	river.AddWorker(ws, NewPaceWorker(d))
 	river.AddWorker(ws, NewSendMessageWorker(d))

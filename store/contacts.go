@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -340,11 +341,37 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 // documents the consent (evidenceRecordKeys), without notes, reasons or other keys. The rows
 // stay, so campaigns keep their delivery counts; consent events stay as the legal record.
 func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
+	_, err := ContactEraseScrub(ctx, db, workspaceID, id)
+	return err
+}
+
+// ContactEraseScrub is ContactErase that also records, for WebhookBodiesScrub, which raw webhook
+// bodies to blank (the ones naming the contact's phone or WhatsApp id): it returns the scrub's id
+// (0 when the contact was already erased). The caller queues the scrub's job in the same
+// transaction.
+func ContactEraseScrub(ctx context.Context, db DBTX, workspaceID, id int64) (scrubID int64, err error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback(ctx)
+	err = tx.QueryRow(ctx, `
+		INSERT INTO erasure_scrubs (workspace_id, contact_id, needles, upto_inbox_id)
+		SELECT c.workspace_id, c.id,
+		       array_remove(ARRAY[NULLIF(regexp_replace(c.phone_e164, '[^0-9]', '', 'g'), ''), NULLIF(c.wa_id, '')], NULL),
+		       COALESCE((SELECT max(id) FROM webhook_inbox), 0)
+		FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2 AND c.erased_at IS NULL
+		RETURNING id`, workspaceID, id).Scan(&scrubID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("recording the webhook scrub of contact %d: %w", id, err)
+	}
+	if err := contactErase(ctx, tx, workspaceID, id); err != nil {
+		return 0, err
+	}
+	return scrubID, tx.Commit(ctx)
+}
+
+func contactErase(ctx context.Context, tx pgx.Tx, workspaceID, id int64) error {
 	// Test sends to the phone are counted in the messaging ledger under the phone: they move to
 	// the contact (they still count for the rolling 24 h) and the phone goes.
 	if _, err := tx.Exec(ctx, `UPDATE messaging_ledger SET contact_id = $2, phone_e164 = NULL
@@ -387,7 +414,7 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 		WHERE workspace_id = $1 AND contact_id = $2`, workspaceID, id); err != nil {
 		return fmt.Errorf("erasing messages of contact %d: %w", id, err)
 	}
-	return tx.Commit(ctx)
+	return nil
 }
 
 // evidenceRecordKeys are the keys of consent evidence that document where consent came from

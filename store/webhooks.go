@@ -646,3 +646,66 @@ func WebhookInboxPrune(ctx context.Context, db DBTX, cutoff time.Time, limit int
 	}
 	return tag.RowsAffected(), nil
 }
+
+// erasedBodyNote replaces a raw webhook body that named an erased contact.
+const erasedBodyNote = `{"erased":"cuerpo borrado: nombraba a un contacto cuyos datos personales se borraron"}`
+
+// WebhookBodiesScrub blanks, in one batch of up to limit bodies, the stored raw webhook bodies
+// that name the phone or WhatsApp id of an erased contact (see ContactEraseScrub): each is
+// replaced whole by a note (what it said lives on, erased, in the tables). It walks the inbox up
+// to the newest body at the erasure. done is true when the walk is over: the scrub's row, the
+// last copy of what it looked for, is deleted. wait is true when a body naming the contact is
+// still pending processing: the walk stops before it, to be resumed once it is processed.
+func WebhookBodiesScrub(ctx context.Context, db DBTX, scrubID int64, limit int) (blanked int64, done, wait bool, err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return 0, false, false, err
+	}
+	defer tx.Rollback(ctx)
+	var ws, upto, next int64
+	var needles []string
+	err = tx.QueryRow(ctx, `SELECT workspace_id, needles, upto_inbox_id, next_inbox_id FROM erasure_scrubs WHERE id = $1 FOR UPDATE`,
+		scrubID).Scan(&ws, &needles, &upto, &next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, true, false, nil
+	}
+	if err != nil {
+		return 0, false, false, fmt.Errorf("reading erasure scrub %d: %w", scrubID, err)
+	}
+	var last, firstPending *int64
+	err = tx.QueryRow(ctx, `
+		WITH b AS (
+		    SELECT id, status, EXISTS (SELECT 1 FROM unnest($4::text[]) n WHERE position(convert_to(n, 'UTF8') IN w.body) > 0) AS names
+		    FROM webhook_inbox w
+		    WHERE id > $2 AND id <= $3 AND (workspace_id = $1 OR workspace_id IS NULL)
+		    ORDER BY id LIMIT $5
+		), stop AS (
+		    SELECT min(id) AS id FROM b WHERE names AND status = 'pending'
+		), upd AS (
+		    UPDATE webhook_inbox w SET body = convert_to($6, 'UTF8')
+		    FROM b WHERE w.id = b.id AND b.names AND b.status <> 'pending' AND b.id < COALESCE((SELECT id FROM stop), $3 + 1)
+		    RETURNING w.id
+		)
+		SELECT (SELECT max(id) FROM b), (SELECT id FROM stop), (SELECT count(*) FROM upd)`,
+		ws, next, upto, needles, limit, erasedBodyNote).Scan(&last, &firstPending, &blanked)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("blanking webhook bodies of erasure scrub %d: %w", scrubID, err)
+	}
+	switch {
+	case firstPending != nil:
+		next, wait = *firstPending-1, true
+	case last == nil:
+		done = true
+	default:
+		next = *last
+	}
+	if done {
+		_, err = tx.Exec(ctx, `DELETE FROM erasure_scrubs WHERE id = $1`, scrubID)
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE erasure_scrubs SET next_inbox_id = $2 WHERE id = $1`, scrubID, next)
+	}
+	if err != nil {
+		return 0, false, false, fmt.Errorf("recording erasure scrub %d: %w", scrubID, err)
+	}
+	return blanked, done, wait, tx.Commit(ctx)
+}
