@@ -24,15 +24,7 @@ func TestTestSendMessagingLimit(t *testing.T) {
 	if _, err := e.db.Exec(ctx, `UPDATE workspaces SET messaging_limit = 3 WHERE id = $1`, e.wsA.ID); err != nil {
 		t.Fatal(err)
 	}
-	var cp campaignResponse
-	e.as(store.RoleMarketer).do("POST", "/api/v1/campaigns", map[string]any{"name": "Prueba", "sender_number_id": n.ID,
-		"template_id": e.templateID(t, "promo_temporada"), "variable_mapping": map[string]any{"variables": []map[string]any{
-			{"component": "header", "type": "image", "source": "literal", "value": "https://tienda.example/img/t.jpg"},
-			{"component": "body", "name": "1", "source": "field", "key": "first_name", "fallback": "cliente"},
-			{"component": "body", "name": "2", "source": "literal", "value": "20%"},
-			{"component": "button", "button_index": 0, "button_type": "url", "source": "field", "key": "phone"},
-		}}}).expect(t, http.StatusCreated).JSON(t, &cp)
-	path := fmt.Sprintf("/api/v1/campaigns/%d/test", cp.ID)
+	path := fmt.Sprintf("/api/v1/campaigns/%d/test", e.promoDraft(t, n.ID))
 	counted := func() (n int) {
 		t.Helper()
 		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM messaging_ledger WHERE workspace_id = $1`, e.wsA.ID).Scan(&n); err != nil {
@@ -118,15 +110,7 @@ func TestTestSendGuards(t *testing.T) {
 	if _, err := e.db.Exec(ctx, `UPDATE contacts SET consent_at = NULL WHERE workspace_id = $1 AND phone_e164 = '+573000000001'`, e.wsA.ID); err != nil {
 		t.Fatal(err)
 	}
-	var cp campaignResponse
-	e.as(store.RoleMarketer).do("POST", "/api/v1/campaigns", map[string]any{"name": "Prueba", "sender_number_id": n.ID,
-		"template_id": e.templateID(t, "promo_temporada"), "variable_mapping": map[string]any{"variables": []map[string]any{
-			{"component": "header", "type": "image", "source": "literal", "value": "https://tienda.example/img/t.jpg"},
-			{"component": "body", "name": "1", "source": "field", "key": "first_name", "fallback": "cliente"},
-			{"component": "body", "name": "2", "source": "literal", "value": "20%"},
-			{"component": "button", "button_index": 0, "button_type": "url", "source": "field", "key": "phone"},
-		}}}).expect(t, http.StatusCreated).JSON(t, &cp)
-	path := fmt.Sprintf("/api/v1/campaigns/%d/test", cp.ID)
+	path := fmt.Sprintf("/api/v1/campaigns/%d/test", e.promoDraft(t, n.ID))
 	send := func(phone string, status int) Error {
 		t.Helper()
 		var e2 Error
@@ -154,4 +138,18 @@ func TestTestSendGuards(t *testing.T) {
 	if got := send("+573009990001", http.StatusConflict); got.Code != "number_not_active" || e.sim.Accepted("+573009990001") != 0 {
 		t.Fatalf("a test from a halted number: %+v, simulator accepted %d", got, e.sim.Accepted("+573009990001"))
 	}
+}
+
+// promoDraft drafts a campaign of promo_temporada on number, every variable mapped, and returns its id.
+func (e *campaignEnv) promoDraft(t *testing.T, number int64) int64 {
+	t.Helper()
+	var cp campaignResponse
+	e.as(store.RoleMarketer).do("POST", "/api/v1/campaigns", map[string]any{"name": "Prueba", "sender_number_id": number,
+		"template_id": e.templateID(t, "promo_temporada"), "variable_mapping": map[string]any{"variables": []map[string]any{
+			{"component": "header", "type": "image", "source": "literal", "value": "https://tienda.example/img/t.jpg"},
+			{"component": "body", "name": "1", "source": "field", "key": "first_name", "fallback": "cliente"},
+			{"component": "body", "name": "2", "source": "literal", "value": "20%"},
+			{"component": "button", "button_index": 0, "button_type": "url", "source": "field", "key": "phone"},
+		}}}).expect(t, http.StatusCreated).JSON(t, &cp)
+	return cp.ID
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
 	"github.com/pregon/pregon/whatsapp"
@@ -158,21 +161,7 @@ func runSimCampaign(t *testing.T, env *webhookEnv, settings string, st sim.Statu
 		SELECT $1, '+5730' || lpad(g::text, 8, '0'), now() FROM generate_series(1, $3) g RETURNING id, phone_e164)
 		INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164) SELECT $1, $2, id, phone_e164 FROM c ORDER BY id`, ws, campaign, audience)
 
-	client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
-	deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
-		WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
-	rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true, SendWorkers: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rc.StopAndCancel(sctx)
-	})
+	rc := startWorkers(t, env, simSrv.URL, 200)
 	if _, err := rc.Insert(ctx, jobs.PaceArgs{SenderNumberID: env.numA}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +190,28 @@ func TestWebhookFailuresTripTheBreaker(t *testing.T) {
 	if sent >= 200 {
 		t.Fatalf("paused only after all %d sends", sent)
 	}
+}
+
+// startWorkers runs River workers (sendWorkers send jobs; 0: the default) against the
+// simulator at simURL until the test ends.
+func startWorkers(t *testing.T, env *webhookEnv, simURL string, sendWorkers int) *river.Client[pgx.Tx] {
+	t.Helper()
+	client := whatsapp.New(whatsapp.Config{BaseURL: simURL, Token: "sim-token"})
+	deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
+		WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
+	rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true, SendWorkers: sendWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rc.StopAndCancel(sctx)
+	})
+	return rc
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -274,21 +285,7 @@ func TestWebhookSimulatorInboundAndCoexistence(t *testing.T) {
 	if _, err := env.db.Exec(ctx, `UPDATE workspaces SET settings = settings || jsonb_build_object('opt_out_confirmation', $2::text) WHERE id = $1`, env.wsA.ID, confirmation); err != nil {
 		t.Fatal(err)
 	}
-	client := whatsapp.New(whatsapp.Config{BaseURL: simSrv.URL, Token: "sim-token"})
-	deps := jobs.Deps{Config: env.srv.cfg, DB: env.db, Box: env.srv.box, Logger: env.srv.log,
-		WhatsApp: func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }}
-	rc, err := jobs.NewClient(env.db, deps, jobs.ClientConfig{Workers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rc.StopAndCancel(sctx)
-	})
+	startWorkers(t, env, simSrv.URL, 0)
 
 	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, From: "5215512345678", Name: "Ana", Text: "  Baja "}); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,21 @@ import (
 	"github.com/pregon/pregon/store"
 )
 
+// bigCSV writes a list of 300,000 contacts (a few seconds to import) named name in dir.
+func bigCSV(t *testing.T, dir, name string) string {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("telefono,nombre\n")
+	for i := range 300_000 {
+		fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestImportCommand(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
@@ -84,15 +99,7 @@ func TestImportCommand(t *testing.T) {
 	})
 
 	t.Run("InterruptedImportIsCancelled", func(t *testing.T) {
-		var sb strings.Builder
-		sb.WriteString("telefono,nombre\n")
-		for i := range 300_000 {
-			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
-		}
-		big := filepath.Join(dir, "grande.csv")
-		if err := os.WriteFile(big, []byte(sb.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		big := bigCSV(t, dir, "grande.csv")
 		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
 		cmd.Env = env
 		var stderr bytes.Buffer
@@ -130,15 +137,7 @@ func TestImportCommand(t *testing.T) {
 	})
 
 	t.Run("ProgressOnTheImportsRowAndCancelFromTheAPI", func(t *testing.T) {
-		var sb strings.Builder
-		sb.WriteString("telefono,nombre\n")
-		for i := range 300_000 {
-			fmt.Fprintf(&sb, "3%09d,Cliente %d\n", 100000000+i, i)
-		}
-		big := filepath.Join(dir, "grande2.csv")
-		if err := os.WriteFile(big, []byte(sb.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		big := bigCSV(t, dir, "grande2.csv")
 		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
 		cmd.Env = env
 		var stderr bytes.Buffer
