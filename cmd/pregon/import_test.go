@@ -49,6 +49,18 @@ func TestImportCommand(t *testing.T) {
 		err := cmd.Run()
 		return stderr.String(), err
 	}
+	// startImport starts importing path into the workspace in the background.
+	startImport := func(path string) (*exec.Cmd, *bytes.Buffer) {
+		t.Helper()
+		cmd := exec.Command(bin, "import", path, "--workspace", fmt.Sprint(ws.ID))
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &stderr
+	}
 	count := func(t *testing.T, query string, args ...any) int {
 		t.Helper()
 		var n int
@@ -99,14 +111,7 @@ func TestImportCommand(t *testing.T) {
 	})
 
 	t.Run("InterruptedImportIsCancelled", func(t *testing.T) {
-		big := bigCSV(t, dir, "grande.csv")
-		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := startImport(bigCSV(t, dir, "grande.csv"))
 		defer cmd.Process.Kill()
 		var id int64
 		deadline := time.Now().Add(30 * time.Second)
@@ -137,14 +142,7 @@ func TestImportCommand(t *testing.T) {
 	})
 
 	t.Run("ProgressOnTheImportsRowAndCancelFromTheAPI", func(t *testing.T) {
-		big := bigCSV(t, dir, "grande2.csv")
-		cmd := exec.Command(bin, "import", big, "--workspace", fmt.Sprint(ws.ID))
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := startImport(bigCSV(t, dir, "grande2.csv"))
 		defer cmd.Process.Kill()
 		// What GET /api/v1/imports/:id shows while the command runs: rows read so far.
 		var id, read int64
