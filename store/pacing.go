@@ -208,11 +208,18 @@ func MessagingLedgerForget(ctx context.Context, db DBTX, workspaceID, id int64) 
 }
 
 // MessagingLedgerCountedAmong returns which of contactIDs are counted in the workspace's rolling
-// 24 h ending at now.
+// 24 h ending at now (the caller holds the budget lock).
 func MessagingLedgerCountedAmong(ctx context.Context, tx DBTX, workspaceID int64, contactIDs []int64, now time.Time) (map[int64]bool, error) {
 	out := map[int64]bool{}
 	if len(contactIDs) == 0 {
 		return out, nil
+	}
+	// A test send to one of them before they were a contact is counted under the phone: it
+	// becomes theirs, so the person counts once.
+	if _, err := tx.Exec(ctx, `UPDATE messaging_ledger l SET contact_id = c.id FROM contacts c
+		WHERE l.workspace_id = $1 AND l.contact_id IS NULL AND c.workspace_id = $1 AND c.id = ANY ($2) AND l.phone_e164 = c.phone_e164`,
+		workspaceID, contactIDs); err != nil {
+		return nil, fmt.Errorf("attaching test sends to %d contacts in the messaging budget: %w", len(contactIDs), err)
 	}
 	rows, err := tx.Query(ctx, `SELECT DISTINCT contact_id FROM messaging_ledger
 		WHERE workspace_id = $1 AND contact_id = ANY ($2) AND counted_at > $3::timestamptz - interval '24 hours' AND counted_at <= $3`,
