@@ -558,7 +558,7 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	var ledgerID int64
 	var resetsAt time.Time
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		ledgerID, resetsAt, err = store.MessagingLedgerRecordTest(ctx, tx, cp.WorkspaceID, cp.ID, destID, num.E164, time.Now())
+		ledgerID, resetsAt, err = store.MessagingLedgerRecordTest(ctx, tx, cp.WorkspaceID, cp.ID, destID, num.E164, s.now())
 		return err
 	})
 	if errors.Is(err, store.ErrBudgetExhausted) {
@@ -577,25 +577,26 @@ func (s *Server) postCampaignTest(c echo.Context) error {
 	})
 	if err != nil {
 		var we *whatsapp.Error
-		if errors.As(err, &we) && ledgerID != 0 {
-			// Meta answered with an error: nobody was reached. (A timeout stays counted.)
-			if ferr := store.MessagingLedgerForget(context.WithoutCancel(ctx), s.db, cp.WorkspaceID, ledgerID); ferr != nil {
-				s.log.WarnContext(ctx, "test send refused by Meta but still counted in the messaging limit", "err", ferr)
-			}
-		}
-		if errors.As(err, &we) && whatsapp.Classify(err) == whatsapp.ClassNumber {
-			// The number is in trouble (blocked, restricted, token revoked…): as for a campaign's
-			// send, it is halted and its running campaigns paused until an owner re-activates it.
-			_, herr := store.CampaignsHaltForNumber(context.WithoutCancel(ctx), s.db, number.ID, store.TransitionParams{
-				Actor: store.ActorRule, Reason: fmt.Sprintf("Meta rechazó una prueba: %d %s", we.Code, we.Title),
-				Signal: store.SignalErrorCode, Value: strconv.Itoa(we.Code)})
-			if herr != nil {
-				s.log.ErrorContext(ctx, "halting a number after a test send error", "sender_number_id", number.ID, "err", herr)
-			}
-		}
 		if errors.As(err, &we) {
+			if ledgerID != 0 && !we.Network && !we.Timeout {
+				// Meta answered with an error: nobody was reached. (No answer stays counted.)
+				if ferr := store.MessagingLedgerForget(context.WithoutCancel(ctx), s.db, cp.WorkspaceID, ledgerID); ferr != nil {
+					s.log.WarnContext(ctx, "test send refused by Meta but still counted in the messaging limit", "err", ferr)
+				}
+			}
+			class := whatsapp.Classify(err)
+			if class == whatsapp.ClassNumber {
+				// The number is in trouble (blocked, restricted, token revoked…): as for a campaign's
+				// send, it is halted and its running campaigns paused until an owner re-activates it.
+				_, herr := store.CampaignsHaltForNumber(context.WithoutCancel(ctx), s.db, number.ID, store.TransitionParams{
+					Actor: store.ActorRule, Reason: fmt.Sprintf("Meta rechazó una prueba: %d %s", we.Code, we.Title),
+					Signal: store.SignalErrorCode, Value: strconv.Itoa(we.Code)})
+				if herr != nil {
+					s.log.ErrorContext(ctx, "halting a number after a test send error", "sender_number_id", number.ID, "err", herr)
+				}
+			}
 			return &Error{Status: http.StatusBadGateway, Code: "meta_error", Message: "Meta rechazó el envío: " + we.Error(),
-				Details: map[string]any{"meta_code": we.Code, "class": whatsapp.Classify(err).String()}}
+				Details: map[string]any{"meta_code": we.Code, "class": class.String()}}
 		}
 		return Errorf(http.StatusBadGateway, "meta_error", "no se pudo enviar la prueba: %v", err)
 	}
