@@ -173,10 +173,11 @@ ev AS (
 SELECT r.id AS recipient_id, r.phone_e164 AS phone, co.name, co.attributes->>'ciudad' AS attr_ciudad, co.attributes->>'plan' AS attr_plan,
     CASE WHEN ev.failed_ts IS NOT NULL THEN 'failed' WHEN ev.read_ts IS NOT NULL THEN 'read'
          WHEN ev.delivered_ts IS NOT NULL THEN 'delivered' WHEN ev.sent_ts IS NOT NULL THEN 'sent'
+         WHEN r.wamid IS NOT NULL AND r.sent_at <= %[3]s THEN 'sent'
          WHEN r.state = 'failed' AND r.wamid IS NULL AND r.failed_at <= %[3]s THEN 'failed'
-         WHEN r.state = 'skipped' THEN 'skipped' ELSE 'pending' END AS state,
+         WHEN r.state = 'skipped' THEN 'skipped' WHEN r.state = 'unknown' THEN 'unknown' ELSE 'pending' END AS state,
     CASE WHEN ev.wamid IS NULL AND r.state = 'skipped' THEN r.skip_reason END AS skip_reason,
-    CASE WHEN ev.wamid IS NOT NULL THEN r.wamid END AS wamid,
+    CASE WHEN ev.wamid IS NOT NULL OR r.sent_at <= %[3]s THEN r.wamid END AS wamid,
     %[4]s, %[5]s, %[6]s, %[7]s,
     ev.failed_code AS error_code, t.es AS error_title_es, t.en AS error_title_en,
     coalesce(r.replied_at <= %[3]s, false) AS replied, coalesce(r.opted_out_at <= %[3]s, false) AS opted_out
@@ -186,7 +187,7 @@ JOIN contacts co ON co.id = r.contact_id AND co.workspace_id = %[1]d
 LEFT JOIN ev ON ev.wamid = r.wamid
 LEFT JOIN (VALUES %[8]s) t(code, es, en) ON t.code = ev.failed_code
 WHERE r.workspace_id = %[1]d AND r.campaign_id = %[2]d ORDER BY r.id`,
-		f.ws, f.id, asOf, times("ev.sent_ts"), times("ev.delivered_ts"), times("ev.read_ts"), times("ev.failed_ts"), strings.Join(titles, ", "))
+		f.ws, f.id, asOf, times("COALESCE(ev.sent_ts, CASE WHEN ev.wamid IS NULL AND r.wamid IS NOT NULL AND r.sent_at <= "+asOf+" THEN r.sent_at END)"), times("ev.delivered_ts"), times("ev.read_ts"), times("ev.failed_ts"), strings.Join(titles, ", "))
 	return strings.Join(strings.Fields(q), " ")
 }
 

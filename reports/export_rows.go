@@ -108,7 +108,7 @@ func runRecipients(ctx context.Context, db store.DBTX, s ExportSpec, tw tableWri
 	}
 	q.WriteString(`
 SELECT r.campaign_id, cp.name, r.id, r.phone_e164, co.name` + attrSQL + `,
-       r.state, r.skip_reason, r.wamid, r.failed_at, r.error_code,
+       r.state, r.skip_reason, r.wamid, r.failed_at, r.error_code, r.sent_at,
        ev.sent_ts, ev.delivered_ts, ev.read_ts, ev.failed_ts, ev.failed_code,
        r.replied_at, r.opted_out_at
 FROM recipients r
@@ -141,7 +141,8 @@ WHERE r.workspace_id = $1 AND `)
 		campaignName, phone, name, state, skipReason string
 		wamid                                        pgtype.Text
 		attrs                                        = make([]pgtype.Text, nAttr)
-		recFailedAt, sentTS, deliveredTS, readTS     pgtype.Timestamptz
+		recFailedAt, recSentAt, sentTS, deliveredTS  pgtype.Timestamptz
+		readTS                                       pgtype.Timestamptz
 		failedTS, repliedAt, optedOutAt              pgtype.Timestamptz
 		recErrorCode, failedCode                     pgtype.Int4
 	)
@@ -149,7 +150,7 @@ WHERE r.workspace_id = $1 AND `)
 	for i := range attrs {
 		dest = append(dest, &attrs[i])
 	}
-	dest = append(dest, &state, &skipReason, &wamid, &recFailedAt, &recErrorCode,
+	dest = append(dest, &state, &skipReason, &wamid, &recFailedAt, &recErrorCode, &recSentAt,
 		&sentTS, &deliveredTS, &readTS, &failedTS, &failedCode, &repliedAt, &optedOutAt)
 
 	cells := make([]cell, 0, 24+nAttr)
@@ -161,13 +162,18 @@ WHERE r.workspace_id = $1 AND `)
 			return n, fmt.Errorf("reading recipient row: %w", err)
 		}
 		// The state as of as_of, from the events (failed is terminal and outranks the rest).
-		// A send refused synchronously (no wamid, so no events) is failed from its failed_at.
+		// A send refused synchronously (no wamid, so no events) is failed from its failed_at; one
+		// Meta accepted before as_of (a wamid and the send's time, written once) is sent even
+		// before its status webhook arrives (Meta does not promise one), as the report counts it.
 		var (
 			st        string
 			failedAt  = failedTS
 			code      = failedCode
 			hasEvents = sentTS.Valid || deliveredTS.Valid || readTS.Valid || failedTS.Valid
 		)
+		if !hasEvents && wamid.Valid && recSentAt.Valid && !recSentAt.Time.After(asOf) {
+			sentTS, hasEvents = recSentAt, true
+		}
 		switch {
 		case failedTS.Valid:
 			st = "failed"
@@ -181,6 +187,9 @@ WHERE r.workspace_id = $1 AND `)
 			st, failedAt, code = "failed", recFailedAt, recErrorCode
 		case state == "skipped":
 			st = "skipped"
+		case state == "unknown":
+			// The process died around the API call: whether Meta took it is not known yet.
+			st = "unknown"
 		default:
 			st = "pending"
 		}

@@ -435,3 +435,40 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 		t.Fatalf("row = %v", r)
 	}
 }
+
+// A send Meta accepted (the send job recorded its wamid and time) whose "sent" webhook has not
+// arrived, and may never (Meta does not promise one), is exported as sent, as the campaign
+// report counts it; a send whose outcome is unknown is exported as unknown, not pending.
+func TestExportAcceptedSendWithoutWebhook(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	f := buildFixture(t, db)
+	for _, r := range []struct {
+		phone, state string
+		wamid        any
+	}{{"+573000000010", "sent", "wamid.r10"}, {"+573000000011", "unknown", nil}} {
+		if _, err := db.Exec(ctx, `WITH c AS (INSERT INTO contacts (workspace_id, phone_e164, country, name, consent_at)
+			    VALUES ($1, $3, 'CO', 'Cliente', now()) RETURNING id, phone_e164)
+			INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, sent_at)
+			SELECT $1, $2, c.id, c.phone_e164, $4, $5::text, CASE WHEN $5::text IS NOT NULL THEN $6::timestamptz END FROM c`,
+			f.ws.ID, f.campaignID, r.phone, r.state, r.wamid, launch.Add(10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := reports.ExportSpec{WorkspaceID: f.ws.ID, Kind: reports.KindCampaign, CampaignID: f.campaignID, Format: reports.CSV,
+		AsOf: launch.Add(3 * time.Hour)}
+	rows, _ := csvByPhone(t, export(t, db, spec))
+	if r := rows["+573000000010"]; r["state"] != "sent" || r["wamid"] != "wamid.r10" || r["sent_at_utc"] != "2026-03-02T14:00:10Z" {
+		t.Errorf("accepted send exported as %v", r)
+	}
+	if r := rows["+573000000011"]; r["state"] != "unknown" || r["wamid"] != "" {
+		t.Errorf("send of unknown outcome exported as %v", r)
+	}
+	// Before the send, as of its launch, it was not sent yet.
+	spec.AsOf = launch
+	rows, _ = csvByPhone(t, export(t, db, spec))
+	if r := rows["+573000000010"]; r["state"] != "pending" || r["wamid"] != "" || r["sent_at_utc"] != "" {
+		t.Errorf("as of the launch, the send made 10 s later is exported as %v", r)
+	}
+}

@@ -105,8 +105,18 @@ func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int6
 	if len(ids) == 0 {
 		return nil
 	}
+	// A failed recipient released for its 131049 retry starts a new send: the first attempt's
+	// wamid and times are cleared (its statuses stay in status_events), so the retry's own
+	// wamid is recorded when Meta accepts it and its statuses apply.
 	_, err := tx.Exec(ctx, `
-		UPDATE recipients r SET state = 'queued', send_slot = s.slot, queued_at = $4, retry_at = NULL, updated_at = now()
+		UPDATE recipients r SET state = 'queued', send_slot = s.slot, queued_at = $4, retry_at = NULL,
+		       wamid = CASE WHEN r.state = 'failed' THEN NULL ELSE r.wamid END,
+		       sent_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.sent_at END,
+		       delivered_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.delivered_at END,
+		       read_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.read_at END,
+		       failed_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.failed_at END,
+		       outcome_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.outcome_at END,
+		       updated_at = now()
 		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)
 		WHERE r.id = s.id AND r.workspace_id = $1`, workspaceID, ids, slots, now)
 	if err != nil {
