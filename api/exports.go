@@ -115,6 +115,9 @@ func (s *Server) export(c echo.Context, spec reports.ExportSpec) error {
 	if err != nil {
 		return err
 	}
+	if err := spec.CheckSize(n); err != nil {
+		return err
+	}
 	async, _ := strconv.ParseBool(c.QueryParam("async"))
 	if async || n > reports.DirectRowLimit {
 		return s.startExport(c, spec, n)
@@ -192,6 +195,9 @@ func (s *Server) postExport(c echo.Context) error {
 	}
 	n, err := reports.Count(c.Request().Context(), s.db, spec)
 	if err != nil {
+		return err
+	}
+	if err := spec.CheckSize(n); err != nil {
 		return err
 	}
 	return s.startExport(c, spec, n)

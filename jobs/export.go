@@ -37,8 +37,9 @@ func (w *ExportWorker) Timeout(*river.Job[ExportArgs]) time.Duration { return 30
 
 func (w *ExportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) error {
 	err := reports.ExportRun(ctx, w.deps.DB, w.deps.Config.DataDir, job.Args.ExportID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(err)
+	var invalid *store.ValidationError
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &invalid) {
+		return river.JobCancel(err) // retrying cannot help
 	}
 	return err
 }

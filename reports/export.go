@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/pregon/pregon/store"
 )
 
@@ -117,6 +119,20 @@ func (s ExportSpec) FileName() string {
 		subject = "contacts"
 	}
 	return fmt.Sprintf("%s-%s.%s", subject, s.AsOf.UTC().Format("20060102T150405Z"), s.Format)
+}
+
+// XLSXMaxRows is how many data rows an XLSX export can hold: a sheet has 1,048,576 rows, one
+// of them the header.
+const XLSXMaxRows = excelize.TotalRows - 1
+
+// CheckSize refuses an XLSX export of more rows than a sheet holds (n from Count), before any
+// work is done: the file could not be written.
+func (s ExportSpec) CheckSize(n int64) error {
+	if s.Format == XLSX && n > XLSXMaxRows {
+		return &store.ValidationError{Problems: []store.Problem{{Path: "format",
+			Message: fmt.Sprintf("la exportación tiene %d filas y una hoja de Excel admite %d: use csv o acote el periodo", n, XLSXMaxRows)}}}
+	}
+	return nil
 }
 
 // Count returns how many rows the export will have (cheap: index-only counts).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -160,5 +161,24 @@ func TestXLSXRowsMatchCSV(t *testing.T) {
 			}
 			t.Fatalf("row %d column %s: xlsx %q, csv %q", i, recs[0][j], got, v)
 		}
+	}
+}
+
+// An XLSX export of more rows than a sheet holds is refused before any work, with a message
+// that says what to do; CSV has no such limit.
+func TestExportXLSXSheetLimit(t *testing.T) {
+	t.Parallel()
+	spec := reports.ExportSpec{WorkspaceID: 1, Kind: reports.KindContacts, Format: reports.XLSX}
+	if err := spec.CheckSize(1_048_575); err != nil {
+		t.Errorf("1,048,575 rows and the header fit a sheet: %v", err)
+	}
+	err := spec.CheckSize(1_048_576)
+	var invalid *store.ValidationError
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "use csv") {
+		t.Errorf("1,048,576 rows: %v, want a validation error that suggests csv", err)
+	}
+	spec.Format = reports.CSV
+	if err := spec.CheckSize(5_000_000); err != nil {
+		t.Errorf("csv: %v", err)
 	}
 }

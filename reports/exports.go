@@ -141,7 +141,17 @@ func ExportRun(ctx context.Context, db store.DBTX, dataDir string, id int64) err
 		WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("starting export %d: %w", id, err)
 	}
-	path, size, sum, n, runErr := writeExportFile(ctx, db, dataDir, e)
+	// The rows may have grown since the export was asked for (a contacts export): an XLSX
+	// that no longer fits a sheet fails at once, for good, instead of at its last row.
+	rows, runErr := Count(ctx, db, e.Spec)
+	if runErr == nil {
+		runErr = e.Spec.CheckSize(rows)
+	}
+	var path, sum string
+	var size, n int64
+	if runErr == nil {
+		path, size, sum, n, runErr = writeExportFile(ctx, db, dataDir, e)
+	}
 	if runErr != nil {
 		_, err := db.Exec(context.WithoutCancel(ctx), `UPDATE exports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1`,
 			id, runErr.Error())
