@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -109,7 +110,7 @@ type Options struct {
 func NormalizeWith(raw, defaultRegion string, opt Options) (Result, error) {
 	region := strings.ToUpper(strings.TrimSpace(defaultRegion))
 	in := strings.TrimSpace(raw)
-	s := in
+	s := stripFormatMarks(in)
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "tel:"), "TEL:")
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -523,4 +524,21 @@ func WAIDToE164Candidates(waID string) []string {
 		out = append(out, "+55"+m[1]+m[2])
 	}
 	return out
+}
+
+// stripFormatMarks drops the invisible format characters (Unicode Cf: direction marks U+200E,
+// U+202A…U+202E, U+2066…U+2069, the zero-width space U+200B, the BOM) that numbers copied from
+// WhatsApp Web or a phone's contact card carry around their digits.
+func stripFormatMarks(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Map(func(r rune) rune {
+				if unicode.Is(unicode.Cf, r) {
+					return -1
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
 }

@@ -29,6 +29,12 @@ func TestNormalize(t *testing.T) {
 		{name: "AR without 9 retried as mobile", raw: "+54 11 2345 6789", region: "CO", want: "+5491123456789", wantType: Mobile},
 		{name: "BR with 9th digit", raw: "+55 11 91234 5678", region: "CO", want: "+5511912345678", wantType: Mobile},
 
+		// Copied from WhatsApp Web or a phone's contact card: invisible direction marks and
+		// zero-width spaces around the digits.
+		{name: "WhatsApp Web direction marks", raw: "\u202a+57 300 1234567\u202c", region: "CO", want: "+573001234567"},
+		{name: "left-to-right mark and zero-width space", raw: "\u200e300\u200b123 4567", region: "CO", want: "+573001234567"},
+		{name: "BOM before the number", raw: "\ufeff+52 1 55 1234 5678", region: "CO", want: "+525512345678"},
+
 		// Spreadsheet forms.
 		{name: "CO with country code and punctuation", raw: "+57 (300) 123-4567", region: "CO", want: "+573001234567"},
 		{name: "CO digits with country code, no plus", raw: "573001234567", region: "CO", want: "+573001234567"},
