@@ -220,7 +220,7 @@ func guessKind(header string) Kind {
 		"autorizo", "autorizacion", "autorizacao", "permiso", "permissao", "habeas", "suscrito", "suscrita", "inscrito",
 		"accepts", "accept", "accepted", "subscribed", "subscriber", "agree", "agrees", "agreed") || hasPhrase(header, "opt in")
 	switch {
-	case consentWord && hasWord(ws, "fecha", "data", "date", "dia", "cuando", "when"):
+	case consentWord && (hasWord(ws, "fecha", "date", "dia", "cuando", "when") || dataIsDate(ws)):
 		return KindConsentDate
 	case hasWord(ws, "origen", "fuente", "source", "origem", "fonte", "canal", "channel") && (consentWord || len(ws) <= 2):
 		return KindConsentSource
@@ -250,6 +250,18 @@ func guessKind(header string) Kind {
 		return KindTags
 	}
 	return ""
+}
+
+// dataIsDate: the header has the Portuguese "data" (a date: "Data do consentimento") other
+// than in "habeas data", Colombia's personal-data authorisation (Ley 1581) whose column holds
+// Sí/No, not a date.
+func dataIsDate(ws []string) bool {
+	for i, w := range ws {
+		if w == "data" && (i == 0 || ws[i-1] != "habeas") {
+			return true
+		}
+	}
+	return false
 }
 
 // Words of phone headers: mobileWords rank above phoneWords (numero first), which rank above a
