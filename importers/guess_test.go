@@ -52,3 +52,47 @@ func TestRunHabeasDataColumnIsConsent(t *testing.T) {
 		t.Errorf("Luis said No to habeas data and has consent: %+v", c)
 	}
 }
+
+func TestGuessTypeKeepsLongDigitStringsAsText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		values []string
+		want   AttrType
+	}{
+		{"CBU", []string{"2850590940090418135201", "1910028055028001234567"}, AttrText},
+		{"CardLike", []string{"4111111111111111", "5500000000000004"}, AttrText},
+		{"SixteenDigitID", []string{"1234567890123456", "42"}, AttrText},
+		{"GroupedSixteenDigits", []string{"1.234.567.890.123.456"}, AttrText},
+		{"LongDecimal", []string{"3.14159265358979323"}, AttrText},
+		{"FifteenDigits", []string{"123456789012345", "7"}, AttrNumber},
+		{"Prices", []string{"$ 12.000", "1.234,50", "0.5"}, AttrNumber},
+		{"WorkbookExponent", []string{"1.5E+3"}, AttrNumber},
+	}
+	for _, tt := range tests {
+		if got := guessType(tt.values); got != tt.want {
+			t.Errorf("%s: guessType(%q) = %s, want %s", tt.name, tt.values, got, tt.want)
+		}
+	}
+}
+
+func TestRunKeepsEveryDigitOfACBU(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	path := writeFile(t, "c.csv", []byte("Nombre;Celular;CBU\nAna;3001234567;2850590940090418135201\nLuis;3109876543;2850590940090418135299\n"))
+	res, err := Run(context.Background(), b.pool, Params{WorkspaceID: b.ws.ID, Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kinds(res.Mapping), "A=name B=phone C=attribute(cbu:text)"; got != want {
+		t.Errorf("mapping\n got %s\nwant %s", got, want)
+	}
+	if res.Inserted != 2 {
+		t.Fatalf("inserted %d of 2 (rejected %d)", res.Inserted, res.Rejected)
+	}
+	for ph, want := range map[string]string{"+573001234567": "2850590940090418135201", "+573109876543": "2850590940090418135299"} {
+		if got := b.contacts(t)[ph].Attributes["cbu"]; got != want {
+			t.Errorf("%s: cbu = %v (%T), want %q", ph, got, got, want)
+		}
+	}
+}

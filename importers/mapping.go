@@ -433,8 +433,8 @@ func guessType(values []string) AttrType {
 	}
 	isNum, isDate, isBool := true, true, true
 	for _, v := range values {
-		if _, ok := parseNumber(v); !ok || leadingZero(v) {
-			isNum = false // "05001" is a code: a number would lose its zero
+		if _, ok := parseNumber(v); !ok || leadingZero(v) || significantDigits(v) > maxExactDigits {
+			isNum = false // "05001" is a code: a number would lose its zero; a CBU, its last digits
 		}
 		if _, err := parseDate(v, false); err != nil {
 			isDate = false
@@ -452,6 +452,25 @@ func guessType(values []string) AttrType {
 		return AttrNumber
 	}
 	return AttrText
+}
+
+// maxExactDigits is the most significant digits a float64 holds exactly for any value: a
+// 22-digit CBU or a 16-digit card number stored as a number comes back with other digits.
+const maxExactDigits = 15
+
+// significantDigits counts a number's digits from its first non-zero one, before any exponent
+// ("1.5E+3" has two).
+func significantDigits(v string) int {
+	if i := strings.IndexAny(v, "eE"); i >= 0 {
+		v = v[:i]
+	}
+	n := 0
+	for _, c := range v {
+		if c >= '1' && c <= '9' || c == '0' && n > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // leadingZero: "05001", "007" (a code), not "0", "0.5" or "0,5".
