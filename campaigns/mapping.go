@@ -220,7 +220,7 @@ func SkipReasonText(reason string) string {
 	}
 	// Contacts who stopped being marketable after the launch (store.RecipientsClaimCandidates).
 	for _, r := range []store.Reason{store.ReasonOptedOut, store.ReasonMarketingStopped, store.ReasonErased,
-		store.ReasonNoConsent, store.ReasonInvalidPhone} {
+		store.ReasonNoConsent, store.ReasonInvalidPhone, store.ReasonUndeliverable} {
 		if reason == r.Code {
 			return r.Message + " después del lanzamiento"
 		}

@@ -31,7 +31,7 @@ const SampleSize = 20
 const (
 	ExcludedOptedOut         = "opted_out"         // asked not to receive marketing
 	ExcludedMarketingStopped = "marketing_stopped" // stopped by WhatsApp (user preferences / 131050)
-	ExcludedInvalidPhone     = "invalid_phone"     // the number is not a valid WhatsApp number
+	ExcludedInvalidPhone     = "invalid_phone"     // not a valid WhatsApp number, or undeliverable (store.UndeliverableLimit)
 	ExcludedNoConsent        = "no_consent"        // no documented opt-in
 )
 

@@ -60,7 +60,9 @@ var (
 	ReasonOptedOut         = Reason{"opted_out", "se dio de baja", "opted out"}
 	ReasonMarketingStopped = Reason{"marketing_stopped", "WhatsApp detuvo el marketing a este contacto", "WhatsApp stopped marketing to this contact"}
 	ReasonInvalidPhone     = Reason{"invalid_phone", "número no válido", "invalid phone number"}
-	ReasonErased           = Reason{"erased", "datos personales borrados", "personal data erased"}
+	ReasonUndeliverable    = Reason{"undeliverable", "WhatsApp no pudo entregarle 3 mensajes (131026): el número no parece usar WhatsApp",
+		"WhatsApp could not deliver 3 messages (131026): the number does not seem to use WhatsApp"}
+	ReasonErased = Reason{"erased", "datos personales borrados", "personal data erased"}
 )
 
 // sqlNotMarketable is, for the contact aliased ct, the code of the first reason above that
@@ -70,7 +72,14 @@ var (
 // opts out, is stopped or erased after the launch gets nothing more.
 const sqlNotMarketable = `CASE WHEN ct.erased_at IS NOT NULL THEN 'erased' WHEN ct.opted_out_at IS NOT NULL THEN 'opted_out'
 	WHEN ct.marketing_stopped THEN 'marketing_stopped' WHEN ct.consent_at IS NULL THEN 'no_consent'
-	WHEN NOT ct.phone_valid THEN 'invalid_phone' END`
+	WHEN NOT ct.phone_valid THEN CASE WHEN ct.undeliverable_count >= 3 THEN 'undeliverable' ELSE 'invalid_phone' END END`
+
+// UndeliverableLimit is how many 131026 (undeliverable: not on WhatsApp, old app, blocked the
+// business…) a contact may collect before it leaves every audience, as WHATSAPP.md asks:
+// sending again only burns the messaging limit and the number's quality. phone_valid is
+// cleared then (the 3 in the SQL of delivery.go, recipients.go and sqlNotMarketable); a message
+// from the person proves their WhatsApp works and restores it (WAContactTouchInbound).
+const UndeliverableLimit = 3
 
 func (c *Contact) computeMarketable() {
 	c.NotMarketable = []Reason{}
@@ -86,7 +95,9 @@ func (c *Contact) computeMarketable() {
 	if c.MarketingStopped {
 		c.NotMarketable = append(c.NotMarketable, ReasonMarketingStopped)
 	}
-	if !c.PhoneValid {
+	if !c.PhoneValid && c.UndeliverableCount >= UndeliverableLimit {
+		c.NotMarketable = append(c.NotMarketable, ReasonUndeliverable)
+	} else if !c.PhoneValid {
 		c.NotMarketable = append(c.NotMarketable, ReasonInvalidPhone)
 	}
 	c.Marketable = len(c.NotMarketable) == 0

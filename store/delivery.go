@@ -352,6 +352,7 @@ const applyEventsSQL = `agg AS (
         marketing_stopped_at = CASE WHEN cagg.stopped_ts IS NOT NULL AND NOT c.marketing_stopped
                                     THEN cagg.stopped_ts ELSE c.marketing_stopped_at END,
         undeliverable_count = c.undeliverable_count + cagg.undeliverable,
+        phone_valid = c.phone_valid AND c.undeliverable_count + cagg.undeliverable < 3, -- UndeliverableLimit
         cooled_until = GREATEST(c.cooled_until, cagg.capped_ts + interval '24 hours'),
         updated_at = now()
     FROM cagg WHERE c.id = cagg.contact_id AND c.workspace_id = cagg.workspace_id

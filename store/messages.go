@@ -157,9 +157,12 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 }
 
 // WAContactTouchInbound moves the contact's last inbound time forward (the 24 h customer
-// service window opens at each user message).
+// service window opens at each user message). A message from the person also proves their
+// WhatsApp works: a number left out of audiences as undeliverable (UndeliverableLimit) is
+// restored.
 func WAContactTouchInbound(ctx context.Context, db DBTX, workspaceID, contactID int64, at time.Time) error {
-	_, err := db.Exec(ctx, `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $3), updated_at = now()
+	_, err := db.Exec(ctx, `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $3),
+		    phone_valid = phone_valid OR undeliverable_count >= 3, undeliverable_count = 0, updated_at = now()
 		WHERE id = $1 AND workspace_id = $2 AND (last_inbound_at IS NULL OR last_inbound_at < $3)`, contactID, workspaceID, at)
 	if err != nil {
 		return fmt.Errorf("recording inbound time of contact %d: %w", contactID, err)

@@ -381,7 +381,8 @@ func ContactMarketingStop(ctx context.Context, db DBTX, workspaceID, contactID i
 
 // ContactUndeliverable counts a 131026 (undeliverable) for the contact.
 func ContactUndeliverable(ctx context.Context, db DBTX, workspaceID, contactID int64) error {
-	_, err := db.Exec(ctx, `UPDATE contacts SET undeliverable_count = undeliverable_count + 1, updated_at = now()
+	_, err := db.Exec(ctx, `UPDATE contacts SET undeliverable_count = undeliverable_count + 1,
+		    phone_valid = phone_valid AND undeliverable_count + 1 < 3, updated_at = now() -- UndeliverableLimit
 		WHERE workspace_id = $1 AND id = $2`, workspaceID, contactID)
 	if err != nil {
 		return fmt.Errorf("counting undeliverable contact %d: %w", contactID, err)

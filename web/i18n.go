@@ -602,7 +602,7 @@ var messages = map[string][2]string{
 	"excl.no_consent":        {"sin consentimiento", "no consent"},
 	"excl.opted_out":         {"se dieron de baja", "opted out"},
 	"excl.marketing_stopped": {"WhatsApp detuvo el marketing", "WhatsApp stopped marketing"},
-	"excl.invalid_phone":     {"número inválido", "invalid number"},
+	"excl.invalid_phone":     {"número inválido o sin WhatsApp", "invalid number or not on WhatsApp"},
 
 	"settings.title":                  {"Ajustes", "Settings"},
 	"settings.workspace":              {"Espacio de trabajo", "Workspace"},
