@@ -12,8 +12,10 @@ const HeaderScanRows = 20
 
 // DetectHeader returns the index in rows of the header row, or -1 when the file has none.
 // The header is the row with the most cells holding a known header word (teléfono, nombre,
-// correo…), of at least two distinct values and with no cell that looks like data (a phone, a
-// number, a date); the first such row on a tie. Values are counted once per row, so a merged
+// correo…), of at least two distinct values and with no cell that looks like data; the first
+// such row on a tie. A phone or an e-mail address is data in any row, but a number or a date
+// ("2023", month columns that are real dates) may head a column: they only rule out a row with
+// fewer than two header words. Values are counted once per row, so a merged
 // title copied across the table's columns is one value, and "Tienda:" labels of key/value lines
 // above the table do not count. Failing that, a first row of text cells followed by a row
 // holding a phone number.
@@ -30,17 +32,21 @@ func DetectHeader(rows [][]string, defaultRegion string) int {
 		if filled == 0 || (filled < 2 && width > 1) {
 			continue
 		}
-		hits, data := 0, false
+		hits, numbers, data := 0, 0, false
 		for _, c := range vals {
-			if looksLikeData(c, defaultRegion) {
+			if contactData(c) {
 				data = true
 				break
+			}
+			if looksLikeData(c, defaultRegion) {
+				numbers++
+				continue
 			}
 			if !strings.HasSuffix(c, ":") && guessKind(c) != "" {
 				hits++
 			}
 		}
-		if data || hits == 0 {
+		if data || hits == 0 || (numbers > 0 && hits < 2) {
 			continue
 		}
 		if hits > bestHits || (hits == bestHits && filled > bestFilled) {
@@ -95,6 +101,25 @@ func nonEmpty(r []string) int {
 		}
 	}
 	return n
+}
+
+// contactData: a phone number or an e-mail address, which no header cell is (a number of
+// seven digits or more counts as a phone; a date does not, whatever its digits).
+func contactData(c string) bool {
+	c = strings.TrimSpace(c)
+	if strings.ContainsRune(c, '@') {
+		return true
+	}
+	if _, err := parseDate(c, false); err == nil {
+		return false
+	}
+	digits := 0
+	for _, r := range c {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	return digits >= 7
 }
 
 // looksLikeData: a number, a date or a phone, which a header cell would not be.
