@@ -270,6 +270,9 @@ func (s *Server) createContact(c echo.Context) error {
 	if req.Attributes != nil {
 		params.Attributes = *req.Attributes
 	}
+	if err := s.refuseSuppressed(c, ph.E164); err != nil {
+		return err
+	}
 	ct, err := store.ContactCreate(c.Request().Context(), s.db, params)
 	if err != nil {
 		return err
@@ -303,6 +306,9 @@ func (s *Server) patchContact(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := s.refuseSuppressed(c, ph.E164); err != nil {
+			return err
+		}
 		u.Phone, u.Country = &ph.E164, &ph.Region
 	}
 	ct, err := store.ContactUpdateByID(c.Request().Context(), s.db, principal(c).WorkspaceID, id, u)
@@ -312,7 +318,21 @@ func (s *Server) patchContact(c echo.Context) error {
 	return c.JSON(http.StatusOK, ct)
 }
 
-// deleteContact erases the contact's personal data; delivery counts stay.
+// refuseSuppressed answers 409 for a phone whose contact opted out and was then erased (the
+// suppression list keeps its keyed hash): the person's opt-out outlives the erasure.
+func (s *Server) refuseSuppressed(c echo.Context, e164 string) error {
+	at, err := store.PhoneSuppressed(c.Request().Context(), s.db, principal(c).WorkspaceID, s.box.Hash(e164))
+	if err != nil {
+		return err
+	}
+	if at != nil {
+		return store.ErrSuppressed
+	}
+	return nil
+}
+
+// deleteContact erases the contact's personal data; delivery counts stay. A contact who had
+// opted out leaves their phone's keyed hash in the suppression list.
 func (s *Server) deleteContact(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -322,7 +342,7 @@ func (s *Server) deleteContact(c echo.Context) error {
 	// together.
 	ctx := c.Request().Context()
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		scrub, err := store.ContactEraseScrub(ctx, tx, principal(c).WorkspaceID, id)
+		scrub, err := store.ContactEraseScrub(ctx, tx, principal(c).WorkspaceID, id, s.box.Hash)
 		if err != nil || scrub == 0 {
 			return err
 		}

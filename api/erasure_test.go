@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -86,4 +87,47 @@ func TestErasureBlanksWebhookBodies(t *testing.T) {
 	if left != 0 || naming != 0 {
 		t.Fatalf("after the scrub: %d scrub rows keep the phone, %d bodies still name it", left, naming)
 	}
+}
+
+// An opt-out outlives the erasure of the person's data: the erasure of a contact who opted out
+// keeps only a keyed hash of the phone, and the number cannot be added again to that workspace
+// (by the API here; imports in importers' tests). Contacts who never opted out leave nothing.
+func TestErasedOptOutStaysSuppressed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newTestEnv(t)
+	m := env.as(store.RoleMarketer)
+	create := func(c caller, phone string) response {
+		return c.do(http.MethodPost, "/api/v1/contacts", map[string]any{"phone": phone, "name": "Marta",
+			"consent": map[string]any{"source": "formulario", "text": "Acepto promociones"}})
+	}
+	var marta, pablo store.Contact
+	create(m, "+57 300 555 0101").expect(t, http.StatusCreated).JSON(t, &marta)
+	create(m, "+57 300 555 0202").expect(t, http.StatusCreated).JSON(t, &pablo)
+	path := "/api/v1/contacts/" + strconv.FormatInt(marta.ID, 10)
+	m.do(http.MethodPost, path+"/opt-out", map[string]any{"reason": "no quiere más mensajes"}).expect(t, http.StatusOK)
+	owner := env.as(store.RoleOwner)
+	owner.do(http.MethodDelete, path, nil).expect(t, http.StatusNoContent)
+	owner.do(http.MethodDelete, "/api/v1/contacts/"+strconv.FormatInt(pablo.ID, 10), nil).expect(t, http.StatusNoContent)
+
+	var n int
+	var kept bool
+	if err := env.db.QueryRow(ctx, `SELECT count(*), bool_or(position('3005550101' IN encode(phone_hash, 'escape')) > 0 OR encode(phone_hash, 'hex') LIKE '%3005550101%')
+		FROM suppressed_phones WHERE workspace_id = $1`, env.wsA.ID).Scan(&n, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || kept {
+		t.Fatalf("suppression list: %d entries, phone in clear %v (want only Marta's, hashed)", n, kept)
+	}
+	r := create(m, "3005550101").expect(t, http.StatusConflict)
+	if !strings.Contains(string(r.Body), "se dio de baja") {
+		t.Errorf("re-adding the erased opted-out number: %s", r.Body)
+	}
+	// Changing another contact's phone to it is refused too.
+	var ana store.Contact
+	create(m, "+57 300 555 0303").expect(t, http.StatusCreated).JSON(t, &ana)
+	m.do(http.MethodPatch, "/api/v1/contacts/"+strconv.FormatInt(ana.ID, 10), map[string]any{"phone": "+573005550101"}).expect(t, http.StatusConflict)
+	// Pablo never opted out: his number may come back. Workspace B never had Marta.
+	create(m, "+57 300 555 0202").expect(t, http.StatusCreated)
+	create(env.asB(store.RoleMarketer), "+57 300 555 0101").expect(t, http.StatusCreated)
 }

@@ -352,15 +352,17 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 // documents the consent (evidenceRecordKeys), without notes, reasons or other keys. The rows
 // stay, so campaigns keep their delivery counts; consent events stay as the legal record.
 func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
-	_, err := ContactEraseScrub(ctx, db, workspaceID, id)
+	_, err := ContactEraseScrub(ctx, db, workspaceID, id, nil)
 	return err
 }
 
 // ContactEraseScrub is ContactErase that also records, for WebhookBodiesScrub, which raw webhook
 // bodies to blank (the ones naming the contact's phone or WhatsApp id): it returns the scrub's id
 // (0 when the contact was already erased). The caller queues the scrub's job in the same
-// transaction.
-func ContactEraseScrub(ctx context.Context, db DBTX, workspaceID, id int64) (scrubID int64, err error) {
+// transaction. A contact who had opted out (or whom WhatsApp stopped) leaves the keyed hash of
+// their phone in the suppression list, so that no import brings the number back (hash nil:
+// none is kept).
+func ContactEraseScrub(ctx context.Context, db DBTX, workspaceID, id int64, hash PhoneHasher) (scrubID int64, err error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -375,6 +377,9 @@ func ContactEraseScrub(ctx context.Context, db DBTX, workspaceID, id int64) (scr
 		RETURNING id`, workspaceID, id).Scan(&scrubID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("recording the webhook scrub of contact %d: %w", id, err)
+	}
+	if err := suppressBeforeErasure(ctx, tx, workspaceID, id, hash); err != nil {
+		return 0, err
 	}
 	if err := contactErase(ctx, tx, workspaceID, id); err != nil {
 		return 0, err

@@ -1,16 +1,22 @@
-// Package secret encrypts small secrets (access tokens, app secrets) at rest with AES-256-GCM.
+// Package secret encrypts small secrets (access tokens, app secrets) at rest with AES-256-GCM,
+// and hashes values that must be recognised without being kept (HMAC-SHA256).
 package secret
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 )
 
-// Box seals and opens secrets with one key.
-type Box struct{ aead cipher.AEAD }
+// Box seals and opens secrets with one key, and hashes with a key derived from it.
+type Box struct {
+	aead    cipher.AEAD
+	hashKey []byte
+}
 
 // New returns a Box for a 32-byte key.
 func New(key []byte) (*Box, error) {
@@ -25,7 +31,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("pregon: keyed hashes v1"))
+	return &Box{aead: aead, hashKey: m.Sum(nil)}, nil
+}
+
+// Hash is the keyed hash (HMAC-SHA256) of value: the same value always gives the same hash
+// under one installation's key, and without the key the hash cannot be checked against
+// guesses (a phone number has few enough digits to guess them all).
+func (b *Box) Hash(value string) []byte {
+	m := hmac.New(sha256.New, b.hashKey)
+	m.Write([]byte(value))
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext; the nonce is prepended. An empty plaintext gives nil.
