@@ -96,3 +96,79 @@ func TestRunKeepsEveryDigitOfACBU(t *testing.T) {
 		}
 	}
 }
+
+func TestGuessKindFullNameAndPhoneHeaders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		header string
+		want   Kind
+	}{
+		{"Nombres y apellidos", KindName},
+		{"Nombre y apellido", KindName},
+		{"Apellidos y nombres", KindName},
+		{"Nombre completo", KindName},
+		{"Nombres completos", KindName},
+		{"Nome completo", KindName},
+		{"Nome e sobrenome", KindName},
+		{"Full name", KindName},
+		{"Nombre completo de la empresa", ""},
+		{"Nombre", KindName},
+		{"Nombres", KindFirstName},
+		{"Apellidos", KindLastName},
+		{"Sobrenome", KindLastName},
+		{"Last name", KindLastName},
+		{"Telf.", KindPhone},
+		{"Telf", KindPhone},
+		{"Tlf", KindPhone},
+		{"Tlf.", KindPhone},
+		{"Tlfno.", KindPhone},
+		{"Tfno.", KindPhone},
+		{"Fono", KindPhone},
+		{"Tel.", KindPhone},
+		{"Cel.", KindPhone},
+		{"Celu", KindPhone},
+		{"WSP", KindPhone},
+		{"Nro. celular", KindPhone},
+		{"Número de WhatsApp", KindPhone},
+		{"Telefone", KindPhone},
+		{"Telefone celular", KindPhone},
+		{"Celular/WhatsApp", KindPhone},
+		{"Número do WhatsApp", KindPhone},
+		{"Telemóvel", KindPhone},
+		{"Número de cliente", ""},
+	}
+	for _, tt := range tests {
+		if got := guessKind(tt.header); got != tt.want {
+			t.Errorf("guessKind(%q) = %q, want %q", tt.header, got, tt.want)
+		}
+	}
+	// A mobile abbreviation ranks as a mobile, an office one as a landline.
+	for h, want := range map[string]int{"Celu": 3, "WSP": 3, "Tlf": 2, "Telf. oficina": 1} {
+		if got := phoneRank(h); got != want {
+			t.Errorf("phoneRank(%q) = %d, want %d", h, got, want)
+		}
+	}
+}
+
+func TestGuessMappingFullNameAndPhoneAbbreviations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		headers []string
+		sample  []string
+		want    string
+	}{
+		{[]string{"Nombres y apellidos", "Telf.", "Correo"}, []string{"Ana Pérez", "3001234567", "ana@x.co"}, "A=name B=phone C=email"},
+		{[]string{"Nombre y apellido", "Tlf", "Telf. oficina"}, []string{"Ana Pérez", "3001234567", "6012345678"}, "A=name B=phone C=attribute(telf_oficina:text)"},
+		{[]string{"Nome completo", "Celular/WhatsApp", "Cidade"}, []string{"Ana Souza", "11987654321", "São Paulo"}, "A=name B=phone C=attribute(cidade:text)"},
+		{[]string{"Nome e sobrenome", "Telefone"}, []string{"Ana Souza", "11987654321"}, "A=name B=phone"},
+		// Without its header read, the phone would be guessed by content: the first column of numbers.
+		{[]string{"Contacto de emergencia", "Telf.", "Nombre"}, []string{"3101234567", "3001234567", "Ana"}, "A=attribute(contacto_de_emergencia:text) B=phone C=name"},
+		// Separate columns stay first and last name.
+		{[]string{"Nombre", "Apellidos", "Cel."}, []string{"Ana", "Pérez", "3001234567"}, "A=first_name B=last_name C=phone"},
+	}
+	for _, tt := range tests {
+		if got := kinds(GuessMapping(tt.headers, [][]string{tt.sample}, "CO")); got != tt.want {
+			t.Errorf("%q:\n got %s\nwant %s", tt.headers, got, tt.want)
+		}
+	}
+}

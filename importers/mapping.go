@@ -235,11 +235,14 @@ func guessKind(header string) Kind {
 		return KindPhone
 	case hasWord(ws, "correo", "email", "mail", "emails") || hasPhrase(header, "e mail"):
 		return KindEmail
-	case hasWord(ws, "apellido", "apellidos", "surname", "sobrenome", "lastname") || hasPhrase(header, "last name", "family name"):
+	case hasWord(ws, nameWords...) && (hasWord(ws, surnameWords...) || hasWord(ws, "completo", "completos", "completa", "full")) &&
+		!hasWord(ws, companyWords...):
+		return KindName // "Nombres y apellidos", "Nome e sobrenome", "Nombre completo": the full name
+	case hasWord(ws, surnameWords...) || hasPhrase(header, "last name", "family name"):
 		return KindLastName
 	case hasPhrase(header, "first name", "primer nombre", "primeiro nome", "nombres", "firstname", "given name"):
 		return KindFirstName
-	case hasWord(ws, "empresa", "compania", "company", "negocio", "usuario", "user", "vendedor", "asesor"),
+	case hasWord(ws, companyWords...),
 		hasWord(ws, dateTypedWords...): // "Cliente desde" is a date, not the name
 		return ""
 	case hasWord(ws, "nombre", "name", "nome", "cliente", "customer"):
@@ -267,9 +270,12 @@ func dataIsDate(ws []string) bool {
 // Words of phone headers: mobileWords rank above phoneWords (numero first), which rank above a
 // header with a landlineWords word (see phoneRank).
 var (
-	mobileWords    = []string{"celular", "celulares", "cel", "movil", "moviles", "whatsapp", "whats", "wa", "wpp", "zap", "mobile", "cell", "cellphone", "cellular"}
-	phoneWords     = []string{"numero", "telefono", "telefonos", "tel", "phone", "fone", "telefone", "msisdn"}
+	mobileWords    = []string{"celular", "celulares", "cel", "celu", "movil", "moviles", "movel", "telemovel", "whatsapp", "whatsap", "watsapp", "whats", "wa", "wpp", "wsp", "zap", "mobile", "cell", "cellphone", "cellular"}
+	phoneWords     = []string{"numero", "telefono", "telefonos", "tel", "telf", "telef", "tlf", "tlfn", "tlfno", "tfno", "fono", "phone", "fone", "telefone", "telefones", "msisdn"}
 	landlineWords  = []string{"fijo", "fija", "fixo", "home", "casa", "oficina", "office", "work", "trabajo", "landline", "residencial", "residence", "address", "direccion", "endereco", "billing", "shipping"}
+	companyWords   = []string{"empresa", "compania", "company", "negocio", "usuario", "user", "vendedor", "asesor"} // a name, not the contact's
+	nameWords      = []string{"nombre", "nombres", "nome", "nomes", "name"}
+	surnameWords   = []string{"apellido", "apellidos", "surname", "sobrenome", "sobrenomes", "lastname"}
 	idNumberWords  = []string{"cliente", "clientes", "customer", "client", "pedido", "factura", "orden", "order", "invoice", "documento", "identificacion", "ticket", "cuenta", "account", "contrato", "guia", "serie"}
 	dateTypedWords = []string{"fecha", "date", "data", "nacimiento", "cumpleanos", "aniversario", "nascimento", "birthday", "desde", "since", "alta"}
 )
