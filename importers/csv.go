@@ -27,6 +27,7 @@ const (
 	EncLatin1      = "iso-8859-1"
 	EncUTF16LE     = "utf-16le"
 	EncUTF16BE     = "utf-16be"
+	EncMacintosh   = "macintosh" // Mac Roman
 )
 
 const sniffSize = 64 << 10
@@ -130,10 +131,11 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 		lines++
 	}
 
+	bom := bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF})
 	switch {
 	case opts.Encoding != "":
-		s.info.Encoding = strings.ToLower(opts.Encoding)
-	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		s.info.Encoding = strings.ToLower(strings.TrimSpace(opts.Encoding))
+	case bom:
 		s.info.Encoding = EncUTF8BOM
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
 		s.info.Encoding = EncUTF16LE
@@ -143,15 +145,37 @@ func openCSV(path string, opts Options) (*csvSource, error) {
 		return nil, notTextError()
 	case validUTF8:
 		s.info.Encoding = EncUTF8
+	case s.cr:
+		// Lines ending with a bare \r and bytes that are not UTF-8: Excel for Mac's
+		// "CSV (Macintosh)", in Mac Roman (é is 0x8E, ñ 0x96, which Windows-1252 reads as Ž, –).
+		s.info.Encoding = EncMacintosh
 	case c1:
 		s.info.Encoding = EncWindows1252
 	default:
 		s.info.Encoding = EncLatin1
 	}
 	switch s.info.Encoding {
-	case EncUTF8:
-	case EncUTF8BOM:
-		s.skip = 3
+	case EncUTF8, "utf8", EncUTF8BOM:
+		// Chosen by the user, UTF-8 must be what the file holds (its bytes that are not would
+		// be read as garbage). A file saying so with its BOM and holding a few bad bytes is
+		// read: the rows holding them are rejected (see cleanCells).
+		if opts.Encoding != "" && !validUTF8 {
+			enc := EncLatin1
+			switch {
+			case s.cr:
+				enc = EncMacintosh
+			case c1:
+				enc = EncWindows1252
+			}
+			return nil, fileErr(ErrCodeEncoding,
+				fmt.Sprintf("el archivo no está en UTF-8 (parece %s): elija esa codificación, o deje que se detecte sola, y vuelva a intentarlo", enc),
+				fmt.Sprintf("the file is not UTF-8 (it looks like %s)", enc), nil)
+		}
+		if bom {
+			s.skip = 3
+		}
+	case EncMacintosh, "mac", "macroman", "mac-roman", "x-mac-roman":
+		s.enc = charmap.Macintosh
 	case EncWindows1252, "cp1252":
 		s.enc = charmap.Windows1252
 	case EncLatin1, "latin-1", "latin1":

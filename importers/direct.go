@@ -32,17 +32,25 @@ var consentEventColumns = []string{"workspace_id", "contact_id", "kind", "source
 
 var emptyJSON = []byte("{}")
 
-// phoneSet is the workspace's phones (as record keys) when the import started, sorted.
+// phoneSet is the workspace's phones when the import started, sorted: each a record key
+// (E.164 digits, at most 15 of them, well under 2^62) shifted left by one, its low bit set when
+// the contact was not marketable (no documented consent, or opted out). The import's count of
+// contacts without consent reads that bit for the contacts it leaves as they are.
 type phoneSet []uint64
 
-func (s phoneSet) has(k uint64) bool {
-	_, ok := slices.BinarySearch(s, k)
-	return ok
+// find reports whether the workspace had phone k, and whether that contact was not marketable.
+func (s phoneSet) find(k uint64) (found, notMarketable bool) {
+	i, _ := slices.BinarySearch(s, k<<1)
+	if i < len(s) && s[i]>>1 == k {
+		return true, s[i]&1 == 1
+	}
+	return false, false
 }
 
-// loadPhones reads the workspace's phone numbers as record keys (E.164 digits).
+// loadPhones reads the workspace's phone numbers as record keys (E.164 digits), with whether
+// each contact is not marketable (see phoneSet).
 func loadPhones(ctx context.Context, tx pgx.Tx, workspaceID int64) (phoneSet, error) {
-	rows, err := tx.Query(ctx, `SELECT phone_e164 FROM contacts WHERE workspace_id = $1`, workspaceID)
+	rows, err := tx.Query(ctx, `SELECT phone_e164, consent_at IS NULL OR opted_out_at IS NOT NULL FROM contacts WHERE workspace_id = $1`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the workspace's phones: %w", err)
 	}
@@ -51,7 +59,8 @@ func loadPhones(ctx context.Context, tx pgx.Tx, workspaceID int64) (phoneSet, er
 	var raw []byte
 	for rows.Next() {
 		// The raw bytes: no string per contact.
-		raw = rows.RawValues()[0]
+		vals := rows.RawValues()
+		raw = vals[0]
 		if len(raw) < 2 || raw[0] != '+' {
 			continue // 'erased:<id>'
 		}
@@ -65,6 +74,10 @@ func loadPhones(ctx context.Context, tx pgx.Tx, workspaceID int64) (phoneSet, er
 			k = k*10 + uint64(b-'0')
 		}
 		if ok {
+			k <<= 1
+			if nm := vals[1]; len(nm) == 1 && (nm[0] == 1 || nm[0] == 't') { // binary or text bool
+				k |= 1
+			}
 			out = append(out, k)
 		}
 	}
@@ -108,6 +121,12 @@ type directSource struct {
 	sha256         string
 	consentText    string
 
+	// withoutConsent counts the contacts of the file left not marketable so far: new ones
+	// without consent (counted when their chunk commits) and, in mode add, existing ones that
+	// were not marketable. The staged ones are counted by the merge (record.notMarketable).
+	withoutConsent int64
+	chunkNoConsent int64 // this chunk's new contacts without consent
+
 	ids        []int64  // this chunk's ids
 	direct     []record // rows copied in this chunk (a failed chunk goes to the staging merge)
 	evidence   [][]byte // consent evidence of direct[i] (nil: no consent), in evSlab
@@ -119,6 +138,7 @@ type directSource struct {
 // reset starts a chunk with the given ids.
 func (d *directSource) reset(ids []int64) {
 	d.ids = ids
+	d.chunkNoConsent = 0
 	d.direct = d.direct[:0]
 	d.evidence = d.evidence[:0]
 	d.evSlab = d.evSlab[:0]
@@ -132,11 +152,18 @@ func (d *directSource) next() (*record, bool) {
 		if !ok {
 			return nil, false
 		}
-		if d.existing.has(r.key) {
-			if !d.addOnly {
+		if found, nm := d.existing.find(r.key); found {
+			switch {
+			case !d.addOnly:
+				r.notMarketable = nm
 				d.stash = append(d.stash, *r)
+			case nm:
+				d.withoutConsent++ // left as it is
 			}
 			continue
+		}
+		if !r.consent {
+			d.chunkNoConsent++
 		}
 		d.direct = append(d.direct, *r)
 		var ev []byte

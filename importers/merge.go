@@ -18,7 +18,9 @@ CREATE TEMP TABLE import_stage (
 ) ON COMMIT DROP`
 
 // sqlMergeUpdate updates the contacts that already exist, in one statement, and records an
-// opt_in consent event for each contact that gets documented consent from this file.
+// opt_in consent event for each contact that gets documented consent from this file. It
+// returns how many contacts it updated and how many of them got consent (were not marketable
+// and are now: the import's count of contacts without consent goes down by those).
 //
 //	$1 workspace_id, $2 update fields (mode update; false for merge_tags), $3 import_id,
 //	$4 file sha256, $5 consent text, $6 actor user id
@@ -69,9 +71,10 @@ WITH up AS (
     INSERT INTO consent_events (workspace_id, contact_id, kind, source, consent_text, evidence, actor_user_id)
     SELECT $1, id, 'opt_in', consent_source, consent_text, consent_evidence, $6 FROM up WHERE granted
 )
-SELECT count(*) FROM up`
+SELECT count(*), count(*) FILTER (WHERE granted) FROM up`
 
-// sqlMergeInsert inserts the new contacts and their opt_in consent events.
+// sqlMergeInsert inserts the new contacts and their opt_in consent events; it returns how many
+// it inserted and how many of them with consent.
 //
 //	$1 workspace_id, $2 import_id, $3 file sha256, $4 consent text, $5 actor user id
 const sqlMergeInsert = `
@@ -95,4 +98,4 @@ WITH ins AS (
     INSERT INTO consent_events (workspace_id, contact_id, kind, source, consent_text, evidence, actor_user_id)
     SELECT $1, id, 'opt_in', consent_source, consent_text, consent_evidence, $5 FROM ins WHERE consent_at IS NOT NULL
 )
-SELECT count(*) FROM ins`
+SELECT count(*), count(consent_at) FROM ins`

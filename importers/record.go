@@ -3,6 +3,7 @@ package importers
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ type record struct {
 	consentAt time.Time
 	source    string
 	raw       []string // the row's cells, for the error report if the phone turns out repeated
+	// notMarketable: staged for the merge, the contact had no documented consent or had opted
+	// out (or is not known to exist) before the merge; see directSource.withoutConsent.
+	notMarketable bool
 }
 
 // processor turns rows into records; it is safe for concurrent use.
@@ -114,6 +118,7 @@ func (p *processor) colName(i int) string {
 
 // process validates one row. skip is true for a blank row.
 func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
+	bad := cleanCells(r.Cells)
 	if nonEmpty(r.Cells) == 0 {
 		return rec, nil, true
 	}
@@ -137,6 +142,11 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 			continue
 		}
 		v = strings.TrimSpace(v)
+		if bad != nil && slices.Contains(bad, i) {
+			phoneFound = phoneFound || c.Kind == KindPhone
+			fail(i, v, badTextReason)
+			continue
+		}
 		if c.Kind == KindPhone {
 			phoneFound = true
 			res, err := phone.Normalize(v, p.region)
@@ -265,9 +275,12 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 func (p *processor) attrValue(t AttrType, v string) (any, string) {
 	switch t {
 	case AttrNumber:
-		f, ok := parseNumberCell(v, p.format != FormatCSV)
+		f, digits, ok := parseNumberCellDigits(v, p.format != FormatCSV)
 		if !ok {
 			return nil, "no es un número"
+		}
+		if !keepsDigits(digits, f) {
+			return nil, fmt.Sprintf("número de %d cifras: como número se guardaría con otras últimas cifras; importe esta columna como texto", intDigits(digits))
 		}
 		return f, ""
 	case AttrDate:
@@ -284,6 +297,28 @@ func (p *processor) attrValue(t AttrType, v string) (any, string) {
 		return b, ""
 	}
 	return v, ""
+}
+
+// badTextReason is the row error of a mapped cell that was not valid text.
+const badTextReason = "el valor tiene caracteres que no son texto válido (se muestran como \uFFFD): el archivo no está en la codificación con que se leyó; guárdelo como «CSV UTF-8» o elija su codificación y vuelva a subirlo"
+
+// cleanCells makes a row's cells storable as Postgres text, in place: NUL characters are removed
+// (Excel writes one in a cell as _x0000_; text cannot hold it, and it means nothing to a
+// person) and invalid UTF-8 is made valid, each bad sequence replaced by U+FFFD. bad lists the
+// cells that were not valid UTF-8 (nil: none), for the row's errors. A valid row costs one
+// pass over its bytes.
+func cleanCells(cells []string) (bad []int) {
+	for i, v := range cells {
+		if strings.IndexByte(v, 0) >= 0 {
+			v = strings.ReplaceAll(v, "\x00", "")
+			cells[i] = v
+		}
+		if !utf8.ValidString(v) {
+			cells[i] = strings.ToValidUTF8(v, "\uFFFD")
+			bad = append(bad, i)
+		}
+	}
+	return bad
 }
 
 func truncate(s string, n int) string {

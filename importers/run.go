@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pregon/pregon/store"
@@ -131,7 +133,43 @@ type processed struct {
 // errors are recorded and the imports row completed in the same transaction, so a failure or a
 // cancellation leaves nothing half-imported.
 // progress (may be nil) is called from Run's goroutines every ProgressEvery.
+//
+// Errors a new attempt cannot fix (the file, the mapping, the consent declared, a value the
+// database refuses) are *FileError.
 func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progress)) (Result, error) {
+	res, err := run(ctx, pool, p, progress)
+	return res, valueError(err)
+}
+
+// valueError turns a value Postgres refused (a data exception, SQLSTATE class 22: a character
+// text cannot hold, a number or a date out of its range) into a FileError: it is in the file,
+// and reading the file again gives it again. Other errors are returned as they are.
+func valueError(err error) error {
+	var pe *pgconn.PgError
+	var fe *FileError
+	if err == nil || errors.As(err, &fe) || !errors.As(err, &pe) || !strings.HasPrefix(pe.Code, "22") {
+		return err
+	}
+	return fileErr(ErrCodeBadValue,
+		"el archivo tiene un valor que no se puede guardar (caracteres no válidos o un dato fuera de rango); revise el archivo y su codificación y vuelva a subirlo; no se guardó ningún contacto",
+		"the file holds a value the database cannot store", err)
+}
+
+// ConsentAtSkew is how far ahead of the server's clock a declared consent date may be (clocks
+// differ): later, it is in the future, and refused.
+const ConsentAtSkew = 5 * time.Minute
+
+// CheckDeclaration checks the consent declared for a file: its date, when given, is not in the
+// future. The error is a *FileError (code ErrCodeBadConsent).
+func CheckDeclaration(d Declaration, now time.Time) error {
+	if d.At != nil && d.At.After(now.Add(ConsentAtSkew)) {
+		return fileErr(ErrCodeBadConsent, "la fecha del consentimiento declarado está en el futuro",
+			"the declared consent date is in the future", nil)
+	}
+	return nil
+}
+
+func run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progress)) (Result, error) {
 	start := time.Now()
 	res := Result{ImportID: p.ImportID}
 	if p.Mode == "" {
@@ -139,6 +177,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	}
 	if !p.Mode.Valid() {
 		return res, fileErr(ErrCodeBadMapping, fmt.Sprintf("modo %q inválido (add, update, merge_tags)", p.Mode), "invalid mode", nil)
+	}
+	if err := CheckDeclaration(p.Consent, time.Now()); err != nil {
+		return res, err
 	}
 	if p.ProgressEvery <= 0 {
 		p.ProgressEvery = 500 * time.Millisecond
@@ -201,10 +242,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 			return res, err
 		}
 	}
+	CleanMapping(&m)
 	if err := m.ValidateFor(len(l.mapping.Columns)); err != nil {
 		return res, err
 	}
 	res.Mapping = m
+	if !hasData(l.data) {
+		return res, noRowsError()
+	}
 
 	if p.ImportID == 0 {
 		st, _ := os.Stat(p.Path)
@@ -395,6 +440,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	// exist by now.
 	merge := func(recs []record, insert bool) error {
 		t0 := time.Now()
+		// The contacts left not marketable: those that were (or are not known to exist), less
+		// those this merge gives consent to (update) or inserts with consent.
+		var notMarketable int64
+		for i := range recs {
+			if recs[i].notMarketable {
+				notMarketable++
+			}
+		}
 		i := 0
 		_, err := copyRows(pctx, tx, "import_stage", stageColumns, func(c *copyBuf) (bool, error) {
 			for ; i < len(recs) && len(c.b) < copyFlush; i++ {
@@ -408,23 +461,26 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		t1 := time.Now()
 		tm.stage += t1.Sub(t0)
 		if p.Mode != store.ImportModeAdd {
-			var n int64
+			var n, granted int64
 			if err := tx.QueryRow(pctx, sqlMergeUpdate, p.WorkspaceID, p.Mode == store.ImportModeUpdate, p.ImportID, p.SHA256,
-				consentText, actor).Scan(&n); err != nil {
+				consentText, actor).Scan(&n, &granted); err != nil {
 				return fmt.Errorf("updating existing contacts: %w", err)
 			}
 			res.Updated += n
 			updated.Store(res.Updated)
+			notMarketable -= granted
 		}
 		if insert {
-			var n int64
+			var n, withConsent int64
 			if err := tx.QueryRow(pctx, sqlMergeInsert, p.WorkspaceID, p.ImportID, p.SHA256, consentText,
-				actor).Scan(&n); err != nil {
+				actor).Scan(&n, &withConsent); err != nil {
 				return fmt.Errorf("inserting new contacts: %w", err)
 			}
 			res.Inserted += n
 			inserted.Store(res.Inserted)
+			notMarketable -= withConsent
 		}
+		ds.withoutConsent += notMarketable
 		if _, err := tx.Exec(pctx, `TRUNCATE import_stage`); err != nil {
 			return fmt.Errorf("emptying the staging table: %w", err)
 		}
@@ -464,6 +520,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		}
 		res.Inserted += n
 		inserted.Store(res.Inserted)
+		ds.withoutConsent += ds.chunkNoConsent
 		return false, nil
 	}
 	var ids []int64
@@ -492,6 +549,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 		}
 		used := len(ds.direct)
 		if retry {
+			for i := range ds.direct {
+				ds.direct[i].notMarketable = true // new when read; the merge counts what it inserts with consent
+			}
 			ds.stash = append(ds.stash, ds.direct...)
 			ds.direct = ds.direct[:0]
 		}
@@ -517,7 +577,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	res.MergeDuration = mergeTime
 	cs.seen = nil
 	res.RowsRead, res.Rejected, res.Duplicates = rowsRead.Load(), rejected.Load(), dups.Load()
-	res.WithoutConsent = cs.withoutConsent
+	res.WithoutConsent = ds.withoutConsent
+	if res.RowsRead == 0 { // the first rows had values, but no row had one that counts
+		return res, noRowsError()
+	}
 	report("merging")
 	res.Unchanged = valid.Load() - res.Inserted - res.Updated
 
@@ -562,6 +625,31 @@ func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	progress(Progress{ImportID: p.ImportID, Phase: "done", RowsRead: res.RowsRead, RowsTotal: res.RowsRead, Valid: valid.Load(),
 		Rejected: res.Rejected, Duplicates: res.Duplicates, Inserted: res.Inserted, Updated: res.Updated})
 	return res, nil
+}
+
+// hasData reports whether rows, the first rows after the header (at most PreviewRows), may
+// hold a contact: a value in one of them, or as many of them as were read (more may follow).
+func hasData(rows []DataRow) bool {
+	if len(rows) >= PreviewRows {
+		return true
+	}
+	for _, r := range rows {
+		for _, c := range r.Cells {
+			if strings.TrimSpace(CleanText(c)) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HasData reports whether a preview's file may hold a contact under its header row (false: a
+// file of headers only, or of blank rows).
+func (p Preview) HasData() bool { return hasData(p.Rows) }
+
+// noRowsError is a file with a header row and no contact under it.
+func noRowsError() error {
+	return fileErr(ErrCodeNoRows, "el archivo solo tiene encabezados: no hay contactos que importar", "the file has a header row and no data rows", nil)
 }
 
 // cause prefers the cancellation of the caller's context, then the pipeline's own error.
@@ -642,7 +730,6 @@ type copySource struct {
 	waited   time.Duration // waiting for the workers (the database is faster than the reading)
 
 	rowsRead, valid, rejected, dups *atomic.Int64
-	withoutConsent                  int64
 	err                             error
 }
 
@@ -676,9 +763,6 @@ func (c *copySource) nextRecord() (*record, bool) {
 			r.raw = nil // only a repeat's cells are reported; a kept record's may go now
 			c.seen[r.key] = int32(r.row)
 			c.valid.Add(1)
-			if !r.consent {
-				c.withoutConsent++
-			}
 			return r, true
 		}
 		// Next batch in order.

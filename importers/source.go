@@ -27,7 +27,7 @@ const UnzipSizeLimitDefault = 512 << 20
 // Options say how to open a file. The zero value detects everything.
 type Options struct {
 	Sheet          string // XLSX: sheet name; "" = the first visible sheet
-	Encoding       string // CSV: force "utf-8", "windows-1252", "iso-8859-1" or "utf-16"; "" = detect
+	Encoding       string // CSV: force "utf-8", "windows-1252", "iso-8859-1", "macintosh" or "utf-16"; "" = detect
 	Separator      string // CSV: force ",", ";", "\t" or "|"; "" = detect
 	UnzipSizeLimit int64  // XLSX: 0 = UnzipSizeLimitDefault
 	TmpDir         string // XLSX: where excelize spills big sheets; "" = os.TempDir()
@@ -102,6 +102,9 @@ const (
 	ErrCodeNoRows        = "no_rows"
 	ErrCodeNoPhoneColumn = "no_phone_column"
 	ErrCodeBadMapping    = "bad_mapping"
+	ErrCodeEncoding      = "wrong_encoding"  // the chosen encoding is not the file's
+	ErrCodeBadValue      = "invalid_value"   // a value the database cannot store
+	ErrCodeBadConsent    = "invalid_consent" // the consent declared for the file
 )
 
 func fileErr(code, es, en string, err error) *FileError {

@@ -261,6 +261,13 @@ func normLanguage(s string) (string, bool) {
 // more than once, a separator groups thousands and must do so exactly ("1.234.567"); anything
 // that fits neither reading ("1.23.4", "1,234.5.6") is not a number rather than a guess.
 func parseNumber(s string) (float64, bool) {
+	f, _, ok := parseNumberDigits(s)
+	return f, ok
+}
+
+// parseNumberDigits is parseNumber that also returns the unsigned digits it read, as
+// canonicalDigits writes them ("1234.5"), or as written in exponent form ("1.5E+3").
+func parseNumberDigits(s string) (float64, string, bool) {
 	s = strings.TrimSpace(s)
 	neg := strings.HasPrefix(s, "-")
 	if neg {
@@ -282,23 +289,23 @@ func parseNumber(s string) (float64, bool) {
 		neg, s = true, s[1:]
 	}
 	if s == "" || s[0] == '-' {
-		return 0, false
+		return 0, "", false
 	}
 	digits, ok := canonicalDigits(s)
 	if !ok {
 		if strings.Trim(s, "0123456789.eE+-") != "" {
-			return 0, false
+			return 0, "", false
 		}
 		digits = s // "1.5E+3", as a workbook may store a large number
 	}
 	f, err := strconv.ParseFloat(digits, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, false
+		return 0, "", false
 	}
 	if neg {
 		f = -f
 	}
-	return f, true
+	return f, digits, true
 }
 
 // canonicalDigits rewrites digits with thousands and decimal separators (see parseNumber) as
@@ -367,13 +374,66 @@ func thousandsGroup(g string, first bool) bool {
 // as "1.125" and never with trailing zeros ("12.000"), so such a value is read as written
 // before parseNumber's thousands rule. rawFirst is false for a CSV, whose cells are typed text.
 func parseNumberCell(s string, rawFirst bool) (float64, bool) {
+	f, _, ok := parseNumberCellDigits(s, rawFirst)
+	return f, ok
+}
+
+// parseNumberCellDigits is parseNumberCell that also returns the unsigned digits it read (see
+// parseNumberDigits).
+func parseNumberCellDigits(s string, rawFirst bool) (float64, string, bool) {
 	if rawFirst {
 		t := strings.TrimPrefix(strings.TrimSpace(s), "-")
 		if plainNumber(t) && (!strings.Contains(t, ".") || !strings.HasSuffix(t, "0")) {
 			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
-				return f, true
+				return f, t, true
 			}
 		}
 	}
-	return parseNumber(s)
+	return parseNumberDigits(s)
+}
+
+// exactDigits is the longest integer part a float64 keeps digit for digit whatever the digits
+// (2^53 has 16 digits, but not every 16-digit integer is below it).
+const exactDigits = 15
+
+// keepsDigits reports whether f, read from digits (unsigned, as parseNumberDigits returns
+// them), still has every digit of their integer part: a 22-digit CBU or an id of 19 digits read
+// as a float64 comes back with other last digits. Decimals beyond a float's precision (Excel's
+// own "1.1000000000000001") and numbers already written as a float ("2.85E+21") are kept as a
+// float holds them.
+func keepsDigits(digits string, f float64) bool {
+	if strings.ContainsAny(digits, "eE") {
+		return true
+	}
+	intPart, frac, _ := strings.Cut(digits, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	if len(intPart) <= exactDigits {
+		return true
+	}
+	return strings.Trim(frac, "0") == "" && strconv.FormatFloat(math.Abs(f), 'f', 0, 64) == intPart
+}
+
+// intDigits counts the digits of the integer part of digits (as keepsDigits reads them).
+func intDigits(digits string) int {
+	intPart, _, _ := strings.Cut(digits, ".")
+	return len(strings.TrimLeft(intPart, "0"))
+}
+
+// CleanText makes s storable as Postgres text: without NUL characters (Excel's _x0000_) and
+// valid UTF-8 (U+FFFD for each bad sequence).
+func CleanText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// CleanMapping applies CleanText to a mapping's headers and attribute keys, which come from
+// the file's header row: stored as jsonb (the imports row's mapping, the contacts' attributes),
+// a NUL in them would fail the import.
+func CleanMapping(m *Mapping) {
+	for i := range m.Columns {
+		c := &m.Columns[i]
+		c.Header, c.Key = CleanText(c.Header), CleanText(c.Key)
+	}
 }
