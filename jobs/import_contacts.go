@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -35,7 +37,9 @@ func (ImportContactsArgs) InsertOpts() river.InsertOpts {
 // the imports row; a cancellation through the API is seen at the next progress tick and rolls
 // the import back. The file is deleted when the import ends (completed, failed or cancelled by
 // the user); when the job is interrupted (worker shutdown, timeout, a database error) it is
-// kept for River's next attempt, and the last attempt fails the import.
+// kept for River's next attempt, and the last attempt fails the import. What a new attempt
+// cannot fix — the file (a *importers.FileError) or a value in it that the database refuses —
+// fails the import at once, with its message, and is not retried.
 type ImportContactsWorker struct {
 	river.WorkerDefaults[ImportContactsArgs]
 	deps Deps
@@ -56,7 +60,19 @@ func (w *ImportContactsWorker) Timeout(*river.Job[ImportContactsArgs]) time.Dura
 const (
 	importFailedInternal    = "la importación falló por un error interno; vuelva a subir el archivo o consulte al administrador"
 	importFailedInterrupted = "la importación se interrumpió (el servidor se detuvo o tardó demasiado) y no se reintentará; no se guardó ningún contacto: vuelva a subir el archivo"
+	importFailedValue       = "la importación falló: el archivo tiene un valor que no se puede guardar (caracteres no válidos o un dato fuera de rango); revise el archivo y su codificación y vuelva a subirlo; no se guardó ningún contacto"
 )
+
+// valueRefused reports whether err is Postgres refusing a value of the file: a data exception
+// (SQLSTATE class 22: a character text cannot hold, a number or date out of range) or a NOT
+// NULL or CHECK constraint. Reading the same file again refuses it again: no retry.
+func valueRefused(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "22") || pe.Code == "23502" || pe.Code == "23514"
+}
 
 func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportContactsArgs]) (err error) {
 	a := job.Args
@@ -151,7 +167,11 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 			"rejected", res.Rejected, "duplicates", res.Duplicates, "duration", res.Duration.String())
 		return nil
 	case errors.As(err, &fe):
+		log.WarnContext(ctx, "import failed on its file", "code", fe.Code, "error", err.Error())
 		return w.fail(ctx, imp, removeFile, fe.Message)
+	case valueRefused(err):
+		log.ErrorContext(ctx, "import failed on a value of its file", "attempt", job.Attempt, "error", err.Error())
+		return w.fail(ctx, imp, removeFile, importFailedValue)
 	}
 	// Cancelled through the API (the row says so), or ended meanwhile: nothing more to do.
 	// Anything else, a worker shutdown or the job's timeout included, rolled the import back
