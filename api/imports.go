@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/pregon/pregon/importers"
 	"github.com/pregon/pregon/jobs"
+	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
 )
 
@@ -243,6 +245,11 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 	if req.Consent.Declared && strings.TrimSpace(req.Consent.Source) == "" && strings.TrimSpace(req.Consent.Text) == "" {
 		return store.Invalid("consent.source", "indique dónde y cómo se obtuvo el consentimiento de estos contactos")
 	}
+	if err := importers.CheckDeclaration(req.Consent, time.Now()); err != nil {
+		var fe *importers.FileError
+		errors.As(err, &fe)
+		return store.Invalid("consent.at", fe.Message)
+	}
 	hr := 0
 	if req.HeaderRow != nil {
 		hr = *req.HeaderRow
@@ -279,6 +286,11 @@ func (s *Server) postImportConfirm(c echo.Context) error {
 	if err := m.Validate(); err != nil {
 		return fileError(err)
 	}
+	if !pv.HasData() {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: importers.ErrCodeNoRows,
+			Message: "el archivo solo tiene encabezados: no hay contactos que importar"}
+	}
+	importers.CleanMapping(&m) // a header cell may hold a NUL (Excel's _x0000_), which jsonb refuses
 	header := pv.HeaderRow
 	if header == 0 {
 		header = -1 // confirmed: the file has no header row
@@ -411,8 +423,16 @@ func (s *Server) getImportErrors(c echo.Context) error {
 		res.Write([]byte("\xEF\xBB\xBF")) // BOM: Excel then shows the accents
 		w := csv.NewWriter(res)
 		w.Write(append(errorReportHeader, "fila original…"))
+		// The values come from the file: one starting with = + - @ would run as a formula in
+		// the spreadsheet the report is opened in.
+		g := reports.GuardFormula
 		err := each(func(e store.ImportError) error {
-			return w.Write(append([]string{strconv.Itoa(e.Row), e.Column, e.Value, e.Reason}, e.Raw...))
+			line := make([]string, 0, 4+len(e.Raw))
+			line = append(line, strconv.Itoa(e.Row), g(e.Column), g(e.Value), g(e.Reason))
+			for _, v := range e.Raw {
+				line = append(line, g(v))
+			}
+			return w.Write(line)
 		})
 		w.Flush()
 		if err == nil {

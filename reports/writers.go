@@ -90,6 +90,16 @@ func (c *csvWriter) row(cells []cell) error {
 func (c *csvWriter) close() error { return c.w.Flush() }
 func (c *csvWriter) abort()       { c.w.Flush() }
 
+// GuardFormula returns s as a CSV cell a spreadsheet shows as text: prefixed with ' when Excel,
+// LibreOffice or Google Sheets would take it for a formula (see formulaLike), as is otherwise.
+// For any CSV of values people typed (the exports, an import's error report).
+func GuardFormula(s string) string {
+	if formulaLike(s) {
+		return "'" + s
+	}
+	return s
+}
+
 // formulaLike reports whether a spreadsheet opening the CSV would take s for a formula
 // ("=…", "@…", "+A1…", "-1+HYPERLINK(…)"). A value starting with + or - is left alone only when
 // all of it reads as a number or a phone (-5, -12.5, +573001234567, +57 (300) 123 4567):
