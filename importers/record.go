@@ -71,7 +71,13 @@ type processor struct {
 	// loc is the workspace's time zone: a date or time without a zone is read as its wall clock
 	// there (see inZone). UTC unless set.
 	loc *time.Location
+	// suppressed reports a phone whose contact opted out and was then erased (the workspace's
+	// suppression list); nil when the list is empty.
+	suppressed func(e164 string) bool
 }
+
+// suppressedReason rejects a row whose phone is on the workspace's suppression list.
+const suppressedReason = "este número se dio de baja y luego se borraron sus datos: no se vuelve a importar"
 
 func newProcessor(m Mapping, region string, decl Declaration, now time.Time) *processor {
 	p := &processor{region: region, decl: decl, now: now, phone: -1, loc: time.UTC}
@@ -156,6 +162,10 @@ func (p *processor) process(r Row) (rec record, errs []RowError, skip bool) {
 					reason = pe.Reason
 				}
 				fail(i, v, reason)
+				continue
+			}
+			if p.suppressed != nil && p.suppressed(res.E164) {
+				fail(i, v, suppressedReason)
 				continue
 			}
 			rec.e164, rec.country = res.E164, res.Region

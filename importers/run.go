@@ -45,6 +45,9 @@ type Params struct {
 	DefaultRegion string // "" = the workspace's default country
 	TimeZone      string // where dates without a zone are read (04/10/2025 = midnight there); "" = the workspace's
 	SHA256        string // "" = computed
+	// PhoneHash is the keyed phone hash of the suppression list (secret.Box.Hash): rows whose
+	// phone opted out and was erased are rejected. nil skips the check.
+	PhoneHash store.PhoneHasher
 	// ProgressEvery is how often progress is reported (default 500 ms).
 	ProgressEvery time.Duration
 	// MaxStoredErrors caps the error rows kept for the report (default 100,000); counts go on.
@@ -304,6 +307,20 @@ func run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progre
 	proc := newProcessor(m, p.DefaultRegion, p.Consent, now)
 	proc.readsSource(res.Info)
 	proc.inZone(loc)
+	if p.PhoneHash != nil {
+		// Opt-outs outlive erasures: rows with a suppressed phone are rejected (an HMAC per row
+		// only when the workspace has such phones at all).
+		set, err := store.SuppressedPhoneHashes(ctx, tx, p.WorkspaceID)
+		if err != nil {
+			return res, err
+		}
+		if len(set) > 0 {
+			proc.suppressed = func(e164 string) bool {
+				_, ok := set[string(p.PhoneHash(e164))]
+				return ok
+			}
+		}
+	}
 	var (
 		rowsRead, valid, rejected, dups atomic.Int64
 		inserted, updated               atomic.Int64

@@ -126,6 +126,9 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 		Format: importers.Format(imp.Format), SHA256: imp.FileSHA256, Mode: imp.Mode, HeaderRow: imp.HeaderRow,
 		Open: importers.Options{Sheet: imp.Sheet, Encoding: imp.Encoding, Separator: imp.Separator, TmpDir: os.TempDir()},
 	}
+	if w.deps.Box != nil {
+		p.PhoneHash = w.deps.Box.Hash // the suppression list (erased opt-outs)
+	}
 	if len(imp.Mapping) > 0 && string(imp.Mapping) != "{}" {
 		var m importers.Mapping
 		if err := json.Unmarshal(imp.Mapping, &m); err != nil {

@@ -92,7 +92,8 @@ func runImport(ctx context.Context, args []string) error {
 	res, err := importers.Run(runCtx, e.pool, importers.Params{
 		WorkspaceID: ws.ID, Path: path, Open: opts, HeaderRow: headerRow,
 		MapSpec: mapSpec, Mode: importers.Mode(mode),
-		Consent: importers.Declaration{Declared: declared, Source: consentSource, Text: consentText},
+		Consent:   importers.Declaration{Declared: declared, Source: consentSource, Text: consentText},
+		PhoneHash: e.box.Hash,
 	}, func(p importers.Progress) {
 		bar.total = max(p.RowsTotal, p.RowsRead)
 		bar.update(p.RowsRead)
