@@ -761,8 +761,17 @@ func (p *webhookRun) templateStatus(ctx context.Context, waba string, at time.Ti
 	if v.OtherInfo != nil && v.OtherInfo.Title != "" {
 		reason = strings.Trim(reason+" "+v.OtherInfo.Title, " ")
 	}
+	// Some events name what happened, not a status: a reinstated or unarchived template is
+	// approved again (stored as REINSTATED it was unsendable until the next sync).
+	status := event
+	if event == "REINSTATED" || event == "UNARCHIVED" {
+		status = "APPROVED"
+		if reason == "" || reason == "NONE" {
+			reason = event
+		}
+	}
 	for _, t := range ts {
-		ch, err := store.TemplateSetState(ctx, p.tx, t.ID, "status", event, reason, "webhook", at)
+		ch, err := store.TemplateSetState(ctx, p.tx, t.ID, "status", status, reason, "webhook", at)
 		if err != nil {
 			return fmt.Errorf("storing status of template %d: %w", t.ID, err)
 		}
@@ -985,16 +994,23 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at tim
 	if len(nums) == 0 {
 		return nil
 	}
-	limitStr := v.MaxDailyConversationsPerBusiness.String()
-	if _, ok := whatsapp.TierLimit(limitStr); !ok {
-		limitStr = v.CurrentLimit
-	}
-	if limit, ok := whatsapp.TierLimit(limitStr); ok {
-		if err := p.setLimit(ctx, nums, limit, at, raw); err != nil {
-			return err
+	event := strings.ToUpper(v.Event)
+	// A throughput upgrade (which needs an Unlimited portfolio) or an onboarding says nothing
+	// sure about the messaging limit: Meta's own THROUGHPUT_UPGRADE sample carries
+	// current_limit TIER_UNLIMITED and max_daily_conversations_per_business TIER_2K (the field
+	// may mean the throughput). Limits come from the other events, business_capability_update
+	// and the number check.
+	if event != "THROUGHPUT_UPGRADE" && event != "ONBOARDING" {
+		limitStr := v.MaxDailyConversationsPerBusiness.String()
+		if _, ok := whatsapp.TierLimit(limitStr); !ok {
+			limitStr = v.CurrentLimit
+		}
+		if limit, ok := whatsapp.TierLimit(limitStr); ok {
+			if err := p.setLimit(ctx, nums, limit, at, raw); err != nil {
+				return err
+			}
 		}
 	}
-	event := strings.ToUpper(v.Event)
 	for _, n := range nums {
 		u := store.NumberWebhookUpdate{At: at}
 		switch event {

@@ -20,11 +20,11 @@ var docCodes = []struct {
 	{131026, ClassRecipient}, {131049, ClassRecipient}, {131050, ClassRecipient}, {130472, ClassRecipient},
 	{131021, ClassRecipient}, {132005, ClassRecipient}, {131047, ClassRecipient}, {131051, ClassRecipient},
 	{131008, ClassRecipient}, {131009, ClassRecipient}, {100, ClassRecipient}, {131062, ClassRecipient},
-	{131052, ClassRecipient}, {131060, ClassRecipient}, {2593109, ClassRecipient},
+	{131052, ClassRecipient}, {131060, ClassRecipient}, {2593109, ClassRecipient}, {130497, ClassRecipient},
 	{132000, ClassCampaign}, {132001, ClassCampaign}, {132012, ClassCampaign}, {132015, ClassCampaign},
 	{132016, ClassCampaign}, {132007, ClassCampaign}, {131053, ClassCampaign},
 	{131048, ClassNumber}, {131031, ClassNumber}, {368, ClassNumber}, {133010, ClassNumber}, {131042, ClassNumber},
-	{131037, ClassNumber}, {131063, ClassNumber}, {130497, ClassNumber}, {131064, ClassNumber},
+	{131037, ClassNumber}, {131063, ClassNumber}, {131064, ClassNumber},
 	{0, ClassNumber}, {3, ClassNumber}, {190, ClassNumber}, {10, ClassNumber}, {200, ClassNumber}, {250, ClassNumber}, {299, ClassNumber},
 }
 

@@ -1,0 +1,88 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/internal/pgtest"
+	"github.com/pregon/pregon/store"
+)
+
+// templateEventEnv: a workspace with one number of WABA 1001 and one APPROVED/GREEN template
+// with a running campaign on it.
+func templateEventEnv(t *testing.T) (context.Context, *ProcessWebhookWorker, store.Workspace, store.SenderNumber, store.Template, int64) {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "audit"})
+	must2(t, err)
+	n, err := store.SenderNumberCreate(ctx, db, store.SenderNumberCreateParams{WorkspaceID: ws.ID, PhoneNumberID: "2002", WABAID: "1001"})
+	must2(t, err)
+	up, err := store.TemplateUpsert(ctx, db, ws.ID, store.TemplateSync{WABAID: "1001", MetaID: "777", Name: "promo", Language: "es_MX",
+		Category: "MARKETING", Status: "APPROVED", Quality: "GREEN"}, "sync")
+	must2(t, err)
+	c, err := store.CampaignCreate(ctx, db, store.Campaign{WorkspaceID: ws.ID, Name: "c", SenderNumberID: &n.ID, TemplateID: &up.Template.ID})
+	must2(t, err)
+	_, err = db.Exec(ctx, `UPDATE campaigns SET state = 'running' WHERE id = $1`, c.ID)
+	must2(t, err)
+	w := &ProcessWebhookWorker{db: db, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now}
+	return ctx, w, ws, n, up.Template, c.ID
+}
+
+func postTemplateStatus(t *testing.T, ctx context.Context, w *ProcessWebhookWorker, ws store.Workspace, event string, at time.Time) {
+	t.Helper()
+	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","time":%d,"changes":[{"field":"message_template_status_update",
+		"value":{"event":%q,"message_template_id":777,"message_template_name":"promo","message_template_language":"es_MX","reason":"NONE"}}]}]}`,
+		at.Unix(), event)
+	id, err := store.WebhookInboxInsert(ctx, w.db, store.WebhookInboxRow{WorkspaceID: &ws.ID, Body: []byte(body)})
+	must2(t, err)
+	if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A REINSTATED template-status webhook (Meta: the template is active again) makes the template
+// approved and sendable; stored verbatim as "REINSTATED", launches and resumes refused it until
+// the next hourly sync.
+func TestTemplateReinstatedIsApproved(t *testing.T) {
+	ctx, w, ws, _, tmpl, cid := templateEventEnv(t)
+	postTemplateStatus(t, ctx, w, ws, "PAUSED", time.Now().Add(-time.Minute))
+	c, _ := store.CampaignGetByID(ctx, w.db, ws.ID, cid)
+	if c.State != store.CampaignPaused {
+		t.Fatalf("campaign %s after PAUSED, want paused", c.State)
+	}
+	postTemplateStatus(t, ctx, w, ws, "REINSTATED", time.Now())
+	got, err := store.TemplateGetByID(ctx, w.db, ws.ID, tmpl.ID)
+	must2(t, err)
+	if !got.Sendable() || got.Status != "APPROVED" {
+		t.Errorf("after REINSTATED the template reads status %q, sendable %v (want APPROVED, sendable)", got.Status, got.Sendable())
+	}
+}
+
+// WHATSAPP.md §1a's phone_number_quality_update example (THROUGHPUT_UPGRADE, current_limit
+// TIER_UNLIMITED, max_daily_conversations_per_business TIER_2K) leaves an Unlimited workspace
+// unlimited: throughput upgrades require an Unlimited portfolio (§2), and the field may name the
+// throughput. It used to drop the workspace to 2,000.
+func TestThroughputUpgradeKeepsTheLimit(t *testing.T) {
+	ctx, w, ws, _, _, _ := templateEventEnv(t)
+	_, err := w.db.Exec(ctx, `UPDATE workspaces SET messaging_limit = -1 WHERE id = $1`, ws.ID)
+	must2(t, err)
+	_, err = w.db.Exec(ctx, `UPDATE sender_numbers SET display_number = '+15550783881' WHERE workspace_id = $1`, ws.ID)
+	must2(t, err)
+	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","time":%d,"changes":[{"field":"phone_number_quality_update",
+		"value":{"display_phone_number":"15550783881","event":"THROUGHPUT_UPGRADE","old_limit":"TIER_10K","current_limit":"TIER_UNLIMITED",
+		"max_daily_conversations_per_business":"TIER_2K"}}]}]}`, time.Now().Unix())
+	id, err := store.WebhookInboxInsert(ctx, w.db, store.WebhookInboxRow{WorkspaceID: &ws.ID, Body: []byte(body)})
+	must2(t, err)
+	if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.WorkspaceGetByID(ctx, w.db, ws.ID)
+	if got.MessagingLimit != -1 {
+		t.Errorf("an Unlimited workspace dropped to %d on a throughput upgrade", got.MessagingLimit)
+	}
+}
