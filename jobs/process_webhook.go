@@ -141,7 +141,8 @@ func retryable(err error) bool {
 func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, own []int64, limit int) ([]store.WebhookInboxRow, error) {
 	var (
 		unapplied []string
-		failed    []string // wamids of failed statuses: the circuit breaker looks at their campaigns
+		failed    []string            // wamids of failed statuses: the circuit breaker looks at their campaigns
+		trouble   []store.StatusEvent // failures whose code says the number or the campaign is in trouble
 		claimed   []store.WebhookInboxRow
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
@@ -239,6 +240,11 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 			for _, st := range statuses {
 				if st.Status == "failed" {
 					failed = append(failed, st.WAMID)
+					if st.ErrorCode != nil {
+						if c := whatsapp.ClassOfCode(*st.ErrorCode); c == whatsapp.ClassNumber || c == whatsapp.ClassCampaign {
+							trouble = append(trouble, st)
+						}
+					}
 				}
 			}
 		}
@@ -254,6 +260,12 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 			return nil, fmt.Errorf("applying statuses of webhooks %v after commit: %w", own, err)
 		}
 	}
+	// A failure whose code says the number (368 blocked, 131031 locked, 131048 spam limit…) or
+	// the template (132015 paused…) is in trouble stops sending as the same error in a send's
+	// response does: Meta reports many of them only by webhook.
+	if err := w.stopForTrouble(ctx, trouble); err != nil {
+		return nil, err
+	}
 	// Failures Meta reports by webhook (undeliverable, blocked…) count for the circuit
 	// breaker like those a send gets at once: a campaign most of whose messages fail pauses.
 	if len(failed) > 0 {
@@ -268,6 +280,56 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		}
 	}
 	return claimed, nil
+}
+
+// troubleMaxAge is how old a failure reported by webhook may be and still stop sending: Meta
+// reports them within minutes; a much older one says little about the number today.
+const troubleMaxAge = 6 * time.Hour
+
+// stopForTrouble halts the campaigns of the number (ClassNumber codes) or pauses the campaign
+// (ClassCampaign codes) of failed sends reported by webhook, once per number and campaign.
+func (w *ProcessWebhookWorker) stopForTrouble(ctx context.Context, trouble []store.StatusEvent) error {
+	if len(trouble) == 0 {
+		return nil
+	}
+	wamids := make([]string, len(trouble))
+	for i, st := range trouble {
+		wamids[i] = st.WAMID
+	}
+	sends, err := store.RunningSendsOf(ctx, w.db, wamids)
+	if err != nil {
+		return err
+	}
+	halted, paused := map[int64]bool{}, map[int64]bool{}
+	for _, st := range trouble {
+		s, ok := sends[st.WAMID]
+		if !ok || w.now().Sub(st.OccurredAt) > troubleMaxAge {
+			continue
+		}
+		code := *st.ErrorCode
+		p := store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: strconv.Itoa(code)}
+		switch whatsapp.ClassOfCode(code) {
+		case whatsapp.ClassNumber:
+			if halted[s.SenderNumberID] {
+				continue
+			}
+			halted[s.SenderNumberID] = true
+			p.Reason = fmt.Sprintf("Meta informó el error %d (%s) en un envío: se detienen las campañas del número", code, whatsapp.ErrorTitle(code, "es"))
+			if _, err := store.CampaignsHaltForNumber(ctx, w.db, s.SenderNumberID, p); err != nil {
+				return err
+			}
+		case whatsapp.ClassCampaign:
+			if paused[s.CampaignID] || halted[s.SenderNumberID] {
+				continue
+			}
+			paused[s.CampaignID] = true
+			p.Reason = fmt.Sprintf("Meta informó el error %d (%s) en un envío: se pausa la campaña", code, whatsapp.ErrorTitle(code, "es"))
+			if _, err := store.CampaignTransition(ctx, w.db, s.WorkspaceID, s.CampaignID, store.CampaignPaused, p); err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // deleteDoneJobs deletes the jobs of claimed rows (other than the running job) that have

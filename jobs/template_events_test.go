@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -84,5 +85,48 @@ func TestThroughputUpgradeKeepsTheLimit(t *testing.T) {
 	got, _ := store.WorkspaceGetByID(ctx, w.db, ws.ID)
 	if got.MessagingLimit != -1 {
 		t.Errorf("an Unlimited workspace dropped to %d on a throughput upgrade", got.MessagingLimit)
+	}
+}
+
+// A failure reported by webhook whose code says the number is in trouble (368: temporarily
+// blocked for policy violations) halts the number's campaigns, as the same code in a send's
+// response does; one saying the template is (132015: paused) pauses its campaign. Meta reports
+// many of these only by webhook; they used to count for the circuit breaker alone.
+func TestWebhookFailureCodesStopSending(t *testing.T) {
+	for _, tc := range []struct {
+		code   int
+		signal string
+	}{{368, "error_code"}, {132015, "error_code"}, {131026, ""}} {
+		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
+			ctx, w, ws, _, _, cid := templateEventEnv(t)
+			var contact int64
+			must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573001112233', now()) RETURNING id`,
+				ws.ID).Scan(&contact))
+			_, err := w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
+				VALUES ($1, $2, $3, '+573001112233', 'sent', 'wamid.T1', 1)`, ws.ID, cid, contact)
+			must2(t, err)
+			body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","changes":[{"field":"messages","value":{
+				"messaging_product":"whatsapp","metadata":{"display_phone_number":"573000000000","phone_number_id":"2002"},
+				"statuses":[{"id":"wamid.T1","status":"failed","timestamp":"%d","recipient_id":"573001112233",
+				"errors":[{"code":%d,"title":"error"}]}]}}]}]}`, time.Now().Unix(), tc.code)
+			id, err := store.WebhookInboxInsert(ctx, w.db, store.WebhookInboxRow{WorkspaceID: &ws.ID, Body: []byte(body)})
+			must2(t, err)
+			if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
+				t.Fatal(err)
+			}
+			c, err := store.CampaignGetByID(ctx, w.db, ws.ID, cid)
+			must2(t, err)
+			var signal, value string
+			w.db.QueryRow(ctx, `SELECT signal, value FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'paused'`, cid).Scan(&signal, &value)
+			if tc.signal == "" {
+				if c.State != store.CampaignRunning {
+					t.Errorf("a recipient's own failure (%d) left the campaign %s", tc.code, c.State)
+				}
+				return
+			}
+			if c.State != store.CampaignPaused || signal != tc.signal || value != strconv.Itoa(tc.code) {
+				t.Errorf("after a failed status with %d: campaign %s, paused by %q=%q", tc.code, c.State, signal, value)
+			}
+		})
 	}
 }

@@ -434,6 +434,29 @@ func RunningCampaignsOfSends(ctx context.Context, db DBTX, wamids []string) ([]C
 	return out, nil
 }
 
+// RunningSend is the campaign and sender number of a send whose campaign is running.
+type RunningSend struct {
+	WorkspaceID, CampaignID, SenderNumberID int64
+}
+
+// RunningSendsOf maps each of these wamids whose campaign is running to its campaign and number.
+func RunningSendsOf(ctx context.Context, db DBTX, wamids []string) (map[string]RunningSend, error) {
+	rows, err := db.Query(ctx, `SELECT r.wamid, c.workspace_id, c.id, c.sender_number_id FROM recipients r
+		JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
+		WHERE r.wamid = ANY ($1) AND c.state = 'running' AND c.sender_number_id IS NOT NULL`, wamids)
+	if err != nil {
+		return nil, fmt.Errorf("finding the campaigns of %d failed sends: %w", len(wamids), err)
+	}
+	out := map[string]RunningSend{}
+	var wamid string
+	var s RunningSend
+	_, err = pgx.ForEachRow(rows, []any{&wamid, &s.WorkspaceID, &s.CampaignID, &s.SenderNumberID}, func() error { out[wamid] = s; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("finding the campaigns of %d failed sends: %w", len(wamids), err)
+	}
+	return out, nil
+}
+
 // SendClaim is one recipient a send job asks to claim: its id and the slot it was released for.
 type SendClaim struct {
 	ID   int64
