@@ -99,6 +99,9 @@ func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumb
 	if err != nil {
 		return events, err
 	}
+	if err := stopForMetaStatus(ctx, db, n, strings.ToUpper(p.Status)); err != nil {
+		return events, err
+	}
 	if limit, ok := p.MessagingLimit(); ok && knownLimit(limit) {
 		if _, err := db.Exec(ctx, `UPDATE workspaces SET messaging_limit = $2, updated_at = now()
 			WHERE id = $1 AND messaging_limit <> $2`, n.WorkspaceID, limit); err != nil {
@@ -106,6 +109,36 @@ func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumb
 		}
 	}
 	return events, nil
+}
+
+// stopForMetaStatus acts on Meta's own status of the number, for a disconnection, ban or flag
+// whose webhook was missed (or came while Pregón was down): a number Meta no longer connects
+// (DISCONNECTED, DELETED, BANNED, MIGRATED) is marked disconnected, and one it flags or
+// restricts (FLAGGED, RESTRICTED) halted; either way its running campaigns pause. CONNECTED
+// changes nothing: only the owner resumes.
+func stopForMetaStatus(ctx context.Context, db *pgxpool.Pool, n store.SenderNumber, status string) error {
+	var why string
+	switch status {
+	case "DISCONNECTED", "DELETED", "BANNED", "MIGRATED":
+		why = "Meta informa el número como " + status + " (revisión periódica): se detienen sus campañas"
+		if n.Status != store.NumberDisconnected {
+			st := store.NumberDisconnected
+			if _, err := store.SenderNumberApplyWebhook(ctx, db, n.WorkspaceID, n.ID,
+				store.NumberWebhookUpdate{Status: &st, StatusReason: &why}, map[string]string{"status": status, "source": "check"}); err != nil {
+				return err
+			}
+		}
+	case "FLAGGED", "RESTRICTED":
+		if n.Status != store.NumberActive {
+			return nil
+		}
+		why = "Meta informa el número como " + status + " (revisión periódica): revise su calidad antes de reanudar"
+	default:
+		return nil
+	}
+	_, err := store.CampaignsHaltForNumber(ctx, db, n.ID, store.TransitionParams{Actor: store.ActorRule, Reason: why,
+		Signal: store.SignalNumber, Value: status})
+	return err
 }
 
 // knownLimit reports whether limit is one a workspace accepts (store.WorkspaceUpdateByID): a

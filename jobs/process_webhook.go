@@ -1057,12 +1057,11 @@ func (p *webhookRun) phoneNumberQuality(ctx context.Context, waba string, at tim
 		return nil
 	}
 	event := strings.ToUpper(v.Event)
-	// A throughput upgrade (which needs an Unlimited portfolio) or an onboarding says nothing
-	// sure about the messaging limit: Meta's own THROUGHPUT_UPGRADE sample carries
-	// current_limit TIER_UNLIMITED and max_daily_conversations_per_business TIER_2K (the field
-	// may mean the throughput). Limits come from the other events, business_capability_update
-	// and the number check.
-	if event != "THROUGHPUT_UPGRADE" && event != "ONBOARDING" {
+	// A throughput upgrade (which needs an Unlimited portfolio) says nothing sure about the
+	// messaging limit: Meta's own sample carries current_limit TIER_UNLIMITED and
+	// max_daily_conversations_per_business TIER_2K (the field may mean the throughput). Limits
+	// come from the other events, business_capability_update and the number check.
+	if event != "THROUGHPUT_UPGRADE" {
 		limitStr := v.MaxDailyConversationsPerBusiness.String()
 		if _, ok := whatsapp.TierLimit(limitStr); !ok {
 			limitStr = v.CurrentLimit
