@@ -93,19 +93,22 @@ func SyncTemplates(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.T
 			errs = append(errs, fmt.Errorf("client for number %d: %w", n.ID, err))
 			continue
 		}
+		readAt := time.Now()
 		list, err := client.ListTemplates(ctx, n.WABAID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("workspace %d: %w", n.WorkspaceID, err))
 			continue
 		}
-		if err := syncWABA(ctx, db, rc, n.WorkspaceID, n.WABAID, list, &res); err != nil {
+		if err := syncWABA(ctx, db, rc, n.WorkspaceID, n.WABAID, list, readAt, &res); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return res, errors.Join(errs...)
 }
 
-func syncWABA(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.Tx], workspaceID int64, wabaID string, list []whatsapp.Template, res *SyncResult) error {
+// syncWABA stores a WABA's template list, read at readAt (a change a webhook reported since is
+// newer and kept).
+func syncWABA(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.Tx], workspaceID int64, wabaID string, list []whatsapp.Template, readAt time.Time, res *SyncResult) error {
 	ws, err := store.WorkspaceGetByID(ctx, db, workspaceID)
 	if err != nil {
 		return err
@@ -118,7 +121,7 @@ func syncWABA(ctx context.Context, db *pgxpool.Pool, rc *river.Client[pgx.Tx], w
 		listed[t.Name+"/"+lang] = true
 		up, err := store.TemplateUpsert(ctx, db, workspaceID, store.TemplateSync{
 			WABAID: wabaID, MetaID: t.ID, Name: t.Name, Language: lang, Category: t.Category, Status: t.Status,
-			Quality: t.QualityScore.Score, ParameterFormat: t.ParameterFormat, Components: comps,
+			Quality: t.QualityScore.Score, ParameterFormat: t.ParameterFormat, Components: comps, ReadAt: readAt,
 		}, "sync")
 		if err != nil {
 			return err

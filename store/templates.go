@@ -116,6 +116,9 @@ type TemplateSync struct {
 	ParameterFormat string
 	Components      json.RawMessage
 	StatusReason    string
+	// ReadAt is when the list this came from was asked for (zero: now). A status, quality or
+	// category a webhook reported after it is newer than the list's and is kept.
+	ReadAt time.Time
 }
 
 // TemplateEvent is one recorded change of a template's status, quality or category.
@@ -168,22 +171,35 @@ func TemplateUpsert(ctx context.Context, db DBTX, workspaceID int64, s TemplateS
 	case err != nil:
 		return res, fmt.Errorf("reading template %s/%s: %w", s.Name, s.Language, err)
 	}
+	if s.ReadAt.IsZero() {
+		s.ReadAt = time.Now()
+	}
+	// A value a webhook reported after the list was read is newer than the list's: kept, with its
+	// time. Otherwise the list's value holds as of ReadAt.
+	const newer = `(templates.state_changed_at->>'%[1]s')::timestamptz > $12`
+	keep := func(col string) string {
+		return fmt.Sprintf(`CASE WHEN `+newer+` THEN templates.%[1]s ELSE EXCLUDED.%[1]s END`, col)
+	}
+	at := func(col string) string {
+		return fmt.Sprintf(`CASE WHEN `+newer+` THEN templates.state_changed_at->'%[1]s' ELSE to_jsonb($12::timestamptz) END`, col)
+	}
 	res.Template, err = scanTemplate(tx.QueryRow(ctx, `
 		INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality,
 		                       parameter_format, components, status_reason, synced_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
 		ON CONFLICT (workspace_id, waba_id, name, language) DO UPDATE SET
-		       meta_id = EXCLUDED.meta_id, category = EXCLUDED.category, status = EXCLUDED.status,
-		       quality = EXCLUDED.quality, parameter_format = EXCLUDED.parameter_format,
-		       components = EXCLUDED.components, status_reason = EXCLUDED.status_reason,
+		       meta_id = EXCLUDED.meta_id, category = `+keep("category")+`, status = `+keep("status")+`,
+		       quality = `+keep("quality")+`, parameter_format = EXCLUDED.parameter_format,
+		       components = EXCLUDED.components,
+		       status_reason = CASE WHEN `+fmt.Sprintf(newer, "status")+` THEN templates.status_reason ELSE EXCLUDED.status_reason END,
 		       synced_at = now(),
-		       state_changed_at = jsonb_build_object('status', now(), 'quality', now(), 'category', now()),
+		       state_changed_at = jsonb_build_object('status', `+at("status")+`, 'quality', `+at("quality")+`, 'category', `+at("category")+`),
 		       updated_at = CASE WHEN (templates.status, templates.quality, templates.category, templates.components, templates.meta_id)
 		                         IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.quality, EXCLUDED.category, EXCLUDED.components, EXCLUDED.meta_id)
 		                         THEN now() ELSE templates.updated_at END
 		RETURNING `+templateColumns,
 		workspaceID, s.WABAID, s.MetaID, s.Name, s.Language, s.Category, s.Status, s.Quality, s.ParameterFormat,
-		[]byte(s.Components), s.StatusReason))
+		[]byte(s.Components), s.StatusReason, s.ReadAt))
 	if err != nil {
 		return res, fmt.Errorf("storing template %s/%s: %w", s.Name, s.Language, err)
 	}

@@ -40,3 +40,32 @@ func TestTemplateWebhookOfTheSyncsSecondApplies(t *testing.T) {
 		t.Fatalf("quality %s, want YELLOW", q)
 	}
 }
+
+// A sync stores the template list as Meta gave it when it was read: a status a webhook reported
+// after that read (Meta paused the template while the list was being stored) is newer and stays;
+// it used to be overwritten by the list's older APPROVED. A list read after the webhook wins.
+func TestTemplateSyncKeepsNewerWebhookState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.Tx(t)
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "plantillas"})
+	must(t, err)
+	sync := func(status string, readAt time.Time) store.Template {
+		t.Helper()
+		up, err := store.TemplateUpsert(ctx, db, ws.ID, store.TemplateSync{WABAID: "w", MetaID: "m1", Name: "promo", Language: "es",
+			Category: "MARKETING", Status: status, Quality: "GREEN", ReadAt: readAt}, "sync")
+		must(t, err)
+		return up.Template
+	}
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	tmpl := sync("APPROVED", t0)
+	if _, err := store.TemplateSetState(ctx, db, tmpl.ID, "status", "PAUSED", "LOW_QUALITY", "webhook", t0.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sync("APPROVED", t0.Add(5*time.Second)); got.Status != "PAUSED" {
+		t.Errorf("a list read before the pause overwrote it: status %s", got.Status)
+	}
+	if got := sync("APPROVED", t0.Add(20*time.Second)); got.Status != "APPROVED" {
+		t.Errorf("a list read after the pause: status %s, want APPROVED", got.Status)
+	}
+}
