@@ -92,7 +92,7 @@ type LaunchOptions struct {
 // LaunchResult says what a launch did.
 type LaunchResult struct {
 	Launched       bool
-	NotLaunched    string // why nothing happened (state, stale schedule)
+	NotLaunched    string // why nothing happened (state, stale schedule, incomplete, broadcast not confirmed)
 	SenderNumberID int64
 	Recipients     int64 // rows frozen (pending + skipped)
 	Pending        int64
@@ -162,6 +162,16 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 	}
 	aud, err := campaigns.AudienceFor(ctx, tx, c, opt.Compile, opt.Now, ws.Location())
 	if err != nil {
+		return res, err
+	}
+	// Scheduling asks for confirm_broadcast only when the segment has no conditions then; the
+	// segment may have been emptied since (segments are shared and editable). A campaign that
+	// would now go to the whole base without that confirmation does not launch.
+	if aud.Broadcast && !c.ConfirmBroadcast {
+		_, err := store.CampaignTransition(ctx, tx, c.WorkspaceID, c.ID, store.CampaignCancelled, store.TransitionParams{
+			Actor: store.ActorSystem, Signal: store.SignalLaunch,
+			Reason: "no se lanzó: el segmento ya no tiene condiciones y enviar a toda la base requiere confirmar el envío masivo (confirm_broadcast)"})
+		res.NotLaunched = "broadcast not confirmed"
 		return res, err
 	}
 	snap := SnapshotFor(c, ws, tmpl, mapping, aud, opt.Now)
