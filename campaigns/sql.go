@@ -68,12 +68,19 @@ type Snapshot struct {
 	CampaignID  int64
 	Audience    sq.Sqlizer // condition over contacts c: workspace scope and eligibility included
 	Mapping     Mapping
-	// FrequencyCap skips contacts that already have FrequencyCap or more campaign messages
-	// sent since Since or still on their way in running/paused campaigns. 0 disables it.
+	// FrequencyCap skips contacts that already have FrequencyCap or more marketing campaign
+	// messages sent since Since or still on their way in running/paused campaigns. 0 disables it.
 	FrequencyCap int
 	Since        time.Time
 	Now          time.Time // contacts cooling down after 131049 until after Now are skipped
 }
+
+// marketingCampaignsSQL selects the ids of a workspace's (one ? placeholder) campaigns whose
+// messages count toward the marketing frequency cap: those of a MARKETING template, or of a
+// template whose category is unknown (empty, or no template: counted, as SnapshotFor caps them).
+const marketingCampaignsSQL = `SELECT mk.id FROM campaigns mk
+	LEFT JOIN templates mt ON mt.id = mk.template_id AND mt.workspace_id = mk.workspace_id
+	WHERE mk.workspace_id = ? AND COALESCE(mt.category, '') IN ('MARKETING', '')`
 
 // from is the FROM shared by the snapshot and the plan: a derived table "a" with every audience
 // contact (a.id, a.phone_e164, a.wa_id), its cleaned values a.v0…vN (NULL when missing) and
@@ -110,18 +117,24 @@ func (s Snapshot) from() (string, []any, error) {
 	}
 	b.WriteString(` FROM contacts c`)
 	if s.FrequencyCap > 0 {
-		// Messages per contact in the cap's period — sent since Since (index
+		// Marketing messages per contact in the cap's period — sent since Since (index
 		// recipients_workspace_sent_idx), plus those still on their way in the workspace's
-		// running or paused campaigns (recipients_campaign_state_idx) — counted in one grouped
-		// pass and hash-joined, not probed contact by contact.
+		// running or paused campaigns (recipients_campaign_state_contact_idx) — counted in one
+		// grouped pass and hash-joined, not probed contact by contact. Only campaigns of
+		// marketing templates count (the cap is on marketing; a utility reminder is not one):
+		// the workspace's marketing campaigns are a small set, hashed once (a semi-join), not a
+		// lookup per recipient. A template of unknown category (none synced, or none at all)
+		// counts, as SnapshotFor caps such a campaign as marketing.
 		b.WriteString(` LEFT JOIN (SELECT x.contact_id, count(*) AS n FROM (
 				SELECT r.contact_id FROM recipients r WHERE r.workspace_id = ? AND r.sent_at >= ?
+				  AND r.campaign_id IN (` + marketingCampaignsSQL + `)
 				UNION ALL
 				SELECT r.contact_id FROM campaigns k JOIN recipients r ON r.campaign_id = k.id
 				WHERE k.workspace_id = ? AND k.state IN ('running', 'paused') AND k.id <> ?
+				  AND k.id IN (` + marketingCampaignsSQL + `)
 				  AND r.state IN ('pending', 'queued', 'sending', 'unknown') AND r.sent_at IS NULL
 			) x GROUP BY x.contact_id) fc ON fc.contact_id = c.id`)
-		args = append(args, s.WorkspaceID, s.Since, s.WorkspaceID, s.CampaignID)
+		args = append(args, s.WorkspaceID, s.Since, s.WorkspaceID, s.WorkspaceID, s.CampaignID, s.WorkspaceID)
 	}
 	b.WriteString(` WHERE c.workspace_id = ? AND (` + cond + `) OFFSET 0) b OFFSET 0) a`)
 	args = append(args, s.WorkspaceID)
