@@ -786,8 +786,8 @@ func (p *webhookRun) history(ctx context.Context, v *whatsapp.HistoryValue) erro
 
 // Template statuses that stop a campaign, and those that let it go on.
 var (
-	templateStopStatuses   = map[string]bool{"PAUSED": true, "DISABLED": true, "REJECTED": true, "DELETED": true, "PENDING_DELETION": true, "ARCHIVED": true, "LOCKED": true}
-	templateResumeStatuses = map[string]bool{"APPROVED": true, "REINSTATED": true}
+	templateStopStatuses   = store.TemplateStopStatuses
+	templateResumeStatuses = map[string]bool{"APPROVED": true}
 )
 
 func (p *webhookRun) templates(ctx context.Context, waba string, id whatsapp.FlexString, name, lang string) ([]store.WebhookTemplate, error) {
@@ -852,15 +852,15 @@ func (p *webhookRun) templateStatus(ctx context.Context, waba string, at time.Ti
 			return err
 		}
 		switch {
-		case templateStopStatuses[event]:
-			why := fmt.Sprintf("Meta cambió la plantilla %s (%s) a %s", t.Name, t.Language, event)
+		case templateStopStatuses[status]:
+			why := fmt.Sprintf("Meta cambió la plantilla %s (%s) a %s", t.Name, t.Language, status)
 			if reason != "" && reason != "NONE" {
 				why += " (" + reason + ")"
 			}
-			if err := p.pauseForTemplate(ctx, t, "template_status", event, why); err != nil {
+			if err := p.pauseForTemplate(ctx, t, "template_status", status, why); err != nil {
 				return err
 			}
-		case changed && templateResumeStatuses[event] && settings.AutoResume && !badQuality(t.Quality, settings):
+		case changed && templateResumeStatuses[status] && settings.AutoResume && !badQuality(t.Quality, settings):
 			if err := p.resumeForTemplate(ctx, t, "template_status", event,
 				fmt.Sprintf("Meta volvió a aprobar la plantilla %s (%s): reanudación automática", t.Name, t.Language)); err != nil {
 				return err

@@ -182,10 +182,7 @@ func applyTemplateRules(ctx context.Context, db *pgxpool.Pool, rc *river.Client[
 	signal := store.SignalTemplateStatus
 	switch e.Kind {
 	case "status":
-		switch e.NewValue {
-		case "PAUSED", "DISABLED", "REJECTED", "DELETED", "PENDING_DELETION", "LOCKED", "ARCHIVED", "LIMIT_EXCEEDED", "FLAGGED":
-			bad = true
-		}
+		bad = store.TemplateStopStatuses[e.NewValue]
 	case "quality":
 		signal = store.SignalTemplateQuality
 		bad = e.NewValue == "RED" || (e.NewValue == "YELLOW" && s.PauseOnYellow)

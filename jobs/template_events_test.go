@@ -130,3 +130,20 @@ func TestWebhookFailureCodesStopSending(t *testing.T) {
 		})
 	}
 }
+
+// A webhook and a sync stop campaigns on the same template statuses: FLAGGED (Meta's warning
+// before pausing a low-quality template) and LIMIT_EXCEEDED paused campaigns when a sync saw them
+// but not when a webhook reported them.
+func TestTemplateStopStatusesAgree(t *testing.T) {
+	for _, status := range []string{"FLAGGED", "LIMIT_EXCEEDED", "PENDING"} {
+		t.Run(status, func(t *testing.T) {
+			ctx, w, ws, _, _, cid := templateEventEnv(t)
+			postTemplateStatus(t, ctx, w, ws, status, time.Now())
+			c, err := store.CampaignGetByID(ctx, w.db, ws.ID, cid)
+			must2(t, err)
+			if c.State != store.CampaignPaused {
+				t.Errorf("a %s webhook left the campaign %s", status, c.State)
+			}
+		})
+	}
+}

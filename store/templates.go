@@ -33,6 +33,12 @@ type Template struct {
 // Sendable reports whether Meta accepts sends of the template now.
 func (t Template) Sendable() bool { return t.Status == "APPROVED" }
 
+// TemplateStopStatuses are the template statuses that pause the campaigns using it, whether a
+// webhook or a sync reports them: none of them can be sent (Sendable), and FLAGGED is Meta's
+// warning that the template is about to be paused or disabled for low quality.
+var TemplateStopStatuses = map[string]bool{"PAUSED": true, "DISABLED": true, "REJECTED": true, "DELETED": true,
+	"PENDING_DELETION": true, "ARCHIVED": true, "LOCKED": true, "LIMIT_EXCEEDED": true, "FLAGGED": true, "PENDING": true}
+
 const templateColumns = `id, workspace_id, waba_id, meta_id, name, language, category, status, quality, parameter_format,
 	components, status_reason, synced_at, created_at, updated_at`
 
