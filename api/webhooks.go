@@ -408,8 +408,19 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 	header := req.Header.Get(whatsapp.SignatureHeader)
 	keys, authKeys, parsed := routingKeys(body)
 	verdict, err := h.check(ctx, body, header, keys, authKeys)
-	if err == nil && !verdict.ok && !parsed && verdict.result == "unroutable" {
-		verdict, err = h.checkAnySecret(ctx, body, header)
+	unroutable := false
+	if err == nil && !verdict.ok && verdict.result == "unroutable" {
+		var anySecret webhookVerdict
+		anySecret, err = h.checkAnySecret(ctx, body, header)
+		switch {
+		case !parsed:
+			verdict = anySecret
+		case err == nil && anySecret.ok:
+			// Signed by this installation's app, naming no number it has (one removed from
+			// Pregón while Meta still sends): kept for inspection, acting on nothing, and
+			// answered 200, or Meta retries it for days and may disable the subscription.
+			verdict, unroutable = webhookVerdict{ok: true, result: "unroutable"}, true
+		}
 	}
 	if err != nil {
 		metrics.WebhookRequests.WithLabelValues("error").Inc()
@@ -439,6 +450,8 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 	for _, row := range rows {
 		if !parsed {
 			row.Status, row.Error = store.InboxUnparseable, "not valid JSON"
+		} else if unroutable {
+			row.Status, row.Error = store.InboxUnroutable, "names no number of this installation"
 		}
 		if err := h.commits.submit(ctx, row); err != nil {
 			metrics.WebhookRequests.WithLabelValues("error").Inc()
@@ -448,6 +461,11 @@ func (h *webhookEndpoint) receive(c echo.Context) error {
 	if !parsed {
 		metrics.WebhookRequests.WithLabelValues("unparseable").Inc()
 		h.s.log.WarnContext(ctx, "signed webhook is not valid JSON: stored as unparseable", "bytes", len(body))
+	} else if unroutable {
+		metrics.WebhookRequests.WithLabelValues("unroutable").Inc()
+		h.logBad.Do(func() {
+			h.s.log.WarnContext(ctx, "signed webhook names no number of this installation: stored as unroutable", "keys", keys)
+		})
 	} else {
 		metrics.WebhookRequests.WithLabelValues("accepted").Inc()
 	}

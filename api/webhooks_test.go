@@ -212,7 +212,7 @@ func TestWebhookSignature(t *testing.T) {
 		"OtherBody":               {body, func([]byte) string { return whatsapp.Sign([]byte("{}"), []byte(secretA)) }, "bad_signature"},
 		"OtherWorkspacesSecret":   {body, func(b []byte) string { return whatsapp.Sign(b, []byte(secretB)) }, "bad_signature"},
 		"OwnNumberPlusOtherOne":   {both, func(b []byte) string { return whatsapp.Sign(b, []byte(secretB)) }, "bad_signature"},
-		"UnknownNumber":           {statusBody("999999", "wamid.2", "sent"), func(b []byte) string { return whatsapp.Sign(b, []byte(secretA)) }, "unroutable"},
+		"UnknownNumberForged":     {statusBody("999999", "wamid.2", "sent"), func(b []byte) string { return whatsapp.Sign(b, []byte("guessed")) }, "bad_signature"},
 		"SimulatorSecretRealNumb": {body, func(b []byte) string { return whatsapp.Sign(b, []byte(SimulatorAppSecret(env.srv.cfg))) }, "bad_signature"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -232,6 +232,25 @@ func TestWebhookSignature(t *testing.T) {
 			requireNothingStored(t)
 		})
 	}
+
+	t.Run("UnknownNumberSignedByAKnownApp", func(t *testing.T) {
+		// A number removed from Pregón while Meta still sends for it: the body is signed by an
+		// app secret Pregón knows, so it is answered 200 (Meta would retry it for days and may
+		// disable the subscription) and kept as unroutable, acting on nothing.
+		gone := newWebhookEnv(t)
+		gone.post(statusBody("999999", "wamid.2", "sent"), secretA).expect(t, http.StatusOK)
+		var ws *int64
+		var status string
+		if err := gone.db.QueryRow(ctx, `SELECT workspace_id, status FROM webhook_inbox`).Scan(&ws, &status); err != nil {
+			t.Fatal(err)
+		}
+		if ws != nil || status != "unroutable" {
+			t.Fatalf("stored for workspace %v as %s, want no workspace, unroutable", ws, status)
+		}
+		if n := gone.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_webhook'`); n != 0 {
+			t.Fatalf("%d processing jobs queued for an unroutable body", n)
+		}
+	})
 
 	t.Run("StaleSecret", func(t *testing.T) {
 		// The owner rotated the app secret: bodies signed with the old one are refused.
