@@ -306,11 +306,14 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 	}
 
 	// Fair share: every active campaign may take an equal share of the slots; what one cannot
-	// use goes to the others in a second pass.
+	// use goes to the others in a second pass. The second pass runs in the same transaction,
+	// whose own locks SKIP LOCKED does not skip: it excludes what the first pass claimed, or
+	// those recipients would come back and take a second slot each.
 	if slots > 0 && len(active) > 0 {
 		share := (slots + len(active) - 1) / len(active)
 		for _, p := range active {
-			p.candidates, err = store.RecipientsClaimCandidates(ctx, tx, ws.ID, p.c.ID, now, share)
+			p.candidates, err = store.RecipientsClaim(ctx, tx, store.ClaimParams{
+				WorkspaceID: ws.ID, CampaignID: p.c.ID, Now: now, Limit: share})
 			if err != nil {
 				return res, err
 			}
@@ -326,7 +329,12 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 			if len(p.candidates) < share {
 				continue
 			}
-			more, err := store.RecipientsClaimCandidates(ctx, tx, ws.ID, p.c.ID, now, left)
+			claimed := make([]int64, len(p.candidates))
+			for i, cand := range p.candidates {
+				claimed[i] = cand.ID
+			}
+			more, err := store.RecipientsClaim(ctx, tx, store.ClaimParams{
+				WorkspaceID: ws.ID, CampaignID: p.c.ID, Now: now, Limit: left, Exclude: claimed})
 			if err != nil {
 				return res, err
 			}

@@ -35,16 +35,37 @@ type ClaimCandidate struct {
 	Counted   bool
 }
 
-// RecipientsClaimCandidates locks up to limit releasable recipients of a campaign (pending and
-// due, or failed with 131049 and due for their single retry), in contact order (the order of
-// the (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
+// ClaimParams says which recipients RecipientsClaim locks.
+type ClaimParams struct {
+	WorkspaceID int64
+	CampaignID  int64
+	Now         time.Time
+	Limit       int
+	// Exclude are recipients this transaction already claimed: FOR UPDATE SKIP LOCKED skips
+	// the rows other transactions locked, not the transaction's own, so a second claim in the
+	// same transaction (the pacer's fair share) would return them again.
+	Exclude []int64
+}
+
+// RecipientsClaimCandidates is RecipientsClaim with nothing excluded.
+func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
+	return RecipientsClaim(ctx, tx, ClaimParams{WorkspaceID: workspaceID, CampaignID: campaignID, Now: now, Limit: limit})
+}
+
+// RecipientsClaim locks up to p.Limit releasable recipients of a campaign (pending and due, or
+// failed with 131049 and due for their single retry), in contact order (the order of the
+// (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
 // FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row. Recipients whose
 // contact is no longer marketable (opted out, stopped by WhatsApp, erased… since the launch) are
 // skipped with that reason in the same transaction instead of being returned, so fewer than
-// limit may come back while more remain.
-func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
-	if limit <= 0 {
+// p.Limit may come back while more remain.
+func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandidate, error) {
+	if p.Limit <= 0 {
 		return nil, nil
+	}
+	exclude := p.Exclude
+	if exclude == nil {
+		exclude = []int64{} // <> ALL(NULL) would match nothing
 	}
 	const q = `
 		SELECT r.id, r.contact_id,
@@ -53,19 +74,20 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 		               AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'),
 		       COALESCE(` + sqlNotMarketable + `, CASE WHEN ct.cooled_until > $3 THEN 'cooling_down' END)
 		FROM recipients r JOIN contacts ct ON ct.id = r.contact_id AND ct.workspace_id = r.workspace_id
-		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s
+		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s AND r.id <> ALL($5::bigint[])
 		ORDER BY r.contact_id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED`
-	out := make([]ClaimCandidate, 0, limit)
+	out := make([]ClaimCandidate, 0, p.Limit)
 	var skipIDs []int64
 	var skipReasons []string
 	for _, cond := range []string{
 		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
 		`r.state = 'failed' AND r.error_code = 131049 AND r.retry_at <= $3 AND r.attempts <= 1`,
 	} {
-		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), workspaceID, campaignID, now, limit-len(out)-len(skipIDs))
+		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), p.WorkspaceID, p.CampaignID, p.Now,
+			p.Limit-len(out)-len(skipIDs), exclude)
 		if err != nil {
-			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
+			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", p.CampaignID, err)
 		}
 		for rows.Next() {
 			var c ClaimCandidate
@@ -82,9 +104,9 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", campaignID, err)
+			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", p.CampaignID, err)
 		}
-		if len(out)+len(skipIDs) >= limit {
+		if len(out)+len(skipIDs) >= p.Limit {
 			break
 		}
 	}
@@ -94,8 +116,8 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 			    skip_reason = CASE WHEN r.state = 'pending' THEN s.reason ELSE r.skip_reason END,
 			    retry_at = NULL, updated_at = now() -- a 131049 failure stays failed, not retried
 			FROM unnest($2::bigint[], $3::text[]) AS s(id, reason)
-			WHERE r.workspace_id = $1 AND r.id = s.id`, workspaceID, skipIDs, skipReasons); err != nil {
-			return nil, fmt.Errorf("skipping %d recipients of campaign %d no longer marketable: %w", len(skipIDs), campaignID, err)
+			WHERE r.workspace_id = $1 AND r.id = s.id`, p.WorkspaceID, skipIDs, skipReasons); err != nil {
+			return nil, fmt.Errorf("skipping %d recipients of campaign %d no longer marketable: %w", len(skipIDs), p.CampaignID, err)
 		}
 	}
 	return out, nil
