@@ -2,14 +2,10 @@ package jobs_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
-	"github.com/pregon/pregon/whatsapp"
 )
 
 // 130497 ("WABA restricted from messaging users in this country") concerns one recipient's
@@ -17,15 +13,9 @@ import (
 // campaigns go on. It used to halt every campaign of the number.
 func TestCountryRestrictionFailsOnlyTheRecipient(t *testing.T) {
 	ctx := context.Background()
-	b := setup(t, setupOpts{pacing: jobs.PaceConfig{Grace: 2 * time.Second}})
-	f := &fakeGraph{codes: map[string]int{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	client := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, Token: "t"})
-	b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
+	b, f, w := fakeGraphBundle(t)
 	c1 := b.campaign(t, "uno", 5, "")
 	c2 := b.campaign(t, "dos", 5, "")
-	w := jobs.NewSendMessageWorker(b.deps)
 	var phone string
 	must(t, b.pool.QueryRow(ctx, `SELECT phone_e164 FROM recipients WHERE id = (SELECT min(id) FROM recipients WHERE campaign_id = $1)`, c1).Scan(&phone))
 	f.codes[strings.TrimPrefix(phone, "+")] = 130497

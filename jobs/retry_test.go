@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
-	"github.com/pregon/pregon/whatsapp"
 )
 
 // A 131049 usually comes in a status webhook, after Meta accepted the send with a wamid. The
@@ -20,14 +18,8 @@ import (
 // statuses apply (the first attempt's wamid once kept the retry stuck in sending).
 func TestAsync131049RetryRecordsItsSend(t *testing.T) {
 	ctx := context.Background()
-	b := setup(t, setupOpts{pacing: jobs.PaceConfig{Grace: 2 * time.Second}})
-	f := &fakeGraph{codes: map[string]int{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	client := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, Token: "t"})
-	b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
+	b, f, w := fakeGraphBundle(t)
 	c := b.campaign(t, "retry", 3, "")
-	w := jobs.NewSendMessageWorker(b.deps)
 
 	// First attempt accepted by Meta with wamid W1.
 	id, _, err := sendOne(t, b, w, c, "queued")

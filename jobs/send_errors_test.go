@@ -54,6 +54,19 @@ func (f *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// fakeGraphBundle is a bundle whose sends go to a fakeGraph, with its send worker; a generous
+// grace: on a busy test machine a send slot is never missed here.
+func fakeGraphBundle(t *testing.T) (*bundle, *fakeGraph, *jobs.SendMessageWorker) {
+	t.Helper()
+	b := setup(t, setupOpts{pacing: jobs.PaceConfig{Grace: 2 * time.Second}})
+	f := &fakeGraph{codes: map[string]int{}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	client := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, Token: "t"})
+	b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
+	return b, f, jobs.NewSendMessageWorker(b.deps)
+}
+
 // sendOne queues the campaign's first pending recipient for a slot just ahead and works its
 // send job directly.
 func sendOne(t *testing.T, b *bundle, w *jobs.SendMessageWorker, campaignID int64, state string) (recipientID int64, phone string, err error) {
@@ -84,15 +97,8 @@ func TestSendErrors(t *testing.T) {
 		return r
 	}
 	setupFake := func(t *testing.T) (*bundle, *fakeGraph, *jobs.SendMessageWorker, int64) {
-		// A generous grace: on a busy test machine a send slot is never missed here.
-		b := setup(t, setupOpts{pacing: jobs.PaceConfig{Grace: 2 * time.Second}})
-		f := &fakeGraph{codes: map[string]int{}}
-		srv := httptest.NewServer(f)
-		t.Cleanup(srv.Close)
-		client := whatsapp.New(whatsapp.Config{BaseURL: srv.URL, Token: "t"})
-		b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
-		c := b.campaign(t, "errores", 30, "")
-		return b, f, jobs.NewSendMessageWorker(b.deps), c
+		b, f, w := fakeGraphBundle(t)
+		return b, f, w, b.campaign(t, "errores", 30, "")
 	}
 	// next sets the code the fake answers for the campaign's next pending recipient.
 	next := func(t *testing.T, b *bundle, f *fakeGraph, c int64, code int) {
