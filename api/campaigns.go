@@ -270,9 +270,13 @@ type planExclusion struct {
 }
 
 type planBudget struct {
-	Limit     int        `json:"limit"`     // unique recipients per rolling 24 h; -1 unlimited
-	Remaining int        `json:"remaining"` // left now; -1 unlimited
-	ResetsAt  *time.Time `json:"resets_at,omitempty"`
+	Limit     int `json:"limit"`     // unique recipients per rolling 24 h; -1 unlimited
+	Remaining int `json:"remaining"` // left now; -1 unlimited
+	// RemainingAtStart is what will be left at starts_at, as the entries counted before free up
+	// 24 h after they were counted (the campaign's first send takes at most this many new
+	// people before waiting); -1 unlimited.
+	RemainingAtStart int        `json:"remaining_at_start"`
+	ResetsAt         *time.Time `json:"resets_at,omitempty"`
 }
 
 type planThroughput struct {
@@ -408,17 +412,26 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	if plan.Audience.WillSend == 0 {
 		warn("empty_audience", "nadie recibiría esta campaña")
 	}
-	// Budget.
+	// Budget: what is left now, for the record, and what will be left at the start, from the
+	// ledger's entries freeing up one by one 24 h after they were counted.
 	remaining, resetsAt, err := store.MessagingBudgetRemaining(ctx, s.db, cp.WorkspaceID, now)
 	if err != nil {
 		return plan, err
 	}
-	plan.Budget = planBudget{Limit: ws.MessagingLimit, Remaining: remaining}
+	counted, err := store.MessagingLedgerCountedTimes(ctx, s.db, cp.WorkspaceID, plan.StartsAt, ws.MessagingLimit)
+	if err != nil {
+		return plan, err
+	}
+	plan.Budget = planBudget{Limit: ws.MessagingLimit, Remaining: remaining, RemainingAtStart: remaining}
 	if !resetsAt.IsZero() {
 		plan.Budget.ResetsAt = &resetsAt
 	}
-	if ws.MessagingLimit >= 0 && plan.Audience.WillSend > int64(remaining) {
-		warn("budget", fmt.Sprintf("el límite de mensajería permite %d destinatarios únicos por 24 h (quedan %d): la campaña tardará varios días", ws.MessagingLimit, remaining))
+	if ws.MessagingLimit >= 0 {
+		plan.Budget.RemainingAtStart = ws.MessagingLimit
+		for _, c := range counted {
+			plan.Budget.RemainingAtStart -= c.People
+		}
+		plan.Budget.RemainingAtStart = max(0, plan.Budget.RemainingAtStart)
 	}
 	// Window and ETA.
 	window := ws.Settings.Window(cp.SendWindow) // the quiet hours when the campaign has no window
@@ -434,8 +447,12 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	}
 	plan.ETA = campaigns.EstimateETA(campaigns.ETAInput{
 		Start: plan.StartsAt, Recipients: plan.Audience.WillSend, MPS: plan.Throughput.MPS, Limit: ws.MessagingLimit,
-		BudgetRemaining: remaining, BudgetResetsAt: resetsAt, Window: window, Location: loc,
+		Counted: counted, Window: window, Location: loc,
 	})
+	if ws.MessagingLimit >= 0 && plan.ETA.BudgetBound {
+		warn("budget", fmt.Sprintf("el límite de mensajería permite %d destinatarios únicos por 24 h (al inicio quedarán %d): la campaña esperará a que se libere cupo y tardará %s",
+			ws.MessagingLimit, plan.Budget.RemainingAtStart, plan.ETA.When))
+	}
 	plan.Ready = len(plan.Problems) == 0
 	return plan, nil
 }

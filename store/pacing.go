@@ -128,6 +128,44 @@ func MessagingBudgetRemaining(ctx context.Context, db DBTX, workspaceID int64, n
 	return max(0, limit-int(used)), resetsAt, nil
 }
 
+// MessagingLedgerCount is a group of ledger entries counted within the same minute.
+type MessagingLedgerCount struct {
+	CountedAt time.Time // the group's latest counted_at: all of it is taken to free up BudgetWindow later
+	People    int       // ledger rows, as MessagingBudgetRemaining counts them (one per person)
+}
+
+// MessagingLedgerCountedTimes says when the entries counted in the workspace's rolling 24 h
+// ending at `at` were counted, oldest first: each frees one unit of the budget BudgetWindow
+// after its time. It reads at most limit entries, the newest (older ones free nothing while the
+// newest limit still fill the budget), grouped by minute, so it returns at most 1,440 groups
+// whatever the limit; nil when the limit is unlimited (negative) or zero. The plan's ETA simulates the
+// budget from it.
+func MessagingLedgerCountedTimes(ctx context.Context, db DBTX, workspaceID int64, at time.Time, limit int) ([]MessagingLedgerCount, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// The (workspace_id, counted_at) index gives the newest rows in order; the LIMIT bounds the
+	// scan by the limit, as counting the window (MessagingBudgetRemaining) already is.
+	rows, err := db.Query(ctx, `
+		SELECT max(counted_at), count(*) FROM (
+		    SELECT counted_at FROM messaging_ledger
+		    WHERE workspace_id = $1 AND counted_at > $2::timestamptz - interval '24 hours' AND counted_at <= $2
+		    ORDER BY counted_at DESC LIMIT $3
+		) l
+		GROUP BY floor(extract(epoch FROM counted_at) / 60)
+		ORDER BY 1`, workspaceID, at, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the messaging budget entries of workspace %d: %w", workspaceID, err)
+	}
+	var c MessagingLedgerCount
+	out := []MessagingLedgerCount{}
+	_, err = pgx.ForEachRow(rows, []any{&c.CountedAt, &c.People}, func() error { out = append(out, c); return nil })
+	if err != nil {
+		return nil, fmt.Errorf("reading the messaging budget entries of workspace %d: %w", workspaceID, err)
+	}
+	return out, nil
+}
+
 // MessagingBudgetLock serialises budget spending of one workspace inside tx (its numbers' pacers
 // run concurrently and share the budget).
 func MessagingBudgetLock(ctx context.Context, tx DBTX, workspaceID int64) error {
