@@ -175,6 +175,18 @@ func bindMapping(t store.Template, m campaigns.Mapping) (campaigns.Mapping, erro
 	return campaigns.Bind(params, t.ParameterFormat, m)
 }
 
+// scheduleSkew is how far in the past a schedule may be and still mean "now" (a client's
+// clock a little behind the server's); more is a typo (1900, last year) and is refused.
+const scheduleSkew = 5 * time.Minute
+
+// checkScheduledAt refuses a requested schedule (nil: not given; zero: none) already past.
+func (s *Server) checkScheduledAt(at *time.Time) error {
+	if at != nil && !at.IsZero() && at.Before(s.now().Add(-scheduleSkew)) {
+		return store.Invalid("scheduled_at", "esa fecha y hora ya pasaron: elija una futura (o deje la fecha vacía para enviar en cuanto se programe)")
+	}
+	return nil
+}
+
 func (s *Server) createCampaign(c echo.Context) error {
 	var req store.CampaignEdit
 	if err := bind(c, &req); err != nil {
@@ -185,6 +197,9 @@ func (s *Server) createCampaign(c echo.Context) error {
 	cp := store.Campaign{WorkspaceID: p.WorkspaceID}
 	if p.UserID != 0 {
 		cp.CreatedBy = &p.UserID
+	}
+	if err := s.checkScheduledAt(req.ScheduledAt); err != nil {
+		return err
 	}
 	req.Apply(&cp)
 	if err := s.checkDraft(ctx, s.db, &cp); err != nil {
@@ -213,6 +228,9 @@ func (s *Server) patchCampaign(c echo.Context) error {
 	}
 	if cp.State != store.CampaignDraft {
 		return fmt.Errorf("%w: solo se puede editar una campaña en borrador (desprograme primero)", store.ErrConflict)
+	}
+	if err := s.checkScheduledAt(req.ScheduledAt); err != nil {
+		return err
 	}
 	req.Apply(&cp)
 	if err := s.checkDraft(ctx, s.db, &cp); err != nil {
@@ -319,6 +337,9 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	plan.StartsAt = now
 	if cp.ScheduledAt != nil && cp.ScheduledAt.After(now) {
 		plan.StartsAt = *cp.ScheduledAt
+	}
+	if cp.State == store.CampaignDraft && cp.ScheduledAt != nil && cp.ScheduledAt.Before(now.Add(-scheduleSkew)) {
+		problem("scheduled_at", "la fecha programada ya pasó: elija otra o bórrela para enviar en cuanto se programe")
 	}
 	var number store.SenderNumber
 	if cp.SenderNumberID == nil {
@@ -659,12 +680,22 @@ func (s *Server) postCampaignSchedule(c echo.Context) error {
 	if cp.State != store.CampaignDraft {
 		return &store.TransitionError{From: cp.State, To: store.CampaignScheduled}
 	}
+	// No date (or a zero one) is now; a date a few minutes past is now too (clock skew); one
+	// further in the past, given or saved with the draft, is refused rather than sent at once.
+	if err := s.checkScheduledAt(req.ScheduledAt); err != nil {
+		return err
+	}
 	now := s.now()
 	at := now
 	if req.ScheduledAt != nil && req.ScheduledAt.After(now) {
 		at = *req.ScheduledAt
-	} else if req.ScheduledAt == nil && cp.ScheduledAt != nil && cp.ScheduledAt.After(now) {
-		at = *cp.ScheduledAt
+	} else if req.ScheduledAt == nil && cp.ScheduledAt != nil {
+		if cp.ScheduledAt.Before(now.Add(-scheduleSkew)) {
+			return store.Invalid("scheduled_at", "la fecha programada de la campaña ya pasó: elija otra o bórrela para enviar en cuanto se programe")
+		}
+		if cp.ScheduledAt.After(now) {
+			at = *cp.ScheduledAt
+		}
 	}
 	cp.ScheduledAt = &at
 	if req.ConfirmBroadcast != nil {
