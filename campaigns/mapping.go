@@ -98,6 +98,10 @@ func Bind(params []Param, format string, in Mapping) (Mapping, error) {
 		default:
 			v.Problems = append(v.Problems, store.Problem{Path: path, Message: "origen inválido: field, attribute o literal"})
 		}
+		var msg string
+		if vr.Fallback, msg = checkFallback(vr.Fallback); msg != "" {
+			v.Problems = append(v.Problems, store.Problem{Path: path + ".fallback", Message: msg})
+		}
 		out.Variables = append(out.Variables, vr)
 	}
 	for k := range given {
@@ -107,6 +111,21 @@ func Bind(params []Param, format string, in Mapping) (Mapping, error) {
 		return out, &v
 	}
 	return out, nil
+}
+
+// checkFallback trims a variable's fallback and says why Meta would refuse it as a text
+// parameter ("" when fine): a fallback is sent as written, where a contact's value is cleaned.
+func checkFallback(f string) (string, string) {
+	trimmed := strings.TrimSpace(f)
+	switch {
+	case f != "" && trimmed == "":
+		return trimmed, "el valor por defecto está en blanco: escriba un texto, o déjelo vacío para omitir a los contactos sin valor"
+	case strings.ContainsAny(trimmed, "\n\r\t"):
+		return trimmed, "el valor por defecto no puede tener saltos de línea ni tabulaciones (WhatsApp rechaza el mensaje)"
+	case strings.Contains(trimmed, "     "):
+		return trimmed, "el valor por defecto no puede tener más de 4 espacios seguidos (WhatsApp rechaza el mensaje)"
+	}
+	return trimmed, ""
 }
 
 func validField(f string) bool {
