@@ -444,17 +444,28 @@ func CampaignUpdateDraft(ctx context.Context, db DBTX, c Campaign) (Campaign, er
 	return out, err
 }
 
-// CampaignDelete deletes a draft or cancelled campaign without recipients.
+// CampaignDelete deletes a draft, or a cancelled campaign that never launched (no recipients).
+// A campaign that reached anyone stays, with its recipients and reports.
 func CampaignDelete(ctx context.Context, db DBTX, workspaceID, id int64) error {
 	c, err := CampaignGetByID(ctx, db, workspaceID, id)
 	if err != nil {
 		return err
 	}
-	if c.State != CampaignDraft {
+	if c.State != CampaignDraft && c.State != CampaignCancelled {
 		return fmt.Errorf("%w: solo se puede borrar una campaña en borrador (cancele las demás)", ErrConflict)
 	}
-	_, err = db.Exec(ctx, `DELETE FROM campaigns WHERE workspace_id = $1 AND id = $2 AND state = 'draft'`, workspaceID, id)
-	return err
+	tag, err := db.Exec(ctx, `DELETE FROM campaigns c WHERE c.workspace_id = $1 AND c.id = $2
+		AND (c.state = 'draft' OR (c.state = 'cancelled' AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.campaign_id = c.id)))`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("deleting campaign %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		if c.State == CampaignCancelled {
+			return fmt.Errorf("%w: la campaña se canceló después de lanzarse: se conserva con sus envíos y reportes", ErrConflict)
+		}
+		return fmt.Errorf("%w: solo se puede borrar una campaña en borrador (cancele las demás)", ErrConflict)
+	}
+	return nil
 }
 
 // CampaignSetWaitReason records why a running campaign is not sending right now ("" clears).
