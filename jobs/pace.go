@@ -117,10 +117,11 @@ func (c PaceConfig) withDefaults() PaceConfig {
 // rolling 24 h messaging budget. One tick, in one transaction under the number's pacing-row
 // lock: repair what crashed sends left, pick the running campaigns inside their send window,
 // claim pending recipients (FOR UPDATE SKIP LOCKED, fair share per campaign, budget spent only
-// by recipients outside an open service window and not yet counted), mark them queued with a
-// send slot each (slots spaced 1/rate apart, continuing where the last tick stopped, so no
-// 1-s window holds more than the throughput), and insert their send jobs. Waiting campaigns
-// say why in wait_reason; finished ones complete.
+// by recipients outside an open service window and not yet counted; with hold_active_chats,
+// contacts chatting with the owner wait for the chat's end: store.RecipientsClaim), mark them
+// queued with a send slot each (slots spaced 1/rate apart, continuing where the last tick
+// stopped, so no 1-s window holds more than the throughput), and insert their send jobs.
+// Waiting campaigns say why in wait_reason; finished ones complete.
 type PaceWorker struct {
 	river.WorkerDefaults[PaceArgs]
 	db  *pgxpool.Pool

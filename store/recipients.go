@@ -35,6 +35,14 @@ type ClaimCandidate struct {
 	Counted   bool
 }
 
+// ActiveChatHold is how long a contact counts as chatting with the owner right now after the
+// conversation's last message (the contact's inbound message, or the owner's echo sent from the
+// phone app). With the workspace's hold_active_chats setting on, a campaign holds such a
+// contact back until ActiveChatHold after that last message, then sends: half an hour without
+// a message is when a WhatsApp chat with a shop is usually over, and a promotion in the middle
+// of it reads as spam.
+const ActiveChatHold = 30 * time.Minute
+
 // ClaimParams says which recipients RecipientsClaim locks.
 type ClaimParams struct {
 	WorkspaceID int64
@@ -57,8 +65,16 @@ func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campai
 // (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
 // FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row. Recipients whose
 // contact is no longer marketable (opted out, stopped by WhatsApp, erased… since the launch) are
-// skipped with that reason in the same transaction instead of being returned, so fewer than
+// skipped with that reason in the same transaction instead of being returned; with the
+// workspace's hold_active_chats on, recipients whose contact is chatting with the owner (a
+// message in or an echo out within ActiveChatHold) are held back: their retry_at moves to
+// ActiveChatHold after the chat's last message and they are released then. So fewer than
 // p.Limit may come back while more remain.
+//
+// The chat is found through messages_contact_idx (contact_id, occurred_at): a range of the
+// last ActiveChatHold of one contact's messages, read only for the rows the LIMIT lets through
+// and only when the setting is on (the CASE), so the claim stays as cheap as before for large
+// campaigns at every tick.
 func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandidate, error) {
 	if p.Limit <= 0 {
 		return nil, nil
@@ -67,37 +83,53 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 	if exclude == nil {
 		exclude = []int64{} // <> ALL(NULL) would match nothing
 	}
+	// hold_active_chats is WorkspaceSettings.HoldActiveChats, read here (once per statement)
+	// so that every release honours it.
 	const q = `
 		SELECT r.id, r.contact_id,
 		       COALESCE(ct.last_inbound_at > $3::timestamptz - interval '24 hours', false),
 		       EXISTS (SELECT 1 FROM messaging_ledger l WHERE l.workspace_id = r.workspace_id
 		               AND l.contact_id = r.contact_id AND l.counted_at > $3::timestamptz - interval '24 hours'),
-		       COALESCE(` + sqlNotMarketable + `, CASE WHEN ct.cooled_until > $3 THEN 'cooling_down' END)
+		       COALESCE(` + sqlNotMarketable + `, CASE WHEN ct.cooled_until > $3 THEN 'cooling_down' END),
+		       CASE WHEN (SELECT COALESCE((w.settings->>'hold_active_chats')::boolean, false) FROM workspaces w WHERE w.id = $1)
+		            THEN (SELECT max(m.occurred_at) FROM messages m WHERE m.contact_id = r.contact_id
+		                  AND m.occurred_at > $5::timestamptz AND m.direction IN ('inbound', 'echo')) END
 		FROM recipients r JOIN contacts ct ON ct.id = r.contact_id AND ct.workspace_id = r.workspace_id
-		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s AND r.id <> ALL($5::bigint[])
+		WHERE r.workspace_id = $1 AND r.campaign_id = $2 AND %s AND r.id <> ALL($6::bigint[])
 		ORDER BY r.contact_id LIMIT $4
 		FOR UPDATE OF r SKIP LOCKED`
 	out := make([]ClaimCandidate, 0, p.Limit)
 	var skipIDs []int64
 	var skipReasons []string
+	var holdIDs []int64
+	var holdUntil []time.Time
 	for _, cond := range []string{
 		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
 		`r.state = 'failed' AND r.error_code = 131049 AND r.retry_at <= $3 AND r.attempts <= 1`,
 	} {
 		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), p.WorkspaceID, p.CampaignID, p.Now,
-			p.Limit-len(out)-len(skipIDs), exclude)
+			p.Limit-len(out)-len(skipIDs)-len(holdIDs), p.Now.Add(-ActiveChatHold), exclude)
 		if err != nil {
 			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", p.CampaignID, err)
 		}
 		for rows.Next() {
 			var c ClaimCandidate
 			var notMarketable *string
-			if err := rows.Scan(&c.ID, &c.ContactID, &c.InWindow, &c.Counted, &notMarketable); err != nil {
+			var lastChat *time.Time
+			if err := rows.Scan(&c.ID, &c.ContactID, &c.InWindow, &c.Counted, &notMarketable, &lastChat); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if notMarketable != nil {
 				skipIDs, skipReasons = append(skipIDs, c.ID), append(skipReasons, *notMarketable)
+				continue
+			}
+			if lastChat != nil {
+				last := *lastChat
+				if last.After(p.Now) { // a phone's clock ahead of ours
+					last = p.Now
+				}
+				holdIDs, holdUntil = append(holdIDs, c.ID), append(holdUntil, last.Add(ActiveChatHold))
 				continue
 			}
 			out = append(out, c)
@@ -106,7 +138,7 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("claiming recipients of campaign %d: %w", p.CampaignID, err)
 		}
-		if len(out)+len(skipIDs) >= p.Limit {
+		if len(out)+len(skipIDs)+len(holdIDs) >= p.Limit {
 			break
 		}
 	}
@@ -118,6 +150,15 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 			FROM unnest($2::bigint[], $3::text[]) AS s(id, reason)
 			WHERE r.workspace_id = $1 AND r.id = s.id`, p.WorkspaceID, skipIDs, skipReasons); err != nil {
 			return nil, fmt.Errorf("skipping %d recipients of campaign %d no longer marketable: %w", len(skipIDs), p.CampaignID, err)
+		}
+	}
+	if len(holdIDs) > 0 {
+		// Pending (or failed awaiting its 131049 retry) as before, due once the chat is over.
+		if _, err := tx.Exec(ctx, `
+			UPDATE recipients r SET retry_at = s.until, updated_at = now()
+			FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, until)
+			WHERE r.workspace_id = $1 AND r.id = s.id`, p.WorkspaceID, holdIDs, holdUntil); err != nil {
+			return nil, fmt.Errorf("holding back %d recipients of campaign %d chatting with the owner: %w", len(holdIDs), p.CampaignID, err)
 		}
 	}
 	return out, nil

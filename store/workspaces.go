@@ -61,7 +61,9 @@ type WorkspaceSettings struct {
 	BreakerFailureRatio float64  `json:"breaker_failure_ratio,omitempty"`
 	OptOutKeywords      []string `json:"opt_out_keywords,omitempty"`
 	OptOutConfirmation  string   `json:"opt_out_confirmation,omitempty"`
-	HoldActiveChats     bool     `json:"hold_active_chats,omitempty"`
+	// HoldActiveChats: a contact chatting with the owner right now (a message within
+	// ActiveChatHold) is released by a campaign only once the chat is over (RecipientsClaim).
+	HoldActiveChats bool `json:"hold_active_chats,omitempty"`
 }
 
 // DefaultOptOutKeywords are matched against whole inbound messages after trimming and
