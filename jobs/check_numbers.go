@@ -114,11 +114,20 @@ func CheckNumber(ctx context.Context, db *pgxpool.Pool, wa func(store.SenderNumb
 // stopForMetaStatus acts on Meta's own status of the number, for a disconnection, ban or flag
 // whose webhook was missed (or came while Pregón was down): a number Meta no longer connects
 // (DISCONNECTED, DELETED, BANNED, MIGRATED) is marked disconnected, and one it flags or
-// restricts (FLAGGED, RESTRICTED) halted; either way its running campaigns pause. CONNECTED
-// changes nothing: only the owner resumes.
+// restricts (FLAGGED, RESTRICTED) halted; either way its running campaigns pause. A
+// disconnected number Meta reports CONNECTED again is active again, as ACCOUNT_RECONNECTED
+// makes it; its campaigns stay paused for the owner to resume.
 func stopForMetaStatus(ctx context.Context, db *pgxpool.Pool, n store.SenderNumber, status string) error {
 	var why string
 	switch status {
+	case "CONNECTED":
+		if n.Status != store.NumberDisconnected {
+			return nil
+		}
+		st, none := store.NumberActive, ""
+		_, err := store.SenderNumberApplyWebhook(ctx, db, n.WorkspaceID, n.ID,
+			store.NumberWebhookUpdate{Status: &st, StatusReason: &none}, map[string]string{"status": status, "source": "check"})
+		return err
 	case "DISCONNECTED", "DELETED", "BANNED", "MIGRATED":
 		why = "Meta informa el número como " + status + " (revisión periódica): se detienen sus campañas"
 		if n.Status != store.NumberDisconnected {

@@ -18,14 +18,16 @@ import (
 func TestCheckNumberActsOnMetaStatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		meta, number string
-		campaign     store.CampaignState
+		meta, was, number string
+		campaign          store.CampaignState
 	}{
-		{"DISCONNECTED", store.NumberDisconnected, store.CampaignPaused},
-		{"FLAGGED", store.NumberHalted, store.CampaignPaused},
-		{"CONNECTED", store.NumberActive, store.CampaignRunning},
+		{"DISCONNECTED", store.NumberActive, store.NumberDisconnected, store.CampaignPaused},
+		{"FLAGGED", store.NumberActive, store.NumberHalted, store.CampaignPaused},
+		{"CONNECTED", store.NumberActive, store.NumberActive, store.CampaignRunning},
+		// Reconnected while the webhook was missed: active again, the campaign left for the owner.
+		{"CONNECTED", store.NumberDisconnected, store.NumberActive, store.CampaignPaused},
 	} {
-		t.Run(tc.meta, func(t *testing.T) {
+		t.Run(tc.meta+"_"+tc.was, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := pgtest.NewDB(t)
@@ -43,8 +45,15 @@ func TestCheckNumberActsOnMetaStatus(t *testing.T) {
 			must2(t, err)
 			c, err := store.CampaignCreate(ctx, db, store.Campaign{WorkspaceID: ws.ID, Name: "c", SenderNumberID: &n.ID})
 			must2(t, err)
-			_, err = db.Exec(ctx, `UPDATE campaigns SET state = 'running' WHERE id = $1`, c.ID)
+			state := store.CampaignRunning
+			if tc.was == store.NumberDisconnected {
+				state = store.CampaignPaused
+			}
+			_, err = db.Exec(ctx, `UPDATE campaigns SET state = $2 WHERE id = $1`, c.ID, state)
 			must2(t, err)
+			_, err = db.Exec(ctx, `UPDATE sender_numbers SET status = $2 WHERE id = $1`, n.ID, tc.was)
+			must2(t, err)
+			n.Status = tc.was
 
 			if _, err := CheckNumber(ctx, db, wa, n); err != nil {
 				t.Fatal(err)
