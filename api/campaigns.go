@@ -433,6 +433,16 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 	if plan.Audience.WillSend == 0 {
 		warn("empty_audience", "nadie recibiría esta campaña")
 	}
+	if ws.Settings.HoldActiveChats && plan.StartsAt.Before(now.Add(store.ActiveChatHold)) {
+		chatting, err := store.ContactsChattingNow(ctx, s.db, cp.WorkspaceID, now)
+		if err != nil {
+			return plan, err
+		}
+		if chatting > 0 {
+			warn("active_chats", fmt.Sprintf("%d contactos conversan con usted ahora: los que estén en la audiencia recibirán la campaña cuando la conversación lleve %d minutos sin mensajes",
+				chatting, int(store.ActiveChatHold.Minutes())))
+		}
+	}
 	// Budget: what is left now, for the record, and what will be left at the start, from the
 	// ledger's entries freeing up one by one 24 h after they were counted.
 	remaining, resetsAt, err := store.MessagingBudgetRemaining(ctx, s.db, cp.WorkspaceID, now)

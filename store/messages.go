@@ -474,3 +474,19 @@ func ContactTimeline(ctx context.Context, db DBTX, workspaceID, contactID int64,
 	}
 	return items, nil
 }
+
+// ContactsChattingNow counts the workspace's contacts with a message in or an owner's echo
+// within ActiveChatHold before now: those a campaign would hold with hold_active_chats on (for
+// the launch plan's warning). It looks at the workspace's newest 5,000 messages only
+// (messages_workspace_id_idx), plenty for half an hour of chats.
+func ContactsChattingNow(ctx context.Context, db DBTX, workspaceID int64, now time.Time) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `SELECT count(DISTINCT contact_id) FROM (
+		    SELECT contact_id, direction, occurred_at FROM messages WHERE workspace_id = $1 ORDER BY id DESC LIMIT 5000) m
+		WHERE m.contact_id IS NOT NULL AND m.direction IN ('inbound', 'echo') AND m.occurred_at > $2`,
+		workspaceID, now.Add(-ActiveChatHold)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting contacts chatting with workspace %d: %w", workspaceID, err)
+	}
+	return n, nil
+}
