@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -50,10 +53,14 @@ type CleanupWorker struct {
 	UploadRetention  time.Duration
 	ExportRetention  time.Duration
 	WebhookRetention time.Duration
+	// DataDir holds the uploads/ and exports/ folders (DeleteOrphanFiles); "" skips them.
+	DataDir string
 }
 
 // NewCleanupWorker builds the worker (tests run it directly).
-func NewCleanupWorker(d Deps) *CleanupWorker { return &CleanupWorker{db: d.DB, log: d.Logger} }
+func NewCleanupWorker(d Deps) *CleanupWorker {
+	return &CleanupWorker{db: d.DB, log: d.Logger, DataDir: d.Config.DataDir}
+}
 
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	if _, err := w.db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`); err != nil {
@@ -66,6 +73,9 @@ func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 		return err
 	}
 	if _, err := w.DeleteExportFiles(ctx); err != nil {
+		return err
+	}
+	if _, err := w.DeleteOrphanFiles(ctx); err != nil {
 		return err
 	}
 	if _, err := w.PruneWebhookInbox(ctx); err != nil {
@@ -107,6 +117,71 @@ func (w *CleanupWorker) DeleteExportFiles(ctx context.Context) (int, error) {
 			continue
 		}
 		deleted++
+	}
+	return deleted, nil
+}
+
+// DeleteOrphanFiles deletes the files in the uploads and exports folders that no imports or
+// exports row names and that are older than the upload retention: what a process killed at the
+// wrong moment leaves (an export's temporary file, an upload stored before its imports row).
+// They hold contact lists, so they must not stay forever. It returns how many it deleted.
+func (w *CleanupWorker) DeleteOrphanFiles(ctx context.Context) (int, error) {
+	if w.DataDir == "" {
+		return 0, nil
+	}
+	retention := cmp.Or(w.UploadRetention, UploadRetention)
+	rows, err := w.db.Query(ctx, `SELECT file_path FROM imports WHERE file_path <> ''
+		UNION SELECT file_path FROM exports WHERE file_path <> ''`)
+	if err != nil {
+		return 0, fmt.Errorf("listing the stored files: %w", err)
+	}
+	paths, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("listing the stored files: %w", err)
+	}
+	// Compared as absolute paths: a row may name its file relative to the working directory or
+	// not, as the data folder was configured when it was written.
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return filepath.Clean(p)
+	}
+	named := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		named[abs(p)] = true
+	}
+	cutoff := time.Now().Add(-retention)
+	deleted := 0
+	for _, sub := range []string{"uploads", "exports"} {
+		root := filepath.Join(w.DataDir, sub)
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || named[abs(path)] {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil || info.ModTime().After(cutoff) {
+				return nil // gone meanwhile, or maybe still being written or confirmed
+			}
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				w.logger().WarnContext(ctx, "deleting an orphaned file", "path", path, "error", err.Error())
+				return nil
+			}
+			deleted++
+			return nil
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("walking %s: %w", root, err)
+		}
+	}
+	if deleted > 0 {
+		w.logger().InfoContext(ctx, "deleted orphaned upload and export files", "deleted", deleted)
 	}
 	return deleted, nil
 }

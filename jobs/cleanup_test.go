@@ -271,3 +271,53 @@ func TestCleanupPrunesOldWebhookBodies(t *testing.T) {
 		t.Fatalf("left %v, want the old pending %d and the recent %d (pruned %d, %d, %v)", left, oldPending, recent, oldProcessed, oldUnparseable, olderStill)
 	}
 }
+
+// Files a killed process leaves in the uploads and exports folders (an export's temporary file,
+// an upload stored before its imports row) are deleted once older than the upload retention;
+// files a row names, and recent ones, stay.
+func TestCleanupDeletesOrphanedFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, pool, store.WorkspaceCreateParams{Name: "Huérfanos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	old := time.Now().Add(-48 * time.Hour)
+	file := func(rel string, mtime time.Time) string {
+		t.Helper()
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("Teléfono\n3001234567\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	orphanUpload := file("uploads/1/a1b2.csv", old)
+	orphanTmp := file("exports/1/.7-123.tmp", old)
+	recent := file("uploads/1/c3d4.csv", time.Now())
+	named := file("uploads/1/e5f6.xlsx", old)
+	if _, err := store.ImportCreate(ctx, pool, store.ImportCreateParams{WorkspaceID: ws.ID, Filename: "lista.xlsx", Format: "xlsx",
+		FileSHA256: strings.Repeat("b", 64), FileSize: 20, FilePath: named}); err != nil {
+		t.Fatal(err)
+	}
+	w := jobs.NewCleanupWorker(jobs.Deps{DB: pool, Logger: slog.Default()})
+	w.DataDir = dir
+	n, err := w.DeleteOrphanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	if n != 2 || exists(orphanUpload) || exists(orphanTmp) {
+		t.Errorf("deleted %d; orphaned upload left %v, export temp file left %v (want both gone)", n, exists(orphanUpload), exists(orphanTmp))
+	}
+	if !exists(recent) || !exists(named) {
+		t.Errorf("recent upload kept %v, upload named by its import kept %v (want both)", exists(recent), exists(named))
+	}
+}

@@ -32,7 +32,7 @@ type LaunchCampaignArgs struct {
 func (LaunchCampaignArgs) Kind() string { return "launch_campaign" }
 
 func (LaunchCampaignArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 5}
+	return river.InsertOpts{Queue: QueueCampaign, MaxAttempts: 10} // ~4 h of retries; then launchSweep cancels it, saying why
 }
 
 // LaunchCampaignWorker freezes a campaign's audience and starts it.
@@ -81,6 +81,77 @@ func (w *LaunchCampaignWorker) Work(ctx context.Context, job *river.Job[LaunchCa
 		slog.Bool("launched", res.Launched), slog.String("skipped_because", res.NotLaunched),
 		slog.Int64("recipients", res.Recipients), slog.Int64("pending", res.Pending), slog.Duration("took", res.Took))
 	return nil
+}
+
+// launchOverdue is how long after its time a scheduled campaign may wait for its launch job
+// before launchSweep looks at it (a launch may wait for the workspace's other launches).
+const launchOverdue = 2 * time.Minute
+
+// launchSweep looks after the scheduled campaigns whose launch is overdue and whose latest
+// launch job is not waiting or running: with no job left (lost with its process, or removed
+// from River's tables), a new one is inserted; with the latest discarded (every attempt
+// failed), the campaign is cancelled with the job's last error as the reason, instead of
+// showing "scheduled" forever.
+func launchSweep(ctx context.Context, db *pgxpool.Pool, client *river.Client[pgx.Tx], log *slog.Logger) error {
+	rows, err := db.Query(ctx, `
+		SELECT c.workspace_id, c.id, c.scheduled_at, j.state, COALESCE(j.errors[array_length(j.errors, 1)]->>'error', '')
+		FROM campaigns c
+		LEFT JOIN LATERAL (SELECT rj.state::text AS state, rj.errors FROM river_job rj
+		                   WHERE rj.kind = 'launch_campaign' AND rj.args @> jsonb_build_object('campaign_id', c.id)
+		                   ORDER BY rj.id DESC LIMIT 1) j ON true
+		WHERE c.state = 'scheduled' AND c.scheduled_at < now() - $1::interval
+		  AND (j.state IS NULL OR j.state IN ('discarded', 'cancelled', 'completed'))`, launchOverdue.String())
+	if err != nil {
+		return fmt.Errorf("finding overdue launches: %w", err)
+	}
+	type overdue struct {
+		ws, id       int64
+		at           time.Time
+		state, lastE *string
+	}
+	var list []overdue
+	for rows.Next() {
+		var o overdue
+		var lastErr string
+		if err := rows.Scan(&o.ws, &o.id, &o.at, &o.state, &lastErr); err != nil {
+			rows.Close()
+			return err
+		}
+		o.lastE = &lastErr
+		list = append(list, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("finding overdue launches: %w", err)
+	}
+	for _, o := range list {
+		if o.state != nil && *o.state == "discarded" {
+			why := "no se lanzó: el lanzamiento falló en todos sus intentos"
+			if *o.lastE != "" {
+				why += " (" + truncateRunes(*o.lastE, 300) + ")"
+			}
+			_, err := store.CampaignTransition(ctx, db, o.ws, o.id, store.CampaignCancelled,
+				store.TransitionParams{Actor: store.ActorRule, Reason: why, Signal: store.SignalLaunch, Value: "failed"})
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+			log.WarnContext(ctx, "overdue launch cancelled: its job failed every attempt", slog.Int64("campaign_id", o.id))
+			continue
+		}
+		if _, err := client.Insert(ctx, LaunchCampaignArgs{WorkspaceID: o.ws, CampaignID: o.id, ScheduledAt: o.at}, nil); err != nil {
+			return fmt.Errorf("re-enqueueing the overdue launch of campaign %d: %w", o.id, err)
+		}
+		log.WarnContext(ctx, "overdue launch had no job: enqueued again", slog.Int64("campaign_id", o.id))
+	}
+	return nil
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
 
 // LaunchOptions tune LaunchCampaign.

@@ -577,8 +577,10 @@ func (PaceWatchdogArgs) InsertOpts() river.InsertOpts {
 const PaceWatchdogInterval = 5 * time.Second
 
 // PaceWatchdogWorker inserts a pace job for each number whose chain broke: it has a running
-// campaign, its pacer has ticked before but not in the last seconds, and no pace job is waiting
-// to run (a waiting number's successor may be scheduled up to PaceConfig.MaxWait ahead).
+// campaign, its pacer has not ticked in the last seconds (or never has, for a campaign running
+// for more than a few seconds: the first pace job died with its process), and no pace job is
+// waiting to run (a waiting number's successor may be scheduled up to PaceConfig.MaxWait
+// ahead). It also looks after scheduled campaigns whose launch is overdue (launchSweep).
 type PaceWatchdogWorker struct {
 	river.WorkerDefaults[PaceWatchdogArgs]
 	db  *pgxpool.Pool
@@ -586,10 +588,15 @@ type PaceWatchdogWorker struct {
 }
 
 func (w *PaceWatchdogWorker) Work(ctx context.Context, job *river.Job[PaceWatchdogArgs]) error {
+	if err := launchSweep(ctx, w.db, river.ClientFromContext[pgx.Tx](ctx), w.log); err != nil {
+		return err
+	}
 	rows, err := w.db.Query(ctx, `
 		SELECT DISTINCT c.sender_number_id FROM campaigns c
-		JOIN number_pacing p ON p.sender_number_id = c.sender_number_id
-		WHERE c.state = 'running' AND p.last_tick_at < now() - interval '3 seconds'
+		LEFT JOIN number_pacing p ON p.sender_number_id = c.sender_number_id
+		WHERE c.state = 'running'
+		  AND (p.last_tick_at < now() - interval '3 seconds'
+		       OR (p.last_tick_at IS NULL AND c.updated_at < now() - interval '5 seconds'))
 		  AND NOT EXISTS (SELECT 1 FROM river_job j
 		                  WHERE j.kind = 'pace' AND j.state IN ('available', 'scheduled', 'retryable')
 		                    AND (j.args->>'sender_number_id')::bigint = c.sender_number_id)`)
