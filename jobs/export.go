@@ -20,7 +20,8 @@ type ExportArgs struct {
 func (ExportArgs) Kind() string { return "export" }
 
 func (ExportArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueExports, MaxAttempts: 3}
+	// One job per export (ByArgs: the fields tagged river:"unique").
+	return river.InsertOpts{Queue: QueueExports, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // ExportWorker writes the file with the same code as the direct download (reports.Write).

@@ -29,7 +29,9 @@ type ImportContactsArgs struct {
 func (ImportContactsArgs) Kind() string { return "import_contacts" }
 
 func (ImportContactsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueImports, MaxAttempts: 3}
+	// One job per import, ever: a second confirm (the row still queued or running) must not run
+	// the file a second time beside the first (ByArgs: the fields tagged river:"unique").
+	return river.InsertOpts{Queue: QueueImports, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // ImportContactsWorker reads the stored file and merges it into contacts with importers.Run

@@ -94,3 +94,22 @@ func TestPaceWatchdogRestartsANumberThatNeverTicked(t *testing.T) {
 		t.Errorf("a running campaign whose number never ticked: %d pace jobs after the watchdog, want 1", n)
 	}
 }
+
+// An import or an export runs under one job: inserting a second for the same id is skipped as
+// a duplicate (a second confirm of a queued import would have run the file twice at once).
+func TestImportAndExportJobsAreUnique(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	client, err := river.NewClient(riverpgxv5.New(db), &river.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	must2(t, err)
+	for _, args := range []river.JobArgs{ImportContactsArgs{WorkspaceID: 1, ImportID: 7}, ExportArgs{ExportID: 7}} {
+		first, err := client.Insert(ctx, args, nil)
+		must2(t, err)
+		second, err := client.Insert(ctx, args, nil)
+		must2(t, err)
+		if first.UniqueSkippedAsDuplicate || !second.UniqueSkippedAsDuplicate {
+			t.Errorf("%s: second insert skipped %v, want a duplicate", args.Kind(), second.UniqueSkippedAsDuplicate)
+		}
+	}
+}
