@@ -37,7 +37,8 @@ func NewExportWorker(d Deps) *ExportWorker { return &ExportWorker{deps: d} }
 func (w *ExportWorker) Timeout(*river.Job[ExportArgs]) time.Duration { return 30 * time.Minute }
 
 func (w *ExportWorker) Work(ctx context.Context, job *river.Job[ExportArgs]) error {
-	err := reports.ExportRun(ctx, w.deps.DB, w.deps.Config.DataDir, job.Args.ExportID)
+	willRetry := job.Attempt < job.MaxAttempts
+	err := reports.ExportRun(ctx, w.deps.DB, w.deps.Config.DataDir, job.Args.ExportID, willRetry)
 	var invalid *store.ValidationError
 	if errors.Is(err, store.ErrNotFound) || errors.As(err, &invalid) {
 		return river.JobCancel(err) // retrying cannot help

@@ -124,8 +124,10 @@ func ExportList(ctx context.Context, db store.DBTX, workspaceID int64, limit int
 // ExportRun runs a queued (or interrupted) export: it writes the file under
 // dataDir/exports/<workspace_id>/, reporting progress in the exports row, and marks the export
 // completed with the file's size and SHA-256, or failed with the reason. A completed export
-// is left alone, so a retried job is harmless.
-func ExportRun(ctx context.Context, db store.DBTX, dataDir string, id int64) error {
+// is left alone, so a retried job is harmless. With willRetry (the job has attempts left and
+// the error may pass), a failure leaves the export queued, saying it will be retried, instead
+// of failed.
+func ExportRun(ctx context.Context, db store.DBTX, dataDir string, id int64, willRetry bool) error {
 	var wsID int64
 	if err := db.QueryRow(ctx, `SELECT workspace_id FROM exports WHERE id = $1`, id).Scan(&wsID); err != nil {
 		return fmt.Errorf("reading export %d: %w", id, store.NotFoundIfNoRows(err))
@@ -153,6 +155,12 @@ func ExportRun(ctx context.Context, db store.DBTX, dataDir string, id int64) err
 		path, size, sum, n, runErr = writeExportFile(ctx, db, dataDir, e)
 	}
 	if runErr != nil {
+		var invalid *store.ValidationError
+		if willRetry && !errors.As(runErr, &invalid) {
+			_, err := db.Exec(context.WithoutCancel(ctx), `UPDATE exports SET status = 'queued', error = $2 WHERE id = $1`,
+				id, "interrumpida; se reintentará en breve ("+runErr.Error()+")")
+			return errors.Join(runErr, err)
+		}
 		_, err := db.Exec(context.WithoutCancel(ctx), `UPDATE exports SET status = 'failed', error = $2, finished_at = now() WHERE id = $1`,
 			id, runErr.Error())
 		return errors.Join(runErr, err)
