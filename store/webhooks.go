@@ -268,20 +268,28 @@ func WebhookInboxDoneJobs(ctx context.Context, db DBTX, claimed []WebhookInboxRo
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
+// WebhookJobDeadAfter is how long a process_webhook job may be running before it counts as dead
+// (its process was killed; River's rescuer would take about an hour): longer than the job's
+// timeout (jobs.ProcessWebhookWorker.Timeout, 2 minutes), after which River itself ends it.
+const WebhookJobDeadAfter = 3 * time.Minute
+
 // WebhookInboxOrphans lists pending rows older than `age` whose processing job is gone (its
-// body was claimed by a batch that then failed), so the sweeper can enqueue them again. A row's
-// job is the one stored with it (job_id) or one whose args list it (re-enqueued by a failed
-// batch or by the sweeper).
+// body was claimed by a batch that then failed) or died (running for longer than
+// WebhookJobDeadAfter: its process was killed), so the sweeper can enqueue them again:
+// processing is idempotent, should the dead job be rescued and run too. A row's job is the one
+// stored with it (job_id) or one whose args list it (re-enqueued by a failed batch or by the
+// sweeper). An opt-out in a body a killed process held is then applied within minutes, not an
+// hour.
 func WebhookInboxOrphans(ctx context.Context, db DBTX, age time.Duration, limit int) ([]int64, error) {
+	const live = `(j.state IN ('available', 'retryable', 'scheduled', 'pending')
+		               OR (j.state = 'running' AND j.attempted_at > now() - make_interval(secs => $3)))`
 	rows, err := db.Query(ctx, `
 		SELECT i.id FROM webhook_inbox i
 		WHERE i.status = 'pending' AND i.received_at < now() - make_interval(secs => $1)
-		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = i.job_id
-		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))
-		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'process_webhook'
-		                  AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending')
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = i.job_id AND `+live+`)
+		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'process_webhook' AND `+live+`
 		                  AND j.args->'inbox_ids' @> to_jsonb(i.id))
-		ORDER BY i.id LIMIT $2`, age.Seconds(), limit)
+		ORDER BY i.id LIMIT $2`, age.Seconds(), limit, WebhookJobDeadAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("finding orphaned webhooks: %w", err)
 	}
