@@ -77,7 +77,7 @@ func TestPaceWatchdogRestartsANumberThatNeverTicked(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
 	f := newLaunchFixture(t, db)
-	_, err := db.Exec(ctx, `UPDATE campaigns SET state = 'running', updated_at = now() - interval '1 minute' WHERE id = $1`, f.campaign.ID)
+	_, err := db.Exec(ctx, `UPDATE campaigns SET state = 'running', launched_at = now() - interval '1 minute' WHERE id = $1`, f.campaign.ID)
 	must2(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tx, err := db.Begin(ctx)

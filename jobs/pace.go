@@ -577,8 +577,8 @@ func (PaceWatchdogArgs) InsertOpts() river.InsertOpts {
 const PaceWatchdogInterval = 5 * time.Second
 
 // PaceWatchdogWorker inserts a pace job for each number whose chain broke: it has a running
-// campaign, its pacer has not ticked in the last seconds (or never has, for a campaign running
-// for more than a few seconds: the first pace job died with its process), and no pace job is
+// campaign, its pacer has not ticked in the last seconds (or never has, for a campaign launched
+// more than a few seconds ago: the first pace job died with its process), and no pace job is
 // waiting to run (a waiting number's successor may be scheduled up to PaceConfig.MaxWait
 // ahead). It also looks after scheduled campaigns whose launch is overdue (launchSweep).
 type PaceWatchdogWorker struct {
@@ -596,7 +596,7 @@ func (w *PaceWatchdogWorker) Work(ctx context.Context, job *river.Job[PaceWatchd
 		LEFT JOIN number_pacing p ON p.sender_number_id = c.sender_number_id
 		WHERE c.state = 'running'
 		  AND (p.last_tick_at < now() - interval '3 seconds'
-		       OR (p.last_tick_at IS NULL AND c.updated_at < now() - interval '5 seconds'))
+		       OR (p.last_tick_at IS NULL AND c.launched_at < now() - interval '5 seconds'))
 		  AND NOT EXISTS (SELECT 1 FROM river_job j
 		                  WHERE j.kind = 'pace' AND j.state IN ('available', 'scheduled', 'retryable')
 		                    AND (j.args->>'sender_number_id')::bigint = c.sender_number_id)`)
