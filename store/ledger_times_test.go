@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -14,16 +13,7 @@ func TestMessagingLedgerCountedTimes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Tx(t)
-	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "ledger times", MessagingLimit: 250})
-	must(t, err)
-	var campaignID int64
-	must(t, db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'c', 'running') RETURNING id`, ws.ID).Scan(&campaignID))
-	var contacts []int64
-	for i := 0; i < 8; i++ {
-		var id int64
-		must(t, db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164) VALUES ($1, $2) RETURNING id`, ws.ID, fmt.Sprintf("+57302%07d", i)).Scan(&id))
-		contacts = append(contacts, id)
-	}
+	ws, campaignID, contacts := ledgerFixture(t, db, "ledger times", "+57302", 8)
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	// 2 counted 30 h before t0 (out of the window), 3 at t0 − 20 h (two in the same minute, one
 	// 40 s later), 3 at t0 − 2 h.

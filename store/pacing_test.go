@@ -10,20 +10,27 @@ import (
 	"github.com/pregon/pregon/store"
 )
 
+// ledgerFixture is a workspace with a 250 messaging limit, a running campaign and n contacts
+// (phones prefix + 7 digits).
+func ledgerFixture(t *testing.T, db store.DBTX, name, prefix string, n int) (ws store.Workspace, campaignID int64, contacts []int64) {
+	t.Helper()
+	ctx := context.Background()
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: name, MessagingLimit: 250})
+	must(t, err)
+	must(t, db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'c', 'running') RETURNING id`, ws.ID).Scan(&campaignID))
+	for i := 0; i < n; i++ {
+		var id int64
+		must(t, db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164) VALUES ($1, $2) RETURNING id`, ws.ID, fmt.Sprintf("%s%07d", prefix, i)).Scan(&id))
+		contacts = append(contacts, id)
+	}
+	return ws, campaignID, contacts
+}
+
 func TestMessagingBudgetRemaining(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Tx(t)
-	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "budget", MessagingLimit: 250})
-	must(t, err)
-	var campaignID int64
-	must(t, db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'c', 'running') RETURNING id`, ws.ID).Scan(&campaignID))
-	var contacts []int64
-	for i := 0; i < 10; i++ {
-		var id int64
-		must(t, db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164) VALUES ($1, $2) RETURNING id`, ws.ID, fmt.Sprintf("+57301%07d", i)).Scan(&id))
-		contacts = append(contacts, id)
-	}
+	ws, campaignID, contacts := ledgerFixture(t, db, "budget", "+57301", 10)
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	rem, resets, err := store.MessagingBudgetRemaining(ctx, db, ws.ID, t0)
 	must(t, err)
