@@ -90,6 +90,11 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 	if n > 0 {
 		w.log.InfoContext(ctx, "late delivery statuses applied", "events", n)
 	}
+	if n, err := store.StatusEventsScrubErased(ctx, w.db); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "late webhook bodies naming an erased contact blanked", "bodies", n)
+	}
 	orphans, err := store.WebhookInboxOrphans(ctx, w.db, time.Minute, 1000)
 	if err != nil || len(orphans) == 0 {
 		return err

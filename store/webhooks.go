@@ -655,6 +655,36 @@ func WebhookInboxPrune(ctx context.Context, db DBTX, cutoff time.Time, limit int
 	return tag.RowsAffected(), nil
 }
 
+// StatusEventsScrubErased blanks what status webhooks that arrived after a contact's erasure
+// kept about them (a late "delivered" or "read" of a message sent before it): the WhatsApp id
+// and Meta's raw object of their status events, and the raw bodies that carried them, replaced
+// whole by the erasure's note (their other statuses live on in the tables). It looks at the
+// contacts erased within the webhook inbox's retention (contacts_erased_idx) and at bodies
+// already processed; it returns how many bodies it blanked. The status sweep runs it.
+func StatusEventsScrubErased(ctx context.Context, db DBTX) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `
+		WITH late AS (
+		    SELECT s.id, s.inbox_id FROM contacts c
+		    JOIN recipients r ON r.contact_id = c.id AND r.workspace_id = c.workspace_id AND r.wamid IS NOT NULL
+		    JOIN status_events s ON s.wamid = r.wamid
+		    WHERE c.erased_at > now() - make_interval(secs => $1) AND (s.recipient_wa_id <> '' OR s.raw <> '{}')
+		), ev AS (
+		    UPDATE status_events s SET recipient_wa_id = '', raw = '{}' FROM late WHERE s.id = late.id RETURNING s.id
+		), bodies AS (
+		    UPDATE webhook_inbox w SET body = convert_to($2, 'UTF8')
+		    FROM (SELECT DISTINCT inbox_id FROM late WHERE inbox_id IS NOT NULL) l
+		    WHERE w.id = l.inbox_id AND w.status <> 'pending'
+		    RETURNING w.id
+		)
+		SELECT (SELECT count(*) FROM bodies) + 0 * (SELECT count(*) FROM ev)`,
+		WebhookInboxRetention.Seconds(), erasedBodyNote).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("blanking late webhooks about erased contacts: %w", err)
+	}
+	return n, nil
+}
+
 // erasedBodyNote replaces a raw webhook body that named an erased contact.
 const erasedBodyNote = `{"erased":"cuerpo borrado: nombraba a un contacto cuyos datos personales se borraron"}`
 
