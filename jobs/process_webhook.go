@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +148,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		claimed   []store.WebhookInboxRow
 	)
 	err := pgx.BeginFunc(ctx, w.db, func(tx pgx.Tx) error {
-		claimed, failed = claimed[:0], failed[:0]
+		claimed, failed, trouble = claimed[:0], failed[:0], trouble[:0]
 		rows, err := store.WebhookInboxClaim(ctx, tx, jobID, own, limit)
 		if err != nil || len(rows) == 0 {
 			return err
@@ -260,21 +262,32 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 			return nil, fmt.Errorf("applying statuses of webhooks %v after commit: %w", own, err)
 		}
 	}
-	// A failure whose code says the number (368 blocked, 131031 locked, 131048 spam limit…) or
-	// the template (132015 paused…) is in trouble stops sending as the same error in a send's
-	// response does: Meta reports many of them only by webhook.
-	if err := w.stopForTrouble(ctx, trouble); err != nil {
-		return nil, err
-	}
-	// Failures Meta reports by webhook (undeliverable, blocked…) count for the circuit
-	// breaker like those a send gets at once: a campaign most of whose messages fail pauses.
 	if len(failed) > 0 {
-		refs, err := store.RunningCampaignsOfSends(ctx, w.db, failed)
+		sends, err := store.RunningSendsOf(ctx, w.db, failed)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range refs {
-			if err := campaignBreaker(ctx, w.db, r.WorkspaceID, r.CampaignID); err != nil {
+		// A failure whose code says the number (368 blocked, 131031 locked, 131048 spam
+		// limit…) or the template (132015 paused…) is in trouble stops sending as the same error
+		// in a send's response does: Meta reports many of them only by webhook.
+		halted, paused, err := w.stopForTrouble(ctx, trouble, sends)
+		if err != nil {
+			return nil, err
+		}
+		// Failures Meta reports by webhook (undeliverable, blocked…) count for the circuit
+		// breaker like those a send gets at once: a campaign most of whose messages fail
+		// pauses. Campaigns just stopped above are not running any more.
+		var running []store.RunningSend
+		for _, s := range sends {
+			if !halted[s.SenderNumberID] && !paused[s.CampaignID] && !slices.Contains(running, s) {
+				running = append(running, s)
+			}
+		}
+		slices.SortFunc(running, func(a, b store.RunningSend) int {
+			return cmp.Or(cmp.Compare(a.WorkspaceID, b.WorkspaceID), cmp.Compare(a.CampaignID, b.CampaignID))
+		})
+		for _, s := range running {
+			if err := campaignBreaker(ctx, w.db, s.WorkspaceID, s.CampaignID); err != nil {
 				return nil, err
 			}
 		}
@@ -287,49 +300,34 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 const troubleMaxAge = 6 * time.Hour
 
 // stopForTrouble halts the campaigns of the number (ClassNumber codes) or pauses the campaign
-// (ClassCampaign codes) of failed sends reported by webhook, once per number and campaign.
-func (w *ProcessWebhookWorker) stopForTrouble(ctx context.Context, trouble []store.StatusEvent) error {
-	if len(trouble) == 0 {
-		return nil
-	}
-	wamids := make([]string, len(trouble))
-	for i, st := range trouble {
-		wamids[i] = st.WAMID
-	}
-	sends, err := store.RunningSendsOf(ctx, w.db, wamids)
-	if err != nil {
-		return err
-	}
-	halted, paused := map[int64]bool{}, map[int64]bool{}
+// (ClassCampaign codes) of failed sends reported by webhook (sends: the running ones, by
+// wamid), once per number and campaign, and returns the numbers halted and campaigns paused.
+func (w *ProcessWebhookWorker) stopForTrouble(ctx context.Context, trouble []store.StatusEvent, sends map[string]store.RunningSend) (halted, paused map[int64]bool, err error) {
+	halted, paused = map[int64]bool{}, map[int64]bool{}
 	for _, st := range trouble {
 		s, ok := sends[st.WAMID]
-		if !ok || w.now().Sub(st.OccurredAt) > troubleMaxAge {
+		if !ok || w.now().Sub(st.OccurredAt) > troubleMaxAge || halted[s.SenderNumberID] {
 			continue
 		}
 		code := *st.ErrorCode
+		class := whatsapp.ClassOfCode(code)
 		p := store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: strconv.Itoa(code)}
-		switch whatsapp.ClassOfCode(code) {
+		switch class {
 		case whatsapp.ClassNumber:
-			if halted[s.SenderNumberID] {
-				continue
-			}
 			halted[s.SenderNumberID] = true
 			p.Reason = fmt.Sprintf("Meta informó el error %d (%s) en un envío: se detienen las campañas del número", code, whatsapp.ErrorTitle(code, "es"))
-			if _, err := store.CampaignsHaltForNumber(ctx, w.db, s.SenderNumberID, p); err != nil {
-				return err
-			}
 		case whatsapp.ClassCampaign:
-			if paused[s.CampaignID] || halted[s.SenderNumberID] {
+			if paused[s.CampaignID] {
 				continue
 			}
 			paused[s.CampaignID] = true
 			p.Reason = fmt.Sprintf("Meta informó el error %d (%s) en un envío: se pausa la campaña", code, whatsapp.ErrorTitle(code, "es"))
-			if _, err := store.CampaignTransition(ctx, w.db, s.WorkspaceID, s.CampaignID, store.CampaignPaused, p); err != nil && !errors.Is(err, store.ErrConflict) {
-				return err
-			}
+		}
+		if err := stopForErrorClass(ctx, w.db, class, s.WorkspaceID, s.CampaignID, s.SenderNumberID, p); err != nil {
+			return nil, nil, err
 		}
 	}
-	return nil
+	return halted, paused, nil
 }
 
 // deleteDoneJobs deletes the jobs of claimed rows (other than the running job) that have

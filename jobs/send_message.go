@@ -564,26 +564,13 @@ func (w *SendMessageWorker) recordError(ctx context.Context, a SendMessageArgs, 
 		}
 		return w.breakerAfter(ctx, a)
 
-	case whatsapp.ClassCampaign:
-		w.log.WarnContext(ctx, "pausing campaign on send error", logAttrs...)
+	case whatsapp.ClassCampaign, whatsapp.ClassNumber:
+		w.log.WarnContext(ctx, "stopping on send error", append(logAttrs, slog.Any("class", class))...)
 		if err := store.RecipientRetryLater(ctx, w.db, a.WorkspaceID, a.RecipientID, now, code, title); err != nil {
 			return err
 		}
-		_, err := store.CampaignTransition(ctx, w.db, a.WorkspaceID, a.CampaignID, store.CampaignPaused, store.TransitionParams{
+		return stopForErrorClass(ctx, w.db, class, a.WorkspaceID, a.CampaignID, number.ID, store.TransitionParams{
 			Actor: store.ActorRule, Reason: reason, Signal: store.SignalErrorCode, Value: strconv.Itoa(code)})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		return nil
-
-	case whatsapp.ClassNumber:
-		w.log.WarnContext(ctx, "halting sender number on send error", logAttrs...)
-		if err := store.RecipientRetryLater(ctx, w.db, a.WorkspaceID, a.RecipientID, now, code, title); err != nil {
-			return err
-		}
-		_, err := store.CampaignsHaltForNumber(ctx, w.db, number.ID, store.TransitionParams{
-			Actor: store.ActorRule, Reason: reason, Signal: store.SignalErrorCode, Value: strconv.Itoa(code)})
-		return err
 
 	default: // unknown error with a definite answer: this recipient failed
 		return w.fail(ctx, a, r, code, title, now)
@@ -600,6 +587,23 @@ func (w *SendMessageWorker) fail(ctx context.Context, a SendMessageArgs, r store
 // breakerAfter, once a failure is recorded, runs the campaign's circuit breaker.
 func (w *SendMessageWorker) breakerAfter(ctx context.Context, a SendMessageArgs) error {
 	return campaignBreaker(ctx, w.db, a.WorkspaceID, a.CampaignID)
+}
+
+// stopForErrorClass stops what an error of class says is in trouble: a ClassNumber error halts
+// every running campaign of the number, a ClassCampaign error pauses the campaign; other classes
+// stop nothing. A send's response and a failed status webhook both come here.
+func stopForErrorClass(ctx context.Context, db *pgxpool.Pool, class whatsapp.Class, workspaceID, campaignID, numberID int64, p store.TransitionParams) error {
+	switch class {
+	case whatsapp.ClassNumber:
+		_, err := store.CampaignsHaltForNumber(ctx, db, numberID, p)
+		return err
+	case whatsapp.ClassCampaign:
+		_, err := store.CampaignTransition(ctx, db, workspaceID, campaignID, store.CampaignPaused, p)
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 // campaignBreaker pauses a campaign when the failure share among its last N outcomes passes

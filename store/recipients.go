@@ -475,28 +475,6 @@ func CampaignBreakerStats(ctx context.Context, db DBTX, workspaceID, campaignID 
 	return outcomes, failures, nil
 }
 
-// CampaignRef names a campaign of a workspace.
-type CampaignRef struct {
-	WorkspaceID, CampaignID int64
-}
-
-// RunningCampaignsOfSends returns the running campaigns whose recipients have these wamids.
-func RunningCampaignsOfSends(ctx context.Context, db DBTX, wamids []string) ([]CampaignRef, error) {
-	rows, err := db.Query(ctx, `SELECT DISTINCT c.workspace_id, c.id FROM recipients r
-		JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
-		WHERE r.wamid = ANY ($1) AND c.state = 'running' ORDER BY 1, 2`, wamids)
-	if err != nil {
-		return nil, fmt.Errorf("finding the campaigns of %d failed sends: %w", len(wamids), err)
-	}
-	var out []CampaignRef
-	var r CampaignRef
-	_, err = pgx.ForEachRow(rows, []any{&r.WorkspaceID, &r.CampaignID}, func() error { out = append(out, r); return nil })
-	if err != nil {
-		return nil, fmt.Errorf("finding the campaigns of %d failed sends: %w", len(wamids), err)
-	}
-	return out, nil
-}
-
 // RunningSend is the campaign and sender number of a send whose campaign is running.
 type RunningSend struct {
 	WorkspaceID, CampaignID, SenderNumberID int64
