@@ -16,13 +16,9 @@ type ETAInput struct {
 	Limit      int       // the workspace's unique recipients per rolling 24 h; -1 unlimited
 	// Counted is the ledger in the rolling 24 h before Start (store.MessagingLedgerCountedTimes
 	// at Start): each entry frees one unit of the budget store.BudgetWindow after it was counted.
-	Counted []store.MessagingLedgerCount
-	// Without Counted, BudgetRemaining and BudgetResetsAt describe the ledger coarsely: the used
-	// part (Limit − BudgetRemaining) frees up all at once at BudgetResetsAt (Start + 24 h when zero).
-	BudgetRemaining int
-	BudgetResetsAt  time.Time
-	Window          store.SendWindow // empty: any time
-	Location        *time.Location
+	Counted  []store.MessagingLedgerCount
+	Window   store.SendWindow // empty: any time
+	Location *time.Location
 }
 
 // ETA is an honest estimate of when a campaign finishes.
@@ -99,20 +95,12 @@ func EstimateETA(in ETAInput) ETA {
 		queue = append(queue, etaRelease{at, n})
 	}
 	if !unlimited {
-		if in.Counted != nil {
-			counted := append([]store.MessagingLedgerCount(nil), in.Counted...)
-			sort.Slice(counted, func(i, j int) bool { return counted[i].CountedAt.Before(counted[j].CountedAt) })
-			for _, c := range counted {
-				if at := c.CountedAt.Add(store.BudgetWindow); at.After(t) {
-					push(at, int64(c.People))
-				}
+		counted := append([]store.MessagingLedgerCount(nil), in.Counted...)
+		sort.Slice(counted, func(i, j int) bool { return counted[i].CountedAt.Before(counted[j].CountedAt) })
+		for _, c := range counted {
+			if at := c.CountedAt.Add(store.BudgetWindow); at.After(t) {
+				push(at, int64(c.People))
 			}
-		} else {
-			resetAt := in.BudgetResetsAt
-			if resetAt.IsZero() || !resetAt.After(t) {
-				resetAt = t.Add(store.BudgetWindow)
-			}
-			push(resetAt, int64(in.Limit-max(0, in.BudgetRemaining)))
 		}
 	}
 	// Waiting for the budget, the walk moves on once a hundredth of the limit is free (or all

@@ -20,8 +20,9 @@ func TestEstimateETA(t *testing.T) {
 	})
 	t.Run("BudgetBound", func(t *testing.T) {
 		// 1,000 recipients, 250 per 24 h, 100 left now: 100 today, then 250/day → 4 more days.
-		e := EstimateETA(ETAInput{Start: mon9, Recipients: 1000, MPS: 80, Limit: 250, BudgetRemaining: 100,
-			BudgetResetsAt: mon9.Add(5 * time.Hour), Location: bog})
+		// (150 people counted 19 h before: they free up in 5 h.)
+		e := EstimateETA(ETAInput{Start: mon9, Recipients: 1000, MPS: 80, Limit: 250,
+			Counted: []store.MessagingLedgerCount{{CountedAt: mon9.Add(-19 * time.Hour), People: 150}}, Location: bog})
 		if !e.BudgetBound || !strings.Contains(e.Text, "250 por 24 h") {
 			t.Fatalf("%+v", e)
 		}
