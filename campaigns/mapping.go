@@ -237,7 +237,7 @@ func SkipReasonText(reason string) string {
 	case reason == "campaign_completed":
 		return "la campaña terminó antes de enviarle"
 	}
-	// Contacts who stopped being marketable after the launch (store.RecipientsClaimCandidates).
+	// Contacts who stopped being marketable after the launch (store.RecipientsClaim).
 	for _, r := range []store.Reason{store.ReasonOptedOut, store.ReasonMarketingStopped, store.ReasonErased,
 		store.ReasonNoConsent, store.ReasonInvalidPhone, store.ReasonUndeliverable} {
 		if reason == r.Code {

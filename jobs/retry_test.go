@@ -48,7 +48,7 @@ func TestAsync131049RetryRecordsItsSend(t *testing.T) {
 		if _, err := tx.Exec(ctx, `UPDATE recipients SET state = 'skipped' WHERE campaign_id = $1 AND id <> $2`, c, id); err != nil {
 			return err
 		}
-		got, err = store.RecipientsClaimCandidates(ctx, tx, ws, c, time.Now(), 10)
+		got, err = store.RecipientsClaim(ctx, tx, store.ClaimParams{WorkspaceID: ws, CampaignID: c, Now: time.Now(), Limit: 10})
 		if err != nil {
 			return err
 		}

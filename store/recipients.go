@@ -55,11 +55,6 @@ type ClaimParams struct {
 	Exclude []int64
 }
 
-// RecipientsClaimCandidates is RecipientsClaim with nothing excluded.
-func RecipientsClaimCandidates(ctx context.Context, tx DBTX, workspaceID, campaignID int64, now time.Time, limit int) ([]ClaimCandidate, error) {
-	return RecipientsClaim(ctx, tx, ClaimParams{WorkspaceID: workspaceID, CampaignID: campaignID, Now: now, Limit: limit})
-}
-
 // RecipientsClaim locks up to p.Limit releasable recipients of a campaign (pending and due, or
 // failed with 131049 and due for their single retry), in contact order (the order of the
 // (campaign_id, state, contact_id) index; the launch inserts them in about that order), with

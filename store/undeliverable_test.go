@@ -63,7 +63,7 @@ func TestUndeliverableContactsLeaveAudiences(t *testing.T) {
 	// The running campaign skips the contact when it releases them.
 	var got []store.ClaimCandidate
 	must(t, pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		got, err = store.RecipientsClaimCandidates(ctx, tx, ws.ID, campaigns[3], time.Now(), 10)
+		got, err = store.RecipientsClaim(ctx, tx, store.ClaimParams{WorkspaceID: ws.ID, CampaignID: campaigns[3], Now: time.Now(), Limit: 10})
 		return err
 	}))
 	var state, reason string
