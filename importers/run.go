@@ -141,16 +141,18 @@ type processed struct {
 // database refuses) are *FileError.
 func Run(ctx context.Context, pool *pgxpool.Pool, p Params, progress func(Progress)) (Result, error) {
 	res, err := run(ctx, pool, p, progress)
-	return res, valueError(err)
+	return res, ValueError(err)
 }
 
-// valueError turns a value Postgres refused (a data exception, SQLSTATE class 22: a character
-// text cannot hold, a number or a date out of its range) into a FileError: it is in the file,
-// and reading the file again gives it again. Other errors are returned as they are.
-func valueError(err error) error {
+// ValueError turns a value Postgres refused (a data exception, SQLSTATE class 22: a character
+// text cannot hold, a number or a date out of its range; or a NOT NULL or CHECK constraint)
+// into a FileError: it is in the file, and reading the file again gives it again. Other errors
+// are returned as they are. Run returns its errors through it.
+func ValueError(err error) error {
 	var pe *pgconn.PgError
 	var fe *FileError
-	if err == nil || errors.As(err, &fe) || !errors.As(err, &pe) || !strings.HasPrefix(pe.Code, "22") {
+	if err == nil || errors.As(err, &fe) || !errors.As(err, &pe) ||
+		!(strings.HasPrefix(pe.Code, "22") || pe.Code == "23502" || pe.Code == "23514") {
 		return err
 	}
 	return fileErr(ErrCodeBadValue,

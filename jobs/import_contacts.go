@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -62,19 +60,7 @@ func (w *ImportContactsWorker) Timeout(*river.Job[ImportContactsArgs]) time.Dura
 const (
 	importFailedInternal    = "la importación falló por un error interno; vuelva a subir el archivo o consulte al administrador"
 	importFailedInterrupted = "la importación se interrumpió (el servidor se detuvo o tardó demasiado) y no se reintentará; no se guardó ningún contacto: vuelva a subir el archivo"
-	importFailedValue       = "la importación falló: el archivo tiene un valor que no se puede guardar (caracteres no válidos o un dato fuera de rango); revise el archivo y su codificación y vuelva a subirlo; no se guardó ningún contacto"
 )
-
-// valueRefused reports whether err is Postgres refusing a value of the file: a data exception
-// (SQLSTATE class 22: a character text cannot hold, a number or date out of range) or a NOT
-// NULL or CHECK constraint. Reading the same file again refuses it again: no retry.
-func valueRefused(err error) bool {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	return strings.HasPrefix(pe.Code, "22") || pe.Code == "23502" || pe.Code == "23514"
-}
 
 func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportContactsArgs]) (err error) {
 	a := job.Args
@@ -164,6 +150,7 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 			cancel(importers.ErrImportCancelled)
 		}
 	})
+	err = importers.ValueError(err) // what Run returns already is; a replaced Run's may not be
 	var fe *importers.FileError
 	switch {
 	case err == nil:
@@ -174,9 +161,6 @@ func (w *ImportContactsWorker) Work(ctx context.Context, job *river.Job[ImportCo
 	case errors.As(err, &fe):
 		log.WarnContext(ctx, "import failed on its file", "code", fe.Code, "error", err.Error())
 		return w.fail(ctx, imp, removeFile, fe.Message)
-	case valueRefused(err):
-		log.ErrorContext(ctx, "import failed on a value of its file", "attempt", job.Attempt, "error", err.Error())
-		return w.fail(ctx, imp, removeFile, importFailedValue)
 	}
 	// Cancelled through the API (the row says so), or ended meanwhile: nothing more to do.
 	// Anything else, a worker shutdown or the job's timeout included, rolled the import back
