@@ -105,19 +105,18 @@ func launchSweep(ctx context.Context, db *pgxpool.Pool, client *river.Client[pgx
 		return fmt.Errorf("finding overdue launches: %w", err)
 	}
 	type overdue struct {
-		ws, id       int64
-		at           time.Time
-		state, lastE *string
+		ws, id  int64
+		at      time.Time
+		state   *string // the latest launch job's; nil: none
+		lastErr string
 	}
 	var list []overdue
 	for rows.Next() {
 		var o overdue
-		var lastErr string
-		if err := rows.Scan(&o.ws, &o.id, &o.at, &o.state, &lastErr); err != nil {
+		if err := rows.Scan(&o.ws, &o.id, &o.at, &o.state, &o.lastErr); err != nil {
 			rows.Close()
 			return err
 		}
-		o.lastE = &lastErr
 		list = append(list, o)
 	}
 	rows.Close()
@@ -127,8 +126,8 @@ func launchSweep(ctx context.Context, db *pgxpool.Pool, client *river.Client[pgx
 	for _, o := range list {
 		if o.state != nil && *o.state == "discarded" {
 			why := "no se lanzó: el lanzamiento falló en todos sus intentos"
-			if *o.lastE != "" {
-				why += " (" + truncateRunes(*o.lastE, 300) + ")"
+			if o.lastErr != "" {
+				why += " (" + truncate(o.lastErr, 300) + ")"
 			}
 			_, err := store.CampaignTransition(ctx, db, o.ws, o.id, store.CampaignCancelled,
 				store.TransitionParams{Actor: store.ActorRule, Reason: why, Signal: store.SignalLaunch, Value: "failed"})
@@ -144,14 +143,6 @@ func launchSweep(ctx context.Context, db *pgxpool.Pool, client *river.Client[pgx
 		log.WarnContext(ctx, "overdue launch had no job: enqueued again", slog.Int64("campaign_id", o.id))
 	}
 	return nil
-}
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }
 
 // LaunchOptions tune LaunchCampaign.
