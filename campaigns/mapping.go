@@ -150,8 +150,39 @@ type Contact struct {
 var cleaner = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ")
 
 // clean is what Meta accepts in a text parameter: no new lines or tabs, no surrounding spaces.
-// The SQL rendering does the same (translate + btrim).
-func clean(s string) string { return strings.Trim(cleaner.Replace(s), " ") }
+// The SQL rendering does the same (translate + btrim); runs of more than 4 spaces, which Meta
+// also refuses, are squeezed when the values are sent (Expand), so that the launch's SQL stays
+// as cheap as it is.
+func clean(s string) string { return squeezeSpaces(strings.Trim(cleaner.Replace(s), " ")) }
+
+// squeezeSpaces turns every run of more than 4 spaces into one space: Meta refuses a text
+// parameter with 5 spaces in a row (error 132000), and a contact's attribute typed with them
+// ("Calle 5      #12") would fail that recipient.
+func squeezeSpaces(s string) string {
+	if !strings.Contains(s, "     ") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if s[i] != ' ' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if j-i > 4 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(s[i:j])
+		}
+		i = j
+	}
+	return b.String()
+}
 
 func (c Contact) field(name string) string {
 	n := strings.Trim(c.Name, " ")
@@ -295,7 +326,7 @@ func (m Mapping) Expand(variables []byte) (Rendered, error) {
 		r.Format = "named"
 	}
 	for i, v := range m.Variables {
-		r.Params[i] = RenderedParam{Component: v.Component, Name: v.Name, Type: v.Type, Index: v.ButtonIndex, SubType: v.ButtonType, Value: values[i]}
+		r.Params[i] = RenderedParam{Component: v.Component, Name: v.Name, Type: v.Type, Index: v.ButtonIndex, SubType: v.ButtonType, Value: squeezeSpaces(values[i])}
 	}
 	return r, nil
 }

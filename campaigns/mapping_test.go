@@ -134,6 +134,21 @@ func TestRenderAndComponents(t *testing.T) {
 		t.Fatalf("expand {} → %+v (%v)", got, err)
 	}
 
+	// Meta refuses a text parameter with more than 4 spaces in a row: rendering squeezes them,
+	// and so does sending values the launch froze with them (its SQL only trims).
+	r, _ = Render(m, Contact{Name: "Ana", Attributes: map[string]json.RawMessage{
+		"vence": json.RawMessage(`"Calle 5      #12    B"`), "cupon": json.RawMessage(`"c"`)}})
+	if got := r.Value("body.3"); got != "Calle 5 #12    B" {
+		t.Errorf("rendered %q, want runs of more than 4 spaces squeezed and 4 kept", got)
+	}
+	sent, err := m.Expand([]byte(`["1339522734477770", "Ana", "20%", "lunes          y martes", "c", "c"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sent.Value("body.3"); got != "lunes y martes" {
+		t.Errorf("expanded %q, want the run of spaces squeezed", got)
+	}
+
 	// Missing value without fallback skips; with fallback uses it.
 	_, skip = Render(m, Contact{Name: "Ana"})
 	if skip != "missing_variable:body.3" {

@@ -432,6 +432,10 @@ func checkParams(t *Template, comps []whatsapp.Component) *sendError {
 				return mismatch("body: parameter %q is missing", p.Name)
 			}
 		}
+		if gp.Type == "text" && (strings.ContainsAny(gp.Text, "\n\t") || strings.Contains(gp.Text, "     ")) {
+			return &sendError{status: 400, code: 100, msg: "(#100) Invalid parameter",
+				details: "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"}
+		}
 		hydrated = strings.ReplaceAll(hydrated, "{{"+key+"}}", gp.Text)
 	}
 	if len([]rune(hydrated)) > 1024 {

@@ -204,6 +204,12 @@ func TestTemplateErrors(t *testing.T) {
 		{"HydratedTooLong", withPromo(func(m *whatsapp.TemplateMessage) {
 			m.Components[1] = whatsapp.Body(whatsapp.Text(long), whatsapp.Text("1"))
 		}), 132005},
+		{"ParamWithFiveSpaces", withPromo(func(m *whatsapp.TemplateMessage) {
+			m.Components[1] = whatsapp.Body(whatsapp.Text("Calle 5     #12"), whatsapp.Text("1"))
+		}), 100},
+		{"ParamWithNewLine", withPromo(func(m *whatsapp.TemplateMessage) {
+			m.Components[1] = whatsapp.Body(whatsapp.Text("Ana\nMaría"), whatsapp.Text("1"))
+		}), 100},
 		{"Paused", whatsapp.TemplateMessage{To: "+5215512345678", Name: "oferta_relampago", Language: "es_MX", Components: body(whatsapp.Text("Ana"), whatsapp.Text("zapatos"))}, 132015},
 		{"Disabled", whatsapp.TemplateMessage{To: "+5215512345678", Name: "liquidacion_total", Language: "es_MX", Components: body(whatsapp.Text("Ana"))}, 132016},
 		{"RecipientIsSender", withPromo(func(m *whatsapp.TemplateMessage) { m.To = "+" + sim.DefaultDisplayNumber }), 131021},
