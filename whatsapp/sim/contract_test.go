@@ -7,41 +7,25 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/pregon/pregon/internal/metaspec"
 	"github.com/pregon/pregon/whatsapp"
 	"github.com/pregon/pregon/whatsapp/sim"
 )
 
-// specPath: shared/ sits beside the repository root.
-const specPath = "../../../shared/contracts/whatsapp-business-messaging-api_v23.0.yaml"
-
-var (
-	specOnce sync.Once
-	specDoc  *openapi3.T
-	specErr  error
-)
-
+// loadSpec is Meta's OpenAPI document (internal/metaspec, a copy of shared/contracts/).
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
-	if _, err := os.Stat(specPath); os.IsNotExist(err) {
-		t.Skipf("OpenAPI document not found at %s", specPath)
+	doc, err := metaspec.Load()
+	if err != nil {
+		t.Fatal(err)
 	}
-	specOnce.Do(func() {
-		abs, _ := filepath.Abs(specPath)
-		specDoc, specErr = openapi3.NewLoader().LoadFromFile(abs)
-	})
-	if specErr != nil {
-		t.Fatalf("loading %s: %v", specPath, specErr)
-	}
-	return specDoc
+	return doc
 }
 
 // validateResponse checks a simulator response against the documented operation with
