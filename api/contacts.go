@@ -209,6 +209,9 @@ func (s *Server) listContacts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for i := range cs {
+		forReader(principal(c), &cs[i])
+	}
 	out := listOf[store.Contact]{Data: cs}
 	if len(cs) == limit {
 		last := cs[len(cs)-1].ID
@@ -226,7 +229,18 @@ func (s *Server) getContact(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	forReader(principal(c), &ct)
 	return c.JSON(http.StatusOK, ct)
+}
+
+// forReader is a contact as p may read it. Analysts read contacts as reports need them, but
+// consent evidence only as the record of where consent came from (store.EvidenceRecord): what
+// it says about the person (an IP address, a form's fields) is for marketers and owners, as
+// are the contacts export and the import error reports with the files' rows.
+func forReader(p *Principal, ct *store.Contact) {
+	if !p.Role.AtLeast(store.RoleMarketer) {
+		ct.ConsentEvidence = store.EvidenceRecord(ct.ConsentEvidence)
+	}
 }
 
 func (s *Server) createContact(c echo.Context) error {
@@ -437,6 +451,11 @@ func (s *Server) listContactConsent(c echo.Context) error {
 	evs, err := store.ConsentEventList(c.Request().Context(), s.db, p.WorkspaceID, id)
 	if err != nil {
 		return err
+	}
+	if !p.Role.AtLeast(store.RoleMarketer) { // as forReader
+		for i := range evs {
+			evs[i].Evidence = store.EvidenceRecord(evs[i].Evidence)
+		}
 	}
 	return c.JSON(http.StatusOK, listOf[store.ConsentEvent]{Data: evs})
 }

@@ -130,7 +130,7 @@ func TestImportsAPI(t *testing.T) {
 		}
 
 		// Error report, CSV and XLSX.
-		r = env.as(store.RoleAnalyst).do(http.MethodGet, path+"/errors", nil).expect(t, http.StatusOK)
+		r = m.do(http.MethodGet, path+"/errors", nil).expect(t, http.StatusOK)
 		cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(r.Body, []byte("\xEF\xBB\xBF"))))
 		cr.FieldsPerRecord = -1 // the original row has the file's width
 		recs, err := cr.ReadAll()

@@ -106,7 +106,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/imports/:id/preview", s.getImportPreview, M, "Preview the uploaded file again (?sheet=&header_row=&encoding=&separator=): first 20 rows, guessed mapping", nil, importers.Preview{}},
 		{http.MethodPost, "/imports/:id/confirm", s.postImportConfirm, M, "Confirm mapping, mode and consent declaration; queues the import job", confirmRequest{}, store.Import{}},
 		{http.MethodPost, "/imports/:id/cancel", s.postImportCancel, M, "Cancel an import; a running one is rolled back entirely", nil, store.Import{}},
-		{http.MethodGet, "/imports/:id/errors", s.getImportErrors, A, "Download the error report (?format=csv|xlsx): row, column, value, reason, original row", nil, nil},
+		{http.MethodGet, "/imports/:id/errors", s.getImportErrors, M, "Download the error report (?format=csv|xlsx): row, column, value, reason, original row", nil, nil},
 		// webhooks: timeline and phone-app health (api/timeline.go, api/webhooks.go)
 		{http.MethodGet, "/contacts/:id/timeline", s.getContactTimeline, A, "A contact's timeline: inbound messages, campaign sends with statuses, echoes, history", nil, timelineResponse{}},
 		{http.MethodGet, "/numbers/:id/phone-app-health", s.getNumberPhoneAppHealth, A, "A number's health from webhooks: phone-app silence (coexistence), status, quality, limit, events", nil, store.PhoneAppHealth{}},

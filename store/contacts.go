@@ -437,7 +437,20 @@ func contactErase(ctx context.Context, tx pgx.Tx, workspaceID, id int64) error {
 // without saying anything about the person: what an erasure keeps.
 var evidenceRecordKeys = []string{"import_id", "file_sha256", "row", "message_id", "form", "user_id"}
 
-// sqlEvidenceRecord is the jsonb column col reduced to evidenceRecordKeys.
+// EvidenceRecord is consent evidence reduced to evidenceRecordKeys: where consent came from,
+// without what it says about the person (an IP address, a form's fields). It is what an
+// erasure keeps, and what analysts read.
+func EvidenceRecord(ev map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range evidenceRecordKeys {
+		if v, ok := ev[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// sqlEvidenceRecord is the jsonb column col reduced to evidenceRecordKeys (EvidenceRecord).
 func sqlEvidenceRecord(col string) string {
 	return `(SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(` + col + `) AS e(k, v)
 		WHERE k IN ('` + strings.Join(evidenceRecordKeys, "', '") + `'))`

@@ -196,6 +196,9 @@ func (u *ui) renderImport(c echo.Context, id int64, status int, pg *page) error 
 		}
 	case store.ImportStatus("completed"), store.ImportStatus("failed"), store.ImportStatus("cancelled"):
 		d.Done = true
+		if !pg.Role.AtLeast(store.RoleMarketer) {
+			break // the rows of the file, as the error report (GET /imports/{id}/errors), are for marketers and owners
+		}
 		lines, err := store.ImportErrorList(c.Request().Context(), u.db, imp.WorkspaceID, imp.ID, 0, importProblemsShown+1)
 		if err != nil {
 			return err

@@ -37,11 +37,12 @@ func (e *testEnv) importFile(t *testing.T, name, content string) int64 {
 }
 
 // The error report's links show whenever the report has lines: rejected rows, and also rows
-// left out as repeats of an earlier one.
+// left out as repeats of an earlier one. The report carries the file's rows, so analysts see
+// the import's counts without it.
 func TestImportReportLinks(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	a := env.as(store.RoleAnalyst)
+	a := env.as(store.RoleMarketer)
 
 	dups := env.importFile(t, "repetidos.csv", "telefono,nombre\n3001234567,Ana\n3001234567,Ana otra vez\n3007654321,Luis\n")
 	imp, err := store.ImportGetByID(context.Background(), env.db, env.wsA.ID, dups)
@@ -51,6 +52,11 @@ func TestImportReportLinks(t *testing.T) {
 	p := a.get(fmt.Sprintf("/imports/%d", dups)).expect(t, http.StatusOK)
 	p.has(t, fmt.Sprintf(`#import-done a#errors-csv[href="/api/v1/imports/%d/errors?format=csv"]`, dups))
 	p.has(t, "#import-done a#errors-xlsx")
+	p.has(t, "#import-problems")
+	analyst := env.as(store.RoleAnalyst).get(fmt.Sprintf("/imports/%d", dups)).expect(t, http.StatusOK)
+	analyst.contains(t, `#import-progress [data-count="duplicates"]`, "1")
+	analyst.hasNot(t, "#errors-csv")
+	analyst.hasNot(t, "#import-problems")
 
 	clean := env.importFile(t, "limpio.csv", "telefono,nombre\n3001234567,Ana\n")
 	p = a.get(fmt.Sprintf("/imports/%d", clean)).expect(t, http.StatusOK)
@@ -229,7 +235,7 @@ func TestImportUploadOverTheLimit(t *testing.T) {
 func TestImportResultListsRejectedRows(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	a := env.as(store.RoleAnalyst)
+	a := env.as(store.RoleMarketer)
 
 	id := env.importFile(t, "malos.csv", "telefono,nombre\n3001234567,Ana\n123,Número Corto\n3007654321,Luis\nhola,Sin Número\n")
 	p := a.get(fmt.Sprintf("/imports/%d", id)).expect(t, http.StatusOK)
