@@ -110,3 +110,33 @@ func TestRunActorKeptAndClearedOnUserDelete(t *testing.T) {
 		t.Errorf("%d opt_in events of the other user, want 1 (untouched)", n)
 	}
 }
+
+// A re-import that documents consent for a contact who had none records it on the contact and
+// as an opt_in event with the same source, text and evidence (the merge path).
+func TestMergeGrantsConsentWithItsEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRun(t)
+	if _, err := b.pool.Exec(ctx, `INSERT INTO contacts (workspace_id, phone_e164, country, name) VALUES ($1, '+573001111111', 'CO', 'Uno')`, b.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "lista.csv", []byte("Celular;Nombre;Acepta;Origen\n3001111111;Uno;sí;feria\n"))
+	res, err := Run(ctx, b.pool, Params{WorkspaceID: b.ws.ID, Path: path, Mode: store.ImportModeUpdate,
+		Consent: Declaration{Text: "Acepto ofertas v3"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Updated != 1 || res.WithoutConsent != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	var source, text, evRow string
+	err = b.pool.QueryRow(ctx, `SELECT e.source, e.consent_text, e.evidence->>'row' FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+		WHERE c.workspace_id = $1 AND e.kind = 'opt_in' AND e.source = c.consent_source AND e.consent_text = c.consent_text
+		  AND e.evidence = c.consent_evidence AND (e.evidence->>'import_id')::bigint = $2`, b.ws.ID, res.ImportID).Scan(&source, &text, &evRow)
+	if err != nil {
+		t.Fatalf("no opt_in event matching the contact's consent: %v", err)
+	}
+	if source != "feria" || text != "Acepto ofertas v3" || evRow != "2" {
+		t.Errorf("event: source %q, text %q, row %s", source, text, evRow)
+	}
+}
