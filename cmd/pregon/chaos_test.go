@@ -255,8 +255,9 @@ func runChaos(t *testing.T, o chaosOpts) {
 		}}},
 		Statuses: sim.StatusConfig{DeliveredProb: 0.9, ReadProb: 0.5},
 		Faults:   o.faults,
-		// A Postgres restart makes the API answer 5xx for a while: keep retrying.
-		Webhooks: sim.WebhookConfig{MaxAttempts: 60, HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: rec}},
+		// A Postgres restart makes the API answer 5xx for a while: the simulator keeps retrying
+		// (by age, as Meta does); gaps of at most 5 s keep the run short.
+		Webhooks: sim.WebhookConfig{MaxRetryGap: 5 * time.Second, HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: rec}},
 	})
 	simCtx, stopSim := context.WithCancel(ctx)
 	defer stopSim()

@@ -150,10 +150,17 @@ type WebhookConfig struct {
 	// batch queue (default 1024).
 	Senders   int
 	QueueSize int
-	// MaxAttempts per batch (default 8); RetryBase the first back-off (default 100 ms, doubling,
-	// capped at 5 s).
-	MaxAttempts int
+	// A batch the receiver does not answer 2xx is retried, as Meta retries "with decreasing
+	// frequency" for up to 7 days: the first gap is RetryBase (default 100 ms), each next one
+	// doubles up to MaxRetryGap (default 1 min), and the batch is given up once the next
+	// attempt would come more than MaxAge (default 24 h) after the first one. The simulator's
+	// state lives in memory, so the default is shorter than Meta's week.
 	RetryBase   time.Duration
+	MaxRetryGap time.Duration
+	MaxAge      time.Duration
+	// MaxAttempts > 0 also gives a batch up after that many attempts: an option for tests
+	// that want to see a dead receiver's events dropped quickly. Default 0: no limit.
+	MaxAttempts int
 	// HTTPClient posts the webhooks (default a pooled client with a 10 s timeout).
 	HTTPClient *http.Client
 }
@@ -192,8 +199,9 @@ func (c Config) withDefaults() Config {
 	w.FlushInterval = cmp.Or(w.FlushInterval, 50*time.Millisecond)
 	w.Senders = cmp.Or(w.Senders, 4)
 	w.QueueSize = cmp.Or(w.QueueSize, 1024)
-	w.MaxAttempts = cmp.Or(w.MaxAttempts, 8)
 	w.RetryBase = cmp.Or(w.RetryBase, 100*time.Millisecond)
+	w.MaxRetryGap = cmp.Or(w.MaxRetryGap, time.Minute)
+	w.MaxAge = cmp.Or(w.MaxAge, 24*time.Hour)
 	if w.HTTPClient == nil {
 		w.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: whatsapp.NewTransport()}
 	}

@@ -24,8 +24,9 @@
 // Accepted messages produce signed (X-Hub-Signature-256) status webhooks — sent, then
 // delivered/read or failed with a configurable code mix — batched several per POST, with
 // string timestamps, pricing on sent and on delivered (or read), biz_opaque_callback_data
-// echoed, optional duplicates and reordering, and retries with back-off when the receiver does
-// not answer 2xx. Users may reply: opt-out words (BAJA, STOP, no más), ordinary text, or a tap
+// echoed, optional duplicates and reordering, and retries with growing gaps (up to a minute)
+// for as long as WebhookConfig.MaxAge (24 h by default; Meta retries for up to 7 days) when the
+// receiver does not answer 2xx. Users may reply: opt-out words (BAJA, STOP, no más), ordinary text, or a tap
 // on the template's quick-reply button carrying the payload that was sent and context.id = the
 // campaign message's wamid.
 //

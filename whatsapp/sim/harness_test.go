@@ -106,6 +106,7 @@ type bundle struct {
 	client *whatsapp.Client
 	hook   *receiver
 	clock  *clock
+	stop   context.CancelFunc // stops the webhook emitter (also at cleanup)
 }
 
 // setup starts a simulator behind a real HTTP server with a webhook receiver; tweak adjusts
@@ -126,6 +127,7 @@ func setup(t *testing.T, tweak func(*sim.Config)) *bundle {
 	b.sim = sim.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	b.stop = cancel
 	b.sim.Start(ctx)
 	b.srv = httptest.NewServer(b.sim)
 	t.Cleanup(b.srv.Close)

@@ -85,7 +85,7 @@ type WebhookStats struct {
 	Events    int `json:"events"`    // events handed to the emitter (including duplicates)
 	Delivered int `json:"delivered"` // POSTs answered 2xx
 	Pending   int `json:"pending"`   // events scheduled, queued or in flight
-	Failed    int `json:"failed"`    // POSTs given up after MaxAttempts
+	Failed    int `json:"failed"`    // batches given up: older than MaxAge, MaxAttempts reached, or the simulator stopped
 	Attempts  int `json:"attempts"`  // POST attempts, retries included
 	Retries   int `json:"retries"`
 }

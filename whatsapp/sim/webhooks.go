@@ -49,10 +49,13 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// batch is a signed-ready webhook body and the number of events it carries.
+// batch is a signed webhook body, the number of events it carries, and its delivery so far.
 type batch struct {
-	body   []byte
-	events int
+	body     []byte
+	sig      string
+	events   int
+	first    time.Time // first attempt (wall clock)
+	attempts int
 }
 
 // emitter schedules events, batches due ones into envelopes and POSTs them with a few senders.
@@ -182,7 +185,7 @@ func (e *emitter) runBatcher(ctx context.Context) {
 			return true
 		}
 		select {
-		case e.batches <- batch{body: body, events: len(buf)}:
+		case e.batches <- batch{body: body, sig: whatsapp.Sign(body, []byte(e.s.cfg.AppSecret)), events: len(buf)}:
 		case <-ctx.Done():
 			return false
 		}
@@ -217,32 +220,71 @@ func (e *emitter) runSender(ctx context.Context) {
 	}
 }
 
-// post delivers one batch, retrying with exponential back-off on errors and non-2xx answers.
+// post makes one delivery attempt of b. When the receiver fails or answers non-2xx, the next
+// attempt is scheduled after a growing gap (retryGap) without holding this sender, until the
+// batch is too old (MaxAge), has had MaxAttempts (when set), or the simulator stops.
 func (e *emitter) post(ctx context.Context, b batch) {
-	defer e.pending.Add(-int64(b.events))
-	sig := whatsapp.Sign(b.body, []byte(e.s.cfg.AppSecret))
-	backoff := e.cfg.RetryBase
-	for attempt := 1; ; attempt++ {
-		e.attempts.Add(1)
-		err := e.postOnce(ctx, b.body, sig)
-		if err == nil {
-			e.delivered.Add(1)
-			return
-		}
-		if attempt >= e.cfg.MaxAttempts || ctx.Err() != nil {
-			e.failed.Add(1)
-			e.s.log.Warn("giving up webhook delivery", errAttr(err), "attempts", attempt, "events", b.events)
-			return
-		}
-		e.retries.Add(1)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			e.failed.Add(1)
-			return
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	if b.attempts == 0 {
+		b.first = time.Now()
 	}
+	b.attempts++
+	e.attempts.Add(1)
+	err := e.postOnce(ctx, b.body, b.sig)
+	if err == nil {
+		e.delivered.Add(1)
+		e.pending.Add(-int64(b.events))
+		return
+	}
+	gap := e.retryGap(b.attempts)
+	switch {
+	case ctx.Err() != nil:
+		e.giveUp(b, ctx.Err())
+	case e.cfg.MaxAttempts > 0 && b.attempts >= e.cfg.MaxAttempts:
+		e.giveUp(b, err)
+	case time.Since(b.first)+gap > e.cfg.MaxAge:
+		e.giveUp(b, err)
+	default:
+		e.retries.Add(1)
+		go e.retryAfter(ctx, b, gap)
+	}
+}
+
+// retryGap is the wait after the given failed attempt: RetryBase doubled per earlier attempt,
+// capped at MaxRetryGap.
+func (e *emitter) retryGap(attempt int) time.Duration {
+	gap := e.cfg.RetryBase
+	for range attempt - 1 {
+		if gap >= e.cfg.MaxRetryGap/2 {
+			return e.cfg.MaxRetryGap
+		}
+		gap *= 2
+	}
+	return min(gap, e.cfg.MaxRetryGap)
+}
+
+// retryAfter hands b back to the senders after gap; a stop in the meantime gives it up, so
+// neither shutdown nor WaitIdle waits for retries that will not happen.
+func (e *emitter) retryAfter(ctx context.Context, b batch, gap time.Duration) {
+	t := time.NewTimer(gap)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		e.giveUp(b, ctx.Err())
+		return
+	}
+	select {
+	case e.batches <- b:
+	case <-ctx.Done():
+		e.giveUp(b, ctx.Err())
+	}
+}
+
+func (e *emitter) giveUp(b batch, err error) {
+	e.failed.Add(1)
+	e.pending.Add(-int64(b.events))
+	e.s.log.Warn("giving up webhook delivery", errAttr(err), "attempts", b.attempts,
+		"age", time.Since(b.first).Round(time.Millisecond), "events", b.events)
 }
 
 func (e *emitter) postOnce(ctx context.Context, body []byte, sig string) error {

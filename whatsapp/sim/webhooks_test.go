@@ -116,6 +116,100 @@ func TestWebhookRetriesAfterReceiverError(t *testing.T) {
 	}
 }
 
+// A receiver that is down for longer than a few quick retries (a deploy, a database restart)
+// still gets the events once it is back: Meta keeps retrying with decreasing frequency for up
+// to 7 days, so the simulator retries by age, not by a handful of attempts.
+func TestWebhookRetriesOutlastAnOutage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Webhooks.RetryBase = time.Millisecond
+		c.Webhooks.MaxRetryGap = 20 * time.Millisecond // the default minute, shortened for the test
+	})
+	b.hook.mu.Lock()
+	b.hook.failFirst = 15 // more failed POSTs than any fixed small attempt limit allowed
+	b.hook.mu.Unlock()
+	id, err := b.sim.SendInbound(sim.Inbound{PhoneNumberID: phoneID, From: "5215512345678", Text: "BAJA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	ws := b.sim.Stats().Webhooks
+	eq(t, "failed", ws.Failed, 0)
+	eq(t, "attempts", ws.Attempts, 16)
+	got := false
+	for _, env := range b.hook.envelopes() {
+		for _, m := range env.InboundMessages() {
+			got = got || m.ID == id
+		}
+	}
+	if !got {
+		t.Errorf("the inbound message never arrived after the outage; webhook stats %+v", ws)
+	}
+}
+
+// A batch is given up once it is older than MaxAge, however few attempts it had.
+func TestWebhookGivesUpByAge(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int32
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(dead.Close)
+	b := setup(t, func(c *sim.Config) {
+		c.WebhookURL = dead.URL
+		c.Webhooks.RetryBase = 10 * time.Millisecond
+		c.Webhooks.MaxRetryGap = 40 * time.Millisecond
+		c.Webhooks.MaxAge = 300 * time.Millisecond
+	})
+	start := time.Now()
+	if _, err := b.sim.SendInbound(sim.Inbound{PhoneNumberID: phoneID, From: "5215512345678", Text: "hola"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitIdle(t)
+	ws := b.sim.Stats().Webhooks
+	eq(t, "failed", ws.Failed, 1)
+	eq(t, "pending", ws.Pending, 0)
+	// Gaps 10, 20, 40, 40, … ms: about 9 attempts fit in 300 ms (fewer on a busy machine).
+	if ws.Attempts < 3 || time.Since(start) < 250*time.Millisecond {
+		t.Errorf("gave up after %d attempts and %v; want retries for about MaxAge (300 ms)", ws.Attempts, time.Since(start))
+	}
+}
+
+// Stopping the simulator gives up the batches waiting for a retry at once: nothing waits for
+// the long gaps of a receiver that has been down for a while.
+func TestWebhookStopGivesUpPendingRetries(t *testing.T) {
+	t.Parallel()
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(dead.Close)
+	b := setup(t, func(c *sim.Config) {
+		c.WebhookURL = dead.URL
+		c.Webhooks.RetryBase = time.Hour // the batch waits an hour after its first failure
+	})
+	if _, err := b.sim.SendInbound(sim.Inbound{PhoneNumberID: phoneID, From: "5215512345678", Text: "hola"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.sim.Stats().Webhooks.Retries == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry scheduled: %+v", b.sim.Stats().Webhooks)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.sim.WaitIdle(ctx); err != nil {
+		t.Fatalf("stopped simulator still has a pending retry: %v (%+v)", err, b.sim.Stats().Webhooks)
+	}
+	ws := b.sim.Stats().Webhooks
+	eq(t, "failed", ws.Failed, 1)
+	eq(t, "attempts", ws.Attempts, 1)
+}
+
+// MaxAttempts is the test option that drops a dead receiver's events after a few tries.
 func TestWebhookGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
 	var posts atomic.Int32
