@@ -8,7 +8,8 @@
 //	GET  /{version}/{phone_number_id}?fields=…
 //
 // It enforces what Meta enforces: bearer tokens (401, code 190), a per-number token bucket
-// (80 / 1000 mps, 20 for coexistence numbers, or an override) answering 130429, the pair rate
+// (80 / 1000 mps, 20 for coexistence numbers, or an override) answering 130429 — inbound
+// messages and phone-app echoes take its tokens too, without ever being refused — the pair rate
 // limit (1 message per 6 s per recipient with a burst of 45) answering 131056, template
 // existence, status and parameters (132001, 132000, 132012, 132005, 132015, 132016), and a
 // per-WABA budget of unique recipients per rolling 24 h (the messaging limit).

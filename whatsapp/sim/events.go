@@ -67,9 +67,20 @@ func (s *Simulator) emitInbound(in Inbound, delay time.Duration, identity string
 	s.mu.Lock()
 	s.lastInbound[from] = in.at
 	s.stats.inbound++
+	s.takeThroughputLocked(n.PhoneNumberID)
 	s.mu.Unlock()
 	s.em.schedule(&event{waba: n.WABAID, phoneID: n.PhoneNumberID, display: n.DisplayPhoneNumber, field: whatsapp.FieldMessages, message: &m, contact: c}, delay)
 	return m.ID, nil
+}
+
+// takeThroughputLocked takes a token of the number's throughput for a message that is not a
+// send — an inbound message, a phone-app echo — which Meta counts with the sends (80 mps per
+// number, 20 on a coexistence number, inbound and outbound together) but never refuses: the
+// bucket may go into debt, and the sends that follow wait for it. s.mu is held.
+func (s *Simulator) takeThroughputLocked(phoneID string) {
+	if n := s.numbers[phoneID]; n != nil && n.limiter != nil {
+		n.limiter.ReserveN(s.now(), 1)
+	}
 }
 
 // number returns a configured number by id; "" means the first one.
@@ -143,6 +154,7 @@ func (s *Simulator) EmitEcho(phoneID, to, text string) error {
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
+	s.takeThroughputLocked(n.PhoneNumberID)
 	s.mu.Unlock()
 	rng := s.rngFor("echo", fmt.Sprint(seq))
 	b := make([]byte, 24)

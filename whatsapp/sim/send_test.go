@@ -136,6 +136,52 @@ func TestThroughputBucket(t *testing.T) {
 	eq(t, "storm", code(err), 130429)
 }
 
+// Meta's throughput counts inbound and outbound together (WHATSAPP.md §2): inbound messages
+// and phone-app echoes take the number's tokens, and are never refused for it.
+func TestThroughputCountsInboundAndEchoes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, Coexistence: true}} // 20 mps
+	})
+	ctx := context.Background()
+	inbound := func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := b.sim.SendInbound(sim.Inbound{PhoneNumberID: phoneID, From: fmt.Sprintf("52155%08d", 90000000+i), Text: "hola"}); err != nil {
+				t.Fatalf("inbound %d: %v", i, err)
+			}
+		}
+	}
+	sends := func(n int) (ok int) {
+		t.Helper()
+		for i := range n {
+			_, err := b.client.SendTemplate(ctx, phoneID, promo(fmt.Sprintf("+52155%08d", i)))
+			switch {
+			case err == nil:
+				ok++
+			case code(err) != whatsapp.CodeThroughput:
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		return ok
+	}
+	// The clock is frozen: the bucket holds one second's worth, 20.
+	inbound(10)
+	for i := range 5 {
+		if err := b.sim.EmitEcho(phoneID, fmt.Sprintf("52155%08d", 80000000+i), "Hola, ¿en qué te ayudo?"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eq(t, "sends accepted after 10 inbound and 5 echoes", sends(10), 5)
+	// A burst of inbound beyond the bucket is received all the same, and the sends that follow
+	// wait until the number is back under its throughput.
+	b.clock.Advance(time.Second)
+	inbound(30)
+	eq(t, "sends accepted right after 30 inbound", sends(5), 0)
+	b.clock.Advance(time.Second)
+	eq(t, "sends accepted one second later", sends(20), 10)
+}
+
 func TestPairRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *sim.Config) { c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}} })
