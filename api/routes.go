@@ -143,6 +143,9 @@ func (s *Server) mountRoutes(extra []Mount) error {
 		if m.Operator {
 			mw = append(mw, s.Authenticate, s.requireOperator)
 		}
+		if m.Role != "" || m.Operator {
+			mw = append(mw, s.withCaller)
+		}
 		prefix := strings.TrimRight(m.Prefix, "/")
 		e.Any(prefix, h, mw...)
 		e.Any(prefix+"/*", h, mw...)

@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -47,6 +48,57 @@ type Mount struct {
 	// Operator: only the installation's operators (config AdminEmails), logged in with a
 	// session, may use it (it spans every workspace: the River UI).
 	Operator bool
+}
+
+// Caller is who calls a handler mounted with a Role or Operator: the handler reads it from its
+// request's context with CallerOf, to keep what it does to the caller's workspace (the
+// simulator's control API).
+type Caller struct {
+	WorkspaceID int64
+	Role        store.Role
+	// Operator: a logged-in operator of the installation (config AdminEmails), whom a handler
+	// may let act on every workspace.
+	Operator bool
+}
+
+type callerKey struct{}
+
+// CallerOf returns the caller of a mounted handler's request; ok is false on a public mount.
+func CallerOf(ctx context.Context) (c Caller, ok bool) {
+	c, ok = ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// withCaller puts the authenticated principal in the request's context as a Caller, for a
+// mounted handler (an http.Handler, which sees no Echo context).
+func (s *Server) withCaller(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := principal(c)
+		op, err := s.isOperator(c.Request().Context(), p)
+		if err != nil {
+			return err
+		}
+		ctx := context.WithValue(c.Request().Context(), callerKey{}, Caller{WorkspaceID: p.WorkspaceID, Role: p.Role, Operator: op})
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// isOperator reports whether p is an operator of the installation: a logged-in user (not an
+// API token, which belongs to one workspace) whose e-mail is in the configuration's
+// AdminEmails — requireOperator's rule.
+func (s *Server) isOperator(ctx context.Context, p *Principal) (bool, error) {
+	if p.UserID == 0 || len(s.cfg.AdminEmails) == 0 {
+		return false, nil
+	}
+	u, err := store.UserGetInWorkspace(ctx, s.db, p.WorkspaceID, p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the caller's account: %w", err)
+	}
+	return s.cfg.IsAdmin(u.Email), nil
 }
 
 // Server is the HTTP API.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,7 +34,9 @@ func TestScaleOut(t *testing.T) {
 	dbURL := pgtest.NewDBURL(t)
 	addr := freeAddr(t)
 	key := hex.EncodeToString(bytes.Repeat([]byte{9}, 32))
-	common := append(os.Environ(), "DATABASE_URL="+dbURL, "PREGON_SECRET_KEY="+key, "PREGON_LOG_FORMAT=json", "PREGON_ADDR="+addr)
+	// The simulator's statistics span every workspace: an operator reads them.
+	common := append(os.Environ(), "DATABASE_URL="+dbURL, "PREGON_SECRET_KEY="+key, "PREGON_LOG_FORMAT=json", "PREGON_ADDR="+addr,
+		"PREGON_ADMIN_EMAILS=ops@escala.test")
 
 	var logs []*bytes.Buffer
 	start := func(args ...string) *exec.Cmd {
@@ -144,7 +147,7 @@ func TestScaleOut(t *testing.T) {
 		PerRecipient  map[string]int `json:"per_recipient"`
 		MaxPerSecond  int            `json:"max_per_second"`
 	}
-	api(http.MethodGet, "/sim/_sim/stats", nil, &stats)
+	operatorGet(t, db, wsID, addr, "/sim/_sim/stats", &stats)
 	if stats.AcceptedTotal != recipients {
 		t.Fatalf("simulator accepted %d sends for %d recipients (progress %v)", stats.AcceptedTotal, recipients, progress.Counts)
 	}
@@ -162,6 +165,39 @@ func TestScaleOut(t *testing.T) {
 		recipients, workersUsed, stats.MaxPerSecond, progress.Counts)
 	if workersUsed < 2 {
 		t.Fatalf("only %d worker process(es) did sends; the test does not show scale-out", workersUsed)
+	}
+}
+
+// operatorGet reads path as the installation's operator (PREGON_ADMIN_EMAILS=ops@escala.test),
+// an owner of workspace wsID logged in with a session.
+func operatorGet(t *testing.T, db *pgxpool.Pool, wsID int64, addr, path string, out any) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: wsID, Email: "ops@escala.test", Name: "Operación",
+		Password: "clave-de-operacion-1", Role: store.RoleOwner}); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	res, err := c.Post("http://"+addr+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"ops@escala.test","password":"clave-de-operacion-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("operator login: %d", res.StatusCode)
+	}
+	res, err = c.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s as the operator: %d %s", path, res.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
 	}
 }
 

@@ -35,25 +35,24 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer e.close()
 
-	var extra []api.Mount
-	simURL := ""
-	if cfg.Simulator != "off" {
-		simulator := newEmbeddedSimulator(e.cfg, "http://"+ln.Addr().String()+"/webhooks/whatsapp", log)
-		simulator.Start(ctx)
-		simURL = "http://" + ln.Addr().String() + simPrefix
-		// Graph paths check the simulator's own bearer token; its control API is for owners
-		// only: the open mount serves Graph paths alone (the router matches the raw path, so
-		// /sim/%5Fsim/… would reach it).
-		extra = append(extra, api.Mount{Prefix: simPrefix + "/_sim", Handler: http.StripPrefix(simPrefix, simulator), Role: "owner"},
-			api.Mount{Prefix: simPrefix, Handler: http.StripPrefix(simPrefix, simulator.GraphOnly())})
-	}
-	wa := clientFactory(e.cfg, e.box, simURL)
 	apiDB := e.pool
 	if cfg.Workers {
 		if apiDB, err = e.separatePool(ctx, 16); err != nil {
 			return err
 		}
 	}
+	var extra []api.Mount
+	simURL := ""
+	if cfg.Simulator != "off" {
+		simulator := newEmbeddedSimulator(e.cfg, "http://"+ln.Addr().String()+"/webhooks/whatsapp", log)
+		simulator.Start(ctx)
+		simURL = "http://" + ln.Addr().String() + simPrefix
+		// Graph paths check the simulator's own bearer token; its control API is for owners,
+		// on their own simulator numbers only: the open mount serves Graph paths alone (the
+		// router matches the raw path, so /sim/%5Fsim/… would reach it).
+		extra = append(extra, simulatorMounts(simulator, apiDB)...)
+	}
+	wa := clientFactory(e.cfg, e.box, simURL)
 	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: wa}
 	client, err := jobs.NewClient(e.pool, deps, jobs.ClientConfig{Workers: cfg.Workers, SendWorkers: cfg.SendWorkers})
 	if err != nil {

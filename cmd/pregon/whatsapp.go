@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/internal/config"
 	"github.com/pregon/pregon/internal/secret"
 	"github.com/pregon/pregon/store"
@@ -79,6 +80,71 @@ func newEmbeddedSimulator(cfg config.Config, webhookURL string, log *slog.Logger
 		Logger:     log.With("component", "simulator"),
 	})
 }
+
+// simulatorMounts are the embedded simulator's routes on the server: the Graph paths, open
+// (the simulator checks its own bearer token; the control API answers 404 there), and the
+// control API for owners, every call kept to the caller's own simulator numbers.
+func simulatorMounts(s *sim.Simulator, db store.DBTX) []api.Mount {
+	return []api.Mount{
+		{Prefix: simPrefix + "/_sim", Handler: http.StripPrefix(simPrefix, s.Control(simControlAuthorizer(db))), Role: "owner"},
+		{Prefix: simPrefix, Handler: http.StripPrefix(simPrefix, s.GraphOnly())},
+	}
+}
+
+// simControlAuthorizer decides who may make a control call of the one simulator every
+// workspace shares, whose webhooks the endpoint trusts for every simulator number: a call
+// naming a number needs a simulator number of the caller's workspace; one naming a WABA needs
+// every number of that WABA to be such a number; what spans every workspace (statistics,
+// faults, reset, the whole template list) is for the installation's operators, who may also
+// make any other call.
+func simControlAuthorizer(db store.DBTX) func(*http.Request, sim.ControlTarget) error {
+	forbidden := func(format string, args ...any) error { return simControlRefusal(fmt.Sprintf(format, args...)) }
+	own := func(c api.Caller, n store.SenderNumber) bool {
+		return n.WorkspaceID == c.WorkspaceID && n.UsesSimulator()
+	}
+	return func(r *http.Request, t sim.ControlTarget) error {
+		ctx := r.Context()
+		c, ok := api.CallerOf(ctx)
+		switch {
+		case !ok:
+			return forbidden("inicie sesión")
+		case c.Operator:
+			return nil
+		case t.Installation():
+			return forbidden("solo para los operadores de la instalación (PREGON_ADMIN_EMAILS): abarca los números de todos los espacios de trabajo")
+		case t.PhoneNumberID != "":
+			n, err := store.SenderNumberGetByPhoneNumberID(ctx, db, t.PhoneNumberID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("reading number %s: %w", t.PhoneNumberID, err)
+			}
+			if err != nil || !own(c, n) {
+				return forbidden("el número %s no es un número del simulador de este espacio de trabajo", t.PhoneNumberID)
+			}
+			return nil
+		default:
+			ns, err := store.SenderNumberListByWABA(ctx, db, t.WABAID)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if !own(c, n) {
+					ns = nil
+					break
+				}
+			}
+			if len(ns) == 0 {
+				return forbidden("la cuenta de WhatsApp Business %s no es del simulador de este espacio de trabajo", t.WABAID)
+			}
+			return nil
+		}
+	}
+}
+
+// simControlRefusal is a refused control call, answered 403 with its text.
+type simControlRefusal string
+
+func (e simControlRefusal) Error() string        { return string(e) }
+func (e simControlRefusal) Is(target error) bool { return target == sim.ErrControlForbidden }
 
 // demoSimNumbers are the simulated business numbers: the demo's coexistence number.
 func demoSimNumbers() []sim.Number {

@@ -382,3 +382,73 @@ func TestGraphOnlyRefusesTheControlAPI(t *testing.T) {
 		t.Fatalf("a Graph call through the open mount: %v", err)
 	}
 }
+
+// TestControlAsksBeforeEveryCall: Control resolves what each call acts on — a number (the
+// first when none is named), a WABA's templates, or the whole simulator — and a refused call
+// answers 403 and changes and emits nothing.
+func TestControlAsksBeforeEveryCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *sim.Config) {
+		c.Numbers = []sim.Number{{PhoneNumberID: "mine", WABAID: "w-mine", DisplayPhoneNumber: "5215550000001"},
+			{PhoneNumberID: "theirs", WABAID: "w-theirs", DisplayPhoneNumber: "5215550000002"}}
+	})
+	var asked []sim.ControlTarget
+	ctl := httptest.NewServer(b.sim.Control(func(r *http.Request, tg sim.ControlTarget) error {
+		asked = append(asked, tg)
+		if tg.PhoneNumberID == "mine" || (tg.PhoneNumberID == "" && tg.WABAID == "w-mine") {
+			return nil
+		}
+		return fmt.Errorf("%w: not yours", sim.ErrControlForbidden)
+	}))
+	t.Cleanup(ctl.Close)
+	call := func(method, path string, body any) int {
+		t.Helper()
+		j, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, ctl.URL+path, bytes.NewReader(j))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	cases := []struct {
+		method, path string
+		body         any
+		want         sim.ControlTarget
+		status       int
+	}{
+		{"POST", "/_sim/inbound", map[string]string{"from": "5215512345678", "text": "STOP"}, sim.ControlTarget{PhoneNumberID: "mine", WABAID: "w-mine"}, 200},
+		{"POST", "/_sim/inbound", map[string]string{"phone_number_id": "theirs", "from": "5215512345678", "text": "STOP"}, sim.ControlTarget{PhoneNumberID: "theirs", WABAID: "w-theirs"}, 403},
+		{"POST", "/_sim/numbers/account", map[string]string{"phone_number_id": "theirs", "event": "PARTNER_REMOVED"}, sim.ControlTarget{PhoneNumberID: "theirs", WABAID: "w-theirs"}, 403},
+		{"POST", "/_sim/echoes", map[string]string{"phone_number_id": "nobody", "to": "5215512345678", "text": "hola"}, sim.ControlTarget{PhoneNumberID: "nobody"}, 403},
+		{"POST", "/_sim/templates/status", map[string]string{"waba_id": "w-theirs", "name": "promo_temporada", "language": "es_MX", "status": "PAUSED"}, sim.ControlTarget{WABAID: "w-theirs"}, 403},
+		{"POST", "/_sim/templates/status", map[string]string{"waba_id": "w-mine", "name": "promo_temporada", "language": "es_MX", "status": "PAUSED"}, sim.ControlTarget{WABAID: "w-mine"}, 200},
+		{"GET", "/_sim/templates?waba_id=w-mine", nil, sim.ControlTarget{WABAID: "w-mine"}, 200},
+		{"GET", "/_sim/templates", nil, sim.ControlTarget{}, 403},
+		{"GET", "/_sim/stats", nil, sim.ControlTarget{}, 403},
+		{"POST", "/_sim/faults", map[string]any{"throughput_storm": true}, sim.ControlTarget{}, 403},
+		{"POST", "/_sim/reset", nil, sim.ControlTarget{}, 403},
+	}
+	for _, c := range cases {
+		asked = nil
+		if got := call(c.method, c.path, c.body); got != c.status {
+			t.Errorf("%s %s %v: %d, want %d", c.method, c.path, c.body, got, c.status)
+		}
+		if len(asked) != 1 || asked[0] != c.want {
+			t.Errorf("%s %s %v asked for %+v, want [%+v]", c.method, c.path, c.body, asked, c.want)
+		}
+	}
+	b.waitIdle(t)
+	eq(t, "inbound messages simulated", b.sim.Stats().Inbound, 1)
+	eq(t, "account updates emitted", len(b.hook.changes(whatsapp.FieldAccountUpdate)), 0)
+	for _, tpl := range b.sim.Templates() {
+		if tpl.Name == "promo_temporada" && tpl.Language == "es_MX" {
+			eq(t, tpl.WABAID+"'s promo_temporada", tpl.Status, map[string]string{"w-mine": "PAUSED", "w-theirs": "APPROVED"}[tpl.WABAID])
+		}
+	}
+	// Faults were refused: sends go through (the number's own template was paused above).
+	if _, err := b.client.SendText(context.Background(), "mine", "+5215512345670", "hola", false); err != nil {
+		t.Errorf("a send after the refused faults call: %v", err)
+	}
+}

@@ -36,6 +36,8 @@
 //
 // A control API under /_sim/ (mirrored by Go methods) changes template quality and status
 // (emitting the matching webhooks and applying the pause ladder), emits number and coexistence
-// events, injects faults and reports statistics. Everything random derives from Config.Seed and
+// events, injects faults and reports statistics; Control serves it alone, asking an authorizer
+// before every call what it may act on (a number, a WABA, or the whole simulator), for when
+// several parties share one simulator. Everything random derives from Config.Seed and
 // the message's identity, so a sequential run replays identically.
 package sim

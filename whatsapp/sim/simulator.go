@@ -156,7 +156,7 @@ func (s *Simulator) GraphOnly() http.Handler {
 // ServeHTTP routes Graph paths and the /_sim/ control API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_sim/") {
-		s.serveControl(w, r)
+		s.serveControl(w, r, nil)
 		return
 	}
 	seg := strings.Split(strings.Trim(r.URL.Path, "/"), "/")

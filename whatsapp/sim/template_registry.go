@@ -40,12 +40,13 @@ func (s *Simulator) templatesLocked(waba string) []Template {
 	return out
 }
 
-// findTemplate finds a template by name and language in any WABA (the first WABA wins).
-func (s *Simulator) findTemplateLocked(name, lang string) (*Template, error) {
+// findTemplateLocked finds a template by name and language in waba, or in any WABA when waba
+// is "" (the first WABA wins).
+func (s *Simulator) findTemplateLocked(waba, name, lang string) (*Template, error) {
 	lang = normLang(lang)
 	var found *Template
 	for k, t := range s.templates {
-		if k.name == name && (lang == "" || k.lang == lang) && (found == nil || t.WABAID < found.WABAID) {
+		if k.name == name && (lang == "" || k.lang == lang) && (waba == "" || k.waba == waba) && (found == nil || t.WABAID < found.WABAID) {
 			found = t
 		}
 	}
@@ -60,9 +61,13 @@ func (s *Simulator) findTemplateLocked(name, lang string) (*Template, error) {
 // does: 3 h the first time, 6 h the second, disabled the third (each with a
 // message_template_status_update).
 func (s *Simulator) SetTemplateQuality(name, lang, quality string) error {
+	return s.setTemplateQuality("", name, lang, quality)
+}
+
+func (s *Simulator) setTemplateQuality(waba, name, lang, quality string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.findTemplateLocked(name, lang)
+	t, err := s.findTemplateLocked(waba, name, lang)
 	if err != nil {
 		return fmt.Errorf("setting template quality: %w", err)
 	}
@@ -91,9 +96,13 @@ func (s *Simulator) SetTemplateQuality(name, lang, quality string) error {
 // SetTemplateStatus sets a template's status (APPROVED, PAUSED, DISABLED, REJECTED, …) and
 // emits message_template_status_update. A PAUSED set this way lasts until unpaused.
 func (s *Simulator) SetTemplateStatus(name, lang, status, reason string) error {
+	return s.setTemplateStatus("", name, lang, status, reason)
+}
+
+func (s *Simulator) setTemplateStatus(waba, name, lang, status, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.findTemplateLocked(name, lang)
+	t, err := s.findTemplateLocked(waba, name, lang)
 	if err != nil {
 		return fmt.Errorf("setting template status: %w", err)
 	}
@@ -106,9 +115,13 @@ func (s *Simulator) SetTemplateStatus(name, lang, status, reason string) error {
 // message_status "held_for_quality_assessment" and produce no webhooks until ReleaseHeld (good
 // feedback) or a pause (bad feedback: every held message fails with 132015).
 func (s *Simulator) SetTemplatePacing(name, lang string, on bool) error {
+	return s.setTemplatePacing("", name, lang, on)
+}
+
+func (s *Simulator) setTemplatePacing(waba, name, lang string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.findTemplateLocked(name, lang)
+	t, err := s.findTemplateLocked(waba, name, lang)
 	if err != nil {
 		return fmt.Errorf("setting template pacing: %w", err)
 	}
@@ -119,8 +132,12 @@ func (s *Simulator) SetTemplatePacing(name, lang string, on bool) error {
 // ReleaseHeld releases the template's held messages (their normal status webhooks follow) and
 // returns how many there were.
 func (s *Simulator) ReleaseHeld(name, lang string) (int, error) {
+	return s.releaseHeld("", name, lang)
+}
+
+func (s *Simulator) releaseHeld(waba, name, lang string) (int, error) {
 	s.mu.Lock()
-	t, err := s.findTemplateLocked(name, lang)
+	t, err := s.findTemplateLocked(waba, name, lang)
 	if err != nil {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("releasing held messages: %w", err)
