@@ -95,6 +95,15 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 	} else if n > 0 {
 		w.log.InfoContext(ctx, "late webhook bodies naming an erased contact blanked", "bodies", n)
 	}
+	// An opt-out waiting for its BSUID recorded while another transaction attached the BSUID.
+	applied, err := store.BSUIDOptOutsApplyPending(ctx, w.db)
+	if err != nil {
+		return err
+	}
+	for _, o := range applied {
+		w.log.InfoContext(ctx, "an opt-out that waited for its BSUID was applied to the contact that has it",
+			slog.Int64("workspace_id", o.WorkspaceID), slog.Int64("contact_id", o.ContactID), slog.String("source", o.Source))
+	}
 	orphans, err := store.WebhookInboxOrphans(ctx, w.db, time.Minute, 1000)
 	if err != nil || len(orphans) == 0 {
 		return err

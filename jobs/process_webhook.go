@@ -191,6 +191,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		var statuses []store.StatusEvent
 		var pace []int64
 		var confirms []OptOutConfirmArgs
+		var bsuids []store.BSUIDSighting
 		for _, b := range bodies {
 			p := &webhookRun{w: w, tx: tx, inboxID: b.row.ID, byPNID: byPNID, byWABA: byWABA, settings: settings,
 				scopeWS: b.row.WorkspaceID, scopeNumber: b.row.SenderNumberID}
@@ -200,6 +201,7 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 			}
 			statuses = append(statuses, ss...)
 			confirms = append(confirms, p.confirms...)
+			bsuids = append(bsuids, p.bsuids...)
 			for _, n := range p.paceNumbers {
 				if !containsInt(pace, n) {
 					pace = append(pace, n)
@@ -213,6 +215,13 @@ func (w *ProcessWebhookWorker) processBatch(ctx context.Context, jobID int64, ow
 		}
 		if err := store.WebhookInboxMarkAll(ctx, tx, marks); err != nil {
 			return err
+		}
+		if len(bsuids) > 0 {
+			applied, err := store.ContactsLearnBSUIDs(ctx, tx, bsuids)
+			if err != nil {
+				return err
+			}
+			w.logBSUIDOptOuts(ctx, applied)
 		}
 		if err := deleteDoneJobs(ctx, tx, rows, jobID); err != nil {
 			return err
@@ -360,6 +369,9 @@ type webhookRun struct {
 	paceNumbers []int64
 	confirms    []OptOutConfirmArgs
 	historyLeft map[int64]int64
+	// bsuids are the BSUIDs statuses report for sent messages: the batch attaches them to the
+	// messages' contacts in one statement (store.ContactsLearnBSUIDs).
+	bsuids []store.BSUIDSighting
 	// scopeWS and scopeNumber are the workspace (and the number, when only one did) whose app
 	// secret verified the body at the endpoint: the body acts on nothing else. A body stored
 	// without a workspace (before scoping existed) acts only on the numbers its changes name by
@@ -487,6 +499,19 @@ func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, en
 	var out []store.StatusEvent
 	ws := num.WorkspaceID
 	inbox := p.inboxID
+	// Since usernames (2026) contacts[] carry the user's BSUID (user_id) beside their wa_id, and
+	// statuses recipient_user_id.
+	names, bsuidOf := map[string]string{}, map[string]string{}
+	for _, c := range v.Contacts {
+		wa := c.WAID.String()
+		names[wa] = c.Profile.Name
+		if c.UserID != "" {
+			names[c.UserID] = c.Profile.Name
+			if wa != "" {
+				bsuidOf[wa] = c.UserID
+			}
+		}
+	}
 	for _, s := range v.Statuses {
 		if s.ID == "" || s.Status == "" {
 			p.note("status without id or status skipped")
@@ -514,38 +539,57 @@ func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, en
 			ev.PricingCategory, ev.PricingType, ev.Billable = s.Pricing.Category, s.Pricing.Type, s.Pricing.Billable
 		}
 		out = append(out, ev)
-	}
-	names := map[string]string{}
-	for _, c := range v.Contacts {
-		names[c.WAID.String()] = c.Profile.Name
+		if b := cmpOr(s.RecipientUserID, bsuidOf[s.RecipientID]); b != "" && (len(p.bsuids) == 0 || p.bsuids[len(p.bsuids)-1].WAMID != s.ID) {
+			p.bsuids = append(p.bsuids, store.BSUIDSighting{WorkspaceID: ws, WAMID: s.ID, BSUID: b})
+		}
 	}
 	for _, m := range v.Messages {
 		metrics.WebhookEvents.WithLabelValues("inbound").Inc()
-		if err := p.inbound(ctx, num, m, names[m.From]); err != nil {
+		bsuid := cmpOr(m.FromUserID, bsuidOf[m.From])
+		if err := p.inbound(ctx, num, m, bsuid, names[cmpOr(m.From, bsuid)]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// contactFor finds or creates (without consent) the contact of a wa_id.
-func (p *webhookRun) contactFor(ctx context.Context, workspaceID int64, waID, name string) (*int64, error) {
-	waID = strings.TrimPrefix(strings.TrimSpace(waID), "+")
-	if waID == "" {
+// contactFor finds or creates (without consent) the contact of a wa_id, attaching the user's
+// BSUID when given too; with only a BSUID (a username user: no phone in the webhook) it finds
+// the contact that has it, nil when none does.
+func (p *webhookRun) contactFor(ctx context.Context, workspaceID int64, waID, bsuid, name string) (*int64, error) {
+	waID, bsuid = strings.TrimPrefix(strings.TrimSpace(waID), "+"), strings.TrimSpace(bsuid)
+	if waID == "" && bsuid == "" {
 		return nil, nil
 	}
-	c := store.WAContact{WAID: waID, Candidates: phone.WAIDToE164Candidates(waID), Name: name}
-	if r, err := phone.Normalize("+"+waID, ""); err == nil {
-		c.E164, c.Country = r.E164, r.Region
-		if !contains(c.Candidates, r.E164) {
-			c.Candidates = append(c.Candidates, r.E164)
+	c := store.WAContact{WAID: waID, Name: name, BSUID: bsuid}
+	if waID != "" {
+		c.Candidates = phone.WAIDToE164Candidates(waID)
+		if r, err := phone.Normalize("+"+waID, ""); err == nil {
+			c.E164, c.Country = r.E164, r.Region
+			if !contains(c.Candidates, r.E164) {
+				c.Candidates = append(c.Candidates, r.E164)
+			}
 		}
 	}
-	id, _, err := store.WAContactEnsure(ctx, p.tx, workspaceID, c)
+	res, err := store.WAContactEnsure(ctx, p.tx, workspaceID, c)
 	if err != nil {
 		return nil, err
 	}
-	return &id, nil
+	p.w.logBSUIDOptOuts(ctx, res.OptOuts)
+	if res.ID == 0 {
+		return nil, nil
+	}
+	return &res.ID, nil
+}
+
+// logBSUIDOptOuts logs opt-outs that waited for their BSUID and were applied to the contact
+// that learned it.
+func (w *ProcessWebhookWorker) logBSUIDOptOuts(ctx context.Context, applied []store.BSUIDOptOut) {
+	for _, o := range applied {
+		w.log.InfoContext(ctx, "an opt-out that waited for its BSUID was applied to the contact that learned it",
+			slog.Int64("workspace_id", o.WorkspaceID), slog.Int64("contact_id", o.ContactID),
+			slog.String("source", o.Source), slog.Time("opted_out_at", o.At))
+	}
 }
 
 // messageText is what a message says (body) and the machine payload of a tap.
@@ -569,9 +613,14 @@ func messageText(m whatsapp.Message) (body, payload string) {
 	return m.ReplyText(), ""
 }
 
-func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m whatsapp.Message, name string) error {
+// inbound handles a user's message: the timeline, reply attribution, the 24 h service window
+// and opt-outs. A user known only by a BSUID (from_user_id without from) is the contact that
+// has it or, answering a campaign message, that message's recipient's contact (which learns
+// the BSUID); an opt-out from such a user whom no contact matches waits for the BSUID
+// (store.BSUIDOptOutRecord) instead of being lost.
+func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m whatsapp.Message, bsuid, name string) error {
 	ws := num.WorkspaceID
-	contactID, err := p.contactFor(ctx, ws, m.From, name)
+	contactID, err := p.contactFor(ctx, ws, m.From, bsuid, name)
 	if err != nil {
 		return err
 	}
@@ -587,10 +636,17 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 			return err
 		}
 		// A user known only by a username (BSUID, no phone number in from) who answers a
-		// campaign message is that recipient's contact.
+		// campaign message is that recipient's contact, which so learns the BSUID.
 		if contactID == nil && recipientID != nil {
 			if contactID, err = store.RecipientContactID(ctx, p.tx, ws, *recipientID); err != nil {
 				return err
+			}
+			if contactID != nil && bsuid != "" {
+				applied, err := store.ContactsAttachBSUIDs(ctx, p.tx, []store.BSUIDAttach{{WorkspaceID: ws, ContactID: *contactID, BSUID: bsuid}})
+				if err != nil {
+					return err
+				}
+				p.w.logBSUIDOptOuts(ctx, applied)
 			}
 		}
 	}
@@ -602,11 +658,13 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 		WAMID: m.ID, Type: m.Type, Body: body, Payload: payload, ContextWAMID: ctxWAMID, CampaignID: campaignID,
 		OccurredAt: at, Raw: raw,
 	})
-	if err != nil || !inserted || contactID == nil {
+	if err != nil || !inserted || (contactID == nil && bsuid == "") {
 		return err // a repeated message has had its effects already
 	}
-	if err := store.WAContactTouchInbound(ctx, p.tx, ws, *contactID, at); err != nil {
-		return err
+	if contactID != nil {
+		if err := store.WAContactTouchInbound(ctx, p.tx, ws, *contactID, at); err != nil {
+			return err
+		}
 	}
 	settings, err := p.workspaceSettings(ctx, ws)
 	if err != nil {
@@ -628,9 +686,22 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 	}
 	metrics.WebhookEvents.WithLabelValues("opt_out").Inc()
 	reason := truncate(cmpOr(body, payload), 200)
-	newly, err := store.WAContactOptOut(ctx, p.tx, ws, *contactID, recipientID, at, source, reason, map[string]any{
-		"message_wamid": m.ID, "inbox_id": p.inboxID, "campaign_id": campaignID, "context_wamid": ctxWAMID,
-	})
+	evidence := map[string]any{"message_wamid": m.ID, "inbox_id": p.inboxID, "campaign_id": campaignID, "context_wamid": ctxWAMID}
+	if contactID == nil {
+		// No contact has this BSUID yet: the opt-out waits for the contact that learns it (from
+		// a message with both phone and BSUID, or a status of a message sent to them).
+		recorded, err := store.BSUIDOptOutRecord(ctx, p.tx, store.BSUIDOptOut{WorkspaceID: ws, BSUID: bsuid, At: at,
+			Source: source, Reason: reason, Evidence: evidence})
+		if err != nil {
+			return err
+		}
+		p.note("opt-out (%s) from a user known only by a BSUID that no contact has: kept until a contact learns it", source)
+		p.w.log.WarnContext(ctx, "opt-out from a user known only by a BSUID that no contact has: kept, applied when a contact learns the BSUID",
+			slog.Int64("workspace_id", ws), slog.Int64("inbox_id", p.inboxID), slog.String("message_wamid", m.ID),
+			slog.String("source", source), slog.Bool("first", recorded))
+		return nil
+	}
+	newly, err := store.WAContactOptOut(ctx, p.tx, ws, *contactID, recipientID, at, source, reason, evidence)
 	if err != nil {
 		return err
 	}
@@ -656,9 +727,13 @@ func (p *webhookRun) userPreferences(ctx context.Context, v *whatsapp.UserPrefer
 			p.note("user preference %q ignored", up.Value)
 			continue
 		}
-		contactID, err := p.contactFor(ctx, num.WorkspaceID, up.WAID.String(), "")
-		if err != nil || contactID == nil {
+		contactID, err := p.contactFor(ctx, num.WorkspaceID, up.WAID.String(), up.UserID, "")
+		if err != nil {
 			return err
+		}
+		if contactID == nil {
+			p.note("user preference %q of a user no contact is known by: not applied", up.Value)
+			continue
 		}
 		at := p.sane(up.Timestamp.Time(), "preference timestamp")
 		if at.IsZero() {
@@ -680,7 +755,7 @@ func (p *webhookRun) echoes(ctx context.Context, v *whatsapp.MessageEchoesValue)
 	}
 	var latest time.Time
 	for _, m := range v.MessageEchoes {
-		contactID, err := p.contactFor(ctx, num.WorkspaceID, m.To, "")
+		contactID, err := p.contactFor(ctx, num.WorkspaceID, m.To, "", "")
 		if err != nil {
 			return err
 		}
@@ -723,7 +798,7 @@ func (p *webhookRun) stateSync(ctx context.Context, v *whatsapp.StateSyncValue) 
 			continue
 		}
 		name := cmpOr(it.Contact.FullName, it.Contact.FirstName)
-		if _, err := p.contactFor(ctx, num.WorkspaceID, it.Contact.PhoneNumber.String(), name); err != nil {
+		if _, err := p.contactFor(ctx, num.WorkspaceID, it.Contact.PhoneNumber.String(), "", name); err != nil {
 			return err
 		}
 	}
@@ -754,7 +829,7 @@ func (p *webhookRun) history(ctx context.Context, v *whatsapp.HistoryValue) erro
 			}
 		}
 		for _, th := range chunk.Threads {
-			contactID, err := p.contactFor(ctx, num.WorkspaceID, th.ID, "")
+			contactID, err := p.contactFor(ctx, num.WorkspaceID, th.ID, "", "")
 			if err != nil {
 				return err
 			}

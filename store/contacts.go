@@ -19,6 +19,7 @@ type Contact struct {
 	WorkspaceID        int64          `json:"workspace_id"`
 	Phone              string         `json:"phone"` // E.164; "erased:<id>" after erasure
 	WAID               *string        `json:"wa_id"`
+	BSUID              *string        `json:"bsuid"` // WhatsApp's business-scoped user id ("MX.1349…"), learned from webhooks
 	PhoneValid         bool           `json:"phone_valid"`
 	Country            string         `json:"country"`
 	Name               string         `json:"name"`
@@ -103,14 +104,14 @@ func (c *Contact) computeMarketable() {
 	c.Marketable = len(c.NotMarketable) == 0
 }
 
-const contactColumns = `id, workspace_id, phone_e164, wa_id, phone_valid, country, name, email, language, tags,
+const contactColumns = `id, workspace_id, phone_e164, wa_id, bsuid, phone_valid, country, name, email, language, tags,
 	attributes, consent_at, consent_source, consent_text, consent_evidence, opted_out_at, opt_out_source,
 	opt_out_reason, marketing_stopped, marketing_stopped_at, undeliverable_count, cooled_until, last_inbound_at,
 	import_id, erased_at, created_at, updated_at`
 
 func scanContact(row interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
-	err := row.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.WAID, &c.PhoneValid, &c.Country, &c.Name, &c.Email, &c.Language,
+	err := row.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.WAID, &c.BSUID, &c.PhoneValid, &c.Country, &c.Name, &c.Email, &c.Language,
 		&c.Tags, &c.Attributes, &c.ConsentAt, &c.ConsentSource, &c.ConsentText, &c.ConsentEvidence, &c.OptedOutAt,
 		&c.OptOutSource, &c.OptOutReason, &c.MarketingStopped, &c.MarketingStoppedAt, &c.UndeliverableCount,
 		&c.CooledUntil, &c.LastInboundAt, &c.ImportID, &c.ErasedAt, &c.CreatedAt, &c.UpdatedAt)
@@ -332,6 +333,7 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 		    tags       = coalesce($8, tags),
 		    attributes = CASE WHEN $9::jsonb IS NULL THEN attributes ELSE (attributes || $9::jsonb) - $10::text[] END,
 		    wa_id      = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE wa_id END,
+		    bsuid      = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE bsuid END,
 		    updated_at = now()
 		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL
 		RETURNING `+contactColumns,
@@ -346,7 +348,7 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 }
 
 // ContactErase erases a contact's personal data (a data-subject request): phone becomes
-// "erased:<id>", name, email, language, tags, attributes and wa_id are cleared, the phone and
+// "erased:<id>", name, email, language, tags, attributes, wa_id and BSUID are cleared, the phone and
 // variables on its campaign recipients, the WhatsApp id and raw payload of their status
 // webhooks, the bodies of its messages and the phone of its test sends too; consent evidence and history keep only what
 // documents the consent (evidenceRecordKeys), without notes, reasons or other keys. The rows
@@ -357,7 +359,7 @@ func ContactErase(ctx context.Context, db DBTX, workspaceID, id int64) error {
 }
 
 // ContactEraseScrub is ContactErase that also records, for WebhookBodiesScrub, which raw webhook
-// bodies to blank (the ones naming the contact's phone or WhatsApp id): it returns the scrub's id
+// bodies to blank (the ones naming the contact's phone, WhatsApp id or BSUID): it returns the scrub's id
 // (0 when the contact was already erased). The caller queues the scrub's job in the same
 // transaction. A contact who had opted out (or whom WhatsApp stopped) leaves the keyed hash of
 // their phone in the suppression list, so that no import brings the number back (hash nil:
@@ -371,7 +373,7 @@ func ContactEraseScrub(ctx context.Context, db DBTX, workspaceID, id int64, hash
 	err = tx.QueryRow(ctx, `
 		INSERT INTO erasure_scrubs (workspace_id, contact_id, needles, upto_inbox_id)
 		SELECT c.workspace_id, c.id,
-		       array_remove(ARRAY[NULLIF(regexp_replace(c.phone_e164, '[^0-9]', '', 'g'), ''), NULLIF(c.wa_id, '')], NULL),
+		       array_remove(ARRAY[NULLIF(regexp_replace(c.phone_e164, '[^0-9]', '', 'g'), ''), NULLIF(c.wa_id, ''), NULLIF(c.bsuid, '')], NULL),
 		       COALESCE((SELECT max(id) FROM webhook_inbox), 0)
 		FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2 AND c.erased_at IS NULL
 		RETURNING id`, workspaceID, id).Scan(&scrubID)
@@ -396,7 +398,7 @@ func contactErase(ctx context.Context, tx pgx.Tx, workspaceID, id int64) error {
 		return fmt.Errorf("erasing the phone of contact %d from the messaging ledger: %w", id, err)
 	}
 	tag, err := tx.Exec(ctx, `
-		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, name = '', email = '', language = '',
+		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, bsuid = NULL, name = '', email = '', language = '',
 		       tags = '{}', attributes = '{}', consent_text = '', consent_evidence = `+sqlEvidenceRecord("consent_evidence")+`,
 		       opt_out_reason = '', erased_at = now(), updated_at = now()
 		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL`, workspaceID, id)

@@ -104,56 +104,80 @@ type WAContact struct {
 	E164       string   // the normalised number to create the contact with
 	Country    string   // ISO region of E164
 	Name       string   // profile or address-book name ("" = unknown)
+	BSUID      string   // business-scoped user id (from_user_id / user_id), "" when not given
+}
+
+// WAContactEnsured is what WAContactEnsure found or did.
+type WAContactEnsured struct {
+	ID      int64 // 0: a user known only by a BSUID that no contact has
+	Created bool
+	// OptOuts are opt-outs that waited for the BSUID (BSUIDOptOutRecord), applied to the
+	// contact now that it has it.
+	OptOuts []BSUIDOptOut
 }
 
 // WAContactEnsure finds the workspace's contact for a WhatsApp user — by wa_id first, then by
 // the candidate E.164 forms — or creates one WITHOUT consent (a message or a synced address
-// book is not documented opt-in). It fills a missing wa_id and name. It returns the contact id
-// and whether it was created.
-func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContact) (int64, bool, error) {
+// book is not documented opt-in). It fills a missing wa_id and name, and attaches the BSUID
+// when given with the phone (ContactsAttachBSUIDs). A user known only by a BSUID (username
+// users since 2026: no phone in the webhook) is found by it, never created: ID 0 when no
+// contact has it.
+func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContact) (WAContactEnsured, error) {
+	c.Name, c.WAID, c.BSUID = noNUL(c.Name), noNUL(c.WAID), noNUL(strings.TrimSpace(c.BSUID))
 	if c.WAID == "" && len(c.Candidates) == 0 && c.E164 == "" {
-		return 0, false, errors.New("identifying a WhatsApp contact: no wa_id or phone number")
+		if c.BSUID == "" {
+			return WAContactEnsured{}, errors.New("identifying a WhatsApp contact: no wa_id, phone number or BSUID")
+		}
+		id, err := ContactIDByBSUID(ctx, db, workspaceID, c.BSUID)
+		return WAContactEnsured{ID: id}, err
 	}
-	c.Name, c.WAID = noNUL(c.Name), noNUL(c.WAID)
 	var id int64
+	var bsuid string
 	err := db.QueryRow(ctx, `
-		SELECT id FROM contacts
+		SELECT id, COALESCE(bsuid, '') FROM contacts
 		WHERE workspace_id = $1 AND erased_at IS NULL
 		  AND (($2 <> '' AND wa_id = $2) OR phone_e164 = ANY($3::text[]))
 		ORDER BY ($2 <> '' AND wa_id = $2) DESC, array_position($3::text[], phone_e164), id
-		LIMIT 1`, workspaceID, c.WAID, c.Candidates).Scan(&id)
-	if err == nil {
+		LIMIT 1`, workspaceID, c.WAID, c.Candidates).Scan(&id, &bsuid)
+	var created bool
+	switch {
+	case err == nil:
 		_, err = db.Exec(ctx, `UPDATE contacts SET wa_id = COALESCE(wa_id, NULLIF($3, '')),
 			name = CASE WHEN name = '' THEN $4 ELSE name END, updated_at = now()
 			WHERE id = $1 AND workspace_id = $2 AND ((wa_id IS NULL AND $3 <> '') OR (name = '' AND $4 <> ''))`,
 			id, workspaceID, c.WAID, c.Name)
 		if err != nil {
-			return 0, false, fmt.Errorf("updating contact %d from WhatsApp: %w", id, err)
+			return WAContactEnsured{}, fmt.Errorf("updating contact %d from WhatsApp: %w", id, err)
 		}
-		return id, false, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", RedactPhone(c.WAID), workspaceID, err)
-	}
-	e164 := c.E164
-	if e164 == "" {
-		if len(c.Candidates) > 0 {
-			e164 = c.Candidates[0]
-		} else {
-			e164 = "+" + c.WAID
+	case !errors.Is(err, pgx.ErrNoRows):
+		return WAContactEnsured{}, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", RedactPhone(c.WAID), workspaceID, err)
+	default:
+		e164 := c.E164
+		if e164 == "" {
+			if len(c.Candidates) > 0 {
+				e164 = c.Candidates[0]
+			} else {
+				e164 = "+" + c.WAID
+			}
+		}
+		// ON CONFLICT: a concurrent webhook may have created the same contact a moment ago.
+		err = db.QueryRow(ctx, `
+			INSERT INTO contacts (workspace_id, phone_e164, wa_id, country, name)
+			VALUES ($1, $2, NULLIF($3, ''), $4, $5)
+			ON CONFLICT (workspace_id, phone_e164) DO UPDATE SET wa_id = COALESCE(contacts.wa_id, EXCLUDED.wa_id)
+			RETURNING id, xmax = 0, COALESCE(bsuid, '')`, workspaceID, e164, c.WAID, c.Country, c.Name).Scan(&id, &created, &bsuid)
+		if err != nil {
+			return WAContactEnsured{}, fmt.Errorf("creating contact %s of workspace %d from WhatsApp: %w", RedactPhone(e164), workspaceID, err)
 		}
 	}
-	// ON CONFLICT: a concurrent webhook may have created the same contact a moment ago.
-	var created bool
-	err = db.QueryRow(ctx, `
-		INSERT INTO contacts (workspace_id, phone_e164, wa_id, country, name)
-		VALUES ($1, $2, NULLIF($3, ''), $4, $5)
-		ON CONFLICT (workspace_id, phone_e164) DO UPDATE SET wa_id = COALESCE(contacts.wa_id, EXCLUDED.wa_id)
-		RETURNING id, xmax = 0`, workspaceID, e164, c.WAID, c.Country, c.Name).Scan(&id, &created)
-	if err != nil {
-		return 0, false, fmt.Errorf("creating contact %s of workspace %d from WhatsApp: %w", RedactPhone(e164), workspaceID, err)
+	res := WAContactEnsured{ID: id, Created: created}
+	if c.BSUID != "" && c.BSUID != bsuid {
+		// Rare (once per person, or when their BSUID changes): the common case costs nothing more.
+		if res.OptOuts, err = ContactsAttachBSUIDs(ctx, db, []BSUIDAttach{{WorkspaceID: workspaceID, ContactID: id, BSUID: c.BSUID}}); err != nil {
+			return WAContactEnsured{}, err
+		}
 	}
-	return id, created, nil
+	return res, nil
 }
 
 // WAContactTouchInbound moves the contact's last inbound time forward (the 24 h customer

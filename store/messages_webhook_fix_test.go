@@ -21,7 +21,7 @@ func TestWAContactEnsureErrorsHidePhoneNumbers(t *testing.T) {
 		CREATE TRIGGER refuse_contact BEFORE INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION refuse_contact();`); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := store.WAContactEnsure(ctx, tx, 999999999, store.WAContact{
+	_, err := store.WAContactEnsure(ctx, tx, 999999999, store.WAContact{
 		WAID: "5215511111112", Candidates: []string{"+525511111112"}, E164: "+525511111112"})
 	if err == nil {
 		t.Fatal("creating a contact the database refuses succeeded")
