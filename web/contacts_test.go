@@ -356,3 +356,16 @@ func TestContactTimelineStateInWords(t *testing.T) {
 		t.Fatalf("timeline shows the raw state: %q", p.text("ol.timeline"))
 	}
 }
+
+// A contact's page shows the WhatsApp user id (BSUID) webhooks taught it, beside the wa_id.
+func TestContactShowsBSUID(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	var id int64
+	if err := env.db.QueryRow(context.Background(), `INSERT INTO contacts (workspace_id, phone_e164, wa_id, bsuid, name)
+		VALUES ($1, '+525512345678', '5215512345678', 'MX.1349120865530274', 'Ana') RETURNING id`, env.wsA.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	p := env.as(store.RoleAnalyst).get("/contacts/"+itoa(id)).expect(t, http.StatusOK)
+	p.contains(t, "#bsuid", "MX.1349120865530274")
+}
