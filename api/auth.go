@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,16 +110,21 @@ func RequireRole(min store.Role) echo.MiddlewareFunc {
 }
 
 // requireOperator lets through the installation's operators only: a logged-in user (not an API
-// token, which belongs to one workspace) whose e-mail is in the configuration's AdminEmails.
+// token, which belongs to one workspace) whose account the installation made an operator
+// (users.operator: `pregon user create --operator`, the demo seed; never a workspace owner) and
+// whose e-mail is in the configuration's AdminEmails now. Both keys are needed: a workspace owner
+// can create an account with any e-mail, but not the flag, so an e-mail added to
+// PREGON_ADMIN_EMAILS later grants nothing to an account a tenant made; removing an e-mail from
+// it takes the rights away at once.
 func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p := principal(c)
 		if p.UserID != 0 {
-			u, err := store.UserGetInWorkspace(c.Request().Context(), s.db, p.WorkspaceID, p.UserID)
+			email, operator, err := store.UserIsOperator(c.Request().Context(), s.db, p.UserID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			if err == nil && s.cfg.IsAdmin(u.Email) {
+			if err == nil && operator && s.cfg.IsAdmin(email) {
 				return next(c)
 			}
 		}
@@ -189,18 +195,17 @@ func (s *Server) Login(c echo.Context, email, password string, workspaceID int64
 	if err != nil {
 		return loginResponse{}, err
 	}
-	ms, err := store.UserMemberships(ctx, s.db, u.ID)
+	// The workspace asked for, else the one the person used last: never the first by name.
+	chosen, err := store.UserLoginWorkspace(ctx, s.db, u.ID, workspaceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return loginResponse{}, &Error{Status: http.StatusForbidden, Code: "no_workspace", Message: "su usuario no pertenece a ningún espacio de trabajo"}
+	}
 	if err != nil {
 		return loginResponse{}, err
 	}
-	if len(ms) == 0 {
-		return loginResponse{}, &Error{Status: http.StatusForbidden, Code: "no_workspace", Message: "su usuario no pertenece a ningún espacio de trabajo"}
-	}
-	chosen := ms[0]
-	for _, m := range ms {
-		if m.WorkspaceID == workspaceID {
-			chosen = m
-		}
+	ms, err := store.UserMemberships(ctx, s.db, u.ID)
+	if err != nil {
+		return loginResponse{}, err
 	}
 	secret, sess, err := store.SessionCreate(ctx, s.db, u.ID, chosen.WorkspaceID)
 	if err != nil {
@@ -265,4 +270,70 @@ func (s *Server) postSwitchWorkspace(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password" form:"current_password"`
+	Password        string `json:"password" form:"password"`
+}
+
+// ChangePassword changes the logged-in person's password (the current one is checked; the
+// rules are HashPassword's) and ends their other sessions; this one and the workspaces' API
+// tokens stay. Attempts are rate limited like logins: the current password is a guess.
+func (s *Server) ChangePassword(c echo.Context, current, next string) error {
+	p := principal(c)
+	if p.session == "" {
+		return Errorf(http.StatusBadRequest, "bad_request", "solo una persona con sesión iniciada cambia su contraseña; los tokens no tienen una")
+	}
+	if !s.login.allow("password:" + strconv.FormatInt(p.UserID, 10)) {
+		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "demasiados intentos; espere un minuto"}
+	}
+	return store.UserChangePassword(c.Request().Context(), s.db, p.UserID, current, next, p.session)
+}
+
+func (s *Server) postPassword(c echo.Context) error {
+	var req passwordRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if err := s.ChangePassword(c, req.CurrentPassword, req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listInvitations(c echo.Context) error {
+	p := principal(c)
+	if p.UserID == 0 {
+		return c.JSON(http.StatusOK, listOf[store.Membership]{Data: []store.Membership{}})
+	}
+	inv, err := store.UserInvitations(c.Request().Context(), s.db, p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listOf[store.Membership]{Data: inv})
+}
+
+// invitationHandler accepts or declines the invitation of the workspace :id for the logged-in
+// person (tokens belong to one workspace and have no person to invite).
+func (s *Server) invitationHandler(accept bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := principal(c)
+		if p.UserID == 0 {
+			return Errorf(http.StatusBadRequest, "bad_request", "solo una persona con sesión iniciada responde a sus invitaciones")
+		}
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		if accept {
+			err = store.UserInvitationAccept(c.Request().Context(), s.db, p.UserID, id)
+		} else {
+			err = store.UserInvitationDecline(c.Request().Context(), s.db, p.UserID, id)
+		}
+		if err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
 }

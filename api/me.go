@@ -83,6 +83,7 @@ func (s *Server) createUser(c echo.Context) error {
 	}
 	u, err := store.UserCreate(c.Request().Context(), s.db, store.UserCreateParams{
 		WorkspaceID: principal(c).WorkspaceID, Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role,
+		ReservedEmails: s.cfg.AdminEmails,
 	})
 	if err != nil {
 		return err

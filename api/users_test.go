@@ -155,8 +155,12 @@ func TestOperatorOnlyMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The operator's account is the installation's (pregon user create --operator); the
+	// owner's is an ordinary one.
 	for _, email := range []string{"ops@pregon.test", "duena@tienda.test"} {
-		if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Password: "una-clave-larga", Role: store.RoleOwner}); err != nil {
+		op := email == "ops@pregon.test"
+		if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Password: "una-clave-larga", Role: store.RoleOwner,
+			Installation: op, Operator: op}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -103,7 +103,9 @@ func newTestEnvWith(t testing.TB, o envOptions) *testEnv {
 		}
 		env.users[role] = u
 	}
-	if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "owner@tienda.test", Role: store.RoleAnalyst}); err != nil {
+	// A's owner is also an analyst of B (added by the installation: no invitation to accept).
+	if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "owner@tienda.test", Role: store.RoleAnalyst,
+		Installation: true}); err != nil {
 		t.Fatal(err)
 	}
 	if env.userB, err = store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: env.wsB.ID, Email: "dueno@zapateria.test",

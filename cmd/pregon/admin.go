@@ -49,12 +49,15 @@ func runUser(ctx context.Context, args []string) error {
 		return usageError{"want 'user create --workspace NAME --email E --password P [--role owner]'"}
 	}
 	var workspace, email, password, name, role string
+	var operator bool
 	cfg, _, err := loadConfig("user create", args[1:], func(fs *flag.FlagSet) {
 		fs.StringVar(&workspace, "workspace", "", "workspace id or name (created when no workspace has that name)")
 		fs.StringVar(&email, "email", "", "e-mail used to log in")
 		fs.StringVar(&password, "password", os.Getenv("PREGON_USER_PASSWORD"), "password (≥ 10 characters; or PREGON_USER_PASSWORD)")
 		fs.StringVar(&name, "name", "", "display name")
 		fs.StringVar(&role, "role", "owner", "owner, marketer or analyst")
+		fs.BoolVar(&operator, "operator", false, "make the account an installation operator (the River UI, while its e-mail is in PREGON_ADMIN_EMAILS; "+
+			"on by default for those e-mails); an existing account that was not one takes this password and loses its sessions")
 	})
 	if err != nil {
 		return err
@@ -72,7 +75,10 @@ func runUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, err := store.UserCreate(ctx, e.pool, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Name: name, Password: password, Role: store.Role(role), Operator: true})
+	// Only the installation makes operators: a workspace owner can create an account with any
+	// e-mail, never the operator flag (see api.Server.requireOperator).
+	u, err := store.UserCreate(ctx, e.pool, store.UserCreateParams{WorkspaceID: ws.ID, Email: email, Name: name, Password: password, Role: store.Role(role),
+		Installation: true, Operator: operator || cfg.IsAdmin(email)})
 	if err != nil {
 		return err
 	}

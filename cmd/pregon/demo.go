@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,9 +27,25 @@ func afterStart(ctx context.Context, e *env, rc *river.Client[pgx.Tx]) error {
 		return err
 	}
 	if n > 0 {
-		return nil
+		return markDemoOperator(ctx, e)
 	}
 	return seedDemo(ctx, e, rc)
+}
+
+// markDemoOperator keeps `make run`'s River UI open for the demo owner on a data folder seeded
+// before accounts had an operator flag (migration 0180): the demo password file in the data
+// folder shows this installation's seed made the account, not a workspace owner.
+func markDemoOperator(ctx context.Context, e *env) error {
+	if !e.cfg.IsAdmin(demoEmail) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "demo-password")); err != nil {
+		return nil
+	}
+	if err := store.UserMarkOperator(ctx, e.pool, demoEmail); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("marking the demo owner as the operator: %w", err)
+	}
+	return nil
 }
 
 // seedDemo creates a Latin American small business: a workspace in Bogotá, its owner, a
@@ -51,6 +68,9 @@ func seedDemo(ctx context.Context, e *env, rc *river.Client[pgx.Tx]) error {
 	password := store.RandomToken(9)
 	if _, err := store.UserCreate(ctx, tx, store.UserCreateParams{
 		WorkspaceID: ws.ID, Email: demoEmail, Name: "Dueña de Café Aurora", Password: password, Role: store.RoleOwner,
+		// make run: the demo owner operates the installation (serve lists its e-mail in
+		// AdminEmails when none is configured).
+		Installation: true, Operator: true,
 	}); err != nil {
 		return fmt.Errorf("seeding demo owner: %w", err)
 	}

@@ -20,7 +20,7 @@ Usage:
   pregon serve [flags]              API, admin UI and workers (--no-workers: API only; --demo: seed a demo)
   pregon worker [flags]             River workers only, for scale-out
   pregon migrate up|status          apply or list the database migrations
-  pregon user create [flags]        add a user to a workspace (--workspace, --email, --password, --role)
+  pregon user create [flags]        add a user to a workspace (--workspace, --email, --password, --role, --operator)
   pregon import FILE [flags]        import contacts from an .xlsx or .csv file (--workspace ID|NAME)
   pregon export KIND [ID] [flags]   export a campaign, a template's campaigns or the contacts (CSV or XLSX)
   pregon sim [flags]                run the WhatsApp Cloud API simulator on its own
