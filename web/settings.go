@@ -35,7 +35,8 @@ type settingsData struct {
 	Limits     []int
 	Settings   store.WorkspaceSettings // effective
 	Keywords   string
-	Users      []store.User
+	Users       []store.User
+	Invitations []store.Membership // workspaces that invited the logged-in person
 	Tokens     []store.APIToken
 	Numbers    []store.SenderNumber
 	NewSecret  string // a token just created, shown once
@@ -66,6 +67,9 @@ func (u *ui) renderSettings(c echo.Context, pg *page, status int, d settingsData
 	d.Keywords = strings.Join(d.Settings.OptOutKeywords, "\n")
 	var err error
 	if d.Numbers, err = store.SenderNumberList(ctx, u.db, ws.ID); err != nil {
+		return err
+	}
+	if d.Invitations, err = store.UserInvitations(ctx, u.db, api.PrincipalOf(c).UserID); err != nil {
 		return err
 	}
 	if pg.Role.AtLeast(store.RoleOwner) {
@@ -187,14 +191,51 @@ func (u *ui) settingsWorkspace(c echo.Context) error {
 
 func (u *ui) userAdd(c echo.Context) error {
 	p := api.PrincipalOf(c)
-	_, err := store.UserCreate(c.Request().Context(), u.db, store.UserCreateParams{
+	nu, err := store.UserCreate(c.Request().Context(), u.db, store.UserCreateParams{
 		WorkspaceID: p.WorkspaceID, Email: c.FormValue("email"), Name: strings.TrimSpace(c.FormValue("name")),
-		Password: c.FormValue("password"), Role: store.Role(c.FormValue("role")),
+		Password: c.FormValue("password"), Role: store.Role(c.FormValue("role")), ReservedEmails: u.cfg.AdminEmails,
 	})
 	if err != nil {
 		return u.settingsFail(c, err, "users", "user.", settingsData{})
 	}
+	if nu.Pending {
+		return u.redirectFlash(c, "/settings#users", "ok", "settings.user_invited")
+	}
 	return u.redirectFlash(c, "/settings#users", "ok", "settings.user_added")
+}
+
+// passwordChange changes the logged-in person's password (api.Server.ChangePassword: the
+// current one checked, their other sessions ended).
+func (u *ui) passwordChange(c echo.Context) error {
+	if err := u.srv.ChangePassword(c, c.FormValue("current_password"), c.FormValue("password")); err != nil {
+		return u.settingsFail(c, err, "account", "account.", settingsData{})
+	}
+	return u.redirectFlash(c, "/settings#account", "ok", "settings.password_changed")
+}
+
+// invitation accepts or declines the invitation of workspace :id for the logged-in person.
+func (u *ui) invitation(accept bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := paramID(c)
+		if err != nil {
+			return err
+		}
+		ctx, p := c.Request().Context(), api.PrincipalOf(c)
+		if !accept {
+			if err := store.UserInvitationDecline(ctx, u.db, p.UserID, id); err != nil {
+				return err
+			}
+			return u.redirectFlash(c, "/settings#account", "ok", "settings.invitation_declined")
+		}
+		if err := store.UserInvitationAccept(ctx, u.db, p.UserID, id); err != nil {
+			return err
+		}
+		ws, err := store.WorkspaceGetByID(ctx, u.db, id)
+		if err != nil {
+			return err
+		}
+		return u.redirectFlash(c, "/settings#account", "ok", "settings.invitation_accepted", ws.Name)
+	}
 }
 
 func (u *ui) userRole(c echo.Context) error {

@@ -93,6 +93,9 @@ func (u *ui) routes(e *echo.Echo) {
 	data(http.MethodGet, "/ui/progress.json", u.progressJSON, A)
 
 	page(http.MethodGet, "/settings", u.settings, A)
+	page(http.MethodPost, "/settings/password", u.passwordChange, A)
+	page(http.MethodPost, "/settings/invitations/:id/accept", u.invitation(true), A)
+	page(http.MethodPost, "/settings/invitations/:id/decline", u.invitation(false), A)
 	page(http.MethodPost, "/settings/workspace", u.settingsWorkspace, O)
 	page(http.MethodPost, "/settings/users", u.userAdd, O)
 	page(http.MethodPost, "/settings/users/:id/role", u.userRole, O)
