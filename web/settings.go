@@ -30,18 +30,18 @@ var countries = []string{"AR", "BO", "BR", "CL", "CO", "CR", "CU", "DO", "EC", "
 var messagingLimits = []int{250, 1000, 2000, 10000, 100000, -1}
 
 type settingsData struct {
-	TimeZones  []string
-	Countries  []string
-	Limits     []int
-	Settings   store.WorkspaceSettings // effective
-	Keywords   string
+	TimeZones   []string
+	Countries   []string
+	Limits      []int
+	Settings    store.WorkspaceSettings // effective
+	Keywords    string
 	Users       []store.User
 	Invitations []store.Membership // workspaces that invited the logged-in person
-	Tokens     []store.APIToken
-	Numbers    []store.SenderNumber
-	NewSecret  string // a token just created, shown once
-	Section    string // the section a failed form belongs to (to open it)
-	EditNumber int64  // the number whose form failed
+	Tokens      []store.APIToken
+	Numbers     []store.SenderNumber
+	NewSecret   string // a token just created, shown once
+	Section     string // the section a failed form belongs to (to open it)
+	EditNumber  int64  // the number whose form failed
 }
 
 func (u *ui) settings(c echo.Context) error {
