@@ -118,15 +118,12 @@ func RequireRole(min store.Role) echo.MiddlewareFunc {
 // it takes the rights away at once.
 func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p := principal(c)
-		if p.UserID != 0 {
-			email, operator, err := store.UserIsOperator(c.Request().Context(), s.db, p.UserID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if err == nil && operator && s.cfg.IsAdmin(email) {
-				return next(c)
-			}
+		op, err := s.isOperator(c.Request().Context(), principal(c))
+		if err != nil {
+			return err
+		}
+		if op {
+			return next(c)
 		}
 		return Errorf(http.StatusForbidden, "operators_only",
 			"solo para los operadores de la instalación (PREGON_ADMIN_EMAILS): muestra los trabajos de todos los espacios de trabajo")

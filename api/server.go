@@ -85,20 +85,21 @@ func (s *Server) withCaller(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // isOperator reports whether p is an operator of the installation: a logged-in user (not an
-// API token, which belongs to one workspace) whose e-mail is in the configuration's
-// AdminEmails — requireOperator's rule.
+// API token, which belongs to one workspace) whose account the installation made an operator
+// (users.operator: `pregon user create --operator`, the demo seed) and whose e-mail is still in
+// the configuration's AdminEmails. A workspace cannot make one: an e-mail alone is not enough.
 func (s *Server) isOperator(ctx context.Context, p *Principal) (bool, error) {
 	if p.UserID == 0 || len(s.cfg.AdminEmails) == 0 {
 		return false, nil
 	}
-	u, err := store.UserGetInWorkspace(ctx, s.db, p.WorkspaceID, p.UserID)
+	email, operator, err := store.UserIsOperator(ctx, s.db, p.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("reading the caller's account: %w", err)
 	}
-	return s.cfg.IsAdmin(u.Email), nil
+	return operator && s.cfg.IsAdmin(email), nil
 }
 
 // Server is the HTTP API.

@@ -168,13 +168,14 @@ func TestScaleOut(t *testing.T) {
 	}
 }
 
-// operatorGet reads path as the installation's operator (PREGON_ADMIN_EMAILS=ops@escala.test),
+// operatorGet reads path as the installation's operator (made by the installation, its e-mail in
+// PREGON_ADMIN_EMAILS=ops@escala.test),
 // an owner of workspace wsID logged in with a session.
 func operatorGet(t *testing.T, db *pgxpool.Pool, wsID int64, addr, path string, out any) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: wsID, Email: "ops@escala.test", Name: "Operación",
-		Password: "clave-de-operacion-1", Role: store.RoleOwner}); err != nil {
+		Password: "clave-de-operacion-1", Role: store.RoleOwner, Installation: true, Operator: true}); err != nil {
 		t.Fatal(err)
 	}
 	jar, _ := cookiejar.New(nil)

@@ -85,7 +85,7 @@ func TestSimulatorControlIsScopedToTheWorkspace(t *testing.T) {
 	tokB, _, err := store.APITokenCreate(ctx, db, store.APITokenCreateParams{WorkspaceID: wsB.ID, Name: "b", Role: store.RoleOwner})
 	must(t, err)
 	_, err = store.UserCreate(ctx, db, store.UserCreateParams{WorkspaceID: wsB.ID, Email: "ops@pregon.test", Name: "Operación",
-		Password: "clave-de-operacion-1", Role: store.RoleOwner})
+		Password: "clave-de-operacion-1", Role: store.RoleOwner, Installation: true, Operator: true})
 	must(t, err)
 
 	// call makes a control call with a bearer token, or with the operator's session when tok
