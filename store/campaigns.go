@@ -588,6 +588,11 @@ func transitionLocked(ctx context.Context, db DBTX, c Campaign, to CampaignState
 		    WHERE workspace_id = $1 AND campaign_id = $2 AND state IN ('queued', 'pending')`, c.WorkspaceID, c.ID); err != nil {
 			return c, false, fmt.Errorf("skipping the unsent recipients of campaign %d: %w", c.ID, err)
 		}
+		// Failed ones waiting for a retry (131049, 132015) keep their failure, without the retry.
+		if _, err := db.Exec(ctx, `UPDATE recipients SET retry_at = NULL, updated_at = now()
+		    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND retry_at IS NOT NULL`, c.WorkspaceID, c.ID); err != nil {
+			return c, false, fmt.Errorf("dropping the retries of campaign %d: %w", c.ID, err)
+		}
 	case from == CampaignRunning && to == CampaignPaused:
 		// Recipients queued for a slot are released now, for the same reason; none waits queued
 		// for a pacer that no longer ticks for this campaign. A resume queues them again.

@@ -38,6 +38,10 @@ const (
 	ErrCodeMarketingCap     = 131049 // per-user marketing cap: cool the contact down 24 h
 	ErrCodeMarketingStopped = 131050 // the user stopped marketing messages
 	ErrCodeUndeliverable    = 131026 // not on WhatsApp, blocked, withheld…
+	// ErrCodeTemplatePaused: the template is paused. In a failed status it is Meta dropping a
+	// message it held for pacing (WHATSAPP.md §3): nothing reached the person, and the
+	// recipient is sent again once the campaign resumes (see applyEventsSQL).
+	ErrCodeTemplatePaused = 132015
 )
 
 // CallbackData is what the send job puts in biz_opaque_callback_data, so a status webhook can
@@ -267,14 +271,18 @@ WITH cb AS (
 )` + settleUnknownSQL
 
 // settleUnknownSQL gives each callback (cb: wamid, workspace_id, campaign_id, recipient_id) its
-// recipient, when that one is still unknown, has no wamid, and the wamid is nobody else's.
+// recipient, when that one is still unknown, has no wamid, and the wamid is nobody else's — nor
+// an earlier send's: a wamid some of whose statuses were applied already belonged to a recipient
+// (a send Meta failed, since sent again with a new wamid), and a late status of it must not
+// settle the new send.
 const settleUnknownSQL = `
 UPDATE recipients r SET wamid = cb.wamid, updated_at = now()
 FROM cb
 WHERE r.id = cb.recipient_id AND r.campaign_id = cb.campaign_id
   AND (cb.workspace_id IS NULL OR r.workspace_id = cb.workspace_id)
   AND r.state = 'unknown' AND r.wamid IS NULL
-  AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)`
+  AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.wamid = cb.wamid)
+  AND NOT EXISTS (SELECT 1 FROM status_events a WHERE a.wamid = cb.wamid AND a.applied_at IS NOT NULL)`
 
 const lockForApplySQL = `
 WITH e AS (
@@ -292,7 +300,8 @@ SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM c)`
 // backwards; failed is terminal), timestamps keep the earliest value (LEAST ignores NULLs), and a
 // read implies delivered. Failed statuses change the contact: 131050 stops marketing, 131026
 // counts an undeliverable, 131049 cools the contact down for 24 h and schedules the recipient's
-// single retry. Events and recipients must belong to the same workspace.
+// single retry; 132015 schedules the recipient's new send (see applyEventsSQL). Events and
+// recipients must belong to the same workspace.
 const applySQL = `
 WITH ev AS (
     UPDATE status_events se SET applied_at = now(), workspace_id = r.workspace_id
@@ -308,6 +317,19 @@ SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM rec), (SELECT count(*) F
 // occurred_at, error_code, error_title, pricing_category, billable, recipient_wa_id,
 // recipient_id, contact_id, workspace_id), each claimed by this statement, to their recipients
 // and contacts: CTEs agg, rec, cagg, con and cev.
+//
+// A failed status with 132015 is Meta dropping a message it held for pacing when it paused the
+// template (WHATSAPP.md §3): the person got nothing, so the recipient is sent again once its
+// campaign runs (the webhook job pauses it; the template's return resumes it), as a send refused
+// at once with 132015 is. The recipient stays failed with a retry_at, which RecipientsClaim
+// releases and RecipientsQueue turns into a new send with a new wamid, exactly as a 131049
+// retry. One dropped send schedules at most one new one: the failed event of a wamid is stored
+// and applied once (UNIQUE (wamid, status), applied_at), and once the recipient is queued again
+// no recipient has the old wamid, so no late status of it applies (or settles the new send:
+// settleUnknownSQL). Not when anything says the message reached the person after all (a
+// delivered or read of the same wamid, before or after the failed: a later one cancels the new
+// send while it still waits), nor in a completed or cancelled campaign, nor after 8 sends (Meta
+// disables a template at its third pause anyway).
 const applyEventsSQL = `agg AS (
     SELECT recipient_id,
         max(pregon_status_rank(status)) AS rank,
@@ -330,8 +352,16 @@ const applyEventsSQL = `agg AS (
         failed_at = LEAST(r.failed_at, agg.failed_ts),
         error_code = COALESCE(agg.error_code, r.error_code),
         error_title = COALESCE(agg.error_title, r.error_title),
-        retry_at = CASE WHEN agg.error_code = 131049 AND r.retry_at IS NULL AND r.attempts <= 1
-                        THEN agg.failed_ts + interval '24 hours' ELSE r.retry_at END,
+        retry_at = CASE
+            WHEN agg.error_code = 131049 AND r.retry_at IS NULL AND r.attempts <= 1
+                THEN agg.failed_ts + interval '24 hours'
+            WHEN agg.error_code = 132015 AND pregon_status_rank(r.state) < 4
+                 AND r.delivered_at IS NULL AND r.read_at IS NULL AND agg.delivered_ts IS NULL
+                 AND r.attempts <= 8 -- as many sends as the send path's transient retries
+                 AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.state NOT IN ('completed', 'cancelled'))
+                THEN agg.failed_ts
+            WHEN agg.delivered_ts IS NOT NULL AND r.state = 'failed' AND r.error_code = 132015 THEN NULL
+            ELSE r.retry_at END,
         pricing_category = CASE WHEN r.pricing_category = '' THEN COALESCE(agg.pricing_category, '') ELSE r.pricing_category END,
         billable = COALESCE(r.billable, agg.billable),
         -- an erased contact's recipient does not get a WhatsApp id back from a late status
@@ -410,7 +440,8 @@ func StatusEventsApplyPending(ctx context.Context, db DBTX, limit int) (int, err
 			EXISTS (SELECT 1 FROM recipients r WHERE r.wamid = se.wamid)
 			OR (se.callback_data ~ '^pregon:c=[0-9]+;r=[0-9]+' AND EXISTS (
 				SELECT 1 FROM recipients r
-				WHERE r.id = substring(se.callback_data FROM 'r=([0-9]+)')::bigint AND r.state = 'unknown')))
+				WHERE r.id = substring(se.callback_data FROM 'r=([0-9]+)')::bigint AND r.state = 'unknown')
+				AND NOT EXISTS (SELECT 1 FROM status_events a WHERE a.wamid = se.wamid AND a.applied_at IS NOT NULL)))
 		LIMIT $1`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("listing unapplied status events: %w", err)

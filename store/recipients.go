@@ -56,7 +56,8 @@ type ClaimParams struct {
 }
 
 // RecipientsClaim locks up to p.Limit releasable recipients of a campaign (pending and due, or
-// failed with 131049 and due for their single retry), in contact order (the order of the
+// failed with 131049 and due for their single retry, or failed with 132015 (a send Meta
+// dropped when it paused the template) and waiting to be sent again), in contact order (the order of the
 // (campaign_id, state, contact_id) index; the launch inserts them in about that order), with
 // FOR UPDATE SKIP LOCKED so concurrent claimers never block on or share a row. Recipients whose
 // contact is no longer marketable (opted out, stopped by WhatsApp, erased… since the launch) are
@@ -100,7 +101,7 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 	var holdUntil []time.Time
 	for _, cond := range []string{
 		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
-		`r.state = 'failed' AND r.error_code = 131049 AND r.retry_at <= $3 AND r.attempts <= 1`,
+		`r.state = 'failed' AND r.retry_at <= $3 AND (r.error_code = 131049 AND r.attempts <= 1 OR r.error_code = 132015)`,
 	} {
 		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), p.WorkspaceID, p.CampaignID, p.Now,
 			p.Limit-len(out)-len(skipIDs)-len(holdIDs), p.Now.Add(-ActiveChatHold), exclude)
@@ -141,14 +142,14 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 		if _, err := tx.Exec(ctx, `
 			UPDATE recipients r SET state = CASE WHEN r.state = 'pending' THEN 'skipped' ELSE r.state END,
 			    skip_reason = CASE WHEN r.state = 'pending' THEN s.reason ELSE r.skip_reason END,
-			    retry_at = NULL, updated_at = now() -- a 131049 failure stays failed, not retried
+			    retry_at = NULL, updated_at = now() -- a 131049 or 132015 failure stays failed, not retried
 			FROM unnest($2::bigint[], $3::text[]) AS s(id, reason)
 			WHERE r.workspace_id = $1 AND r.id = s.id`, p.WorkspaceID, skipIDs, skipReasons); err != nil {
 			return nil, fmt.Errorf("skipping %d recipients of campaign %d no longer marketable: %w", len(skipIDs), p.CampaignID, err)
 		}
 	}
 	if len(holdIDs) > 0 {
-		// Pending (or failed awaiting its 131049 retry) as before, due once the chat is over.
+		// Pending (or failed awaiting its retry) as before, due once the chat is over.
 		if _, err := tx.Exec(ctx, `
 			UPDATE recipients r SET retry_at = s.until, updated_at = now()
 			FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, until)
@@ -163,9 +164,10 @@ func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int6
 	if len(ids) == 0 {
 		return nil
 	}
-	// A failed recipient released for its 131049 retry starts a new send: the first attempt's
-	// wamid and times are cleared (its statuses stay in status_events), so the retry's own
-	// wamid is recorded when Meta accepts it and its statuses apply.
+	// A failed recipient released for its retry (131049, or 132015: a send Meta dropped)
+	// starts a new send: the first attempt's wamid and times are cleared (its statuses stay in
+	// status_events), so the retry's own wamid is recorded when Meta accepts it and its
+	// statuses apply, and no late status of the old wamid finds the recipient any more.
 	_, err := tx.Exec(ctx, `
 		UPDATE recipients r SET state = 'queued', send_slot = s.slot, queued_at = $4, retry_at = NULL,
 		       wamid = CASE WHEN r.state = 'failed' THEN NULL ELSE r.wamid END,
@@ -204,8 +206,14 @@ func RecipientsRecoverStale(ctx context.Context, tx DBTX, workspaceID int64, cam
 	return requeued, tag.RowsAffected(), nil
 }
 
+// SQLResendAfterDrop is the condition (on a recipients row, columns unqualified) of a recipient
+// whose send Meta dropped with 132015 and that waits to be sent again once its campaign runs
+// (see applyEventsSQL). Reports count it as still to send, like a send refused at once with
+// 132015 (back to pending), not as a failure; the drop itself stays in status_events.
+const SQLResendAfterDrop = `(state = 'failed' AND coalesce(error_code, 0) = 132015 AND retry_at IS NOT NULL)`
+
 // CampaignHasWork reports whether a campaign still has recipients to send or in flight: pending,
-// queued or sending, or failed with 131049 and a retry scheduled.
+// queued or sending, or failed with 131049 or 132015 and a retry scheduled.
 func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64) (bool, error) {
 	var ok bool
 	err := db.QueryRow(ctx, `SELECT
@@ -213,7 +221,8 @@ func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'sending')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed'
-		           AND error_code = 131049 AND retry_at IS NOT NULL AND attempts <= 1)`, workspaceID, campaignID).Scan(&ok)
+		           AND retry_at IS NOT NULL AND (error_code = 131049 AND attempts <= 1 OR error_code = 132015))`,
+		workspaceID, campaignID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("checking remaining work of campaign %d: %w", campaignID, err)
 	}
@@ -225,7 +234,8 @@ func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64
 func CampaignNextRetryAt(ctx context.Context, db DBTX, workspaceID, campaignID int64) (*time.Time, error) {
 	var t *time.Time
 	err := db.QueryRow(ctx, `SELECT min(retry_at) FROM recipients WHERE workspace_id = $1 AND campaign_id = $2
-		AND retry_at IS NOT NULL AND (state = 'pending' OR (state = 'failed' AND error_code = 131049 AND attempts <= 1))`,
+		AND retry_at IS NOT NULL AND (state = 'pending'
+		    OR (state = 'failed' AND (error_code = 131049 AND attempts <= 1 OR error_code = 132015)))`,
 		workspaceID, campaignID).Scan(&t)
 	if err != nil {
 		return nil, fmt.Errorf("reading next retry of campaign %d: %w", campaignID, err)
@@ -459,9 +469,11 @@ func ContactCoolDown(ctx context.Context, db DBTX, workspaceID, contactID int64,
 }
 
 // CampaignBreakerStats counts the failures among the last window outcomes (sent or failed by the
-// send job, in outcome order) of a campaign.
+// send job, in outcome order) of a campaign. 131049 (the person's marketing cap) and 132015 (the
+// template paused: a send refused with it is not an outcome at all, it goes back to pending) say
+// nothing about the audience and are not failures here.
 func CampaignBreakerStats(ctx context.Context, db DBTX, workspaceID, campaignID int64, window int) (outcomes, failures int, err error) {
-	err = db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'failed' AND coalesce(error_code, 0) <> 131049)
+	err = db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'failed' AND coalesce(error_code, 0) NOT IN (131049, 132015))
 		FROM (SELECT state, error_code FROM recipients WHERE campaign_id = $2 AND workspace_id = $1 AND outcome_at IS NOT NULL
 		      ORDER BY outcome_at DESC LIMIT $3) last`, workspaceID, campaignID, window).Scan(&outcomes, &failures)
 	if err != nil {
