@@ -362,7 +362,10 @@ func campaignMetrics(ctx context.Context, db store.DBTX, rep *CampaignReport, bu
 	m := &CampaignMetrics{SkippedBy: []ReasonCount{}, FailedBy: []CodeCount{}, Billable: []CategoryCount{}, BillableDetail: []BillableGroup{}}
 	f := &m.Funnel
 	var p [2][5]*float64
-	// One pass over the campaign's recipients: the funnel and the delivery/read latencies.
+	// One pass over the campaign's recipients: the funnel and the delivery/read latencies. A
+	// recipient whose send Meta dropped with 132015, waiting to be sent again, counts as pending
+	// with no send, as one whose send was refused at once with 132015 (its drop is in the
+	// timeline and the export).
 	err = db.QueryRow(ctx, `
 		SELECT count(*),
 		    count(*) FILTER (WHERE state = 'skipped'),
@@ -385,7 +388,9 @@ func campaignMetrics(ctx context.Context, db store.DBTX, rep *CampaignReport, bu
 		    percentile_cont(0.99) WITHIN GROUP (ORDER BY rd) FILTER (WHERE rd IS NOT NULL),
 		    max(rd),
 		    count(d), count(rd)
-		FROM (SELECT state, sent_at, delivered_at, read_at, replied_at, opted_out_at,
+		FROM (SELECT CASE WHEN `+store.SQLResendAfterDrop+` THEN 'pending' ELSE state END AS state,
+		             CASE WHEN `+store.SQLResendAfterDrop+` THEN NULL ELSE sent_at END AS sent_at,
+		             delivered_at, read_at, replied_at, opted_out_at,
 		             extract(epoch FROM coalesce(delivered_at, read_at) - sent_at)::float8 AS d,
 		             extract(epoch FROM read_at - sent_at)::float8 AS rd
 		      FROM recipients WHERE workspace_id = $1 AND campaign_id = $2) r`, wsID, id).Scan(
@@ -420,7 +425,8 @@ func campaignMetrics(ctx context.Context, db store.DBTX, rep *CampaignReport, bu
 		return nil, fmt.Errorf("counting skipped recipients: %w", err)
 	}
 	rows, err = db.Query(ctx, `SELECT coalesce(error_code, 0), count(*) FROM recipients
-		WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1`, wsID, id)
+		WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND NOT `+store.SQLResendAfterDrop+`
+		GROUP BY 1 ORDER BY 2 DESC, 1`, wsID, id)
 	if err != nil {
 		return nil, fmt.Errorf("counting failures by code: %w", err)
 	}

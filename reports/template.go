@@ -48,6 +48,10 @@ type TemplateEvent struct {
 	Source   string    `json:"source"`
 }
 
+// resendAfterDrop is store.SQLResendAfterDrop on recipients r: a send Meta dropped with 132015,
+// waiting to be sent again, is no send yet (as one refused at once with 132015), nor a failure.
+const resendAfterDrop = `(r.state = 'failed' AND coalesce(r.error_code, 0) = 132015 AND r.retry_at IS NOT NULL)`
+
 // TemplateReportGet builds the report of a template of workspaceID over months in [from, to)
 // (zero values: the last 12 months up to now).
 func TemplateReportGet(ctx context.Context, db store.DBTX, workspaceID, templateID int64, from, to time.Time, rc *RateCard) (*TemplateReport, error) {
@@ -71,6 +75,7 @@ func TemplateReportGet(ctx context.Context, db store.DBTX, workspaceID, template
 		    FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
 		    WHERE c.workspace_id = $1 AND c.template_id = $2 AND r.workspace_id = $1
 		      AND coalesce(r.sent_at, r.failed_at) >= $4 AND coalesce(r.sent_at, r.failed_at) < $5
+		      AND NOT `+resendAfterDrop+`
 		)
 		SELECT month, count(DISTINCT campaign_id), count(*),
 		    count(*) FILTER (WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL),
@@ -95,6 +100,7 @@ func TemplateReportGet(ctx context.Context, db store.DBTX, workspaceID, template
 		SELECT to_char(coalesce(r.sent_at, r.failed_at) AT TIME ZONE $3, 'YYYY-MM'), coalesce(r.error_code, 0), count(*)
 		FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
 		WHERE c.workspace_id = $1 AND c.template_id = $2 AND r.workspace_id = $1 AND r.state = 'failed'
+		  AND NOT `+resendAfterDrop+`
 		  AND coalesce(r.sent_at, r.failed_at) >= $4 AND coalesce(r.sent_at, r.failed_at) < $5
 		GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2`, workspaceID, templateID, rep.TimeZone, from, to)
 	if err != nil {
