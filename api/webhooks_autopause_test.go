@@ -118,10 +118,11 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 // runSimCampaign runs a campaign of audience contacts of workspace A through a real simulator
 // (its webhooks to the endpoint, statuses as st) and real River workers at mps, with the
 // workspace settings merged with settings; it returns the simulator and the campaign's id.
-func runSimCampaign(t *testing.T, env *webhookEnv, settings string, st sim.StatusConfig, mps, audience int) (*sim.Simulator, int64) {
+// simOpts change the simulator's configuration before it starts.
+func runSimCampaign(t *testing.T, env *webhookEnv, settings string, st sim.StatusConfig, mps, audience int, simOpts ...func(*sim.Config)) (*sim.Simulator, int64) {
 	t.Helper()
 	ctx := context.Background()
-	sm := sim.New(sim.Config{
+	cfg := sim.Config{
 		Seed:       3,
 		WebhookURL: env.http.URL + WebhookPath,
 		AppSecret:  SimulatorAppSecret(env.srv.cfg),
@@ -131,7 +132,11 @@ func runSimCampaign(t *testing.T, env *webhookEnv, settings string, st sim.Statu
 			Components: []whatsapp.TemplateComponent{{Type: "BODY", Text: "Hola, tenemos novedades."}},
 		}}},
 		Statuses: st,
-	})
+	}
+	for _, o := range simOpts {
+		o(&cfg)
+	}
+	sm := sim.New(cfg)
 	simCtx, stopSim := context.WithCancel(ctx)
 	t.Cleanup(stopSim)
 	sm.Start(simCtx)

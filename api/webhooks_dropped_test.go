@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp/sim"
+)
+
+// TestPacingDropIsSentAgainAfterResume runs a campaign against the simulator with Meta's
+// template pacing on (WHATSAPP.md §3): every send is accepted as held_for_quality_assessment.
+// Mid-campaign the template is paused (bad feedback): Meta drops every held message with a
+// failed status webhook carrying 132015 and the campaign pauses. When the template is approved
+// again the campaign resumes by itself and must send each dropped recipient once more, exactly
+// once, and every other recipient once: each person ends with one delivered message.
+func TestPacingDropIsSentAgainAfterResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newWebhookEnv(t)
+	const audience = 100
+	sm, campaign := runSimCampaign(t, env, `{"auto_resume":true}`, sim.StatusConfig{DeliveredProb: 1}, 20, audience,
+		func(c *sim.Config) { c.Templates[0].Pacing = true })
+	waitUntil(t, 30*time.Second, "30 sends held", func() bool { return sm.AcceptedTotal() >= 30 })
+	if err := sm.SetTemplateStatus("promo_julio", "es_MX", "PAUSED", "NONE"); err != nil {
+		t.Fatal(err)
+	}
+	// Every send accepted so far was held, and the paused template refuses the rest at once.
+	held := sm.AcceptedTotal()
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := env.db.QueryRow(ctx, q, campaign).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitUntil(t, 30*time.Second, "the drops to be applied and the campaign to pause", func() bool {
+		return count(`SELECT count(*) FROM status_events WHERE $1 > 0 AND status = 'failed' AND error_code = 132015
+			    AND applied_at IS NOT NULL`) == held &&
+			count(`SELECT count(*) FROM campaigns WHERE id = $1 AND state = 'paused'`) == 1 &&
+			count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state IN ('queued', 'sending')`) == 0
+	})
+	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND ` + store.SQLResendAfterDrop); n != held {
+		t.Errorf("%d of the %d dropped sends wait to be sent again", n, held)
+	}
+	if n := count(`SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND signal = 'circuit_breaker'`); n != 0 {
+		t.Errorf("the drops tripped the circuit breaker (%d transitions)", n)
+	}
+
+	// Meta approves the template again; pacing is over.
+	if err := sm.SetTemplatePacing("promo_julio", "es_MX", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.SetTemplateStatus("promo_julio", "es_MX", "APPROVED", "NONE"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "the resumed campaign to complete", func() bool {
+		return count(`SELECT count(*) FROM campaigns WHERE id = $1 AND state = 'completed'`) == 1
+	})
+	// Let the last statuses land; nothing more may be sent.
+	waitUntil(t, 10*time.Second, "the statuses of the last sends", func() bool {
+		return count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state = 'sent'`) == 0
+	})
+	time.Sleep(time.Second)
+	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state IN ('delivered', 'read')`); n != audience {
+		t.Errorf("%d of %d recipients delivered after the resumed campaign completed", n, audience)
+	}
+	rows, err := env.db.Query(ctx, `SELECT r.phone_e164, r.attempts,
+		    EXISTS (SELECT 1 FROM status_events se WHERE se.status = 'failed' AND se.error_code = 132015
+		            AND se.callback_data = 'pregon:c=' || r.campaign_id || ';r=' || r.id)
+		FROM recipients r WHERE r.campaign_id = $1`, campaign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	dropped, total := 0, 0
+	for rows.Next() {
+		var phone string
+		var attempts int
+		var wasDropped bool
+		if err := rows.Scan(&phone, &attempts, &wasDropped); err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		if wasDropped {
+			want, dropped = 2, dropped+1
+		}
+		if got := sm.Accepted(phone); got != want {
+			t.Errorf("%s (dropped %v, %d attempts): Meta accepted %d sends, want %d", phone, wasDropped, attempts, got, want)
+		}
+		total++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if dropped != held || total != audience || sm.AcceptedTotal() != audience+held {
+		t.Errorf("%d held, %d recipients dropped, %d recipients, %d sends accepted (want %d)", held, dropped, total, sm.AcceptedTotal(), audience+held)
+	}
+	t.Logf("%d of %d sends held and dropped, sent again after the resume", held, audience)
+}
