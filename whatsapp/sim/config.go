@@ -29,6 +29,12 @@ type Config struct {
 	Statuses StatusConfig
 	// Replies shapes simulated user replies.
 	Replies ReplyConfig
+	// UsernameShare is the share of simulated users, in [0,1] and chosen by the seed and the
+	// phone, who adopted a WhatsApp username (2026): their messages to a number omit from and
+	// contacts[].wa_id (only from_user_id and user_id, the BSUID) unless that number exchanged
+	// messages with their phone in the last 30 days (WHATSAPP.md §4d). Default 0: every user
+	// shows the phone.
+	UsernameShare float64
 	// Faults injects failures.
 	Faults Faults
 	// Webhooks tunes emission.

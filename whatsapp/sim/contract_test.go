@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -119,6 +121,12 @@ func TestContractSimulatorResponses(t *testing.T) {
 // BaseMessageProperties (the outgoing message, requiring "to" and "recipient_type") instead of
 // BaseMessageProperties_1, so even Meta's own examples fail; the test proves that, then checks
 // each inbound message against the corrected composition.
+//
+// The document (v23.0) predates business-scoped user ids (2026, WHATSAPP.md §4a, §4d): it
+// neither lists recipient_user_id, from_user_id or contacts[].user_id, which its open objects
+// let through, nor lets a message go without from, which a username user's may. The test
+// checks those fields itself, and a message without from against the corrected composition
+// with from no longer required.
 func TestContractSimulatorWebhooks(t *testing.T) {
 	doc := loadSpec(t)
 	schemas := doc.Components.Schemas
@@ -131,6 +139,10 @@ func TestContractSimulatorWebhooks(t *testing.T) {
 		if _, err := b.client.SendTemplate(context.Background(), phoneID, promo(fmt.Sprintf("+52155%08d", i))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	usernameOnly, err := b.sim.SendInbound(sim.Inbound{UserID: b.sim.UserID("+5215599990000"), Text: "BAJA"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	b.waitIdle(t)
 	opts := []openapi3.SchemaValidationOption{openapi3.MultiErrors(), openapi3.DisablePatternValidation()}
@@ -151,10 +163,14 @@ func TestContractSimulatorWebhooks(t *testing.T) {
 		corrected[typ] = &openapi3.Schema{AllOf: openapi3.SchemaRefs{schemas["BaseMessageProperties_1"], orig.AllOf[1]}}
 		// the corrected schema accepts Meta's example of that type
 	}
+	base := *schemas["BaseMessageProperties_1"].Value
+	base.Required = slices.DeleteFunc(slices.Clone(base.Required), func(f string) bool { return f == "from" })
+	correctedPhoneless := &openapi3.Schema{AllOf: openapi3.SchemaRefs{openapi3.NewSchemaRef("", &base), schemas["TextMessage_2"].Value.AllOf[1]}}
 	if err := corrected["button"].VisitJSON(generic(ex).(map[string]any)["entry"].([]any)[0].(map[string]any)["changes"].([]any)[0].(map[string]any)["value"].(map[string]any)["messages"].([]any)[0], opts...); err != nil {
 		t.Fatalf("corrected ButtonMessage rejects Meta's own example: %v", err)
 	}
-	statusBodies, inbound := 0, 0
+	bsuid := regexp.MustCompile(`^[A-Z]{2}\.[0-9]{16}$`)
+	statusBodies, inbound, phoneless := 0, 0, 0
 	for _, env := range b.hook.envelopes() {
 		for _, en := range env.Entry {
 			for _, ch := range en.Changes {
@@ -168,12 +184,31 @@ func TestContractSimulatorWebhooks(t *testing.T) {
 					if err := schemas["WebhookPayload"].Value.VisitJSON(generic(one), opts...); err != nil {
 						t.Errorf("status webhook does not match WebhookPayload: %v", err)
 					}
+					for _, st := range v.Statuses {
+						if (st.Status == "failed") == bsuid.MatchString(st.RecipientUserID) {
+							t.Errorf("%s status with recipient_user_id %q", st.Status, st.RecipientUserID)
+						}
+					}
 					continue
 				}
 				for _, m := range v.Messages {
 					inbound++
-					if err := corrected[m.Type].VisitJSON(generic(m), opts...); err != nil {
+					schema := corrected[m.Type]
+					if m.From == "" {
+						phoneless++
+						schema = correctedPhoneless
+						eq(t, "the phoneless message", m.ID, usernameOnly)
+					}
+					if err := schema.VisitJSON(generic(m), opts...); err != nil {
 						t.Errorf("inbound %s message does not match the document: %v", m.Type, err)
+					}
+					if !bsuid.MatchString(m.FromUserID) {
+						t.Errorf("inbound message from_user_id %q", m.FromUserID)
+					}
+				}
+				for _, c := range v.Contacts {
+					if !bsuid.MatchString(c.UserID) {
+						t.Errorf("inbound contact %+v has no user_id", c)
 					}
 				}
 				bare := generic(v).(map[string]any)
@@ -184,7 +219,7 @@ func TestContractSimulatorWebhooks(t *testing.T) {
 			}
 		}
 	}
-	if statusBodies == 0 || inbound == 0 {
-		t.Errorf("checked %d status changes and %d inbound messages", statusBodies, inbound)
+	if statusBodies == 0 || inbound == 0 || phoneless != 1 {
+		t.Errorf("checked %d status changes and %d inbound messages (%d without from)", statusBodies, inbound, phoneless)
 	}
 }

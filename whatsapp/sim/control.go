@@ -45,7 +45,7 @@ func (s *Simulator) Control(authorize func(r *http.Request, t ControlTarget) err
 //	POST /_sim/numbers/quality        {"phone_number_id","event","current_limit","old_limit"}
 //	POST /_sim/numbers/account        {"phone_number_id","event","reason"}
 //	POST /_sim/numbers/throughput     {"phone_number_id","mps"}   (mps ≤ 0: unlimited)
-//	POST /_sim/inbound                Inbound → {"id": wamid}
+//	POST /_sim/inbound                Inbound → {"id": wamid}   ("from", or "user_id" alone: a username user)
 //	POST /_sim/echoes                 {"phone_number_id","to","text"}
 //	POST /_sim/contacts               {"phone_number_id","contacts":[ContactSync]}
 //	POST /_sim/user_preferences       {"phone_number_id","wa_id","value"}  (stop | resume)

@@ -31,6 +31,13 @@
 // on the template's quick-reply button carrying the payload that was sent and context.id = the
 // campaign message's wamid.
 //
+// Users are named as Meta names them since usernames (2026): each has a stable business-scoped
+// user id (BSUID, "CO.1349120865530274", from the seed and the phone; UserID) that statuses
+// carry as recipient_user_id and in contacts[].user_id (not failed ones), and inbound messages
+// as from_user_id and contacts[].user_id. A share of users (Config.UsernameShare, default none)
+// adopted a username: their messages omit from and wa_id unless the number exchanged messages
+// with their phone in the last 30 days; Inbound.UserID sends such a message by BSUID alone.
+//
 // Templates under pacing (SetTemplatePacing) answer "held_for_quality_assessment" and hold
 // their messages until ReleaseHeld, or drop them with 132015 failed statuses when paused.
 //

@@ -12,9 +12,16 @@ import (
 // Inbound is a user message to simulate (POST /_sim/inbound).
 type Inbound struct {
 	PhoneNumberID string `json:"phone_number_id"` // business number receiving it (default: the first)
-	From          string `json:"from"`            // user's wa_id
-	Name          string `json:"name,omitempty"`  // profile name
-	Text          string `json:"text,omitempty"`
+	// From is the user's wa_id. A username user's message (Config.UsernameShare) leaves it out,
+	// and contacts[].wa_id, unless the number exchanged messages with that phone in the last
+	// 30 days; from_user_id and contacts[].user_id (the BSUID) are always there.
+	From string `json:"from,omitempty"`
+	// UserID, instead of From, makes the message one from a username user whose phone the
+	// business is not shown: it names the user by this BSUID alone (from_user_id,
+	// contacts[].user_id; no from, no wa_id).
+	UserID string `json:"user_id,omitempty"`
+	Name   string `json:"name,omitempty"` // profile name
+	Text   string `json:"text,omitempty"`
 	// ButtonText / ButtonPayload make a template quick-reply tap; ContextID is the wamid of the
 	// template message tapped.
 	ButtonText    string `json:"button_text,omitempty"`
@@ -40,16 +47,23 @@ func (s *Simulator) emitInbound(in Inbound, delay time.Duration, identity string
 	if err != nil {
 		return "", err
 	}
-	from := digits(in.From)
-	if from == "" {
-		return "", fmt.Errorf("simulating inbound message: from is required")
+	from, bsuid := digits(in.From), strings.TrimSpace(in.UserID)
+	switch {
+	case from != "" && bsuid != "":
+		return "", fmt.Errorf("simulating inbound message: give from or user_id, not both")
+	case from == "" && bsuid == "":
+		return "", fmt.Errorf("simulating inbound message: from (or user_id) is required")
+	case bsuid != "" && !validBSUID(bsuid):
+		return "", fmt.Errorf("simulating inbound message: user_id %q is not a business-scoped user id (CC.digits)", bsuid)
+	case from != "":
+		bsuid = s.userID(waID(from))
 	}
 	rng := s.rngFor("inbound", identity)
 	b := make([]byte, 24)
 	for i := range b {
 		b[i] = byte(rng.UintN(256))
 	}
-	m := whatsapp.Message{From: from, ID: "wamid." + base64.StdEncoding.EncodeToString(b), Timestamp: whatsapp.Timestamp(in.at.Unix())}
+	m := whatsapp.Message{FromUserID: bsuid, ID: "wamid." + base64.StdEncoding.EncodeToString(b), Timestamp: whatsapp.Timestamp(in.at.Unix())}
 	switch {
 	case in.ButtonText != "" || in.ButtonPayload != "":
 		m.Type = "button"
@@ -61,11 +75,16 @@ func (s *Simulator) emitInbound(in Inbound, delay time.Duration, identity string
 	if in.ContextID != "" {
 		m.Context = &whatsapp.MessageContext{From: digits(n.DisplayPhoneNumber), ID: in.ContextID}
 	}
-	m.FromUserID = s.userID(from)
-	c := &whatsapp.Contact{WAID: whatsapp.FlexString(from), UserID: m.FromUserID}
+	c := &whatsapp.Contact{UserID: bsuid}
 	c.Profile.Name = cmpStr(in.Name, "Cliente")
+	if from == "" || s.usernameUser(waID(from)) {
+		c.Profile.Username = s.username(bsuid)
+	}
 	s.mu.Lock()
-	s.lastInbound[from] = in.at
+	if from != "" && s.phoneShownLocked(n.PhoneNumberID, waID(from), in.at) {
+		m.From, c.WAID = from, whatsapp.FlexString(from)
+	}
+	s.lastInbound[bsuid] = in.at
 	s.stats.inbound++
 	s.takeThroughputLocked(n.PhoneNumberID)
 	s.mu.Unlock()
@@ -238,6 +257,7 @@ func (s *Simulator) SetUserPreference(phoneID, waID, value string) error {
 		return fmt.Errorf("setting user preference: value must be stop or resume, not %q", value)
 	}
 	id := digits(waID)
+	bsuid := s.UserID(id)
 	s.mu.Lock()
 	if value == "stop" {
 		s.stopped[id] = true
@@ -251,28 +271,9 @@ func (s *Simulator) SetUserPreference(phoneID, waID, value string) error {
 	}
 	v := whatsapp.UserPreferencesValue{MessagingProduct: "whatsapp",
 		Metadata:        whatsapp.Metadata{DisplayPhoneNumber: whatsapp.FlexString(digits(n.DisplayPhoneNumber)), PhoneNumberID: whatsapp.FlexString(n.PhoneNumberID)},
-		Contacts:        []whatsapp.Contact{{WAID: whatsapp.FlexString(id)}},
-		UserPreferences: []whatsapp.UserPreference{{WAID: whatsapp.FlexString(id), Detail: detail, Category: "marketing_messages", Value: value, Timestamp: whatsapp.Timestamp(s.now().Unix())}},
+		Contacts:        []whatsapp.Contact{{WAID: whatsapp.FlexString(id), UserID: bsuid}},
+		UserPreferences: []whatsapp.UserPreference{{WAID: whatsapp.FlexString(id), UserID: bsuid, Detail: detail, Category: "marketing_messages", Value: value, Timestamp: whatsapp.Timestamp(s.now().Unix())}},
 	}
 	s.emitField(n.WABAID, whatsapp.FieldUserPreferences, v)
 	return nil
-}
-
-// bsuidCountries maps calling codes to the country prefix of business-scoped user ids.
-var bsuidCountries = []struct{ code, country string }{
-	{"52", "MX"}, {"57", "CO"}, {"54", "AR"}, {"55", "BR"}, {"56", "CL"}, {"51", "PE"}, {"593", "EC"},
-	{"598", "UY"}, {"595", "PY"}, {"591", "BO"}, {"58", "VE"}, {"506", "CR"}, {"507", "PA"}, {"502", "GT"},
-	{"503", "SV"}, {"504", "HN"}, {"505", "NI"}, {"1", "US"}, {"34", "ES"},
-}
-
-// userID derives a stable business-scoped user id ("MX.1234…") for a wa_id.
-func (s *Simulator) userID(waID string) string {
-	country := "ZZ"
-	for _, c := range bsuidCountries {
-		if strings.HasPrefix(waID, c.code) {
-			country = c.country
-			break
-		}
-	}
-	return fmt.Sprintf("%s.%016d", country, s.rngFor("bsuid", waID).Uint64()%10_000_000_000_000_000)
 }

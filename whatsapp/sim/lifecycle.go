@@ -36,9 +36,12 @@ func (s *Simulator) scheduleLifecycle(a *accepted) {
 		counts[st.Status]++
 		ev := &event{waba: a.number.WABAID, phoneID: a.number.PhoneNumberID, display: a.number.DisplayPhoneNumber, field: whatsapp.FieldMessages, status: &st}
 		if st.Status != whatsapp.StatusFailed {
-			// BSUID era (2026): sent/delivered/read carry contacts with the user id; failed
-			// statuses to a phone number carry neither.
-			ev.contact = &whatsapp.Contact{WAID: whatsapp.FlexString(a.waID), UserID: s.userID(a.waID)}
+			// BSUID era (2026): sent/delivered/read carry the user's BSUID (recipient_user_id)
+			// and contacts with it (and the username, when adopted); failed statuses of a
+			// message sent to a phone number carry neither.
+			st.RecipientUserID = a.userID
+			ev.contact = &whatsapp.Contact{WAID: whatsapp.FlexString(a.waID), UserID: a.userID}
+			ev.contact.Profile.Username = a.username
 		}
 		s.em.schedule(ev, delay)
 		if cfg.DuplicateProb > 0 && rng.Float64() < cfg.DuplicateProb {

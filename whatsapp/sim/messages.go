@@ -91,6 +91,8 @@ type accepted struct {
 	number      Number
 	wamid       string
 	to, waID    string
+	userID      string // BSUID
+	username    string // handle, when the user adopted a username
 	biz         string
 	category    string // pricing category, lowercase
 	quickReply  []quickReply
@@ -240,7 +242,8 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	if digits(num.DisplayPhoneNumber) == to || digits(num.DisplayPhoneNumber) == a.waID {
 		return nil, &sendError{status: 400, code: 131021, msg: "Recipient cannot be sender.", details: "Sender and recipient phone number is the same."}
 	}
-	inWindow := now.Sub(s.lastInbound[a.waID]) < 24*time.Hour
+	a.userID = s.userID(a.waID)
+	inWindow := now.Sub(s.lastInbound[a.userID]) < 24*time.Hour
 	switch req.Type {
 	case "template":
 		t := s.templates[templateKey{num.WABAID, req.Template.Name, normLang(req.Template.Language.Code)}]
@@ -277,6 +280,11 @@ func (s *Simulator) admit(n Number, req *whatsapp.MessageRequest, now time.Time)
 	if req.Type == "template" && !inWindow && !s.wabas[num.WABAID].budget.take(a.waID, now) {
 		a.overBudget = true
 		s.stats.overBudget++
+	}
+	if s.usernameUser(a.waID) {
+		// The number messaged the phone: the user's messages show it for 30 days.
+		a.username = s.username(a.userID)
+		s.exchanged[pk] = now
 	}
 	s.pairSeq[pk]++
 	a.wamid = makeWAMID(s, n.PhoneNumberID, a.waID, s.pairSeq[pk])

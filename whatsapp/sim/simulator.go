@@ -34,7 +34,8 @@ type Simulator struct {
 	pairs       map[string]*rate.Limiter
 	pairPruneAt int
 	pairSeq     map[string]int       // messages accepted per (number, recipient): determinism
-	lastInbound map[string]time.Time // wa_id → last user message (service window)
+	lastInbound map[string]time.Time // BSUID → last user message (service window)
+	exchanged   map[string]time.Time // number|wa_id of a username user → last message showing the phone
 	stopped     map[string]bool      // wa_id → stopped marketing messages (user_preferences)
 	seq         uint64               // fbtrace ids, inbound ids
 	stats       statsState
@@ -104,6 +105,7 @@ func (s *Simulator) reset() {
 	s.pairPruneAt = minPairPrune
 	s.pairSeq = map[string]int{}
 	s.lastInbound = map[string]time.Time{}
+	s.exchanged = map[string]time.Time{}
 	s.stopped = map[string]bool{}
 	s.stats = newStatsState()
 }

@@ -354,7 +354,7 @@ func buildEnvelope(evs []*event) whatsapp.Envelope {
 		if ev.contact != nil {
 			dup := false
 			for _, c := range v.Contacts {
-				dup = dup || c.WAID == ev.contact.WAID
+				dup = dup || c.WAID == ev.contact.WAID && c.UserID == ev.contact.UserID
 			}
 			if !dup {
 				v.Contacts = append(v.Contacts, *ev.contact)
