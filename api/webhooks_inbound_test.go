@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pregon/pregon/whatsapp/sim"
 )
 
 // messagesBody is a messages change of workspace A's number carrying inner (contacts,
@@ -157,5 +159,39 @@ func TestWebhookBodyThatAlwaysFailsIsSetAside(t *testing.T) {
 	}
 	if n := env.count(t, `SELECT count(*) FROM messages WHERE wamid = 'wamid.GOOD'`); n != 1 {
 		t.Fatal("the good body was not processed")
+	}
+}
+
+// TestWebhookSimulatorBSUIDOptOut runs a campaign through the simulator: its status webhooks
+// teach the contact the BSUID Meta gives the person (recipient_user_id, contacts[].user_id),
+// and a later "BAJA" from that person, who adopted a username and is named by the BSUID alone
+// (from_user_id, no from), opts the contact out. The BAJA is typed, not an answer to the
+// campaign message (no context): only the BSUID the statuses taught names the contact.
+func TestWebhookSimulatorBSUIDOptOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newWebhookEnv(t)
+	sm, campaign := runSimCampaign(t, env, `{}`, sim.StatusConfig{DeliveredProb: 1, ReadProb: 1}, 20, 1)
+	const phone = "+573000000001" // runSimCampaign's first contact
+	bsuid := sm.UserID(phone)
+	var contact int64
+	if err := env.db.QueryRow(ctx, `SELECT id FROM contacts WHERE workspace_id = $1 AND phone_e164 = $2`, env.wsA.ID, phone).Scan(&contact); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the campaign message to be read", func() bool {
+		return env.count(t, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND contact_id = $2 AND state = 'read'`, campaign, contact) == 1
+	})
+	if n := env.count(t, `SELECT count(*) FROM contacts WHERE id = $1 AND bsuid = $2`, contact, bsuid); n != 1 {
+		t.Fatalf("the contact did not learn its BSUID %s from the status webhooks", bsuid)
+	}
+
+	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, UserID: bsuid, Text: "BAJA"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the username-only BAJA to opt the contact out", func() bool {
+		return env.count(t, `SELECT count(*) FROM contacts WHERE id = $1 AND opted_out_at IS NOT NULL AND opt_out_source = 'keyword'`, contact) == 1
+	})
+	if n := env.count(t, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, env.wsA.ID); n != 1 {
+		t.Fatalf("%d contacts in the workspace: the BSUID-only message made a contact of its own", n)
 	}
 }
