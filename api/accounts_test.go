@@ -73,14 +73,14 @@ func (p *person) do(method, path string, body any) response {
 	return response{Status: res.StatusCode, Body: b, Header: res.Header}
 }
 
-// operatorServer is a server whose configuration names ops@pregon.test an operator, with a
+// operatorServer is a server whose configuration's PREGON_ADMIN_EMAILS is adminEmails, with a
 // stand-in for the River UI (every workspace's jobs) mounted for operators.
-func operatorServer(t *testing.T) (*httptest.Server, *testEnv) {
+func operatorServer(t *testing.T, adminEmails string) (*httptest.Server, *testEnv) {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	cfg, err := config.Load(func(k string) string {
 		if k == "PREGON_ADMIN_EMAILS" {
-			return "ops@pregon.test"
+			return adminEmails
 		}
 		return ""
 	}, nil, nil)
@@ -112,7 +112,7 @@ func operatorServer(t *testing.T) (*httptest.Server, *testEnv) {
 func TestWorkspaceOwnerCannotMakeAnOperator(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	hs, e := operatorServer(t)
+	hs, e := operatorServer(t, "ops@pregon.test")
 	ws, err := store.WorkspaceCreate(ctx, e.db, store.WorkspaceCreateParams{Name: "Tenant malicioso"})
 	if err != nil {
 		t.Fatal(err)

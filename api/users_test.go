@@ -1,21 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/pregon/pregon/internal/config"
-	"github.com/pregon/pregon/internal/pgtest"
-	"github.com/pregon/pregon/internal/secret"
-	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
 )
 
@@ -126,31 +118,8 @@ func TestLoginTakesJSONOnly(t *testing.T) {
 func TestOperatorOnlyMount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	cfg, err := config.Load(func(k string) string {
-		if k == "PREGON_ADMIN_EMAILS" {
-			return "Ops@Pregon.test"
-		}
-		return ""
-	}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir, cfg.SecretKey = t.TempDir(), bytes.Repeat([]byte{7}, 32)
-	box, _ := secret.New(cfg.SecretKey)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := jobs.NewClient(db, jobs.Deps{Config: cfg, DB: db, Box: box, Logger: log}, jobs.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobsSeen := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("every workspace's jobs")) })
-	srv, err := New(Deps{Config: cfg, DB: db, River: client, Box: box, Logger: log,
-		Extra: []Mount{{Prefix: "/admin/river", Handler: jobsSeen, Operator: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	hs, e := operatorServer(t, "Ops@Pregon.test") // e-mails compare without case
+	db := e.db
 	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "Tienda"})
 	if err != nil {
 		t.Fatal(err)
