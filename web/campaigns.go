@@ -177,7 +177,10 @@ func (u *ui) campaignsList(c echo.Context) error {
 		}
 		cards = append(cards, card)
 	}
-	pg.Data = map[string]any{"Campaigns": cards, "State": state,
+	// The list reloads when a campaign starts or changes state unless it lists only final
+	// campaigns or drafts.
+	watch := state == "" || state == "scheduled" || state == "running" || state == "paused"
+	pg.Data = map[string]any{"Campaigns": cards, "State": state, "Watch": watch,
 		"States": []string{"draft", "scheduled", "running", "paused", "completed", "cancelled"}}
 	return u.render(c, http.StatusOK, "campaigns", pg)
 }

@@ -133,8 +133,8 @@ func (u *ui) campaignCard(ctx context.Context, c store.Campaign) (campaignCard, 
 	return card, nil
 }
 
-// progressJSON is what the dashboard and the campaign page poll: each active campaign's state
-// and counts (or the campaigns named by ?id=).
+// progressItem is one campaign in what the dashboard, the campaigns list and the campaign
+// page poll (progressJSON).
 type progressItem struct {
 	ID        int64            `json:"id"`
 	State     string           `json:"state"`
@@ -149,6 +149,17 @@ type progressItem struct {
 	Pause     string           `json:"pause_reason,omitempty"`
 }
 
+// activeItem is a campaign that may still change, as progressJSON lists them for pages that
+// watch for campaigns starting or changing state.
+type activeItem struct {
+	ID    int64  `json:"id"`
+	State string `json:"state"`
+}
+
+// progressJSON answers GET /ui/progress.json?id=1&id=2: the state and counts of the campaigns
+// named (the workspace's only), final ones included, so a page sees its campaigns finish; and
+// under "active", the id and state of every scheduled, running and paused campaign of the
+// workspace, so a page sees new ones start. Without ?id= the campaigns are the active ones.
 func (u *ui) progressJSON(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := api.PrincipalOf(c)
@@ -189,8 +200,18 @@ func (u *ui) progressJSON(c echo.Context) error {
 			Funnel: liveFunnel(cd.Progress.ByState, total), Wait: cd.WaitReason, Pause: cd.PauseReason,
 		})
 	}
+	active := []activeItem{}
+	for _, st := range []store.CampaignState{store.CampaignRunning, store.CampaignPaused, store.CampaignScheduled} {
+		cs, err := store.CampaignList(ctx, u.db, p.WorkspaceID, store.CampaignFilter{State: &st, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, cp := range cs {
+			active = append(active, activeItem{ID: cp.ID, State: string(cp.State)})
+		}
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"campaigns": out, "at": u.now().UTC().Format(time.RFC3339)})
+	return c.JSON(http.StatusOK, map[string]any{"campaigns": out, "active": active, "at": u.now().UTC().Format(time.RFC3339)})
 }
 
 // liveFunnel turns recipient counts per state into the funnel's cumulative steps.

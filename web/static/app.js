@@ -117,22 +117,42 @@
     });
   }
 
-  // Live progress: any element with data-poll="<url>" containing [data-campaign] items is
-  // refreshed every few seconds from the JSON endpoint.
+  // Live progress: an element with data-poll="<url>" containing [data-campaign] cards (each
+  // with its data-state) refreshes the cards of campaigns that may still change (scheduled,
+  // running, paused) every few seconds from the JSON endpoint, which answers for the ids asked
+  // even once they are final. With data-reload-when-done the page reloads when a campaign's
+  // state changes (the campaign page: its actions and report change); with data-watch-active
+  // it reloads when a campaign it does not show starts or changes state (the dashboard).
+  var ACTIVE = { scheduled: true, running: true, paused: true };
   function pollProgress() {
     var box = document.querySelector("[data-poll]");
     if (!box) return;
-    var url = box.dataset.poll;
-    var stopped = false;
+    var reloadOnChange = box.dataset.reloadWhenDone !== undefined;
+    var watch = box.dataset.watchActive !== undefined;
+    var known = null; // id → state of the active campaigns the page was shown with
+    function card(id) { return box.querySelector('[data-campaign="' + id + '"]'); }
+    function address() {
+      var ids = [];
+      box.querySelectorAll("[data-campaign]").forEach(function (el) {
+        if (ACTIVE[el.dataset.state]) ids.push("id=" + encodeURIComponent(el.dataset.campaign));
+      });
+      if (!ids.length && !watch) return "";
+      var u = box.dataset.poll;
+      return u + (u.indexOf("?") < 0 ? "?" : "&") + (ids.length ? ids.join("&") : "id=");
+    }
+    function reload() { window.location.reload(); }
     function tick() {
-      if (stopped) return;
+      var url = address();
+      if (!url) return; // nothing left that can change
       fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (data) {
-          var anyActive = false;
+          var changed = false;
           (data.campaigns || []).forEach(function (c) {
-            var el = box.querySelector('[data-campaign="' + c.id + '"]');
+            var el = card(c.id);
             if (!el) return;
+            if (el.dataset.state && el.dataset.state !== c.state) changed = true;
+            el.dataset.state = c.state;
             var bar = el.querySelector("progress");
             if (bar) { bar.value = c.pct; bar.textContent = c.pct + "%"; }
             var st = el.querySelector('[data-field="state"]');
@@ -157,11 +177,20 @@
                 if (r) r.setAttribute("width", Math.floor(100 * c.funnel[k] / base));
               });
             }
-            el.dataset.state = c.state;
-            if (c.state === "running" || c.state === "scheduled" || c.state === "paused") anyActive = true;
           });
           box.dataset.updated = data.at;
-          if (box.dataset.reloadWhenDone !== undefined && !anyActive) { stopped = true; window.location.reload(); return; }
+          if (reloadOnChange && changed) { reload(); return; }
+          if (watch) {
+            var first = known === null, now = {}, fresh = false;
+            (data.active || []).forEach(function (a) {
+              now[a.id] = a.state;
+              var el = card(a.id);
+              var was = el ? el.dataset.state : (first ? a.state : known[a.id]);
+              if (was !== a.state) fresh = true;
+            });
+            known = now;
+            if (fresh) { reload(); return; }
+          }
           setTimeout(tick, 2000);
         })
         .catch(function () { setTimeout(tick, 5000); });
