@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pregon/pregon/reports"
 	"github.com/pregon/pregon/store"
 )
 
@@ -120,4 +121,19 @@ func TestBrowserListsSeeCampaignsFinishAndStart(t *testing.T) {
 	c.waitJS("the list polled", `document.querySelector("[data-poll]").dataset.updated`, 10*time.Second)
 	moveCampaign(t, env, env.wsA.ID, second, store.CampaignCancelled)
 	c.waitJS("the list's card showing the campaign cancelled", badge(second)+` === "cancelada"`, 15*time.Second)
+}
+
+// A campaign of more recipients than the API streams directly: its export links lead to the
+// exports page, where the export runs as a job. With a download attribute, Chrome saved the
+// exports page's HTML as the file instead and stayed on the campaign page.
+func TestBrowserLargeCampaignExportLandsOnTheExportsPage(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	env := newTestEnv(t)
+	id := seedRunning(t, env, reports.DirectRowLimit+1)
+	c := newChrome(t, env)
+	c.login("analyst@tienda.test")
+	c.visit(fmt.Sprintf("/campaigns/%d", id))
+	c.click("#export-xlsx")
+	c.waitJS("the exports page listing the export", `location.pathname === "/exports" && document.querySelectorAll("tr[data-export]").length === 1`, 20*time.Second)
 }
