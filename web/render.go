@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,6 +244,15 @@ func (p *page) In(form string) *page {
 func (p *page) Checked(name string, def bool) bool {
 	if p.Form != nil {
 		return p.Form.Get(name) != ""
+	}
+	return def
+}
+
+// Picked is whether a radio button or a checkbox of a group (several boxes of one name) shows
+// chosen: value among the submitted ones after a failed submit, else def.
+func (p *page) Picked(name string, value any, def bool) bool {
+	if p.Form != nil {
+		return slices.Contains(p.Form[name], fmt.Sprint(value))
 	}
 	return def
 }
