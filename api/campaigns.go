@@ -474,7 +474,7 @@ func (s *Server) planFor(ctx context.Context, cp store.Campaign) (launchPlan, er
 			e.QuietHoursStart, e.QuietHoursEnd))
 	}
 	if !plan.Window.OpenNow {
-		warn("outside_window", "la hora de inicio está fuera de la ventana de envío: empezará "+plan.Window.NextOpen.In(loc).Format("2006-01-02 15:04"))
+		warn("outside_window", "la hora de inicio está fuera de la ventana de envío: empezará "+plan.Window.NextOpen.In(loc).Format("02/01/2006 15:04"))
 	}
 	plan.ETA = campaigns.EstimateETA(campaigns.ETAInput{
 		Start: plan.StartsAt, Recipients: plan.Audience.WillSend, MPS: plan.Throughput.MPS, Limit: ws.MessagingLimit,

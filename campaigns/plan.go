@@ -151,7 +151,9 @@ func EstimateETA(in ETAInput) ETA {
 		}
 	}
 	eta.Finish = t
-	eta.Duration = t.Sub(in.Start)
+	// The duration counts from the first send: a start outside the send window waits for its
+	// opening, which is when the campaign starts, not part of how long it takes.
+	eta.Duration = t.Sub(laterOf(in.Start, in.Window.NextOpen(in.Start, loc)))
 	eta.Seconds = int64(eta.Duration.Seconds())
 	eta.When = etaWhen(eta.Duration)
 	eta.Text = etaText(eta.Duration, eta.BudgetBound, in.Limit, in.MPS, in.Recipients)
