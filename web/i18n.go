@@ -678,4 +678,7 @@ var messages = map[string][2]string{
 	"settings.invitation_decline":     {"Rechazar", "Decline"},
 	"settings.invitation_accepted":    {"Ahora es miembro de %s: elíjalo en el selector de espacios de trabajo.", "You are now a member of %s: pick it in the workspace switcher."},
 	"settings.invitation_declined":    {"Invitación rechazada.", "Invitation declined."},
+
+	// UI fixes of session 8 (live progress, segment preview errors, lists paged)
+	"seg.preview_failed": {"No se pudo calcular la vista previa.", "The preview could not be computed."},
 }

@@ -137,3 +137,28 @@ func TestBrowserLargeCampaignExportLandsOnTheExportsPage(t *testing.T) {
 	c.click("#export-xlsx")
 	c.waitJS("the exports page listing the export", `location.pathname === "/exports" && document.querySelectorAll("tr[data-export]").length === 1`, 20*time.Second)
 }
+
+// The segment builder's live preview shows why it could not count: the API's message in the
+// preview panel, with the field of the condition at fault, and the problem under that
+// condition (the message used to go to a data attribute nobody sees).
+func TestBrowserSegmentPreviewShowsItsErrors(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	env := newTestEnv(t)
+	var id int64
+	if err := env.db.QueryRow(context.Background(), `INSERT INTO segments (workspace_id, name, definition)
+		VALUES ($1, 'Edades', '{"all":[{"field":"attribute","key":"edad","type":"number","op":"eq","value":30}]}') RETURNING id`, env.wsA.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	c := newChrome(t, env)
+	c.login("marketer@tienda.test")
+	c.visit(fmt.Sprintf("/segments/%d", id))
+	c.waitJS("the first preview", `document.querySelector("#seg-preview").dataset.updated`, 10*time.Second)
+	c.run("typing a word as the number", js(`var i = document.querySelectorAll("#builder .cond input")[1]; i.value = "abc"; i.dispatchEvent(new Event("input"))`))
+	c.waitJS("the preview's problem shown in the panel", `(function () {
+		var box = document.querySelector("#seg-preview #preview-error");
+		return box && !box.hidden && box.offsetParent !== null && /atributo edad: .*'abc' no lo es/.test(box.textContent);
+	})()`, 15*time.Second)
+	c.screenshots("segment-preview-error")
+	c.waitJS("the problem shown under its condition", `/'abc' no lo es/.test(document.querySelector('#builder .cond.has-error .field-error').textContent)`, 5*time.Second)
+}

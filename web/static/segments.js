@@ -192,19 +192,56 @@
     if (focus && document.getElementById(focus)) document.getElementById(focus).focus();
   }
 
+  // nodeFor is the builder's closest node to a problem's path ("definition.all[0].value").
+  function nodeFor(path) {
+    var p = String(path || "").replace(/^definition/, "$"), best = null;
+    root.querySelectorAll("[data-path]").forEach(function (n) {
+      var np = n.dataset.path;
+      if ((p === np || p.indexOf(np + ".") === 0 || p.indexOf(np + "[") === 0) && (!best || np.length > best.dataset.path.length)) best = n;
+    });
+    return best;
+  }
+
   // Problems from the server (list items with data-path) are shown under the closest node.
   function markProblems() {
     document.querySelectorAll("#definition-problems li[data-path]").forEach(function (li) {
-      var p = li.dataset.path.replace(/^definition/, "$"), best = null;
-      root.querySelectorAll("[data-path]").forEach(function (n) {
-        var np = n.dataset.path;
-        if ((p === np || p.indexOf(np + ".") === 0 || p.indexOf(np + "[") === 0) && (!best || np.length > best.dataset.path.length)) best = n;
-      });
+      var best = nodeFor(li.dataset.path);
       if (best) {
         best.classList.add("has-error");
         best.appendChild(el("p", { "class": "field-error", text: li.textContent }));
       }
     });
+  }
+
+  // The live preview's problems: in the preview panel, each with the field of its condition,
+  // and under the condition itself; cleared by the next preview.
+  function showPreviewProblems(message, problems) {
+    root.querySelectorAll(".field-error[data-live]").forEach(function (p) { p.remove(); });
+    root.querySelectorAll("[data-live-error]").forEach(function (n) { n.classList.remove("has-error"); delete n.dataset.liveError; });
+    var box = document.getElementById("preview-error");
+    if (!message && !problems.length) { if (box) box.hidden = true; return; }
+    if (!box) {
+      box = el("div", { id: "preview-error", "class": "flash flash-error", role: "alert" });
+      var h = panel.querySelector("h2");
+      panel.insertBefore(box, h ? h.nextSibling : panel.firstChild);
+    }
+    box.textContent = "";
+    box.hidden = false;
+    box.appendChild(el("p", { text: message || "" }));
+    var ul = el("ul", { "class": "problems" });
+    problems.forEach(function (pr) {
+      var node = nodeFor(pr.path), label = "";
+      if (node) {
+        var fieldSel = node.classList.contains("cond") && node.querySelector("select");
+        if (fieldSel && fieldSel.selectedIndex >= 0) label = fieldSel.options[fieldSel.selectedIndex].text;
+        var key = node.classList.contains("cond") && node.querySelector("input");
+        if (label && key && key.value && fieldSel.value === "attribute") label += " " + key.value;
+        if (!node.classList.contains("has-error")) { node.classList.add("has-error"); node.dataset.liveError = "1"; }
+        node.appendChild(el("p", { "class": "field-error", "data-live": "1", text: pr.message }));
+      }
+      ul.appendChild(el("li", { "data-path": pr.path, text: (label ? label + ": " : "") + pr.message }));
+    });
+    if (problems.length) box.appendChild(ul);
   }
 
   // ---- sync and live preview ----
@@ -227,9 +264,17 @@
       .then(function (res) {
         var lang = document.documentElement.lang === "en" ? "en" : "es-CO";
         var eligible = document.getElementById("eligible");
-        if (!res.ok) { eligible.textContent = "—"; panel.dataset.error = res.j.message || ""; return; }
+        if (!res.ok) {
+          eligible.textContent = "—";
+          panel.dataset.error = res.j.message || "";
+          var probs = Array.isArray(res.j.details) ? res.j.details : [];
+          // the message repeats the problems with their raw paths: the list says them better
+          showPreviewProblems(probs.length ? t("seg.preview_failed") : (res.j.message || t("seg.preview_failed")), probs);
+          return;
+        }
         var p = res.j;
         panel.dataset.error = "";
+        showPreviewProblems("", []);
         eligible.textContent = Number(p.eligible).toLocaleString(lang);
         document.getElementById("broadcast-warning").hidden = !p.broadcast;
         var ex = document.getElementById("excluded");
