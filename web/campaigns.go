@@ -159,28 +159,27 @@ func (u *ui) campaignsList(c echo.Context) error {
 		return err
 	}
 	state := c.QueryParam("state")
-	var out struct {
-		Data []campaignView `json:"data"`
-	}
-	path := "/campaigns?limit=200"
+	var list []campaignView
+	path := "/campaigns"
 	if state != "" {
-		path += "&state=" + urlq(state)
+		path += "?state=" + urlq(state)
 	}
-	if err := u.callAPI(c, http.MethodGet, path, nil, &out); err != nil {
+	more, err := u.listPage(c, path, 50, &list)
+	if err != nil {
 		return err
 	}
-	cards := make([]campaignCard, 0, len(out.Data))
-	for _, cv := range out.Data {
+	cards := make([]campaignCard, 0, len(list))
+	for _, cv := range list {
 		card, err := u.campaignCard(c.Request().Context(), cv.Campaign)
 		if err != nil {
 			return err
 		}
 		cards = append(cards, card)
 	}
-	// The list reloads when a campaign starts or changes state unless it lists only final
-	// campaigns or drafts.
-	watch := state == "" || state == "scheduled" || state == "running" || state == "paused"
-	pg.Data = map[string]any{"Campaigns": cards, "State": state, "Watch": watch,
+	// The list's first page reloads when a campaign starts or changes state unless it lists
+	// only final campaigns or drafts.
+	watch := c.QueryParam("cursor") == "" && (state == "" || state == "scheduled" || state == "running" || state == "paused")
+	pg.Data = map[string]any{"Campaigns": cards, "State": state, "Watch": watch, "More": more,
 		"States": []string{"draft", "scheduled", "running", "paused", "completed", "cancelled"}}
 	return u.render(c, http.StatusOK, "campaigns", pg)
 }

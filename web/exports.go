@@ -15,16 +15,15 @@ func (u *ui) exportsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Data []reports.Export `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/exports?limit=50", nil, &out); err != nil {
+	var list []reports.Export
+	more, err := u.listPage(c, "/exports", 50, &list)
+	if err != nil {
 		return err
 	}
 	running := false
-	for _, e := range out.Data {
+	for _, e := range list {
 		running = running || e.Status == "queued" || e.Status == "running"
 	}
-	pg.Data = map[string]any{"Exports": out.Data, "Running": running}
+	pg.Data = map[string]any{"Exports": list, "Running": running, "More": more}
 	return u.render(c, http.StatusOK, "exports", pg)
 }

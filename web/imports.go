@@ -29,13 +29,14 @@ func (u *ui) importsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Data []store.Import `json:"data"`
+	var d struct {
+		Imports []store.Import
+		More    string // the next page's address ("" on the last page)
 	}
-	if err := u.callAPI(c, http.MethodGet, "/imports?limit=100", nil, &out); err != nil {
+	if d.More, err = u.listPage(c, "/imports", 100, &d.Imports); err != nil {
 		return err
 	}
-	pg.Data = out.Data
+	pg.Data = d
 	return u.render(c, http.StatusOK, "imports", pg)
 }
 

@@ -16,10 +16,9 @@ func (u *ui) reportsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var cs struct {
-		Data []campaignView `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/campaigns?limit=100", nil, &cs); err != nil {
+	var cs []campaignView
+	more, err := u.listPage(c, "/campaigns", 100, &cs)
+	if err != nil {
 		return err
 	}
 	var ts struct {
@@ -33,12 +32,12 @@ func (u *ui) reportsIndex(c echo.Context) error {
 		return err
 	}
 	var launched []campaignView
-	for _, cv := range cs.Data {
+	for _, cv := range cs {
 		if cv.State != store.CampaignDraft {
 			launched = append(launched, cv)
 		}
 	}
-	pg.Data = map[string]any{"Campaigns": launched, "Templates": ts.Data, "Numbers": nums}
+	pg.Data = map[string]any{"Campaigns": launched, "More": more, "Templates": ts.Data, "Numbers": nums}
 	return u.render(c, http.StatusOK, "reports", pg)
 }
 

@@ -40,13 +40,11 @@ type campaignOption struct {
 // campaigns an engagement condition can name.
 func (u *ui) builder(c echo.Context, lang string) (segmentData, error) {
 	d := segmentData{Labels: builderLabels(lang)}
-	var cs struct {
-		Data []campaignView `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/campaigns?limit=100", nil, &cs); err != nil {
+	cs, err := listAll[campaignView](u, c, "/campaigns")
+	if err != nil {
 		return d, err
 	}
-	for _, cv := range cs.Data {
+	for _, cv := range cs {
 		if cv.State != store.CampaignDraft && cv.State != store.CampaignScheduled {
 			d.Campaigns = append(d.Campaigns, campaignOption{cv.ID, cv.Name})
 		}
