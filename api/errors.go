@@ -53,7 +53,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, store.ErrNotFound):
 		out = errNotFound
 	case errors.Is(err, store.ErrConflict):
-		out = &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
+		out = &Error{Status: http.StatusConflict, Code: "conflict", Message: ConflictMessage(err)}
 	case errors.Is(err, store.ErrForbidden):
 		out = errForbidden
 	case store.IsTextNotStorable(err):
@@ -70,6 +70,19 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	c.JSON(out.Status, out)
+}
+
+// ConflictMessage is the human part of a conflict. The store wraps store.ErrConflict as
+// "conflict: <message>" (or "<message>: conflict"): the sentinel's word is for code that
+// branches on it, not for the person reading the message.
+func ConflictMessage(err error) string {
+	msg, word := err.Error(), store.ErrConflict.Error()
+	if rest, ok := strings.CutPrefix(msg, word+": "); ok {
+		msg = rest
+	} else if i := strings.Index(msg, ": "+word+": "); i >= 0 {
+		msg = msg[:i+2] + msg[i+len(word)+4:]
+	}
+	return strings.TrimSuffix(msg, ": "+word)
 }
 
 func codeForStatus(status int) string {

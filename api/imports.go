@@ -195,7 +195,7 @@ func (s *Server) getImport(c echo.Context) error {
 // preview reads the stored file again with the given options.
 func (s *Server) preview(ctx context.Context, imp store.Import, sheet, encoding, separator string, headerRow int) (importers.Preview, error) {
 	if imp.FilePath == "" || imp.Status != store.ImportUploaded {
-		return importers.Preview{}, fmt.Errorf("%w: el archivo ya no está disponible (importación %s)", store.ErrConflict, imp.Status)
+		return importers.Preview{}, fmt.Errorf("%w: el archivo ya no está disponible: la importación está %s", store.ErrConflict, imp.Status.Text())
 	}
 	ws, err := store.WorkspaceGetByID(ctx, s.db, imp.WorkspaceID)
 	if err != nil {

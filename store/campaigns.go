@@ -31,6 +31,26 @@ const (
 // Final reports whether no transition leaves s.
 func (s CampaignState) Final() bool { return s == CampaignCompleted || s == CampaignCancelled }
 
+// Text is the state in Spanish words, for messages that name it ("la campaña está
+// terminada"); the UI translates states itself (state.* messages).
+func (s CampaignState) Text() string {
+	if w, ok := campaignStateText[s]; ok {
+		return w
+	}
+	return string(s)
+}
+
+var campaignStateText = map[CampaignState]string{
+	CampaignDraft: "en borrador", CampaignScheduled: "programada", CampaignRunning: "enviándose",
+	CampaignPaused: "pausada", CampaignCompleted: "terminada", CampaignCancelled: "cancelada",
+}
+
+// campaignStateVerb names the move into a state as an action ("no se puede cancelar").
+var campaignStateVerb = map[CampaignState]string{
+	CampaignDraft: "volver a borrador", CampaignScheduled: "programar", CampaignRunning: "lanzar ni reanudar",
+	CampaignPaused: "pausar", CampaignCompleted: "terminar", CampaignCancelled: "cancelar",
+}
+
 // Valid reports whether s is a known state.
 func (s CampaignState) Valid() bool {
 	switch s {
@@ -503,7 +523,11 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("la campaña está en estado %s y no puede pasar a %s", e.From, e.To)
+	verb, ok := campaignStateVerb[e.To]
+	if !ok {
+		verb = "pasar a " + string(e.To)
+	}
+	return fmt.Sprintf("la campaña está %s: no se puede %s", e.From.Text(), verb)
 }
 
 func (e *TransitionError) Unwrap() error { return ErrConflict }

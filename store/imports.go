@@ -25,6 +25,26 @@ func (s ImportStatus) Final() bool {
 	return s == ImportCompleted || s == ImportFailed || s == ImportCancelled
 }
 
+// Text is the status in Spanish words, for messages that name it ("la importación está
+// completada"); the UI translates statuses itself (imp.status.* messages).
+func (s ImportStatus) Text() string {
+	switch s {
+	case ImportUploaded:
+		return "subida, por revisar"
+	case ImportQueued:
+		return "en cola"
+	case ImportRunning:
+		return "en curso"
+	case ImportCompleted:
+		return "completada"
+	case ImportFailed:
+		return "fallida"
+	case ImportCancelled:
+		return "cancelada"
+	}
+	return string(s)
+}
+
 // ImportMode says what an import does to contacts that already exist.
 type ImportMode string
 
@@ -221,7 +241,7 @@ func ImportCancel(ctx context.Context, db DBTX, workspaceID, id int64) (Import, 
 		RETURNING `+importColumns, workspaceID, id))
 	if err == ErrNotFound {
 		if cur, err2 := ImportGetByID(ctx, db, workspaceID, id); err2 == nil {
-			return cur, fmt.Errorf("%w: la importación ya terminó (%s)", ErrConflict, cur.Status)
+			return cur, fmt.Errorf("%w: la importación ya terminó: está %s", ErrConflict, cur.Status.Text())
 		}
 	}
 	return i, err

@@ -482,7 +482,7 @@ func (u *ui) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		case errors.Is(err, store.ErrForbidden):
 			status, code = http.StatusForbidden, "forbidden"
 		case errors.Is(err, store.ErrConflict):
-			status, code, msg = http.StatusConflict, "conflict", err.Error()
+			status, code, msg = http.StatusConflict, "conflict", api.ConflictMessage(err)
 		case errors.As(err, &he):
 			status, code, msg = he.Code, "http", fmt.Sprint(he.Message)
 		default:

@@ -92,7 +92,7 @@ func (u *ui) settingsFail(c echo.Context, err error, section string, prefix stri
 		var ae *api.Error
 		switch {
 		case errors.Is(err, store.ErrConflict):
-			probs = map[string]string{"_": strings.TrimPrefix(err.Error(), store.ErrConflict.Error()+": ")}
+			probs = map[string]string{"_": api.ConflictMessage(err)}
 		case errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusForbidden && ae.Status != http.StatusUnauthorized:
 			probs = map[string]string{"_": ae.Message}
 		default:
