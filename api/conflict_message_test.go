@@ -30,8 +30,17 @@ func TestConflictMessagesAreWords(t *testing.T) {
 	t.Run("SegmentNameTaken", func(t *testing.T) {
 		body := map[string]any{"name": "Clientes VIP", "definition": map[string]any{"all": []any{}}}
 		m.do(http.MethodPost, "/api/v1/segments", body).expect(t, http.StatusCreated)
-		if got := message(m.do(http.MethodPost, "/api/v1/segments", body).expect(t, http.StatusConflict)); got != "ya existe un segmento con ese nombre" {
+		r := m.do(http.MethodPost, "/api/v1/segments", body).expect(t, http.StatusConflict)
+		if got := message(r); got != "ya existe un segmento con ese nombre" {
 			t.Fatalf("message %q", got)
+		}
+		// the field it is about, as a validation problem names it, for forms
+		var e struct {
+			Details []store.Problem `json:"details"`
+		}
+		r.JSON(t, &e)
+		if len(e.Details) != 1 || e.Details[0].Path != "name" || e.Details[0].Message != "ya existe un segmento con ese nombre" {
+			t.Fatalf("details %+v", e.Details)
 		}
 	})
 	t.Run("ImportAlreadyEnded", func(t *testing.T) {

@@ -40,9 +40,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	var (
-		apiErr  *Error
-		valErr  *store.ValidationError
-		echoErr *echo.HTTPError
+		apiErr   *Error
+		valErr   *store.ValidationError
+		fieldErr *store.FieldConflictError
+		echoErr  *echo.HTTPError
 	)
 	out := &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "error interno; el equipo puede rastrearlo con el request id"}
 	switch {
@@ -52,6 +53,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		out = &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: valErr.Error(), Details: valErr.Problems}
 	case errors.Is(err, store.ErrNotFound):
 		out = errNotFound
+	case errors.As(err, &fieldErr):
+		// The field is in details, as a validation problem's, so a form shows it next to it.
+		out = &Error{Status: http.StatusConflict, Code: "conflict", Message: fieldErr.Message,
+			Details: []store.Problem{{Path: fieldErr.Path, Message: fieldErr.Message}}}
 	case errors.Is(err, store.ErrConflict):
 		out = &Error{Status: http.StatusConflict, Code: "conflict", Message: ConflictMessage(err)}
 	case errors.Is(err, store.ErrForbidden):

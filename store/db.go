@@ -32,6 +32,18 @@ type ValidationError struct {
 	Problems []Problem `json:"problems"`
 }
 
+// FieldConflictError is a conflict about one field's value (a name already taken). It is
+// ErrConflict for errors.Is and names the field by its JSON path, so that a form shows the
+// message next to that field.
+type FieldConflictError struct {
+	Path    string
+	Message string
+}
+
+func (e *FieldConflictError) Error() string { return ErrConflict.Error() + ": " + e.Message }
+
+func (e *FieldConflictError) Unwrap() error { return ErrConflict }
+
 // Problem is one bad field: a JSON path and a message a person understands.
 type Problem struct {
 	Path    string `json:"path"`

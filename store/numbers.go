@@ -218,7 +218,7 @@ func SenderNumberCreate(ctx context.Context, db DBTX, p SenderNumberCreateParams
 		p.WorkspaceID, p.PhoneNumberID, p.WABAID, strings.TrimSpace(p.DisplayNumber), p.AccessTokenEnc, p.AppSecretEnc,
 		VerifyTokenHash(p.VerifyToken), p.UseSimulator, p.Coexistence, mps, p.ThroughputCap))
 	if IsUniqueViolation(err) {
-		return n, fmt.Errorf("%w: ese phone_number_id ya está registrado", ErrConflict)
+		return n, &FieldConflictError{Path: "phone_number_id", Message: "ese phone_number_id ya está registrado"}
 	}
 	return n, err
 }

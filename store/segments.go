@@ -82,7 +82,7 @@ func segmentWriteErr(err error, what string) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "23505":
-			return fmt.Errorf("%w: ya existe un segmento con ese nombre", ErrConflict)
+			return &FieldConflictError{Path: "name", Message: "ya existe un segmento con ese nombre"}
 		case "23503":
 			return fmt.Errorf("%w: el segmento está en uso por campañas", ErrConflict)
 		}

@@ -93,7 +93,14 @@ func apiError(status int, data []byte) error {
 		e.Code = "http"
 		e.Message = http.StatusText(status)
 	}
-	return &api.Error{Status: status, Code: e.Code, Message: e.Message}
+	out := &api.Error{Status: status, Code: e.Code, Message: e.Message}
+	// A refusal about one field (a name already taken) names it in details, as a validation
+	// problem does: keep it so that the form shows the message next to that field.
+	var ps []store.Problem
+	if json.Unmarshal(e.Details, &ps) == nil && len(ps) > 0 && ps[0].Path != "" {
+		out.Details = ps
+	}
+	return out
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -138,7 +138,7 @@ func (u *ui) contactAction(c echo.Context, form, method, suffix string, body any
 	}
 	back := fmt.Sprintf("/contacts/%d", id)
 	if err := u.callAPI(c, method, back+suffix, body, nil); err != nil {
-		probs, ok := problems(err)
+		probs, ok := formProblems(err)
 		if !ok {
 			return err
 		}
@@ -148,7 +148,7 @@ func (u *ui) contactAction(c echo.Context, form, method, suffix string, body any
 		}
 		pg.Errors, pg.FormError, pg.FormName = probs, pg.T(failKey, errMessage(err)), form
 		pg.Form, _ = c.FormParams()
-		return u.renderContactPage(c, pg, id, http.StatusUnprocessableEntity)
+		return u.renderContactPage(c, pg, id, formStatus(err))
 	}
 	if method == http.MethodDelete {
 		back = "/contacts"

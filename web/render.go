@@ -454,6 +454,48 @@ func problems(err error) (map[string]string, bool) {
 	return m, true
 }
 
+// formProblems is what a form shows after a refusal: a validation error's problems by field,
+// or a refusal's message (a conflict, a bad request…) next to the field it names or, under
+// "_", on top of the form. Errors that are not about what was typed (not found, forbidden,
+// server errors) are not a form's: ok is false and they become an error page.
+func formProblems(err error) (map[string]string, bool) {
+	if m, ok := problems(err); ok {
+		return m, true
+	}
+	var fc *store.FieldConflictError
+	var ae *api.Error
+	switch {
+	case errors.As(err, &fc):
+		return map[string]string{fc.Path: fc.Message}, true
+	case errors.Is(err, store.ErrConflict):
+		return map[string]string{"_": api.ConflictMessage(err)}, true
+	case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 &&
+		ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden && ae.Status != http.StatusNotFound:
+		if ps, ok := ae.Details.([]store.Problem); ok {
+			m := map[string]string{}
+			for _, p := range ps {
+				m[p.Path] = p.Message
+			}
+			return m, true
+		}
+		return map[string]string{"_": ae.Message}, true
+	}
+	return nil, false
+}
+
+// formStatus is the status of a form shown again after err: the refusal's own (409 for a
+// conflict), 422 otherwise.
+func formStatus(err error) int {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500:
+		return ae.Status
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	}
+	return http.StatusUnprocessableEntity
+}
+
 // htmlErrors turns errors of page handlers into an error page (or, for a missing session, a
 // redirect to the login page that comes back afterwards).
 func (u *ui) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {

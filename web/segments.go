@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -154,7 +155,9 @@ func (u *ui) segmentSave(c echo.Context) error {
 		err = u.callAPI(c, http.MethodPatch, fmt.Sprintf("/segments/%d", id), body, &sv)
 	}
 	if err != nil {
-		probs, ok := problems(err)
+		// A refusal (invalid, a name already taken…) shows the form again with everything
+		// the marketer built and the message next to its field.
+		probs, ok := formProblems(err)
 		if !ok {
 			return err
 		}
@@ -162,7 +165,7 @@ func (u *ui) segmentSave(c echo.Context) error {
 		if perr != nil {
 			return perr
 		}
-		pg.Errors, pg.FormError = probs, pg.T("common.error_form")
+		pg.Errors, pg.FormError = probs, cmp.Or(probs["_"], pg.T("common.error_form"))
 		pg.Form, _ = c.FormParams()
 		d, berr := u.builder(c, pg.Lang)
 		if berr != nil {
@@ -179,7 +182,7 @@ func (u *ui) segmentSave(c echo.Context) error {
 			}
 		}
 		pg.Data = d
-		return u.render(c, http.StatusUnprocessableEntity, "segment", pg)
+		return u.render(c, formStatus(err), "segment", pg)
 	}
 	return u.redirectFlash(c, fmt.Sprintf("/segments/%d", sv.ID), "ok", "seg.saved")
 }

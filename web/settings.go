@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -87,17 +86,9 @@ func (u *ui) renderSettings(c echo.Context, pg *page, status int, d settingsData
 // formFail re-renders the settings page with the problems of err next to their fields, or
 // returns err when it is not a validation error.
 func (u *ui) settingsFail(c echo.Context, err error, section string, prefix string, d settingsData) error {
-	probs, ok := problems(err)
+	probs, ok := formProblems(err)
 	if !ok {
-		var ae *api.Error
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			probs = map[string]string{"_": api.ConflictMessage(err)}
-		case errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusForbidden && ae.Status != http.StatusUnauthorized:
-			probs = map[string]string{"_": ae.Message}
-		default:
-			return err
-		}
+		return err
 	}
 	pg, perr := u.newPage(c, "settings", "settings.title")
 	if perr != nil {

@@ -326,7 +326,7 @@ func TestSettings(t *testing.T) {
 			"access_token": {"EAAG-secret"}, "coexistence": {"on"}}).expect(t, http.StatusOK)
 		p.has(t, ".flash") // connected; its health cannot be read without a WhatsApp client here
 		p = b.post("/settings/numbers", url.Values{"phone_number_id": {"3001"}, "waba_id": {"4001"}}).expect(t, http.StatusUnprocessableEntity)
-		p.contains(t, "#form-error", "ya está registrado")
+		p.contains(t, "#e-phone_number_id", "ya está registrado") // next to the field, not only on top
 		ns, _ := store.SenderNumberList(context.Background(), env.db, env.wsA.ID)
 		if len(ns) != 1 || !ns[0].HasAccessToken || !ns[0].Coexistence {
 			t.Fatalf("number: %+v", ns)
