@@ -278,5 +278,8 @@ func (u *ui) importCancel(c echo.Context) error {
 		}
 		return u.redirectFlash(c, fmt.Sprintf("/imports/%d", id), "error", "camp.action_failed", errMessage(err))
 	}
+	if c.FormValue("discard") != "" { // an uploaded file discarded before its import: nothing to watch
+		return u.redirectFlash(c, "/imports", "ok", "imp.discarded")
+	}
 	return u.redirectFlash(c, fmt.Sprintf("/imports/%d", id), "ok", "imp.cancelled")
 }
