@@ -559,14 +559,48 @@ func whyUnchanged(ctx context.Context, db DBTX, workspaceID, id int64, kind stri
 	case kind == "update":
 		return ErrNotFound
 	case kind == "opt_out" && c.OptedOutAt != nil:
-		return fmt.Errorf("%w: el contacto ya se dio de baja el %s (%s)", ErrConflict, c.OptedOutAt.Format("02/01/2006"), c.OptOutSource)
+		return fmt.Errorf("%w: el contacto ya se dio de baja el %s (%s)", ErrConflict, c.OptedOutAt.Format("02/01/2006"), SourceText(c.OptOutSource))
 	case kind == "opt_out":
 		return fmt.Errorf("%w: el contacto cambió mientras tanto; vuelva a intentarlo", ErrConflict)
 	case c.MarketingStopped:
 		return fmt.Errorf("%w: el contacto ya tiene consentimiento documentado; WhatsApp detuvo el marketing a este contacto y solo la persona puede reactivarlo desde WhatsApp", ErrConflict)
 	default:
-		return fmt.Errorf("%w: el contacto ya tiene consentimiento documentado (%s)", ErrConflict, c.ConsentSource)
+		return fmt.Errorf("%w: el contacto ya tiene consentimiento documentado (%s)", ErrConflict, SourceText(c.ConsentSource))
 	}
+}
+
+// Sources of consent and opt-out events that Pregón writes itself (the rest is text a person
+// typed: an import's or an API client's consent source).
+const (
+	SourceKeyword         = "keyword"          // an opt-out keyword written by the person
+	SourceButton          = "button"           // an opt-out quick-reply button
+	SourceManual          = "manual"           // recorded by hand in Pregón
+	SourceImport          = "import"           // an import that declared no source
+	SourceUserPreferences = "user_preferences" // WhatsApp's user_preferences webhook
+	SourceStopMarketing   = "131050"           // WhatsApp refused marketing to the person
+	SourceUndeliverable   = "131026"           // WhatsApp could not deliver to the number
+)
+
+// SourceText is a consent or opt-out source in Spanish words, for messages; text a person typed
+// comes back as it is. The UI has its own words in both languages (src.* messages).
+func SourceText(source string) string {
+	switch source {
+	case SourceKeyword:
+		return "palabra clave de baja"
+	case SourceButton:
+		return "botón de baja"
+	case SourceManual:
+		return "registrado a mano"
+	case SourceImport:
+		return "importación"
+	case SourceUserPreferences:
+		return "preferencias de WhatsApp de la persona"
+	case SourceStopMarketing:
+		return "WhatsApp detuvo el marketing (131050)"
+	case SourceUndeliverable:
+		return "WhatsApp no pudo entregar (131026)"
+	}
+	return source
 }
 
 // ConsentEvent is one entry of a contact's consent history.

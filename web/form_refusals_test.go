@@ -56,7 +56,7 @@ func TestFormsShowConflicts(t *testing.T) {
 		}
 		// a page opened before someone else recorded the consent
 		p := mk.post("/contacts/"+itoa(id)+"/opt-in", url.Values{"reason": {"escribió ALTA"}, "text": {"v2"}}).expect(t, http.StatusConflict)
-		p.contains(t, "#form-error", "No se pudo registrar el consentimiento: el contacto ya tiene consentimiento documentado")
+		p.contains(t, "#form-error", "No se pudo registrar el consentimiento: el contacto ya tiene consentimiento documentado (importación)")
 		p.has(t, "#contact-form")
 	})
 }

@@ -683,7 +683,14 @@ var messages = map[string][2]string{
 	"seg.preview_failed": {"No se pudo calcular la vista previa.", "The preview could not be computed."},
 
 	// fix-ui2: discarding an upload, Meta's codes and contacts' sources in words.
-	"imp.discard":         {"Descartar archivo", "Discard file"},
-	"imp.discard_confirm": {"¿Descartar este archivo? Se borra sin importar ningún contacto.", "Discard this file? It is deleted without importing any contact."},
-	"imp.discarded":       {"Archivo descartado: no se importó ningún contacto.", "File discarded: no contact was imported."},
+	"imp.discard":          {"Descartar archivo", "Discard file"},
+	"imp.discard_confirm":  {"¿Descartar este archivo? Se borra sin importar ningún contacto.", "Discard this file? It is deleted without importing any contact."},
+	"imp.discarded":        {"Archivo descartado: no se importó ningún contacto.", "File discarded: no contact was imported."},
+	"src.keyword":          {"palabra clave de baja", "opt-out keyword"},
+	"src.button":           {"botón de baja", "opt-out button"},
+	"src.manual":           {"registrado a mano", "recorded by hand"},
+	"src.import":           {"importación", "import"},
+	"src.user_preferences": {"preferencias de WhatsApp de la persona", "the person's WhatsApp preferences"},
+	"src.131050":           {"WhatsApp detuvo el marketing (131050)", "WhatsApp stopped marketing (131050)"},
+	"src.131026":           {"WhatsApp no pudo entregar (131026)", "WhatsApp could not deliver (131026)"},
 }

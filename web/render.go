@@ -211,6 +211,15 @@ func (p *page) T(key string, args ...any) string { return translate(p.Lang, key,
 // Can reports whether the viewer has at least role.
 func (p *page) Can(role string) bool { return p.Role.AtLeast(store.Role(role)) }
 
+// Source is a consent or opt-out source in words (a keyword, a button, WhatsApp's stop…);
+// a source a person typed (an import's "formulario de la tienda") is shown as it is.
+func (p *page) Source(s string) string {
+	if _, ok := messages["src."+s]; ok {
+		return p.T("src." + s)
+	}
+	return s
+}
+
 // Err is the error message for a field ("" when none).
 func (p *page) Err(path string) string { return p.Errors[path] }
 
