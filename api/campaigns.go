@@ -820,7 +820,7 @@ func (s *Server) checkResumable(ctx context.Context, db store.DBTX, cp store.Cam
 			return err
 		}
 		if !t.Sendable() {
-			return fmt.Errorf("%w: la plantilla no está aprobada (%s)", store.ErrConflict, t.Status)
+			return fmt.Errorf("%w: la plantilla no está aprobada: está %s", store.ErrConflict, store.TemplateStatusText(t.Status))
 		}
 	}
 	return nil

@@ -53,6 +53,21 @@ func TestConflictMessagesAreWords(t *testing.T) {
 			t.Fatalf("message %q", got)
 		}
 	})
+	t.Run("ResumeOntoAPausedTemplate", func(t *testing.T) {
+		var tmpl, id int64
+		if err := env.db.QueryRow(ctx, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality)
+			VALUES ($1, 'w1', 'm1', 'promo', 'es', 'MARKETING', 'PAUSED', 'RED') RETURNING id`, env.wsA.ID).Scan(&tmpl); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state, template_id) VALUES ($1, 'Promo', 'paused', $2) RETURNING id`,
+			env.wsA.ID, tmpl).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got := message(env.as(store.RoleOwner).do(http.MethodPost, fmt.Sprintf("/api/v1/campaigns/%d/resume", id), nil).expect(t, http.StatusConflict))
+		if got != "la plantilla no está aprobada: está pausada por Meta" {
+			t.Fatalf("message %q, want Meta's status in words", got)
+		}
+	})
 	t.Run("CampaignStateInWords", func(t *testing.T) {
 		var id int64
 		if err := env.db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'Navidad', 'completed') RETURNING id`,

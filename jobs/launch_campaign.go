@@ -269,13 +269,13 @@ func LaunchCampaign(ctx context.Context, tx pgx.Tx, args LaunchCampaignArgs, opt
 		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "el número de envío está detenido: " + number.StatusReason,
 			Signal: store.SignalNumber, Value: number.Status}
 	case !tmpl.Sendable():
-		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la plantilla no está aprobada (" + tmpl.Status + ")",
+		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la plantilla no está aprobada: está " + store.TemplateStatusText(tmpl.Status),
 			Signal: store.SignalTemplateStatus, Value: tmpl.Status}
 	case badQuality(tmpl.Quality, ws.Settings):
 		// The quality rule pauses running campaigns when the template drops; one that dropped
 		// while this campaign was scheduled pauses it at launch, under the same signal, so the
 		// auto-resume picks it up when the quality recovers.
-		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la calidad de la plantilla es " + tmpl.Quality,
+		pause = &store.TransitionParams{Actor: store.ActorRule, Reason: "la calidad de la plantilla es " + store.QualityText(tmpl.Quality),
 			Signal: store.SignalTemplateQuality, Value: tmpl.Quality}
 	}
 	if pause != nil {

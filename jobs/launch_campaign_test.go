@@ -397,8 +397,23 @@ func TestLaunchGuards(t *testing.T) {
 		launch(t, f.args())
 		c, err := store.CampaignGetByID(ctx, db, f.ws.ID, f.campaign.ID)
 		must2(t, err)
-		if c.State != store.CampaignPaused || !strings.Contains(c.PauseReason, "calidad") {
-			t.Fatalf("campaign %s (%q), want paused for the template's quality", c.State, c.PauseReason)
+		// in words, not Meta's code (RED): the campaign's page and log show this sentence
+		if c.State != store.CampaignPaused || c.PauseReason != "la calidad de la plantilla es baja" {
+			t.Fatalf("campaign %s (%q), want paused for the template's quality, in words", c.State, c.PauseReason)
+		}
+	})
+
+	t.Run("TemplatePausedByMetaWhileScheduledPausesAtLaunchInWords", func(t *testing.T) {
+		t.Parallel()
+		f := newLaunchFixture(t, db)
+		f.contacts(t, 2, 0)
+		_, err := db.Exec(ctx, `UPDATE templates SET status = 'PAUSED' WHERE workspace_id = $1`, f.ws.ID)
+		must2(t, err)
+		launch(t, f.args())
+		c, err := store.CampaignGetByID(ctx, db, f.ws.ID, f.campaign.ID)
+		must2(t, err)
+		if c.State != store.CampaignPaused || c.PauseReason != "la plantilla no está aprobada: está pausada por Meta" {
+			t.Fatalf("campaign %s (%q), want paused for the template's status, in words", c.State, c.PauseReason)
 		}
 	})
 

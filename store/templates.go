@@ -33,6 +33,39 @@ type Template struct {
 // Sendable reports whether Meta accepts sends of the template now.
 func (t Template) Sendable() bool { return t.Status == "APPROVED" }
 
+// TemplateStatusText is a template status Meta reports (PAUSED, REJECTED…) in Spanish words,
+// for messages and logs people read; an unknown one comes back as it is. The UI has its own
+// words in both languages (tmpl.status.* messages).
+func TemplateStatusText(status string) string {
+	if w, ok := templateStatusText[strings.ToUpper(status)]; ok {
+		return w
+	}
+	return status
+}
+
+var templateStatusText = map[string]string{
+	"APPROVED": "aprobada", "PENDING": "en revisión", "IN_APPEAL": "en apelación", "PAUSED": "pausada por Meta",
+	"REJECTED": "rechazada", "DISABLED": "desactivada", "DELETED": "eliminada", "PENDING_DELETION": "por eliminar",
+	"ARCHIVED": "archivada", "LOCKED": "bloqueada", "FLAGGED": "señalada por Meta", "LIMIT_EXCEEDED": "límite de plantillas superado",
+	"REINSTATED": "restablecida",
+}
+
+// QualityText is a quality rating Meta reports (GREEN, YELLOW, RED…) in Spanish words, as
+// TemplateStatusText (the UI's are the quality.* messages).
+func QualityText(q string) string {
+	switch strings.ToUpper(q) {
+	case "GREEN":
+		return "alta"
+	case "YELLOW":
+		return "media"
+	case "RED":
+		return "baja"
+	case "UNKNOWN", "NA", "":
+		return "sin calificar"
+	}
+	return q
+}
+
 // TemplateStopStatuses are the template statuses that pause the campaigns using it, whether a
 // webhook or a sync reports them: none of them can be sent (Sendable), and FLAGGED is Meta's
 // warning that the template is about to be paused or disabled for low quality.

@@ -26,6 +26,7 @@ import (
 	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/campaigns"
 	"github.com/pregon/pregon/store"
+	"github.com/pregon/pregon/whatsapp"
 )
 
 //go:embed templates static
@@ -218,6 +219,113 @@ func (p *page) Source(s string) string {
 		return p.T("src." + s)
 	}
 	return s
+}
+
+// Tier is a messaging limit tier (TIER_2K, TIER_UNLIMITED…) in words: recipients per 24 h.
+func (p *page) Tier(tier string) string {
+	n, ok := whatsapp.TierLimit(tier)
+	switch {
+	case !ok:
+		return tier
+	case n < 0:
+		return p.T("tier.unlimited")
+	}
+	return p.T("tier.n", p.Num(n))
+}
+
+// Platform is a number's platform as its health check records it ("is_on_biz_app=true
+// platform_type=CLOUD_API") in words; anything else is shown as it is.
+func (p *page) Platform(v string) string {
+	var onApp, typ string
+	for _, f := range strings.Fields(v) {
+		k, val, _ := strings.Cut(f, "=")
+		switch k {
+		case "is_on_biz_app":
+			onApp = val
+		case "platform_type":
+			typ = val
+		default:
+			return v
+		}
+	}
+	if typ == "" {
+		return v
+	}
+	out := typ
+	if _, ok := messages["platform."+strings.ToLower(typ)]; ok {
+		out = p.T("platform." + strings.ToLower(typ))
+	}
+	switch onApp {
+	case "true":
+		out += ", " + p.T("platform.biz_app")
+	case "false":
+		out += ", " + p.T("platform.no_biz_app")
+	}
+	return out
+}
+
+// metaCode matches Meta's codes (FIRST_PAUSE, INCORRECT_CATEGORY…), as opposed to a sentence.
+var metaCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// MetaReason is the reason Meta gave for a template's status ("NONE FIRST_PAUSE",
+// "INCORRECT_CATEGORY", "REINSTATED") in words; NONE says nothing and is left out, a code
+// without words and a sentence are shown as they are.
+func (p *page) MetaReason(r string) string {
+	codes := strings.Fields(r)
+	for _, c := range codes {
+		if !metaCode.MatchString(c) {
+			return r
+		}
+	}
+	var out []string
+	for _, c := range codes {
+		switch key := "meta.reason." + strings.ToLower(c); {
+		case c == "NONE":
+		case messages[key] != [2]string{}:
+			out = append(out, p.T(key))
+		default:
+			out = append(out, c)
+		}
+	}
+	return strings.Join(out, " · ")
+}
+
+// Signal is what made a campaign change state (a transition's signal and value: RED of
+// template_quality, 132015 of error_code…) in words, for its log; "" when the reason already
+// says it all (launch, finished).
+func (p *page) Signal(signal, value string) string {
+	word := func(prefix, v string) string {
+		if key := prefix + strings.ToLower(v); messages[key] != [2]string{} {
+			return p.T(key)
+		}
+		return v
+	}
+	switch signal {
+	case "":
+		return value
+	case store.SignalLaunch, store.SignalFinished:
+		return ""
+	case store.SignalTemplateQuality:
+		return p.T("signal.template_quality", word("quality.", value))
+	case store.SignalTemplateStatus:
+		return p.T("signal.template_status", word("tmpl.status.", value))
+	case store.SignalErrorCode, "api_token":
+		return p.T("signal."+signal, value)
+	case store.SignalCircuitBreaker:
+		if f, err := strconv.ParseFloat(value, 64); err == nil {
+			return p.T("signal.circuit_breaker", p.Percent(f))
+		}
+	case store.SignalNumber:
+		w := word("quality.", value)
+		if w == value {
+			w = word("number.status.", value)
+		}
+		if w == value {
+			w = word("tmpl.status.", value)
+		}
+		return p.T("signal.number", w)
+	}
+	return strings.TrimSpace(signal + " " + value)
 }
 
 // Err is the error message for a field ("" when none).
