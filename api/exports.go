@@ -270,7 +270,11 @@ func (s *Server) downloadExport(c echo.Context) error {
 		return errForbidden
 	}
 	if e.Status != reports.ExportCompleted {
-		return Errorf(http.StatusConflict, "not_ready", "la exportación aún no está lista (estado: %s, %.0f %%)", e.Status, e.Progress*100)
+		state := map[string]string{reports.ExportQueued: "en cola", reports.ExportRunning: "en curso", reports.ExportFailed: "falló"}[e.Status]
+		if state == "" {
+			state = e.Status
+		}
+		return Errorf(http.StatusConflict, "not_ready", "la exportación aún no está lista (%s, %.0f %%)", state, e.Progress*100)
 	}
 	if e.Expired {
 		return Errorf(http.StatusGone, "expired", "el archivo de la exportación se borró al cumplir %d días; vuelva a generarla", int(reports.ExportRetention.Hours()/24))

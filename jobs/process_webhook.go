@@ -926,10 +926,8 @@ func (p *webhookRun) templateStatus(ctx context.Context, waba string, at time.Ti
 		}
 		switch {
 		case templateStopStatuses[status]:
-			why := fmt.Sprintf("Meta cambió la plantilla %s (%s) a %s", t.Name, t.Language, status)
-			if reason != "" && reason != "NONE" {
-				why += " (" + reason + ")"
-			}
+			// In words: the template's page shows Meta's reason code in words too.
+			why := fmt.Sprintf("La plantilla %s (%s) está %s", t.Name, t.Language, store.TemplateStatusText(status))
 			if err := p.pauseForTemplate(ctx, t, "template_status", status, why); err != nil {
 				return err
 			}
@@ -972,16 +970,16 @@ func (p *webhookRun) templateQuality(ctx context.Context, waba string, at time.T
 		}
 		switch {
 		case badQuality(q, settings):
-			why := fmt.Sprintf("La calidad de la plantilla %s (%s) bajó a %s", t.Name, t.Language, q)
+			why := fmt.Sprintf("La calidad de la plantilla %s (%s) bajó a %s", t.Name, t.Language, store.QualityText(q))
 			if prev := strings.ToUpper(v.PreviousQualityScore); prev != "" {
-				why = fmt.Sprintf("La calidad de la plantilla %s (%s) bajó de %s a %s", t.Name, t.Language, prev, q)
+				why = fmt.Sprintf("La calidad de la plantilla %s (%s) bajó de %s a %s", t.Name, t.Language, store.QualityText(prev), store.QualityText(q))
 			}
 			if err := p.pauseForTemplate(ctx, t, "template_quality", q, why); err != nil {
 				return err
 			}
 		case changed && settings.AutoResume && (q == "GREEN" || q == "YELLOW") && (t.Status == "" || templateResumeStatuses[t.Status]):
 			if err := p.resumeForTemplate(ctx, t, "template_quality", q,
-				fmt.Sprintf("La calidad de la plantilla %s (%s) volvió a %s: reanudación automática", t.Name, t.Language, q)); err != nil {
+				fmt.Sprintf("La calidad de la plantilla %s (%s) volvió a ser %s: reanudación automática", t.Name, t.Language, store.QualityText(q))); err != nil {
 				return err
 			}
 		}

@@ -682,7 +682,7 @@ var messages = map[string][2]string{
 	// UI fixes of session 8 (live progress, segment preview errors, lists paged)
 	"seg.preview_failed": {"No se pudo calcular la vista previa.", "The preview could not be computed."},
 
-	// fix-ui2: discarding an upload, Meta's codes and contacts' sources in words.
+	// Session 8: discarding an upload, Meta's codes and contacts' sources in words.
 	"imp.discard":                      {"Descartar archivo", "Discard file"},
 	"imp.discard_confirm":              {"¿Descartar este archivo? Se borra sin importar ningún contacto.", "Discard this file? It is deleted without importing any contact."},
 	"imp.discarded":                    {"Archivo descartado: no se importó ningún contacto.", "File discarded: no contact was imported."},

@@ -16,7 +16,7 @@ func TestMetaCodesInWords(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	ctx := context.Background()
-	n, _ := seedDashboard(t, env)
+	n, c := seedDashboard(t, env)
 	tp := seedTemplate(t, env, env.wsA.ID, "promo_pausa")
 	if _, err := store.TemplateSetState(ctx, env.db, tp.ID, "status", "PAUSED", "NONE FIRST_PAUSE", "webhook", time.Time{}); err != nil {
 		t.Fatal(err)
@@ -45,6 +45,22 @@ func TestMetaCodesInWords(t *testing.T) {
 	if !strings.Contains(limit, "250 destinatarios / 24 h") || !strings.Contains(limit, "2.000 destinatarios / 24 h") || strings.Contains(limit, "TIER_") {
 		t.Fatalf("limit change %q, want the tiers in words", limit)
 	}
+	// The dashboard's number card and a campaign's log of transitions.
+	if dash := b.get("/").expect(t, http.StatusOK).text("body"); !strings.Contains(dash, "destinatarios / 24 h)") || strings.Contains(dash, "TIER_") {
+		t.Errorf("dashboard shows the tier as code: %q", dash)
+	}
+	if _, err := store.CampaignTransition(ctx, env.db, env.wsA.ID, c.ID, store.CampaignRunning, store.TransitionParams{Actor: store.ActorSystem}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CampaignTransition(ctx, env.db, env.wsA.ID, c.ID, store.CampaignPaused, store.TransitionParams{
+		Actor: store.ActorRule, Reason: "La calidad de la plantilla bajó", Signal: store.SignalTemplateQuality, Value: "RED"}); err != nil {
+		t.Fatal(err)
+	}
+	why := b.get("/campaigns/"+itoa(c.ID)).expect(t, http.StatusOK).has(t, `table.transitions tr[data-to="paused"]`).Text()
+	if !strings.Contains(why, "plantilla con calidad baja") || strings.Contains(why, "RED") || strings.Contains(why, "template_quality") {
+		t.Errorf("campaign log %q, want the signal in words", why)
+	}
+
 	account := p.has(t, `table.history tr[data-kind="account"]`).Text()
 	if !strings.Contains(account, "API de la nube (Cloud API), también en la app WhatsApp Business (coexistencia)") ||
 		!strings.Contains(account, "sin la app WhatsApp Business") || strings.Contains(account, "is_on_biz_app") {
