@@ -508,7 +508,7 @@ func TestWebhookGoldenPayloads(t *testing.T) {
 		env, f := setup(t, "template_status.json", "template_quality.json", "template_category.json")
 		var state, reason string
 		env.db.QueryRow(ctx, `SELECT state, pause_reason FROM campaigns WHERE id = $1`, f.campaign).Scan(&state, &reason)
-		if state != "paused" || !strings.Contains(reason, "PAUSED") {
+		if state != "paused" || !strings.Contains(reason, "pausada por Meta") {
 			t.Fatalf("campaign %s (%q), want paused by the template status", state, reason)
 		}
 		var actor, signal, value string
