@@ -63,6 +63,17 @@ func (u *ui) contactsList(c echo.Context) error {
 	return u.render(c, http.StatusOK, "contacts", pg)
 }
 
+// splitTags reads tags typed separated by commas (or ; and |).
+func splitTags(s string) []string {
+	tags := []string{}
+	for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == '|' }) {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
 type contactData struct {
 	Contact    store.Contact
 	Attributes []kv
@@ -178,6 +189,85 @@ func (u *ui) contactSave(c echo.Context) error {
 		"tags":     tags,
 	}
 	return u.contactAction(c, "edit", http.MethodPatch, "", body, "contacts.saved", "contacts.save_failed")
+}
+
+// parseAttributes reads the attributes field: one "clave=valor" a line, blank lines skipped.
+func parseAttributes(lang, text string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, store.Invalid("attributes", translate(lang, "contacts.attributes_line", i+1, line))
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// foldAttributeProblems puts the API's problems about one attribute ("attributes.ciudad")
+// next to the attributes field, naming the key.
+func foldAttributeProblems(m map[string]string) map[string]string {
+	for k, v := range m {
+		if key, ok := strings.CutPrefix(k, "attributes."); ok {
+			msg := key + ": " + v
+			if prev := m["attributes"]; prev != "" {
+				msg = prev + "; " + msg
+			}
+			m["attributes"] = msg
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+// contactNew is the form for one contact typed by hand (marketers and owners).
+func (u *ui) contactNew(c echo.Context) error {
+	pg, err := u.newPage(c, "contacts", "contacts.new")
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusOK, "contact_new", pg)
+}
+
+// contactCreate creates it (POST /api/v1/contacts): phone, name, e-mail, language, tags,
+// attributes and, when ticked, the consent documented with its source and text. A refusal
+// shows the form again as typed, each problem next to its field.
+func (u *ui) contactCreate(c echo.Context) error {
+	form, _ := c.FormParams()
+	attrs, err := parseAttributes(langOf(c), form.Get("attributes"))
+	if err == nil {
+		body := map[string]any{
+			"phone":    strings.TrimSpace(form.Get("phone")),
+			"name":     strings.TrimSpace(form.Get("name")),
+			"email":    strings.TrimSpace(form.Get("email")),
+			"language": strings.TrimSpace(form.Get("language")),
+			"tags":     splitTags(form.Get("tags")),
+		}
+		if len(attrs) > 0 {
+			body["attributes"] = attrs
+		}
+		if form.Get("consent.documented") != "" {
+			body["consent"] = map[string]any{"source": strings.TrimSpace(form.Get("consent.source")), "text": strings.TrimSpace(form.Get("consent.text"))}
+		}
+		var ct store.Contact
+		if err = u.callAPI(c, http.MethodPost, "/contacts", body, &ct); err == nil {
+			return u.redirectFlash(c, fmt.Sprintf("/contacts/%d", ct.ID), "ok", "contacts.created")
+		}
+	}
+	probs, ok := formProblems(err)
+	if !ok {
+		return err
+	}
+	pg, perr := u.newPage(c, "contacts", "contacts.new")
+	if perr != nil {
+		return perr
+	}
+	pg.Errors, pg.FormError, pg.Form = foldAttributeProblems(probs), pg.T("contacts.create_failed", errMessage(err)), form
+	return u.render(c, formStatus(err), "contact_new", pg)
 }
 
 // contactOptIn records documented consent given again (POST /api/v1/contacts/:id/opt-in).

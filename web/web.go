@@ -118,6 +118,8 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/campaigns/:id/:action", u.campaignAction, O)
 
 	page(http.MethodGet, "/contacts", u.contactsList, A)
+	page(http.MethodGet, "/contacts/new", u.contactNew, M)
+	page(http.MethodPost, "/contacts/new", u.contactCreate, M)
 	page(http.MethodGet, "/contacts/:id", u.contactShow, A)
 	page(http.MethodPost, "/contacts/:id", u.contactSave, M)
 	page(http.MethodPost, "/contacts/:id/opt-out", u.contactOptOut, M)
