@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +21,7 @@ type contactsData struct {
 	Attribute  string
 	Marketable string
 	More       string // the next page's address, with the same filters ("" on the last page)
+	TagsAction string // where the bulk tag form posts: with the page's filters and cursor
 }
 
 // contactsList searches and filters contacts (GET /api/v1/contacts).
@@ -28,6 +30,12 @@ func (u *ui) contactsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return u.renderContacts(c, pg, http.StatusOK)
+}
+
+// renderContacts shows the list the request's query asks for (the bulk tag form posts with the
+// list's filters in its query, so that a refusal shows the same page again).
+func (u *ui) renderContacts(c echo.Context, pg *page, status int) error {
 	d := contactsData{Q: strings.TrimSpace(c.QueryParam("q")), Tag: strings.TrimSpace(c.QueryParam("tag")),
 		Attribute: strings.TrimSpace(c.QueryParam("attribute")), Marketable: c.QueryParam("marketable")}
 	q := url.Values{}
@@ -37,10 +45,14 @@ func (u *ui) contactsList(c echo.Context) error {
 		}
 	}
 	filters := q.Encode()
-	q.Set("limit", "50")
 	if cur := c.QueryParam("cursor"); cur != "" {
 		q.Set("cursor", cur)
 	}
+	d.TagsAction = "/contacts/tags"
+	if qs := q.Encode(); qs != "" {
+		d.TagsAction += "?" + qs
+	}
+	q.Set("limit", "50")
 	var out struct {
 		Data       []store.Contact `json:"data"`
 		NextCursor *int64          `json:"next_cursor"`
@@ -60,7 +72,49 @@ func (u *ui) contactsList(c echo.Context) error {
 		d.More = "/contacts?" + more.Encode()
 	}
 	pg.Data = d
-	return u.render(c, http.StatusOK, "contacts", pg)
+	return u.render(c, status, "contacts", pg)
+}
+
+// contactsTags adds and removes tags on the contacts ticked in the list (POST
+// /api/v1/contacts/tags) and comes back to the same page of the list, saying how many changed.
+// A refusal shows the list again with the boxes still ticked and the tags as typed.
+func (u *ui) contactsTags(c echo.Context) error {
+	form, _ := c.FormParams()
+	var ids []int64
+	for _, v := range form["ids"] {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	lang := langOf(c)
+	var err error
+	switch add, remove := splitTags(form.Get("add")), splitTags(form.Get("remove")); {
+	case len(ids) == 0:
+		err = store.Invalid("ids", translate(lang, "contacts.bulk_none"))
+	case len(add) == 0 && len(remove) == 0:
+		err = store.Invalid("add", translate(lang, "contacts.bulk_no_tags"))
+	default:
+		var res struct {
+			Updated int64 `json:"updated"`
+		}
+		if err = u.callAPI(c, http.MethodPost, "/contacts/tags", map[string]any{"ids": ids, "add": add, "remove": remove}, &res); err == nil {
+			back := "/contacts"
+			if qs := c.QueryString(); qs != "" {
+				back += "?" + qs
+			}
+			return u.redirectFlash(c, back, "ok", "contacts.bulk_done", res.Updated, len(ids))
+		}
+	}
+	probs, ok := formProblems(err)
+	if !ok {
+		return err
+	}
+	pg, perr := u.newPage(c, "contacts", "contacts.title")
+	if perr != nil {
+		return perr
+	}
+	pg.Errors, pg.FormError, pg.FormName, pg.Form = probs, translate(lang, "contacts.bulk_failed", errMessage(err)), "tags", form
+	return u.renderContacts(c, pg, formStatus(err))
 }
 
 // splitTags reads tags typed separated by commas (or ; and |).

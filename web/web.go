@@ -120,6 +120,7 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodGet, "/contacts", u.contactsList, A)
 	page(http.MethodGet, "/contacts/new", u.contactNew, M)
 	page(http.MethodPost, "/contacts/new", u.contactCreate, M)
+	page(http.MethodPost, "/contacts/tags", u.contactsTags, M)
 	page(http.MethodGet, "/contacts/:id", u.contactShow, A)
 	page(http.MethodPost, "/contacts/:id", u.contactSave, M)
 	page(http.MethodPost, "/contacts/:id/opt-out", u.contactOptOut, M)
