@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -80,4 +81,69 @@ func TestContactCreate(t *testing.T) {
 	// without the consent ticked: stored, not marketable
 	p = mk.post("/contacts/new", url.Values{"phone": {"+573005551235"}, "consent.text": {"ignorado"}}).expect(t, http.StatusOK)
 	p.contains(t, "#marketable", "no recibe marketing")
+}
+
+// The contact's edit form edits its attributes too (PATCH merges them, null removes a key):
+// a line taken out removes the attribute, a changed value is saved, the ones nobody touched
+// keep their type.
+func TestContactAttributesEdit(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	ctx := context.Background()
+	var id int64
+	if err := env.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, name, country, attributes)
+		VALUES ($1, '+573005550001', 'Ana', 'CO', '{"ciudad":"Medellín","edad":30,"vip":true,"borrar":"x"}') RETURNING id`, env.wsA.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	path := "/contacts/" + itoa(id)
+	mk := env.as(store.RoleMarketer)
+	p := mk.get(path).expect(t, http.StatusOK)
+	shown := p.Doc.Find("#contact-form textarea[name=attributes]").Text()
+	for _, line := range []string{"ciudad=Medellín", "edad=30", "vip=true", "borrar=x"} {
+		if !strings.Contains(shown, line) {
+			t.Errorf("the edit form shows %q, want a line %q", shown, line)
+		}
+	}
+	env.as(store.RoleAnalyst).get(path).expect(t, http.StatusOK).hasNot(t, "textarea[name=attributes]")
+
+	attrs := func() map[string]string {
+		t.Helper()
+		rows, err := env.db.Query(ctx, `SELECT key, jsonb_typeof(value) || ':' || (value #>> '{}') FROM contacts, jsonb_each(attributes) WHERE id = $1`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[string]string{}
+		for rows.Next() {
+			var k, v string
+			rows.Scan(&k, &v)
+			m[k] = v
+		}
+		return m
+	}
+	save := func(attributes string) htmlPage {
+		return mk.post(path, url.Values{"name": {"Ana"}, "tags": {""}, "attributes": {attributes}})
+	}
+	save("ciudad=Cali\nedad=30\nvip=true\nnuevo=1\n").expect(t, http.StatusOK).has(t, ".flash-ok")
+	want := map[string]string{"ciudad": "string:Cali", "edad": "number:30", "vip": "boolean:true", "nuevo": "string:1"}
+	if got := attrs(); !maps.Equal(got, want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+	save("ciudad=Cali\nedad=31\nvip=false\nnuevo=1").expect(t, http.StatusOK)
+	want = map[string]string{"ciudad": "string:Cali", "edad": "number:31", "vip": "boolean:false", "nuevo": "string:1"}
+	if got := attrs(); !maps.Equal(got, want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+	// a line without "=": the page again with the line named and the text as typed; nothing saved
+	p = save("ciudad=Lima\nsin igual").expect(t, http.StatusUnprocessableEntity)
+	p.contains(t, "#contact-form #e-attributes", "línea 2")
+	if got := p.Doc.Find("#contact-form textarea[name=attributes]").Text(); got != "ciudad=Lima\nsin igual" {
+		t.Errorf("attributes shown again as %q", got)
+	}
+	if got := attrs(); got["ciudad"] != "string:Cali" {
+		t.Errorf("a refused edit changed the attributes: %v", got)
+	}
+	// the API's own refusal of one attribute, next to the field with its key
+	p = save("ciudad="+strings.Repeat("x", 10_001)).expect(t, http.StatusUnprocessableEntity)
+	p.contains(t, "#contact-form #e-attributes", "ciudad")
 }

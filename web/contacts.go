@@ -131,6 +131,7 @@ func splitTags(s string) []string {
 type contactData struct {
 	Contact    store.Contact
 	Attributes []kv
+	AttrText   string // the attributes as the edit form shows them, one "clave=valor" a line
 	Evidence   []kv
 	Consent    []store.ConsentEvent
 	Timeline   []store.TimelineItem
@@ -188,6 +189,7 @@ func (u *ui) renderContactPage(c echo.Context, pg *page, id int64, status int) e
 	}
 	d.Consent, d.Timeline = ev.Data, tl.Data
 	d.Attributes, d.Evidence = sortedKV(d.Contact.Attributes), sortedKV(d.Contact.ConsentEvidence)
+	d.AttrText = attributesText(d.Attributes)
 	pg.Data = d
 	return u.render(c, status, "contact", pg)
 }
@@ -203,22 +205,28 @@ func (u *ui) contactAction(c echo.Context, form, method, suffix string, body any
 	}
 	back := fmt.Sprintf("/contacts/%d", id)
 	if err := u.callAPI(c, method, back+suffix, body, nil); err != nil {
-		probs, ok := formProblems(err)
-		if !ok {
-			return err
-		}
-		pg, perr := u.newPage(c, "contacts", "contacts.title")
-		if perr != nil {
-			return perr
-		}
-		pg.Errors, pg.FormError, pg.FormName = probs, pg.T(failKey, errMessage(err)), form
-		pg.Form, _ = c.FormParams()
-		return u.renderContactPage(c, pg, id, formStatus(err))
+		return u.contactRefused(c, id, form, failKey, err)
 	}
 	if method == http.MethodDelete {
 		back = "/contacts"
 	}
 	return u.redirectFlash(c, back, "ok", okKey)
+}
+
+// contactRefused shows contact id's page again after err refused what was typed in its form
+// named form (an error page for errors that are not about the input).
+func (u *ui) contactRefused(c echo.Context, id int64, form, failKey string, err error) error {
+	probs, ok := formProblems(err)
+	if !ok {
+		return err
+	}
+	pg, perr := u.newPage(c, "contacts", "contacts.title")
+	if perr != nil {
+		return perr
+	}
+	pg.Errors, pg.FormError, pg.FormName = foldAttributeProblems(probs), pg.T(failKey, errMessage(err)), form
+	pg.Form, _ = c.FormParams()
+	return u.renderContactPage(c, pg, id, formStatus(err))
 }
 
 // contactOptOut records a manual opt-out with its reason (marketers and owners).
@@ -227,22 +235,51 @@ func (u *ui) contactOptOut(c echo.Context) error {
 		"contacts.opted_out", "contacts.optout_failed")
 }
 
-// contactSave edits a contact's name, email, language and tags (PATCH /api/v1/contacts/:id).
-// Tags are typed separated by commas; an empty field clears the value.
+// contactSave edits a contact's name, email, language, tags and attributes (PATCH
+// /api/v1/contacts/:id). Tags are typed separated by commas; an empty field clears the value.
+// Attributes are typed one "clave=valor" a line: only the lines changed are sent (the API
+// merges them), a line taken out removes its key (null), so values nobody touched keep their
+// type (a number stays a number).
 func (u *ui) contactSave(c echo.Context) error {
-	tags := []string{}
-	for _, t := range strings.FieldsFunc(c.FormValue("tags"), func(r rune) bool { return r == ',' || r == ';' || r == '|' }) {
-		if t = strings.TrimSpace(t); t != "" {
-			tags = append(tags, t)
-		}
+	id, err := paramID(c)
+	if err != nil {
+		return err
 	}
 	body := map[string]any{
 		"name":     strings.TrimSpace(c.FormValue("name")),
 		"email":    strings.TrimSpace(c.FormValue("email")),
 		"language": strings.TrimSpace(c.FormValue("language")),
-		"tags":     tags,
+		"tags":     splitTags(c.FormValue("tags")),
+	}
+	// A form without the attributes field (not this page's) leaves them as they are.
+	if form, _ := c.FormParams(); form.Has("attributes") {
+		typed, err := parseAttributes(langOf(c), form.Get("attributes"))
+		if err != nil {
+			return u.contactRefused(c, id, "edit", "contacts.save_failed", err)
+		}
+		var cur store.Contact
+		if err := u.callAPI(c, http.MethodGet, fmt.Sprintf("/contacts/%d", id), nil, &cur); err != nil {
+			return err
+		}
+		if changes := attributeChanges(cur.Attributes, typed); len(changes) > 0 {
+			body["attributes"] = changes
+		}
 	}
 	return u.contactAction(c, "edit", http.MethodPatch, "", body, "contacts.saved", "contacts.save_failed")
+}
+
+// attributesText is the attributes as the forms show them: "clave=valor", one a line (a line
+// break inside a value shown as a space).
+func attributesText(attrs []kv) string {
+	var b strings.Builder
+	for _, a := range attrs {
+		b.WriteString(a.Key + "=" + oneLine(a.Value) + "\n")
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " ")
 }
 
 // parseAttributes reads the attributes field: one "clave=valor" a line, blank lines skipped.
@@ -260,6 +297,40 @@ func parseAttributes(lang, text string) (map[string]string, error) {
 		out[k] = strings.TrimSpace(v)
 	}
 	return out, nil
+}
+
+// attributeChanges is the PATCH that turns stored into typed: a key taken out is null, a value
+// changed is sent as typed (as a number or true/false when the stored one was, and the new one
+// reads as such), the rest is left out.
+func attributeChanges(stored map[string]any, typed map[string]string) map[string]any {
+	out := map[string]any{}
+	for k := range stored {
+		if _, ok := typed[k]; !ok {
+			out[k] = nil
+		}
+	}
+	shown := map[string]string{}
+	for _, a := range sortedKV(stored) {
+		shown[a.Key] = oneLine(a.Value)
+	}
+	for k, v := range typed {
+		if old, ok := shown[k]; ok && old == v {
+			continue
+		}
+		var nv any = v
+		switch stored[k].(type) {
+		case float64, json.Number:
+			if json.Valid([]byte(v)) && strings.IndexFunc(v, func(r rune) bool { return !strings.ContainsRune("-+.0123456789eE", r) }) < 0 {
+				nv = json.Number(v)
+			}
+		case bool:
+			if v == "true" || v == "false" {
+				nv = v == "true"
+			}
+		}
+		out[k] = nv
+	}
+	return out
 }
 
 // foldAttributeProblems puts the API's problems about one attribute ("attributes.ciudad")
