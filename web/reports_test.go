@@ -36,7 +36,7 @@ func TestReports(t *testing.T) {
 			p = b.get("/reports/templates/"+itoa(tp.ID)).expect(t, http.StatusOK)
 			p.contains(t, `table.history tr[data-kind="quality"]`, "calidad media")
 			noRawMetaValues(t, p)
-			p.has(t, `#export-csv[href="/api/v1/exports/templates/`+itoa(tp.ID)+`?format=csv"]`)
+			p.has(t, `form#template-export[action="/reports/templates/`+itoa(tp.ID)+`/export"] button#export-csv[name="format"][value="csv"]`)
 
 			p = b.get("/reports/numbers/"+itoa(n.ID)).expect(t, http.StatusOK)
 			p.contains(t, "h1", "+57 300 000 0001")

@@ -144,6 +144,8 @@ func (u *ui) routes(e *echo.Echo) {
 
 	page(http.MethodGet, "/reports", u.reportsIndex, A)
 	page(http.MethodGet, "/exports", u.exportsList, A)
+	page(http.MethodPost, "/exports/contacts", u.exportContacts, M)
+	page(http.MethodGet, "/reports/templates/:id/export", u.exportTemplate, A)
 	page(http.MethodGet, "/reports/campaigns/:id", u.reportCampaign, A)
 	page(http.MethodGet, "/reports/templates/:id", u.reportTemplate, A)
 	page(http.MethodGet, "/reports/numbers/:id", u.reportNumber, A)
