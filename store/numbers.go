@@ -292,13 +292,23 @@ func SenderNumberUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64,
 
 // SenderNumberDelete removes a number that no campaign references.
 func SenderNumberDelete(ctx context.Context, db DBTX, workspaceID, id int64) error {
-	var used bool
-	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE workspace_id = $1 AND sender_number_id = $2)`,
-		workspaceID, id).Scan(&used); err != nil {
-		return err
+	// The campaigns that use it, by name, so that the refusal says which (the newest three).
+	var names []string
+	var used int64
+	if err := db.QueryRow(ctx, `SELECT count(*), coalesce((array_agg(name ORDER BY id DESC))[1:3], '{}')
+		FROM campaigns WHERE workspace_id = $1 AND sender_number_id = $2`, workspaceID, id).Scan(&used, &names); err != nil {
+		return fmt.Errorf("reading the campaigns of sender number %d: %w", id, err)
 	}
-	if used {
-		return fmt.Errorf("%w: hay campañas que usan este número", ErrConflict)
+	if used > 0 {
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = "«" + n + "»"
+		}
+		list := strings.Join(quoted, ", ")
+		if rest := used - int64(len(names)); rest > 0 {
+			list += fmt.Sprintf(" y %d más", rest)
+		}
+		return fmt.Errorf("%w: hay campañas que usan este número (%s): se conservan con sus envíos y reportes, así que no se puede quitar (puede detenerlo)", ErrConflict, list)
 	}
 	tag, err := db.Exec(ctx, `DELETE FROM sender_numbers WHERE workspace_id = $1 AND id = $2`, workspaceID, id)
 	if err != nil {

@@ -350,6 +350,22 @@ func (u *ui) numberEdit(c echo.Context) error {
 	return u.settingsFail(c, err, "numbers", fmt.Sprintf("number%d.", id), settingsData{EditNumber: id})
 }
 
+// numberDelete removes a sender number (DELETE /api/v1/numbers/:id, after a confirm). The API
+// refuses one that campaigns use and names them: the refusal comes back as a flash.
+func (u *ui) numberDelete(c echo.Context) error {
+	id, err := paramID(c)
+	if err != nil {
+		return err
+	}
+	if err := u.callAPI(c, http.MethodDelete, fmt.Sprintf("/numbers/%d", id), nil, nil); err != nil {
+		if _, ok := formProblems(err); !ok {
+			return err
+		}
+		return u.redirectFlash(c, "/settings#numbers", "error", "settings.number_delete_failed", errMessage(err))
+	}
+	return u.redirectFlash(c, "/settings#numbers", "ok", "settings.number_deleted")
+}
+
 // paramID reads the :id path parameter; a malformed id names nothing (404).
 func paramID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)

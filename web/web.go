@@ -105,6 +105,7 @@ func (u *ui) routes(e *echo.Echo) {
 	page(http.MethodPost, "/settings/numbers", u.numberAdd, O)
 	page(http.MethodPost, "/settings/numbers/:id", u.numberEdit, O)
 	page(http.MethodPost, "/settings/numbers/:id/check", u.numberCheck, O)
+	page(http.MethodPost, "/settings/numbers/:id/delete", u.numberDelete, O)
 
 	page(http.MethodGet, "/campaigns", u.campaignsList, A)
 	page(http.MethodGet, "/campaigns/new", u.campaignNew, M)
