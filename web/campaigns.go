@@ -646,17 +646,26 @@ func (u *ui) campaignAction(c echo.Context) error {
 	return u.redirectFlash(c, to, "ok", "camp.done_"+action)
 }
 
-// campaignDelete deletes a draft.
+// campaignDelete deletes a draft (marketers and owners) or a campaign cancelled before its
+// launch (owners: cancelling is theirs, so is clearing it away; the API keeps one cancelled after
+// it reached people, and says so).
 func (u *ui) campaignDelete(c echo.Context) error {
-	id, err := paramID(c)
+	cv, err := u.loadCampaign(c)
 	if err != nil {
 		return err
+	}
+	id := cv.ID
+	if cv.State != store.CampaignDraft && !api.PrincipalOf(c).Role.AtLeast(store.RoleOwner) {
+		return store.ErrForbidden
 	}
 	if err := u.callAPI(c, http.MethodDelete, fmt.Sprintf("/campaigns/%d", id), nil, nil); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return u.redirectFlash(c, fmt.Sprintf("/campaigns/%d", id), "error", "camp.action_failed", errMessage(err))
 		}
 		return err
+	}
+	if cv.State != store.CampaignDraft {
+		return u.redirectFlash(c, "/campaigns", "ok", "camp.deleted_campaign")
 	}
 	return u.redirectFlash(c, "/campaigns", "ok", "camp.deleted")
 }
