@@ -277,13 +277,9 @@ func (u *ui) renderWizard(c echo.Context, pg *page, status int, d *wizardData) e
 	}
 	switch d.Step {
 	case "template":
-		var out struct {
-			Data []tmplView `json:"data"`
-		}
-		if err := u.callAPI(c, http.MethodGet, "/templates?limit=500&status=APPROVED", nil, &out); err != nil {
+		if d.Templates, err = listAll[tmplView](u, c, "/templates?status=APPROVED"); err != nil {
 			return err
 		}
-		d.Templates = out.Data
 	case "variables", "review":
 		if d.Template != nil {
 			d.Preview = templateBubble(d.Template.Components, previewValues(d.Template.Parameters, d.Mapping))
@@ -379,14 +375,12 @@ func previewValues(params []tmplParam, m map[string]campaigns.Variable) map[stri
 
 // segmentOptions lists the workspace's segments for the segment step (GET /api/v1/segments).
 func (u *ui) segmentOptions(c echo.Context) ([]segmentOption, error) {
-	var out struct {
-		Data []segmentView `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/segments?limit=200", nil, &out); err != nil {
+	list, err := listAll[segmentView](u, c, "/segments")
+	if err != nil {
 		return nil, err
 	}
-	opts := make([]segmentOption, 0, len(out.Data))
-	for _, s := range out.Data {
+	opts := make([]segmentOption, 0, len(list))
+	for _, s := range list {
 		opts = append(opts, segmentOption{ID: s.ID, Name: s.Name, Description: s.Description, Eligible: s.EligibleCount})
 	}
 	return opts, nil

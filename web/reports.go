@@ -21,10 +21,8 @@ func (u *ui) reportsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var ts struct {
-		Data []tmplView `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/templates?limit=200", nil, &ts); err != nil {
+	ts, err := listAll[tmplView](u, c, "/templates")
+	if err != nil {
 		return err
 	}
 	nums, err := store.SenderNumberList(c.Request().Context(), u.db, pg.Workspace.ID)
@@ -37,7 +35,7 @@ func (u *ui) reportsIndex(c echo.Context) error {
 			launched = append(launched, cv)
 		}
 	}
-	pg.Data = map[string]any{"Campaigns": launched, "More": more, "Templates": ts.Data, "Numbers": nums}
+	pg.Data = map[string]any{"Campaigns": launched, "More": more, "Templates": ts, "Numbers": nums}
 	return u.render(c, http.StatusOK, "reports", pg)
 }
 

@@ -69,13 +69,11 @@ func (u *ui) segmentsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Data []segmentView `json:"data"`
-	}
-	if err := u.callAPI(c, http.MethodGet, "/segments?limit=200", nil, &out); err != nil {
+	list, err := listAll[segmentView](u, c, "/segments")
+	if err != nil {
 		return err
 	}
-	pg.Data = out.Data
+	pg.Data = list
 	return u.render(c, http.StatusOK, "segments", pg)
 }
 

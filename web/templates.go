@@ -100,14 +100,10 @@ func (u *ui) templatesList(c echo.Context) error {
 		return err
 	}
 	d := templatesData{Status: c.QueryParam("status"), Category: c.QueryParam("category"), Q: c.QueryParam("q")}
-	var out struct {
-		Data []tmplView `json:"data"`
-	}
-	q := fmt.Sprintf("/templates?limit=500&status=%s&category=%s&q=%s", urlq(d.Status), urlq(d.Category), urlq(d.Q))
-	if err := u.callAPI(c, http.MethodGet, q, nil, &out); err != nil {
+	q := fmt.Sprintf("/templates?status=%s&category=%s&q=%s", urlq(d.Status), urlq(d.Category), urlq(d.Q))
+	if d.Templates, err = listAll[tmplView](u, c, q); err != nil {
 		return err
 	}
-	d.Templates = out.Data
 	pg.Data = d
 	return u.render(c, http.StatusOK, "templates", pg)
 }
