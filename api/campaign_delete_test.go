@@ -21,7 +21,8 @@ func TestCampaignDeleteCancelledBeforeLaunch(t *testing.T) {
 	// Cancelled as a draft, never launched: it can be deleted.
 	path := create()
 	e.as(store.RoleOwner).do("POST", path+"/cancel", map[string]any{}).expect(t, http.StatusOK)
-	e.as(store.RoleMarketer).do("DELETE", path, nil).expect(t, http.StatusNoContent)
+	e.as(store.RoleMarketer).do("DELETE", path, nil).expect(t, http.StatusForbidden) // cancelling and clearing away are the owner's
+	e.as(store.RoleOwner).do("DELETE", path, nil).expect(t, http.StatusNoContent)
 	e.as(store.RoleAnalyst).do("GET", path, nil).expect(t, http.StatusNotFound)
 
 	// Cancelled after its launch reached people: kept, with a clear reason.
@@ -36,6 +37,6 @@ func TestCampaignDeleteCancelledBeforeLaunch(t *testing.T) {
 		SELECT workspace_id, $1, id, phone_e164, 'sent' FROM contacts WHERE workspace_id = $2 LIMIT 1`, id, e.wsA.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.as(store.RoleMarketer).do("DELETE", path, nil).expect(t, http.StatusConflict)
+	e.as(store.RoleOwner).do("DELETE", path, nil).expect(t, http.StatusConflict)
 	e.as(store.RoleAnalyst).do("GET", path, nil).expect(t, http.StatusOK)
 }

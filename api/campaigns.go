@@ -252,7 +252,17 @@ func (s *Server) deleteCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := store.CampaignDelete(c.Request().Context(), s.db, principal(c).WorkspaceID, id); err != nil {
+	// A draft is the marketer's work; clearing away a cancelled campaign is the owner's, as
+	// cancelling is (the web's campaign page follows the same rule).
+	p := principal(c)
+	cp, err := store.CampaignGetByID(c.Request().Context(), s.db, p.WorkspaceID, id)
+	if err != nil {
+		return err
+	}
+	if cp.State != store.CampaignDraft && !p.Role.AtLeast(store.RoleOwner) {
+		return errForbidden
+	}
+	if err := store.CampaignDelete(c.Request().Context(), s.db, p.WorkspaceID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

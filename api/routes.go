@@ -73,7 +73,7 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/campaigns", s.createCampaign, M, "Create a draft campaign", store.CampaignEdit{}, campaignResponse{}},
 		{http.MethodGet, "/campaigns/:id", s.getCampaign, A, "Read a campaign", nil, campaignResponse{}},
 		{http.MethodPatch, "/campaigns/:id", s.patchCampaign, M, "Edit a draft (mapping checked against the template)", store.CampaignEdit{}, campaignResponse{}},
-		{http.MethodDelete, "/campaigns/:id", s.deleteCampaign, M, "Delete a draft, or a campaign cancelled before its launch", nil, nil},
+		{http.MethodDelete, "/campaigns/:id", s.deleteCampaign, M, "Delete a draft, or (owners) a campaign cancelled before its launch", nil, nil},
 		{http.MethodGet, "/campaigns/:id/plan", s.getCampaignPlan, A, "Launch plan: audience and exclusions, budget, throughput, window, ETA, warnings", nil, launchPlan{}},
 		{http.MethodPost, "/campaigns/:id/test", s.postCampaignTest, M, "Send the campaign's template to one phone (same rendering)", testSendRequest{}, testSendResponse{}},
 		{http.MethodPost, "/campaigns/:id/schedule", s.postCampaignSchedule, O, "Schedule the launch (draft → scheduled)", scheduleRequest{}, campaignResponse{}},
