@@ -109,7 +109,8 @@ func ContactsAttachBSUIDs(ctx context.Context, db DBTX, attach []BSUIDAttach) ([
 // them (recipient_user_id, contacts[].user_id), in one statement for a batch of statuses (the
 // message's wamid names the recipient, recipients_wamid_idx), and applies the opt-outs that
 // waited for them; it returns those. A status that beats the send's commit (no wamid yet) teaches
-// nothing; the message's next status does.
+// nothing; the message's next status does. A status never takes a BSUID from another contact nor
+// gives one to a contact whose phone changed since the send (see the statement).
 func ContactsLearnBSUIDs(ctx context.Context, db DBTX, seen []BSUIDSighting) ([]BSUIDOptOut, error) {
 	if len(seen) == 0 {
 		return nil, nil
@@ -122,9 +123,16 @@ func ContactsLearnBSUIDs(ctx context.Context, db DBTX, seen []BSUIDSighting) ([]
 		WITH s AS (
 		    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS s(workspace_id, wamid, bsuid) WHERE bsuid <> ''
 		), m AS (
+		    -- A status may come days after its send: it only fills in a BSUID the contact lacks,
+		    -- while the contact still has the phone the message went to and no other contact has
+		    -- the BSUID (the person may have moved to a new phone's contact since; only an
+		    -- inbound message, phone and BSUID together and current, moves a BSUID).
 		    SELECT DISTINCT ON (r.contact_id) r.workspace_id, r.contact_id, s.bsuid
 		    FROM s JOIN recipients r ON r.wamid = s.wamid AND r.workspace_id = s.workspace_id
-		    WHERE r.contact_id IS NOT NULL ORDER BY r.contact_id
+		    JOIN contacts c ON c.id = r.contact_id AND c.workspace_id = r.workspace_id
+		    WHERE c.bsuid IS NULL AND c.phone_e164 = r.phone_e164
+		      AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.workspace_id = s.workspace_id AND o.bsuid = s.bsuid)
+		    ORDER BY r.contact_id
 		), `+sqlAttachBSUIDs, wss, wamids, bsuids)
 	if err != nil {
 		return nil, fmt.Errorf("learning BSUIDs from %d statuses: %w", len(seen), err)

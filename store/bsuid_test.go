@@ -87,3 +87,62 @@ func TestContactBSUID(t *testing.T) {
 		}
 	})
 }
+
+// A status comes days after its send. By then the person may have moved to another phone, whose
+// contact learned the BSUID from their messages, or the contact's phone may have been changed by
+// hand: a late status neither takes the BSUID back to the old contact nor gives it to a contact
+// that no longer has the phone the message went to.
+func TestLateStatusesDoNotMoveBSUIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const u = "CO.4410982733"
+	// A contact X at +573001111111 that a campaign message (wamid w-old) reached.
+	setup := func(t *testing.T) (store.DBTX, store.Workspace, int64) {
+		db := pgtest.Tx(t)
+		ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "A"})
+		chk(t, err)
+		x, err := store.ContactCreate(ctx, db, store.ContactCreateParams{WorkspaceID: ws.ID, Phone: "+573001111111", Country: "CO"})
+		chk(t, err)
+		var cid int64
+		chk(t, db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'c', 'completed') RETURNING id`, ws.ID).Scan(&cid))
+		_, err = db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
+			VALUES ($1, $2, $3, '+573001111111', 'delivered', 'w-old', 1)`, ws.ID, cid, x.ID)
+		chk(t, err)
+		return db, ws, x.ID
+	}
+	lateRead := func(t *testing.T, db store.DBTX, ws store.Workspace) {
+		_, err := store.ContactsLearnBSUIDs(ctx, db, []store.BSUIDSighting{{WorkspaceID: ws.ID, WAMID: "w-old", BSUID: u}})
+		chk(t, err)
+	}
+
+	t.Run("PersonMovedToANewPhone", func(t *testing.T) {
+		db, ws, _ := setup(t)
+		// The person writes from a new phone: its contact Y is created and learns the BSUID.
+		y, err := store.WAContactEnsure(ctx, db, ws.ID, store.WAContact{WAID: "573002222222", Candidates: []string{"+573002222222"},
+			E164: "+573002222222", Country: "CO", BSUID: u})
+		chk(t, err)
+		lateRead(t, db, ws)
+		if got, _ := store.ContactIDByBSUID(ctx, db, ws.ID, u); got != y.ID {
+			t.Fatalf("the late status moved the BSUID from the person's current contact %d to %d", y.ID, got)
+		}
+	})
+	t.Run("PhoneChangedByHand", func(t *testing.T) {
+		db, ws, x := setup(t)
+		phone := "+573009999999"
+		_, err := store.ContactUpdateByID(ctx, db, ws.ID, x, store.ContactUpdate{Phone: &phone})
+		chk(t, err)
+		lateRead(t, db, ws)
+		c, err := store.ContactGetByID(ctx, db, ws.ID, x)
+		chk(t, err)
+		if c.BSUID != nil {
+			t.Fatalf("the contact now at %s learned the BSUID %s of the person at its old phone", c.Phone, *c.BSUID)
+		}
+	})
+	t.Run("StillTheSamePhone", func(t *testing.T) {
+		db, ws, x := setup(t)
+		lateRead(t, db, ws)
+		if got, _ := store.ContactIDByBSUID(ctx, db, ws.ID, u); got != x {
+			t.Fatalf("the BSUID names %d, want the contact the message reached (%d)", got, x)
+		}
+	})
+}
