@@ -731,13 +731,22 @@ func (p *webhookRun) userPreferences(ctx context.Context, v *whatsapp.UserPrefer
 		if err != nil {
 			return err
 		}
-		if contactID == nil {
-			p.note("user preference %q of a user no contact is known by: not applied", up.Value)
-			continue
-		}
 		at := p.sane(up.Timestamp.Time(), "preference timestamp")
 		if at.IsZero() {
 			at = p.w.now().UTC()
+		}
+		if contactID == nil && up.UserID != "" && up.WAID.String() == "" {
+			// Known only by a BSUID no contact has yet: a stop waits for the contact that learns
+			// it, as an opt-out does; a resume withdraws a stop still waiting.
+			if err := store.BSUIDMarketingPreferenceRecord(ctx, p.tx, num.WorkspaceID, up.UserID, val == "stop", at, up.Detail); err != nil {
+				return err
+			}
+			p.note("user preference %q of a user known only by a BSUID that no contact has: kept until a contact learns it", up.Value)
+			continue
+		}
+		if contactID == nil {
+			p.note("user preference %q of a user no contact is known by: not applied", up.Value)
+			continue
 		}
 		if _, err := store.WAContactMarketingPreference(ctx, p.tx, num.WorkspaceID, *contactID, val == "stop", at, up.Detail); err != nil {
 			return err

@@ -37,8 +37,14 @@ func newBSUIDEnv(t *testing.T) bsuidEnv {
 // post stores a body of field "messages" with this value (metadata added) and processes it.
 func (e bsuidEnv) post(t *testing.T, value string) {
 	t.Helper()
-	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","changes":[{"field":"messages","value":{
-		"messaging_product":"whatsapp","metadata":{"display_phone_number":"573000000000","phone_number_id":"2002"},%s}}]}]}`, value)
+	e.postField(t, "messages", value)
+}
+
+// postField stores a body of the given field with this value (metadata added) and processes it.
+func (e bsuidEnv) postField(t *testing.T, field, value string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","changes":[{"field":%q,"value":{
+		"messaging_product":"whatsapp","metadata":{"display_phone_number":"573000000000","phone_number_id":"2002"},%s}}]}]}`, field, value)
 	id, err := store.WebhookInboxInsert(e.ctx, e.w.db, store.WebhookInboxRow{WorkspaceID: &e.ws.ID, Body: []byte(body)})
 	must2(t, err)
 	if _, err := e.w.processBatch(e.ctx, 0, []int64{id}, 1); err != nil {
@@ -310,5 +316,50 @@ func TestWebhookBSUIDOptOutWaitsForItsContact(t *testing.T) {
 			t.Fatalf("the sweep applied %+v, want the BAJA on Ana's contact", applied)
 		}
 		check(t, e, ana, at)
+	})
+}
+
+// WhatsApp's own "stop marketing" (user_preferences) from a user known only by a BSUID that no
+// contact has yet waits for the contact that learns it, as an opt-out does; a later "resume"
+// withdraws it while it waits.
+func TestWebhookBSUIDMarketingStopWaitsForItsContact(t *testing.T) {
+	preference := func(e bsuidEnv, t *testing.T, value string, at time.Time) {
+		e.postField(t, "user_preferences", fmt.Sprintf(`"user_preferences":[{"user_id":%q,"category":"marketing_messages","value":%q,"detail":"User requested","timestamp":"%d"}]`,
+			bsuidAna, value, at.Unix()))
+	}
+	learn := func(e bsuidEnv, t *testing.T, contact int64) {
+		e.sent(t, contact, "+525512345678", "wamid.OUT1")
+		e.post(t, fmt.Sprintf(`"statuses":[{"id":"wamid.OUT1","status":"delivered","timestamp":"%d","recipient_id":"5215512345678","recipient_user_id":%q}]`,
+			time.Now().Unix(), bsuidAna))
+		if c := e.read(t, contact); c.bsuid == nil || *c.bsuid != bsuidAna {
+			t.Fatalf("setup: the contact did not learn the BSUID (%v)", c.bsuid)
+		}
+	}
+	stopped := func(e bsuidEnv, t *testing.T, contact int64) bool {
+		var s bool
+		must2(t, e.w.db.QueryRow(e.ctx, `SELECT marketing_stopped FROM contacts WHERE id = $1`, contact).Scan(&s))
+		return s
+	}
+	t.Run("StopAppliedWhenLearned", func(t *testing.T) {
+		e := newBSUIDEnv(t)
+		ana := e.contact(t, "+525512345678", "5215512345678", "")
+		preference(e, t, "stop", time.Now().Add(-time.Minute))
+		learn(e, t, ana)
+		if !stopped(e, t, ana) {
+			t.Fatal("the person stopped marketing by BSUID alone, but their contact is still marketable after learning the BSUID")
+		}
+		if c := e.read(t, ana); c.optedOutAt != nil {
+			t.Error("a marketing stop became an opt-out")
+		}
+	})
+	t.Run("ResumeWithdrawsAWaitingStop", func(t *testing.T) {
+		e := newBSUIDEnv(t)
+		ana := e.contact(t, "+525512345678", "5215512345678", "")
+		preference(e, t, "stop", time.Now().Add(-2*time.Minute))
+		preference(e, t, "resume", time.Now().Add(-time.Minute))
+		learn(e, t, ana)
+		if stopped(e, t, ana) {
+			t.Fatal("a stop withdrawn by a later resume was applied")
+		}
 	})
 }

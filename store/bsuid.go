@@ -157,6 +157,27 @@ func BSUIDOptOutRecord(ctx context.Context, db DBTX, o BSUIDOptOut) (bool, error
 	return tag.RowsAffected() > 0, nil
 }
 
+// BSUIDMarketingPreference is the source of a waiting BSUID opt-out that is WhatsApp's own
+// "stop marketing" (user_preferences): applied as a marketing stop, not an opt-out.
+const BSUIDMarketingPreference = "user_preferences"
+
+// BSUIDMarketingPreferenceRecord keeps a user_preferences "stop" from a user known only by a
+// BSUID that no contact has yet, to be applied (as a marketing stop) when a contact learns the
+// BSUID; a "resume" withdraws such a stop still waiting. An opt-out waiting for the same BSUID
+// stays: it is the stronger, and the first one wins.
+func BSUIDMarketingPreferenceRecord(ctx context.Context, db DBTX, workspaceID int64, bsuid string, stop bool, at time.Time, detail string) error {
+	if !stop {
+		if _, err := db.Exec(ctx, `DELETE FROM bsuid_optouts WHERE workspace_id = $1 AND bsuid = $2 AND source = $3 AND opted_out_at <= $4`,
+			workspaceID, noNUL(bsuid), BSUIDMarketingPreference, at); err != nil {
+			return fmt.Errorf("withdrawing the waiting marketing stop of a BSUID in workspace %d: %w", workspaceID, err)
+		}
+		return nil
+	}
+	_, err := BSUIDOptOutRecord(ctx, db, BSUIDOptOut{WorkspaceID: workspaceID, BSUID: bsuid, At: at, Source: BSUIDMarketingPreference,
+		Reason: detail, Evidence: map[string]any{"timestamp": at.UTC().Format(time.RFC3339)}})
+	return err
+}
+
 // BSUIDOptOutsApplyPending applies the waiting opt-outs whose BSUID a contact has by now (one
 // recorded while another transaction was attaching the BSUID saw neither the other) and returns
 // them. The status sweep runs it; the table is empty but for a few rows.
@@ -197,6 +218,12 @@ func applyBSUIDOptOuts(ctx context.Context, db DBTX, rows pgx.Rows) ([]BSUIDOptO
 		}
 		o.Evidence["waited_for_bsuid"] = true
 		out[i] = o
+		if o.Source == BSUIDMarketingPreference {
+			if _, err := WAContactMarketingPreference(ctx, db, o.WorkspaceID, o.ContactID, true, o.At, o.Reason); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if _, err := WAContactOptOut(ctx, db, o.WorkspaceID, o.ContactID, nil, o.At, o.Source, o.Reason, o.Evidence); err != nil {
 			return nil, err
 		}
