@@ -95,6 +95,11 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 	} else if n > 0 {
 		w.log.InfoContext(ctx, "late webhook bodies naming an erased contact blanked", "bodies", n)
 	}
+	if n, err := store.RecipientsDropStaleRetries(ctx, w.db); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "sends dropped with 132015 as their campaign completed keep their failure", "recipients", n)
+	}
 	// An opt-out waiting for its BSUID recorded while another transaction attached the BSUID.
 	applied, err := store.BSUIDOptOutsApplyPending(ctx, w.db)
 	if err != nil {

@@ -613,9 +613,16 @@ func transitionLocked(ctx context.Context, db DBTX, c Campaign, to CampaignState
 			return c, false, fmt.Errorf("skipping the unsent recipients of campaign %d: %w", c.ID, err)
 		}
 		// Failed ones waiting for a retry (131049, 132015) keep their failure, without the retry.
-		if _, err := db.Exec(ctx, `UPDATE recipients SET retry_at = NULL, updated_at = now()
-		    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND retry_at IS NOT NULL`, c.WorkspaceID, c.ID); err != nil {
-			return c, false, fmt.Errorf("dropping the retries of campaign %d: %w", c.ID, err)
+		if err := dropRetries(ctx, db, c); err != nil {
+			return c, false, err
+		}
+	case to == CampaignCompleted:
+		// The pacer completes a campaign with no work left, but a 132015 drop applied since it
+		// looked may have scheduled a send again: a completed campaign sends nothing more, so
+		// the recipient keeps its failure (see RecipientsDropStaleRetries for one committed
+		// after this statement).
+		if err := dropRetries(ctx, db, c); err != nil {
+			return c, false, err
 		}
 	case from == CampaignRunning && to == CampaignPaused:
 		// Recipients queued for a slot are released now, for the same reason; none waits queued
@@ -825,4 +832,30 @@ func CampaignProgressGet(ctx context.Context, db DBTX, workspaceID, campaignID i
 		}
 	}
 	return p, rows.Err()
+}
+
+// dropRetries takes the retry away from c's failed recipients waiting for one (131049, 132015):
+// they keep their failure.
+func dropRetries(ctx context.Context, db DBTX, c Campaign) error {
+	if _, err := db.Exec(ctx, `UPDATE recipients SET retry_at = NULL, updated_at = now()
+	    WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND retry_at IS NOT NULL`, c.WorkspaceID, c.ID); err != nil {
+		return fmt.Errorf("dropping the retries of campaign %d: %w", c.ID, err)
+	}
+	return nil
+}
+
+// RecipientsDropStaleRetries takes the retry away from failed recipients of campaigns that
+// completed or were cancelled in the last day: a 132015 drop applied while the pacer was
+// completing the campaign (it saw no work, then the drop committed) would otherwise wait
+// forever and count as pending. The status sweep runs it; it returns how many it changed.
+func RecipientsDropStaleRetries(ctx context.Context, db DBTX) (int64, error) {
+	tag, err := db.Exec(ctx, `UPDATE recipients r SET retry_at = NULL, updated_at = now()
+	    FROM campaigns c
+	    WHERE c.state IN ('completed', 'cancelled') AND coalesce(c.completed_at, c.cancelled_at) > now() - interval '1 day'
+	      AND r.campaign_id = c.id AND r.workspace_id = c.workspace_id
+	      AND r.state = 'failed' AND r.retry_at IS NOT NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("dropping the retries of finished campaigns: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -301,3 +301,69 @@ func testDroppedSendIsSentAgain(t *testing.T, apply storeStatuses) {
 		}
 	})
 }
+
+// The pacer completes a campaign it saw no work in; a 132015 drop applied meanwhile must not
+// leave a recipient waiting forever in a completed campaign (reported as pending, never sent):
+// the completion, or the status sweep for a drop committed after it, keeps the failure without
+// the retry.
+func TestCompletionDropsWaitingResends(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	drop := func(t *testing.T, db store.DBTX, ws int64) {
+		s := ev(ws, "w0", "failed", time.Now().Add(-time.Minute))
+		code := store.ErrCodeTemplatePaused
+		s.ErrorCode, s.ErrorTitle = &code, "Template is paused"
+		if _, err := store.StatusEventsIngest(ctx, db, []store.StatusEvent{s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	complete := func(t *testing.T, db store.DBTX, ws, cid int64) {
+		if _, err := store.CampaignTransition(ctx, db, ws, cid, store.CampaignCompleted, store.TransitionParams{
+			Actor: store.ActorSystem, Signal: store.SignalFinished, Reason: "todos los destinatarios tienen un resultado final"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retryOf := func(t *testing.T, db store.DBTX, rid int64) *time.Time {
+		var state string
+		var retry *time.Time
+		must(t, db.QueryRow(ctx, `SELECT state, retry_at FROM recipients WHERE id = $1`, rid).Scan(&state, &retry))
+		if state != "failed" {
+			t.Fatalf("recipient %s, want failed (132015)", state)
+		}
+		return retry
+	}
+
+	t.Run("DropBetweenTheCheckAndTheCompletion", func(t *testing.T) {
+		pool := pgtest.NewDB(t)
+		ws, _, cid, rids := deliveryFixture(t, pool, 1)
+		_, err := pool.Exec(ctx, `UPDATE contacts SET consent_at = now() WHERE workspace_id = $1`, ws)
+		must(t, err)
+		pacer, err := pool.Begin(ctx)
+		must(t, err)
+		defer pacer.Rollback(ctx)
+		if has, err := store.CampaignHasWork(ctx, pacer, ws, cid); err != nil || has {
+			t.Fatalf("setup: work %v (%v)", has, err)
+		}
+		drop(t, pool, ws) // the webhook job commits the drop meanwhile
+		complete(t, pacer, ws, cid)
+		must(t, pacer.Commit(ctx))
+		if r := retryOf(t, pool, rids[0]); r != nil {
+			t.Fatalf("completed campaign with a recipient waiting to be sent again (retry_at %v)", r)
+		}
+	})
+	t.Run("DropCommittedAfterTheCompletionStatement", func(t *testing.T) {
+		pool := pgtest.NewDB(t)
+		ws, _, cid, rids := deliveryFixture(t, pool, 1)
+		_, err := pool.Exec(ctx, `UPDATE contacts SET consent_at = now() WHERE workspace_id = $1`, ws)
+		must(t, err)
+		drop(t, pool, ws)
+		// As if the completion had committed without seeing it.
+		_, err = pool.Exec(ctx, `UPDATE campaigns SET state = 'completed', completed_at = now() WHERE id = $1`, cid)
+		must(t, err)
+		n, err := store.RecipientsDropStaleRetries(ctx, pool)
+		must(t, err)
+		if r := retryOf(t, pool, rids[0]); r != nil || n != 1 {
+			t.Fatalf("the sweep changed %d recipients; retry_at %v, want none left", n, r)
+		}
+	})
+}
