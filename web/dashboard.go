@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -160,20 +161,32 @@ type activeItem struct {
 // named (the workspace's only), final ones included, so a page sees its campaigns finish; and
 // under "active", the id and state of every scheduled, running and paused campaign of the
 // workspace, so a page sees new ones start. Without ?id= the campaigns are the active ones.
+// maxProgressIDs caps the campaigns one progress poll asks for: each costs a few queries, and a
+// page shows at most a page of cards (50) plus the active ones.
+const maxProgressIDs = 500
+
 func (u *ui) progressJSON(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := api.PrincipalOf(c)
 	lang := langOf(c)
 	var cards []campaignCard
 	if ids := c.QueryParams()["id"]; len(ids) > 0 {
+		if len(ids) > maxProgressIDs {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("a lo sumo %d campañas por consulta", maxProgressIDs))
+		}
+		seen := map[int64]bool{}
 		for _, s := range ids {
 			var id int64
-			if _, err := fmt.Sscan(s, &id); err != nil {
+			if _, err := fmt.Sscan(s, &id); err != nil || seen[id] {
 				continue
 			}
+			seen[id] = true
 			cp, err := store.CampaignGetByID(ctx, u.db, p.WorkspaceID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // gone, or another workspace's
+			}
 			if err != nil {
-				continue
+				return err
 			}
 			card, err := u.campaignCard(ctx, cp)
 			if err != nil {

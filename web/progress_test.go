@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,13 @@ func TestProgressJSONAnswersForTheCampaignsShown(t *testing.T) {
 	if len(out.Active) != 1 || out.Active[0] != (activeItem{ID: running, State: "running"}) {
 		t.Fatalf("active %+v, want only %d running", out.Active, running)
 	}
+	// A repeated id is answered once; a poll asking for more campaigns than a page shows is refused.
+	p = env.as(store.RoleAnalyst).get(fmt.Sprintf("/ui/progress.json?id=%d&id=%d", done, done)).expect(t, http.StatusOK)
+	if err := json.Unmarshal([]byte(p.Body), &out); err != nil || len(out.Campaigns) != 1 {
+		t.Fatalf("a repeated id: %d campaigns (%v)", len(out.Campaigns), err)
+	}
+	many := strings.Repeat(fmt.Sprintf("id=%d&", done), maxProgressIDs+1)
+	env.as(store.RoleAnalyst).get("/ui/progress.json?"+many).expect(t, http.StatusBadRequest)
 }
 
 // A campaign page polls only while the campaign may change, and reloads once when it does:
