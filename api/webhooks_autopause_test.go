@@ -304,9 +304,22 @@ func TestWebhookSimulatorInboundAndCoexistence(t *testing.T) {
 	if err := sm.EmitContactSync(pnidA, []sim.ContactSync{{FullName: "Luis Pérez", PhoneNumber: "573009998877"}}); err != nil {
 		t.Fatal(err)
 	}
-	// Both opt-outs (keyword and quick reply) get the confirmation, once each, answering them.
+	// A username user (their message names them by BSUID alone) whose contact is known: the
+	// confirmation goes to the phone the contact has.
+	const sofia = "573105550000"
+	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, From: sofia, Name: "Sofía", Text: "Hola"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "Sofía's contact learning her BSUID", func() bool {
+		return env.count(t, `SELECT count(*) FROM contacts WHERE phone_e164 = '+573105550000' AND bsuid = $1`, sm.UserID(sofia)) == 1
+	})
+	if _, err := sm.SendInbound(sim.Inbound{PhoneNumberID: pnidA, UserID: sm.UserID(sofia), Text: "BAJA"}); err != nil {
+		t.Fatal(err)
+	}
+	// The three opt-outs (keyword, quick reply, keyword by BSUID) get the confirmation, once
+	// each, answering them.
 	waitUntil(t, 15*time.Second, "the confirmation replies", func() bool {
-		return env.count(t, `SELECT count(*) FROM messages WHERE direction = 'outbound' AND body = $1 AND payload LIKE 'opt_out_confirmation:%'`, confirmation) == 2
+		return env.count(t, `SELECT count(*) FROM messages WHERE direction = 'outbound' AND body = $1 AND payload LIKE 'opt_out_confirmation:%'`, confirmation) == 3
 	})
 	waitUntil(t, 15*time.Second, "echo and contact sync", func() bool {
 		return env.count(t, `SELECT count(*) FROM messages WHERE direction = 'echo'`) == 1 &&
@@ -326,7 +339,10 @@ func TestWebhookSimulatorInboundAndCoexistence(t *testing.T) {
 	if n := env.count(t, `SELECT count(*) FROM sender_numbers WHERE id = $1 AND last_phone_activity_at IS NOT NULL`, env.numA); n != 1 {
 		t.Fatalf("the echo did not record phone-app activity")
 	}
-	if got := sm.AcceptedTotal(); got != 2 {
-		t.Fatalf("the simulator accepted %d messages, want the 2 confirmations", got)
+	if got := sm.AcceptedTotal(); got != 3 {
+		t.Fatalf("the simulator accepted %d messages, want the 3 confirmations", got)
+	}
+	if n := env.count(t, `SELECT count(*) FROM contacts WHERE phone_e164 = '+573105550000' AND opt_out_source = 'keyword'`); n != 1 {
+		t.Fatalf("the BAJA by BSUID alone did not opt Sofía out")
 	}
 }

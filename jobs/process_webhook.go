@@ -705,9 +705,18 @@ func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m what
 	if err != nil {
 		return err
 	}
-	if newly && settings.OptOutConfirmation != "" && m.From != "" && p.w.now().Sub(at) < 23*time.Hour {
-		p.confirms = append(p.confirms, OptOutConfirmArgs{WorkspaceID: ws, SenderNumberID: num.NumberID, ContactID: *contactID,
-			WAID: strings.TrimPrefix(m.From, "+"), InboundWAMID: m.ID, InboundAt: at})
+	if newly && settings.OptOutConfirmation != "" && p.w.now().Sub(at) < 23*time.Hour {
+		waID := strings.TrimPrefix(m.From, "+")
+		if waID == "" {
+			// A username user (BSUID only): the confirmation goes to the phone their contact has.
+			if waID, err = store.ContactWAID(ctx, p.tx, ws, *contactID); err != nil {
+				return err
+			}
+		}
+		if waID != "" {
+			p.confirms = append(p.confirms, OptOutConfirmArgs{WorkspaceID: ws, SenderNumberID: num.NumberID, ContactID: *contactID,
+				WAID: waID, InboundWAMID: m.ID, InboundAt: at})
+		}
 	}
 	return nil
 }

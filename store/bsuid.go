@@ -230,3 +230,18 @@ func applyBSUIDOptOuts(ctx context.Context, db DBTX, rows pgx.Rows) ([]BSUIDOptO
 	}
 	return out, nil
 }
+
+// ContactWAID is the WhatsApp id to write to a contact at: its wa_id as Meta gave it, else its
+// phone's digits; "" for an erased contact or one without a phone.
+func ContactWAID(ctx context.Context, db DBTX, workspaceID, contactID int64) (string, error) {
+	var waID string
+	err := db.QueryRow(ctx, `SELECT coalesce(wa_id, ltrim(phone_e164, '+')) FROM contacts
+		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL AND phone_e164 LIKE '+%'`, workspaceID, contactID).Scan(&waID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the WhatsApp id of contact %d: %w", contactID, err)
+	}
+	return waID, nil
+}
