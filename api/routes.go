@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -145,10 +146,9 @@ func (s *Server) mountRoutes(extra []Mount) error {
 			mw = append(mw, s.Authenticate, RequireRole(store.Role(m.Role)))
 		}
 		if m.Operator {
-			mw = append(mw, s.Authenticate, s.requireOperator)
-		}
-		if m.Role != "" || m.Operator {
-			mw = append(mw, s.withCaller)
+			mw = append(mw, s.Authenticate, s.requireOperator, withCaller(func(context.Context, *Principal) (bool, error) { return true, nil }))
+		} else if m.Role != "" {
+			mw = append(mw, withCaller(s.isOperator))
 		}
 		prefix := strings.TrimRight(m.Prefix, "/")
 		e.Any(prefix, h, mw...)

@@ -70,17 +70,20 @@ func CallerOf(ctx context.Context) (c Caller, ok bool) {
 }
 
 // withCaller puts the authenticated principal in the request's context as a Caller, for a
-// mounted handler (an http.Handler, which sees no Echo context).
-func (s *Server) withCaller(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		p := principal(c)
-		op, err := s.isOperator(c.Request().Context(), p)
-		if err != nil {
-			return err
+// mounted handler (an http.Handler, which sees no Echo context); operator says whether it is an
+// operator (on an operator-only mount requireOperator already checked: true, no second query).
+func withCaller(operator func(context.Context, *Principal) (bool, error)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principal(c)
+			op, err := operator(c.Request().Context(), p)
+			if err != nil {
+				return err
+			}
+			ctx := context.WithValue(c.Request().Context(), callerKey{}, Caller{WorkspaceID: p.WorkspaceID, Role: p.Role, Operator: op})
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
 		}
-		ctx := context.WithValue(c.Request().Context(), callerKey{}, Caller{WorkspaceID: p.WorkspaceID, Role: p.Role, Operator: op})
-		c.SetRequest(c.Request().WithContext(ctx))
-		return next(c)
 	}
 }
 
