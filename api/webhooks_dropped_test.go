@@ -42,7 +42,7 @@ func TestPacingDropIsSentAgainAfterResume(t *testing.T) {
 			count(`SELECT count(*) FROM campaigns WHERE id = $1 AND state = 'paused'`) == 1 &&
 			count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state IN ('queued', 'sending')`) == 0
 	})
-	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND ` + store.SQLResendAfterDrop); n != held {
+	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND ` + store.ResendAfterDropSQL("")); n != held {
 		t.Errorf("%d of the %d dropped sends wait to be sent again", n, held)
 	}
 	if n := count(`SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND signal = 'circuit_breaker'`); n != 0 {

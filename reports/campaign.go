@@ -388,8 +388,8 @@ func campaignMetrics(ctx context.Context, db store.DBTX, rep *CampaignReport, bu
 		    percentile_cont(0.99) WITHIN GROUP (ORDER BY rd) FILTER (WHERE rd IS NOT NULL),
 		    max(rd),
 		    count(d), count(rd)
-		FROM (SELECT CASE WHEN `+store.SQLResendAfterDrop+` THEN 'pending' ELSE state END AS state,
-		             CASE WHEN `+store.SQLResendAfterDrop+` THEN NULL ELSE sent_at END AS sent_at,
+		FROM (SELECT CASE WHEN `+store.ResendAfterDropSQL("")+` THEN 'pending' ELSE state END AS state,
+		             CASE WHEN `+store.ResendAfterDropSQL("")+` THEN NULL ELSE sent_at END AS sent_at,
 		             delivered_at, read_at, replied_at, opted_out_at,
 		             extract(epoch FROM coalesce(delivered_at, read_at) - sent_at)::float8 AS d,
 		             extract(epoch FROM read_at - sent_at)::float8 AS rd
@@ -425,7 +425,7 @@ func campaignMetrics(ctx context.Context, db store.DBTX, rep *CampaignReport, bu
 		return nil, fmt.Errorf("counting skipped recipients: %w", err)
 	}
 	rows, err = db.Query(ctx, `SELECT coalesce(error_code, 0), count(*) FROM recipients
-		WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND NOT `+store.SQLResendAfterDrop+`
+		WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed' AND NOT `+store.ResendAfterDropSQL("")+`
 		GROUP BY 1 ORDER BY 2 DESC, 1`, wsID, id)
 	if err != nil {
 		return nil, fmt.Errorf("counting failures by code: %w", err)

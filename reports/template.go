@@ -48,9 +48,9 @@ type TemplateEvent struct {
 	Source   string    `json:"source"`
 }
 
-// resendAfterDrop is store.SQLResendAfterDrop on recipients r: a send Meta dropped with 132015,
+// resendAfterDrop is store.ResendAfterDropSQL on recipients r: a send Meta dropped with 132015,
 // waiting to be sent again, is no send yet (as one refused at once with 132015), nor a failure.
-const resendAfterDrop = `(r.state = 'failed' AND coalesce(r.error_code, 0) = 132015 AND r.retry_at IS NOT NULL)`
+var resendAfterDrop = store.ResendAfterDropSQL("r.")
 
 // TemplateReportGet builds the report of a template of workspaceID over months in [from, to)
 // (zero values: the last 12 months up to now).

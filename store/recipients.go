@@ -101,7 +101,7 @@ func RecipientsClaim(ctx context.Context, tx DBTX, p ClaimParams) ([]ClaimCandid
 	var holdUntil []time.Time
 	for _, cond := range []string{
 		`r.state = 'pending' AND (r.retry_at IS NULL OR r.retry_at <= $3)`,
-		`r.state = 'failed' AND r.retry_at <= $3 AND (r.error_code = 131049 AND r.attempts <= 1 OR r.error_code = 132015)`,
+		`r.state = 'failed' AND r.retry_at <= $3 AND ` + retriedFailureSQL("r."),
 	} {
 		rows, err := tx.Query(ctx, fmt.Sprintf(q, cond), p.WorkspaceID, p.CampaignID, p.Now,
 			p.Limit-len(out)-len(skipIDs)-len(holdIDs), p.Now.Add(-ActiveChatHold), exclude)
@@ -206,11 +206,21 @@ func RecipientsRecoverStale(ctx context.Context, tx DBTX, workspaceID int64, cam
 	return requeued, tag.RowsAffected(), nil
 }
 
-// SQLResendAfterDrop is the condition (on a recipients row, columns unqualified) of a recipient
-// whose send Meta dropped with 132015 and that waits to be sent again once its campaign runs
-// (see applyEventsSQL). Reports count it as still to send, like a send refused at once with
-// 132015 (back to pending), not as a failure; the drop itself stays in status_events.
-const SQLResendAfterDrop = `(state = 'failed' AND coalesce(error_code, 0) = 132015 AND retry_at IS NOT NULL)`
+// ResendAfterDropSQL is the condition on a recipients row (columns prefixed with q: "r." or "")
+// of a recipient whose send Meta dropped with 132015 and that waits to be sent again once its
+// campaign runs (see applyEventsSQL). Reports count it as still to send, like a send refused at
+// once with 132015 (back to pending), not as a failure; the drop itself stays in status_events.
+func ResendAfterDropSQL(q string) string {
+	return "(" + q + "state = 'failed' AND coalesce(" + q + "error_code, 0) = 132015 AND " + q + "retry_at IS NOT NULL)"
+}
+
+// retriedFailureSQL is the condition on a failed recipients row (columns prefixed with q) whose
+// failure is sent again when its retry_at comes: 131049 once (the marketing limit per person),
+// 132015 (a send Meta dropped when it paused the template). The claim, the remaining work and
+// the next retry share it.
+func retriedFailureSQL(q string) string {
+	return "(" + q + "error_code = 131049 AND " + q + "attempts <= 1 OR " + q + "error_code = 132015)"
+}
 
 // CampaignHasWork reports whether a campaign still has recipients to send or in flight: pending,
 // queued or sending, or failed with 131049 or 132015 and a retry scheduled.
@@ -221,7 +231,7 @@ func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'sending')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed'
-		           AND retry_at IS NOT NULL AND (error_code = 131049 AND attempts <= 1 OR error_code = 132015))`,
+		           AND retry_at IS NOT NULL AND `+retriedFailureSQL("")+`)`,
 		workspaceID, campaignID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("checking remaining work of campaign %d: %w", campaignID, err)
@@ -235,7 +245,7 @@ func CampaignNextRetryAt(ctx context.Context, db DBTX, workspaceID, campaignID i
 	var t *time.Time
 	err := db.QueryRow(ctx, `SELECT min(retry_at) FROM recipients WHERE workspace_id = $1 AND campaign_id = $2
 		AND retry_at IS NOT NULL AND (state = 'pending'
-		    OR (state = 'failed' AND (error_code = 131049 AND attempts <= 1 OR error_code = 132015)))`,
+		    OR (state = 'failed' AND `+retriedFailureSQL("")+`))`,
 		workspaceID, campaignID).Scan(&t)
 	if err != nil {
 		return nil, fmt.Errorf("reading next retry of campaign %d: %w", campaignID, err)
