@@ -123,6 +123,14 @@ type browser struct {
 	follow bool
 }
 
+// exec runs a statement of a test's setup on the test database.
+func (e *testEnv) exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.db.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // as returns a browser logged in to workspace A with role (sessions are made directly in the
 // store, so tests do not spend the login rate limit).
 func (e *testEnv) as(role store.Role) *browser { return e.session(e.users[role].ID, e.wsA.ID) }

@@ -16,18 +16,12 @@ func TestListsOfferedWhole(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	ws := env.wsA.ID
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := env.db.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	n, _ := seedDashboard(t, env)
-	exec(`INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality, components)
+	env.exec(t, `INSERT INTO templates (workspace_id, waba_id, meta_id, name, language, category, status, quality, components)
 		SELECT $1, '2001', 'm' || g, 'plantilla_' || g, 'es', 'MARKETING', 'APPROVED', 'GREEN',
 		       '[{"type":"BODY","text":"Hola, tenemos novedades."}]'
 		FROM generate_series(1, 501) g`, ws)
-	exec(`INSERT INTO segments (workspace_id, name, definition) SELECT $1, 'Segmento ' || g, '{"all":[]}' FROM generate_series(1, 201) g`, ws)
+	env.exec(t, `INSERT INTO segments (workspace_id, name, definition) SELECT $1, 'Segmento ' || g, '{"all":[]}' FROM generate_series(1, 201) g`, ws)
 	c, err := store.CampaignCreate(ctx, env.db, store.Campaign{WorkspaceID: ws, Name: "Muchas opciones", SenderNumberID: &n.ID})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,19 +14,12 @@ import (
 func TestListsArePaged(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
-	ctx := context.Background()
 	ws := env.wsA.ID
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := env.db.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// 120 completed campaigns and 1 draft; 101 imports; 51 exports
-	exec(`INSERT INTO campaigns (workspace_id, name, state) SELECT $1, 'Campaña ' || g, 'completed' FROM generate_series(1, 120) g`, ws)
-	exec(`INSERT INTO campaigns (workspace_id, name) VALUES ($1, 'Borrador')`, ws)
-	exec(`INSERT INTO imports (workspace_id, filename, format, file_sha256, file_size) SELECT $1, 'lista' || g || '.csv', 'csv', 'x', 1 FROM generate_series(1, 101) g`, ws)
-	exec(`INSERT INTO exports (workspace_id, kind, format, as_of, status) SELECT $1, 'contacts', 'csv', now(), 'failed' FROM generate_series(1, 51) g`, ws)
+	env.exec(t, `INSERT INTO campaigns (workspace_id, name, state) SELECT $1, 'Campaña ' || g, 'completed' FROM generate_series(1, 120) g`, ws)
+	env.exec(t, `INSERT INTO campaigns (workspace_id, name) VALUES ($1, 'Borrador')`, ws)
+	env.exec(t, `INSERT INTO imports (workspace_id, filename, format, file_sha256, file_size) SELECT $1, 'lista' || g || '.csv', 'csv', 'x', 1 FROM generate_series(1, 101) g`, ws)
+	env.exec(t, `INSERT INTO exports (workspace_id, kind, format, as_of, status) SELECT $1, 'contacts', 'csv', now(), 'failed' FROM generate_series(1, 51) g`, ws)
 	b := env.as(store.RoleOwner)
 
 	// follow walks a list's pages, counting the items selector matches on each
