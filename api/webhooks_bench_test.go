@@ -77,7 +77,9 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 	env.db.QueryRow(ctx, `SELECT min(id) FROM contacts WHERE workspace_id = $1`, env.wsA.ID).Scan(&firstID)
 
 	// Bodies: event j is message j % msgs, status j / msgs (all sent, then delivered, then read),
-	// so every body touches `batch` different recipients, as a campaign in flight does.
+	// so every body touches `batch` different recipients, as a campaign in flight does. Each
+	// status names its recipient's BSUID (recipient_user_id), as Meta's do since usernames: the
+	// first teaches the contact its BSUID, the others find it known.
 	statuses := []string{"sent", "delivered", "read"}
 	bodies := make([][]byte, 0, total/batch)
 	t0 := time.Now().Unix()
@@ -89,8 +91,8 @@ func benchWebhookIngest(b *testing.B, rate, seconds, batch, conc int) {
 				sb.WriteByte(',')
 			}
 			m, st := k%msgs, k/msgs
-			fmt.Fprintf(&sb, `{"id":"wamid.bench.%d","status":"%s","timestamp":"%d","recipient_id":"5730%08d","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}`,
-				firstID+int64(m), statuses[st], t0+int64(st), m)
+			fmt.Fprintf(&sb, `{"id":"wamid.bench.%d","status":"%s","timestamp":"%d","recipient_id":"5730%08d","recipient_user_id":"CO.%016d","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}`,
+				firstID+int64(m), statuses[st], t0+int64(st), m, 4400000000000000+m)
 		}
 		sb.WriteString(`]}}]}]}`)
 		bodies = append(bodies, []byte(sb.String()))
