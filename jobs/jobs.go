@@ -61,6 +61,7 @@ func AddWorkers(ws *river.Workers, d Deps) error {
 	river.AddWorker(ws, NewPaceWorker(d))
 	river.AddWorker(ws, NewSendMessageWorker(d))
 	river.AddWorker(ws, NewImportContactsWorker(d))
+	river.AddWorker(ws, NewRescueOrphanedJobsWorker(d))
 	addWebhookWorkers(ws, d)
 	addCampaignWorkers(ws, d)
 	return nil
@@ -72,6 +73,7 @@ func PeriodicJobs(d Deps) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "cleanup", RunOnStart: true}),
+		rescuePeriodicJob(d),
 	}, append(WebhookPeriodicJobs(), CampaignPeriodicJobs()...)...)
 }
 

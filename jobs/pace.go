@@ -278,7 +278,16 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 	} else if pacing.RateFactor < 1 && !backingOff {
 		pacing.RateFactor = math.Min(1, pacing.RateFactor*1.1)
 	}
-	rate := float64(number.EffectiveMPS()) * w.cfg.Headroom * pacing.RateFactor / (1 + w.cfg.Grace.Seconds())
+	// Meta's throughput counts the number's other messages too (people writing to it, the owner
+	// answering from the phone app): leave them the share they took in the last seconds, up to
+	// 80 % of it; the 130429 back-off covers a burst beyond that.
+	traffic, err := store.NumberRecentTraffic(ctx, tx, numberID, now)
+	if err != nil {
+		return res, err
+	}
+	mps := float64(number.EffectiveMPS())
+	mps -= math.Min(traffic, 0.8*mps)
+	rate := mps * w.cfg.Headroom * pacing.RateFactor / (1 + w.cfg.Grace.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
 	start := now.Add(w.cfg.Lead)
 	if pacing.NextSlotAt.After(start) {

@@ -172,6 +172,51 @@ func TestPacing(t *testing.T) {
 		}
 	})
 
+	t.Run("PeopleWritingToTheNumberTakeTheirShareOfItsThroughput", func(t *testing.T) {
+		t.Parallel()
+		// A coexistence number (20 msg/s) that people write to 10 times a second, and whose
+		// owner answers from the phone app twice a second: the pacer hands out about 8 slots a
+		// second, not 20, or Meta would count 32 and answer 130429.
+		b := setup(t, setupOpts{mps: 80})
+		_, err := b.pool.Exec(ctx, `UPDATE sender_numbers SET coexistence = true WHERE id = $1`, b.number.ID)
+		must(t, err)
+		c := b.campaign(t, "chat", 1000, "")
+		t0 := time.Now()
+		clock := &fakeClock{t: t0}
+		tick := pacer(t, b, clock)
+		// Every 100 ms a person writes; every 500 ms the owner answers from the app.
+		next := t0.Add(-store.NumberTrafficWindow)
+		traffic := func(to time.Time) {
+			for ; next.Before(to); next = next.Add(100 * time.Millisecond) {
+				dirs := []string{"inbound"}
+				if next.Sub(t0)%(500*time.Millisecond) == 0 {
+					dirs = append(dirs, "echo")
+				}
+				for _, dir := range dirs {
+					_, err := b.pool.Exec(ctx, `INSERT INTO messages (workspace_id, sender_number_id, direction, wamid, occurred_at)
+						VALUES ($1, $2, $3, $4, $5)`, b.ws.ID, b.number.ID, dir, "wamid.chat."+dir+"."+next.Format(time.RFC3339Nano), next)
+					must(t, err)
+				}
+			}
+		}
+		for now := t0; now.Before(t0.Add(20 * time.Second)); now = now.Add(700 * time.Millisecond) {
+			traffic(now)
+			clock.Set(now)
+			tick()
+			_, err := b.pool.Exec(ctx, `UPDATE recipients SET state = 'sent' WHERE campaign_id = $1 AND state = 'queued' AND send_slot <= $2`, c, now)
+			must(t, err)
+		}
+		var slots int
+		must(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1 AND send_slot >= $2 AND send_slot < $3`,
+			c, t0.Add(5*time.Second), t0.Add(15*time.Second)).Scan(&slots))
+		t.Logf("%d slots in 10 s beside 12 other messages a second", slots)
+		// 10 s at 20 − 12 = 8 msg/s, less the pacer's margins (0.995 / 1.01), give or take
+		// the window's edges; 10 a second (echoes not counted) would be about 98.
+		if slots > 88 || slots < 70 {
+			t.Fatalf("%d slots in 10 s while the number had 12 other messages a second, want 70–88 (8 a second)", slots)
+		}
+	})
+
 	t.Run("PauseStopsSendsWithinASecond", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{mps: 40})

@@ -26,6 +26,25 @@ type NumberPacing struct {
 	Released       int64
 }
 
+// NumberTrafficWindow is how far back the pacer looks at a number's own traffic.
+const NumberTrafficWindow = 10 * time.Second
+
+// NumberRecentTraffic is the messages per second the number had over the NumberTrafficWindow
+// before now besides the API's sends: those people sent it, and those the owner sent from the
+// WhatsApp Business app of a coexistence number (echoes). Meta's throughput counts them too.
+func NumberRecentTraffic(ctx context.Context, db DBTX, senderNumberID int64, now time.Time) (float64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FROM messages
+		WHERE sender_number_id = $1 AND direction IN ('inbound', 'echo')
+		  AND occurred_at > $2::timestamptz - make_interval(secs => $3) AND occurred_at <= $2`,
+		senderNumberID, now, NumberTrafficWindow.Seconds()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("reading the recent traffic of number %d: %w", senderNumberID, err)
+	}
+	return float64(n) / NumberTrafficWindow.Seconds(), nil
+}
+
 // NumberPacingLock reads and row-locks the number's pacing state inside tx, creating it on
 // first use. ok is false when another tick holds the lock (SKIP LOCKED): the caller skips this
 // tick rather than queueing behind it.

@@ -11,9 +11,11 @@ import (
 
 	"riverqueue.com/riverui"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pregon/pregon/api"
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/web"
+	"github.com/riverqueue/river"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -81,9 +83,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err := web.Register(srv, web.Deps{DB: apiDB, River: client, Box: e.box, Config: e.cfg, Logger: log}); err != nil {
 		return err
 	}
+	var beat *jobs.Heartbeat
 	if cfg.Workers {
-		if err := client.Start(ctx); err != nil {
-			return fmt.Errorf("starting River workers: %w", err)
+		if beat, err = startWorkers(ctx, deps, client); err != nil {
+			return err
 		}
 	}
 	if err := afterStart(ctx, e, client); err != nil {
@@ -96,6 +99,9 @@ func runServe(ctx context.Context, args []string) error {
 	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	err = srv.Serve(ctx, httpSrv, func() error { return httpSrv.Serve(ln) })
 	stopRiver(client, cfg.ShutdownTimeout, log)
+	if beat != nil {
+		beat.Stop()
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -118,18 +124,34 @@ func runWorker(ctx context.Context, args []string) error {
 	if cfg.Simulator != "off" {
 		simURL = cfg.SimulatorURL
 	}
-	client, err := jobs.NewClient(e.pool, jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: clientFactory(e.cfg, e.box, simURL)},
-		jobs.ClientConfig{Workers: true, SendWorkers: cfg.SendWorkers})
+	deps := jobs.Deps{Config: e.cfg, DB: e.pool, Box: e.box, Logger: log, WhatsApp: clientFactory(e.cfg, e.box, simURL)}
+	client, err := jobs.NewClient(e.pool, deps, jobs.ClientConfig{Workers: true, SendWorkers: cfg.SendWorkers})
 	if err != nil {
 		return err
 	}
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("starting River workers: %w", err)
+	beat, err := startWorkers(ctx, deps, client)
+	if err != nil {
+		return err
 	}
-	log.Info("pregon worker ready", "version", version)
+	log.Info("pregon worker ready", "version", version, "client_id", client.ID())
 	<-ctx.Done()
 	stopRiver(client, cfg.ShutdownTimeout, log)
+	beat.Stop()
 	return nil
+}
+
+// startWorkers starts the process's heartbeat, then its River workers: a process killed
+// while working jobs is known dead once its heartbeats stop, and its jobs go to others.
+func startWorkers(ctx context.Context, deps jobs.Deps, client *river.Client[pgx.Tx]) (*jobs.Heartbeat, error) {
+	beat, err := jobs.StartHeartbeat(ctx, deps, client.ID())
+	if err != nil {
+		return nil, fmt.Errorf("starting River workers: %w", err)
+	}
+	if err := client.Start(ctx); err != nil {
+		beat.Stop()
+		return nil, fmt.Errorf("starting River workers: %w", err)
+	}
+	return beat, nil
 }
 
 type stopper interface {

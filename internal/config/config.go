@@ -36,6 +36,7 @@ type Config struct {
 	GraphVersion    string        // PREGON_GRAPH_VERSION
 	Demo            bool          // PREGON_DEMO: seed the demo workspace on start
 	ShutdownTimeout time.Duration // PREGON_SHUTDOWN_TIMEOUT
+	WorkerDeadAfter time.Duration // PREGON_WORKER_DEAD_AFTER: silence after which a worker's running jobs are rescued
 	SendWorkers     int           // PREGON_SEND_WORKERS: concurrent sends per process
 	RateCardFile    string        // PREGON_RATE_CARD: optional price list (CSV) for cost estimates
 	MetricsToken    string        // PREGON_METRICS_TOKEN: bearer token for /metrics; empty = loopback only
@@ -69,6 +70,7 @@ var Vars = []Var{
 	{"PREGON_GRAPH_VERSION", "graph-version", "v23.0", "Graph API version pinned for every call."},
 	{"PREGON_DEMO", "demo", "false", "Seed the demo workspace, number, templates and sample workbook at start (make run sets it)."},
 	{"PREGON_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "How long in-flight requests and jobs get on shutdown."},
+	{"PREGON_WORKER_DEAD_AFTER", "worker-dead-after", "90s", "How long a worker process may miss its heartbeats before its running jobs go to others."},
 	{"PREGON_SEND_WORKERS", "send-workers", "200", "Concurrent send jobs per process (Little's law: throughput × API latency)."},
 	{"PREGON_RATE_CARD", "rate-card", "", "Optional CSV rate card for cost estimates (see README)."},
 	{"PREGON_METRICS_TOKEN", "metrics-token", "", "Bearer token Prometheus sends to /metrics. Empty: /metrics answers loopback clients only."},
@@ -204,6 +206,9 @@ func Load(getenv func(string) string, fs *flag.FlagSet, args []string) (Config, 
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("PREGON_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		return c, fmt.Errorf("PREGON_SHUTDOWN_TIMEOUT: %q: want a duration like 20s", get("PREGON_SHUTDOWN_TIMEOUT"))
+	}
+	if c.WorkerDeadAfter, err = time.ParseDuration(get("PREGON_WORKER_DEAD_AFTER")); err != nil || c.WorkerDeadAfter < time.Second || c.WorkerDeadAfter > time.Hour {
+		return c, fmt.Errorf("PREGON_WORKER_DEAD_AFTER: %q: want a duration from 1s to 1h, like 90s", get("PREGON_WORKER_DEAD_AFTER"))
 	}
 	if c.SendWorkers, err = strconv.Atoi(get("PREGON_SEND_WORKERS")); err != nil || c.SendWorkers < 1 || c.SendWorkers > 10000 {
 		return c, fmt.Errorf("PREGON_SEND_WORKERS: %q: want a number from 1 to 10000", get("PREGON_SEND_WORKERS"))

@@ -23,18 +23,19 @@ func TestDefaultsNeedNoConfiguration(t *testing.T) {
 
 func TestEveryBadValueNamesItsVariable(t *testing.T) {
 	cases := map[string]string{
-		"PREGON_ADDR":             "nonsense",
-		"DATABASE_URL":            "mysql://x",
-		"PREGON_SECRET_KEY":       "too-short",
-		"PREGON_MIGRATE":          "maybe",
-		"PREGON_LOG_FORMAT":       "xml",
-		"PREGON_LOG_LEVEL":        "loud",
-		"PREGON_UPLOAD_LIMIT_MB":  "-3",
-		"PREGON_SIMULATOR":        "sometimes",
-		"PREGON_GRAPH_VERSION":    "23",
-		"PREGON_SHUTDOWN_TIMEOUT": "soon",
-		"PREGON_SEND_WORKERS":     "0",
-		"PREGON_PUBLIC_URL":       "ftp://x",
+		"PREGON_ADDR":              "nonsense",
+		"DATABASE_URL":             "mysql://x",
+		"PREGON_SECRET_KEY":        "too-short",
+		"PREGON_MIGRATE":           "maybe",
+		"PREGON_LOG_FORMAT":        "xml",
+		"PREGON_LOG_LEVEL":         "loud",
+		"PREGON_UPLOAD_LIMIT_MB":   "-3",
+		"PREGON_SIMULATOR":         "sometimes",
+		"PREGON_GRAPH_VERSION":     "23",
+		"PREGON_SHUTDOWN_TIMEOUT":  "soon",
+		"PREGON_SEND_WORKERS":      "0",
+		"PREGON_WORKER_DEAD_AFTER": "500ms",
+		"PREGON_PUBLIC_URL":        "ftp://x",
 	}
 	for name, val := range cases {
 		_, err := Load(env(map[string]string{name: val}), nil, nil)
