@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/pregon/pregon/jobs"
 	"github.com/pregon/pregon/store"
-	"github.com/pregon/pregon/whatsapp"
 )
 
 // fakeClock is an injectable clock for the pacer.
@@ -220,22 +217,32 @@ func TestPacing(t *testing.T) {
 	t.Run("PauseStopsSendsWithinASecond", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{mps: 40})
+		rec := recordSends(b)
 		c := b.campaign(t, "pausa", 400, "")
 		client := b.start(t)
 		b.kick(t, client)
-		waitFor(t, 15*time.Second, "the first sends", func() bool { return b.sim.AcceptedTotal() >= 40 })
+		waitFor(t, 30*time.Second, "the first sends", func() bool { return b.sim.AcceptedTotal() >= 40 })
 		_, err := store.CampaignTransition(ctx, b.pool, b.ws.ID, c, store.CampaignPaused, store.TransitionParams{Actor: store.ActorUser, Reason: "revisión"})
 		must(t, err)
-		time.Sleep(time.Second) // the pause's own deadline
-		atPause := b.sim.AcceptedTotal()
-		time.Sleep(2 * time.Second)
-		if after := b.sim.AcceptedTotal(); after != atPause {
-			t.Fatalf("%d sends more than 1 s after the pause", after-atPause)
-		}
-		waitFor(t, 5*time.Second, "queued recipients back to pending", func() bool {
+		committed := time.Now()
+		waitFor(t, 30*time.Second, "queued recipients back to pending", func() bool {
 			n := b.counts(t, c)
 			return n["queued"] == 0 && n["sending"] == 0
 		})
+		// Nothing is in flight any more: nothing more may reach the simulator, and no call
+		// started once the pause had committed (checked on the calls' starts: the simulator
+		// counts a send when its request arrives, which a loaded machine can delay by as much
+		// as the second this test used to allow).
+		atPause := b.sim.AcceptedTotal()
+		time.Sleep(2 * time.Second)
+		if after := b.sim.AcceptedTotal(); after != atPause {
+			t.Fatalf("%d sends more after the pause", after-atPause)
+		}
+		for _, r := range rec.sends() {
+			if r.start.After(committed) {
+				t.Fatalf("a send started %v after the pause committed", r.start.Sub(committed))
+			}
+		}
 		if n := b.counts(t, c)["pending"]; n == 0 {
 			t.Fatal("nothing left pending after the pause")
 		}
@@ -356,35 +363,6 @@ func TestContactsWhoLeaveAfterTheLaunch(t *testing.T) {
 	}
 }
 
-// callRecorder wraps the HTTP transport of the Cloud API client: it notes when each call
-// started and whether the API accepted it.
-type callRecorder struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	recs []callRec
-}
-
-type callRec struct {
-	start, end time.Time
-	accepted   bool
-}
-
-func (c *callRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := c.base.RoundTrip(req)
-	rec := callRec{start: start, end: time.Now(), accepted: err == nil && resp.StatusCode == http.StatusOK}
-	c.mu.Lock()
-	c.recs = append(c.recs, rec)
-	c.mu.Unlock()
-	return resp, err
-}
-
-func (c *callRecorder) calls() []callRec {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.recs)
-}
-
 // TestPauseAtHighThroughput pauses a campaign sending at 500 msg/s: no call may start after
 // the pause has committed (each recipient is claimed, checking the campaign under a share lock
 // on its row, only as its slot comes due, and called right after), and nobody gets a message
@@ -394,9 +372,7 @@ func TestPauseAtHighThroughput(t *testing.T) {
 	ctx := context.Background()
 	const mps = 500
 	b := setup(t, setupOpts{mps: mps})
-	rec := &callRecorder{base: whatsapp.NewTransport()}
-	client := whatsapp.New(whatsapp.Config{BaseURL: b.simURL, Token: "test-token", HTTPClient: &http.Client{Transport: rec}})
-	b.deps.WhatsApp = func(store.SenderNumber) (*whatsapp.Client, error) { return client, nil }
+	rec := recordSends(b)
 	c := b.campaign(t, "pausa-rapida", 4000, "")
 	rc := b.start(t)
 	b.kick(t, rc)
@@ -409,7 +385,7 @@ func TestPauseAtHighThroughput(t *testing.T) {
 	// Every send job still holding a slot finds the campaign paused and puts its recipients back
 	// to pending (as their slots come due: up to the pacer's 3-s horizon). A recipient whose
 	// slot was missed before the pause stays queued until the resume re-releases it.
-	waitFor(t, 6*time.Second, "queued and sending recipients settled", func() bool {
+	waitFor(t, 30*time.Second, "queued and sending recipients settled", func() bool {
 		var left int
 		must(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE campaign_id = $1
 			AND (state = 'sending' OR (state = 'queued' AND send_slot > $2))`, c, pauseStart).Scan(&left))
@@ -419,7 +395,7 @@ func TestPauseAtHighThroughput(t *testing.T) {
 
 	var inFlight, after, acceptedAfter int
 	var lastAccept time.Time
-	for _, r := range rec.calls() {
+	for _, r := range rec.sends() {
 		switch {
 		case r.start.After(committed):
 			after++
@@ -441,9 +417,9 @@ func TestPauseAtHighThroughput(t *testing.T) {
 	if after > 0 {
 		t.Errorf("%d calls started after the pause committed (%d accepted)", after, acceptedAfter)
 	}
-	if st.MaxPerSecond > mps {
-		t.Errorf("busiest 1-s window %d > throughput %d", st.MaxPerSecond, mps)
-	}
+	// The pacing is checked on the slots and the calls' starts; the simulator's count, at the
+	// requests' arrival, allows 100 ms of their lag.
+	checkPaced(t, b, rec, mps, mps/10)
 	for to, n := range st.PerRecipient {
 		if n != 1 {
 			t.Fatalf("recipient %s received %d messages", to, n)
