@@ -335,11 +335,17 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("slow send: %v", err)
 	}
 	// A lost response: the send is accepted (counted) although the client times out.
-	b.sim.SetFaults(sim.Faults{LostResponseRate: 1, SlowDelay: 300 * time.Millisecond})
-	ctxL, cancelL := context.WithTimeout(ctx, 50*time.Millisecond)
+	// The client gives up after 1 s, the simulator answers after 10 s: 1 s (not 50 ms) lets the
+	// request reach the simulator on a loaded machine, and the accept may be counted just
+	// after the client gave up.
+	b.sim.SetFaults(sim.Faults{LostResponseRate: 1, SlowDelay: 10 * time.Second})
+	ctxL, cancelL := context.WithTimeout(ctx, time.Second)
 	defer cancelL()
 	if _, err := slow.SendTemplate(ctxL, phoneID, promo("+5215500000003")); !asErr(err, &e) || !e.Timeout {
 		t.Errorf("lost response: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); b.sim.Accepted("+5215500000003") == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	eq(t, "accepted despite the lost response", b.sim.Accepted("+5215500000003"), 1)
 	b.sim.SetFaults(sim.Faults{ThroughputStorm: true})
