@@ -306,7 +306,11 @@ func TestDuplicatesAndReordering(t *testing.T) {
 	b := setup(t, func(c *sim.Config) {
 		c.Numbers = []sim.Number{{PhoneNumberID: phoneID, MPS: -1}}
 		c.Statuses = sim.StatusConfig{DeliveredProb: 1, ReadProb: 1, DuplicateProb: 1, ReorderProb: 1,
-			SentDelay: time.Millisecond, DeliveredDelay: 5 * time.Millisecond, ReadDelay: 40 * time.Millisecond}
+			// Reordered, read comes ~5 ms after the send and delivered ~300 ms after: the two
+			// are scheduled one after the other, and a stall between them longer than the gap
+			// (35 ms with a 40 ms ReadDelay, seen possible on a loaded machine) would put
+			// delivered first by itself.
+			SentDelay: time.Millisecond, DeliveredDelay: 5 * time.Millisecond, ReadDelay: 300 * time.Millisecond}
 		c.Webhooks.FlushInterval = time.Millisecond
 		c.Webhooks.Senders = 1
 	})
