@@ -111,10 +111,13 @@ func js(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// waitJS evaluates a JavaScript expression until it is true (timeout d). Pages that reload
+// waitJS evaluates a JavaScript expression until it is true (timeout d, at least 30 s: one
+// evaluation may take its 5 s on a machine loaded by the whole suite, and a shorter timeout
+// proves nothing more, as what is waited for must come true either way). Pages that reload
 // themselves (live progress) are fine: an evaluation cut by a navigation is retried.
 func (c *chrome) waitJS(what, expr string, d time.Duration) {
 	c.t.Helper()
+	d = max(d, 30*time.Second)
 	deadline := time.Now().Add(d)
 	var last error
 	for time.Now().Before(deadline) {
