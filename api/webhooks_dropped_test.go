@@ -79,7 +79,7 @@ func TestPacingDropIsSentAgainAfterResume(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Let the last statuses land; nothing more may be sent.
-	waitUntil(t, 10*time.Second, "the statuses of the last sends", func() bool {
+	waitUntil(t, 30*time.Second, "the statuses of the last sends", func() bool {
 		return count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state = 'sent'`) == 0
 	})
 	time.Sleep(time.Second)
