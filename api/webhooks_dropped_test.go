@@ -47,7 +47,16 @@ func TestPacingDropIsSentAgainAfterResume(t *testing.T) {
 			count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state IN ('queued', 'sending')`) == 0
 	})
 	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND ` + store.ResendAfterDropSQL("")); n != held {
-		t.Errorf("%d of the %d dropped sends wait to be sent again", n, held)
+		var states, transitions string
+		if err := env.db.QueryRow(ctx, `SELECT string_agg(s, ', ') FROM (SELECT state || ' code ' || coalesce(error_code, 0) || ' retry ' || (retry_at IS NOT NULL) || ' attempts ' || attempts || ': ' || count(*) s
+			FROM recipients WHERE campaign_id = $1 GROUP BY state, error_code, retry_at IS NOT NULL, attempts) x`, campaign).Scan(&states); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.db.QueryRow(ctx, `SELECT string_agg(to_state || '/' || actor || '/' || signal || '/' || value, ' → ' ORDER BY id)
+			FROM campaign_transitions WHERE campaign_id = $1`, campaign).Scan(&transitions); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%d of the %d dropped sends wait to be sent again; recipients %s; transitions %s", n, held, states, transitions)
 	}
 	if n := count(`SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND signal = 'circuit_breaker'`); n != 0 {
 		t.Errorf("the drops tripped the circuit breaker (%d transitions)", n)
@@ -64,7 +73,7 @@ func TestPacingDropIsSentAgainAfterResume(t *testing.T) {
 	for count(`SELECT count(*) FROM campaigns WHERE id = $1 AND state = 'completed'`) == 0 {
 		if time.Now().After(deadline) {
 			var state, tstatus, counts string
-			if err := env.db.QueryRow(ctx, `SELECT c.state, t.status, (SELECT string_agg(state || '=' || n, ' ') FROM
+			if err := env.db.QueryRow(ctx, `SELECT c.state, t.status || ' quality ' || t.quality, (SELECT string_agg(state || '=' || n, ' ') FROM
 				    (SELECT state, count(*) n FROM recipients WHERE campaign_id = c.id GROUP BY state) s)
 				FROM campaigns c JOIN templates t ON t.id = c.template_id WHERE c.id = $1`, campaign).Scan(&state, &tstatus, &counts); err != nil {
 				t.Fatal(err)
