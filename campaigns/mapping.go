@@ -270,7 +270,7 @@ func SkipReasonText(reason string) string {
 	}
 	// Contacts who stopped being marketable after the launch (store.RecipientsClaim).
 	for _, r := range []store.Reason{store.ReasonOptedOut, store.ReasonMarketingStopped, store.ReasonErased,
-		store.ReasonNoConsent, store.ReasonInvalidPhone, store.ReasonUndeliverable} {
+		store.ReasonNoConsent, store.ReasonInvalidPhone, store.ReasonUndeliverable, store.ReasonNumberChanged} {
 		if reason == r.Code {
 			return r.Message + " después del lanzamiento"
 		}

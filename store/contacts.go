@@ -39,6 +39,7 @@ type Contact struct {
 	UndeliverableCount int            `json:"undeliverable_count"`
 	CooledUntil        *time.Time     `json:"cooled_until"`
 	LastInboundAt      *time.Time     `json:"last_inbound_at"`
+	NumberChangedAt    *time.Time     `json:"number_changed_at"` // the person left this number for another contact's (ContactNumberChanged)
 	ImportID           *int64         `json:"import_id"`
 	ErasedAt           *time.Time     `json:"erased_at"`
 	CreatedAt          time.Time      `json:"created_at"`
@@ -63,17 +64,20 @@ var (
 	ReasonInvalidPhone     = Reason{"invalid_phone", "número no válido", "invalid phone number"}
 	ReasonUndeliverable    = Reason{"undeliverable", "WhatsApp no pudo entregarle 3 mensajes (131026): el número no parece usar WhatsApp",
 		"WhatsApp could not deliver 3 messages (131026): the number does not seem to use WhatsApp"}
-	ReasonErased = Reason{"erased", "datos personales borrados", "personal data erased"}
+	ReasonErased        = Reason{"erased", "datos personales borrados", "personal data erased"}
+	ReasonNumberChanged = Reason{"number_changed", "la persona cambió de número de WhatsApp: este ya no es el suyo",
+		"the person changed their WhatsApp number: this one is no longer theirs"}
 )
 
 // sqlNotMarketable is, for the contact aliased ct, the code of the first reason above that
-// applies (erased, opted out, WhatsApp's stop, no consent, invalid phone), NULL when it is
-// marketable: computeMarketable and contacts_marketable_idx in SQL. A campaign's recipients
-// are checked with it when they are released and again when they are sent, so a contact who
-// opts out, is stopped or erased after the launch gets nothing more.
+// applies (erased, opted out, WhatsApp's stop, no consent, invalid phone or one the person
+// left), NULL when it is marketable: computeMarketable and contacts_marketable_idx in SQL. A
+// campaign's recipients are checked with it when they are released and again when they are
+// sent, so a contact who opts out, is stopped or erased after the launch gets nothing more.
 const sqlNotMarketable = `CASE WHEN ct.erased_at IS NOT NULL THEN 'erased' WHEN ct.opted_out_at IS NOT NULL THEN 'opted_out'
 	WHEN ct.marketing_stopped THEN 'marketing_stopped' WHEN ct.consent_at IS NULL THEN 'no_consent'
-	WHEN NOT ct.phone_valid THEN CASE WHEN ct.undeliverable_count >= 3 THEN 'undeliverable' ELSE 'invalid_phone' END END`
+	WHEN NOT ct.phone_valid THEN CASE WHEN ct.number_changed_at IS NOT NULL THEN 'number_changed'
+	WHEN ct.undeliverable_count >= 3 THEN 'undeliverable' ELSE 'invalid_phone' END END`
 
 // UndeliverableLimit is how many 131026 (undeliverable: not on WhatsApp, old app, blocked the
 // business…) a contact may collect before it leaves every audience, as WHATSAPP.md asks:
@@ -96,7 +100,9 @@ func (c *Contact) computeMarketable() {
 	if c.MarketingStopped {
 		c.NotMarketable = append(c.NotMarketable, ReasonMarketingStopped)
 	}
-	if !c.PhoneValid && c.UndeliverableCount >= UndeliverableLimit {
+	if !c.PhoneValid && c.NumberChangedAt != nil {
+		c.NotMarketable = append(c.NotMarketable, ReasonNumberChanged)
+	} else if !c.PhoneValid && c.UndeliverableCount >= UndeliverableLimit {
 		c.NotMarketable = append(c.NotMarketable, ReasonUndeliverable)
 	} else if !c.PhoneValid {
 		c.NotMarketable = append(c.NotMarketable, ReasonInvalidPhone)
@@ -107,14 +113,14 @@ func (c *Contact) computeMarketable() {
 const contactColumns = `id, workspace_id, phone_e164, wa_id, bsuid, phone_valid, country, name, email, language, tags,
 	attributes, consent_at, consent_source, consent_text, consent_evidence, opted_out_at, opt_out_source,
 	opt_out_reason, marketing_stopped, marketing_stopped_at, undeliverable_count, cooled_until, last_inbound_at,
-	import_id, erased_at, created_at, updated_at`
+	number_changed_at, import_id, erased_at, created_at, updated_at`
 
 func scanContact(row interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
 	err := row.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.WAID, &c.BSUID, &c.PhoneValid, &c.Country, &c.Name, &c.Email, &c.Language,
 		&c.Tags, &c.Attributes, &c.ConsentAt, &c.ConsentSource, &c.ConsentText, &c.ConsentEvidence, &c.OptedOutAt,
 		&c.OptOutSource, &c.OptOutReason, &c.MarketingStopped, &c.MarketingStoppedAt, &c.UndeliverableCount,
-		&c.CooledUntil, &c.LastInboundAt, &c.ImportID, &c.ErasedAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.CooledUntil, &c.LastInboundAt, &c.NumberChangedAt, &c.ImportID, &c.ErasedAt, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return c, NotFoundIfNoRows(err)
 	}
@@ -334,6 +340,10 @@ func ContactUpdateByID(ctx context.Context, db DBTX, workspaceID, id int64, u Co
 		    attributes = CASE WHEN $9::jsonb IS NULL THEN attributes ELSE (attributes || $9::jsonb) - $10::text[] END,
 		    wa_id      = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE wa_id END,
 		    bsuid      = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE bsuid END,
+		    -- A contact left out because the person moved to another number (ContactNumberChanged)
+		    -- is back once someone gives it a number again.
+		    phone_valid = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 AND number_changed_at IS NOT NULL THEN true ELSE phone_valid END,
+		    number_changed_at = CASE WHEN $3::text IS NOT NULL AND $3 <> phone_e164 THEN NULL ELSE number_changed_at END,
 		    updated_at = now()
 		WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL
 		RETURNING `+contactColumns,
@@ -579,6 +589,7 @@ const (
 	SourceUserPreferences = "user_preferences" // WhatsApp's user_preferences webhook
 	SourceStopMarketing   = "131050"           // WhatsApp refused marketing to the person
 	SourceUndeliverable   = "131026"           // WhatsApp could not deliver to the number
+	SourceWhatsAppSystem  = "whatsapp_system"  // a WhatsApp system message: the person changed number
 )
 
 // SourceText is a consent or opt-out source in Spanish words, for messages; text a person typed
@@ -599,6 +610,8 @@ func SourceText(source string) string {
 		return "WhatsApp detuvo el marketing (131050)"
 	case SourceUndeliverable:
 		return "WhatsApp no pudo entregar (131026)"
+	case SourceWhatsAppSystem:
+		return "aviso de WhatsApp (cambio de número)"
 	}
 	return source
 }
@@ -608,7 +621,7 @@ type ConsentEvent struct {
 	ID          int64          `json:"id"`
 	WorkspaceID int64          `json:"-"`
 	ContactID   int64          `json:"contact_id"`
-	Kind        string         `json:"kind"` // opt_in | opt_out | marketing_stop | marketing_resume | undeliverable
+	Kind        string         `json:"kind"` // opt_in | opt_out | marketing_stop | marketing_resume | undeliverable | number_changed
 	Source      string         `json:"source"`
 	Reason      string         `json:"reason"`
 	ConsentText string         `json:"consent_text"`

@@ -116,6 +116,39 @@ type WAContactEnsured struct {
 	OptOuts []BSUIDOptOut
 }
 
+// sqlFindWAContact finds the workspace's live contact of a WhatsApp user ($2 wa_id, $3 the
+// candidate E.164 forms): by wa_id first, then by the candidates in their order. It returns
+// the id and the BSUID (empty when none).
+const sqlFindWAContact = `
+	SELECT id, COALESCE(bsuid, '') FROM contacts
+	WHERE workspace_id = $1 AND erased_at IS NULL
+	  AND (($2 <> '' AND wa_id = $2) OR phone_e164 = ANY($3::text[]))
+	ORDER BY ($2 <> '' AND wa_id = $2) DESC, array_position($3::text[], phone_e164), id
+	LIMIT 1`
+
+// WAContactFind is WAContactEnsure that creates nothing: the id of the workspace's contact for
+// a WhatsApp user (by wa_id, the candidate E.164 forms, or the BSUID when no phone is given),
+// 0 when none is.
+func WAContactFind(ctx context.Context, db DBTX, workspaceID int64, c WAContact) (int64, error) {
+	c.WAID, c.BSUID = noNUL(c.WAID), noNUL(strings.TrimSpace(c.BSUID))
+	if c.WAID == "" && len(c.Candidates) == 0 {
+		if c.BSUID == "" {
+			return 0, nil
+		}
+		return ContactIDByBSUID(ctx, db, workspaceID, c.BSUID)
+	}
+	var id int64
+	var bsuid string
+	err := db.QueryRow(ctx, sqlFindWAContact, workspaceID, c.WAID, c.Candidates).Scan(&id, &bsuid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("finding the contact of wa_id %s in workspace %d: %w", RedactPhone(c.WAID), workspaceID, err)
+	}
+	return id, nil
+}
+
 // WAContactEnsure finds the workspace's contact for a WhatsApp user — by wa_id first, then by
 // the candidate E.164 forms — or creates one WITHOUT consent (a message or a synced address
 // book is not documented opt-in). It fills a missing wa_id and name, and attaches the BSUID
@@ -133,12 +166,7 @@ func WAContactEnsure(ctx context.Context, db DBTX, workspaceID int64, c WAContac
 	}
 	var id int64
 	var bsuid string
-	err := db.QueryRow(ctx, `
-		SELECT id, COALESCE(bsuid, '') FROM contacts
-		WHERE workspace_id = $1 AND erased_at IS NULL
-		  AND (($2 <> '' AND wa_id = $2) OR phone_e164 = ANY($3::text[]))
-		ORDER BY ($2 <> '' AND wa_id = $2) DESC, array_position($3::text[], phone_e164), id
-		LIMIT 1`, workspaceID, c.WAID, c.Candidates).Scan(&id, &bsuid)
+	err := db.QueryRow(ctx, sqlFindWAContact, workspaceID, c.WAID, c.Candidates).Scan(&id, &bsuid)
 	var created bool
 	switch {
 	case err == nil:
@@ -199,6 +227,27 @@ func WAContactTouchInbound(ctx context.Context, db DBTX, workspaceID, contactID 
 // reply answered (or the contact's latest campaign send). It reports whether the contact was
 // newly opted out.
 func WAContactOptOut(ctx context.Context, db DBTX, workspaceID, contactID int64, recipientID *int64, at time.Time, source, reason string, evidence any) (bool, error) {
+	newly, err := contactOptOutAt(ctx, db, workspaceID, contactID, at, source, reason, evidence)
+	if err != nil {
+		return false, err
+	}
+	if recipientID != nil {
+		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
+			WHERE id = $1 AND workspace_id = $2`, *recipientID, workspaceID, at)
+	} else {
+		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
+			WHERE id = (SELECT id FROM recipients WHERE workspace_id = $2 AND contact_id = $1 AND wamid IS NOT NULL
+			            ORDER BY COALESCE(sent_at, updated_at) DESC LIMIT 1)`, contactID, workspaceID, at)
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording opt-out on the recipient of contact %d: %w", contactID, err)
+	}
+	return newly, nil
+}
+
+// contactOptOutAt records a person's opt-out on their contact: opted_out_at (first one wins) and
+// a consent event. It reports whether the contact was newly opted out.
+func contactOptOutAt(ctx context.Context, db DBTX, workspaceID, contactID int64, at time.Time, source, reason string, evidence any) (bool, error) {
 	ev, _ := json.Marshal(evidence)
 	if evidence == nil {
 		ev = []byte("{}")
@@ -211,17 +260,6 @@ func WAContactOptOut(ctx context.Context, db DBTX, workspaceID, contactID int64,
 	if _, err := db.Exec(ctx, `INSERT INTO consent_events (workspace_id, contact_id, kind, source, reason, evidence)
 		VALUES ($1, $2, 'opt_out', $3, $4, $5)`, workspaceID, contactID, source, reason, ev); err != nil {
 		return false, fmt.Errorf("recording opt-out of contact %d: %w", contactID, err)
-	}
-	if recipientID != nil {
-		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
-			WHERE id = $1 AND workspace_id = $2`, *recipientID, workspaceID, at)
-	} else {
-		_, err = db.Exec(ctx, `UPDATE recipients SET opted_out_at = LEAST(opted_out_at, $3), updated_at = now()
-			WHERE id = (SELECT id FROM recipients WHERE workspace_id = $2 AND contact_id = $1 AND wamid IS NOT NULL
-			            ORDER BY COALESCE(sent_at, updated_at) DESC LIMIT 1)`, contactID, workspaceID, at)
-	}
-	if err != nil {
-		return false, fmt.Errorf("recording opt-out on the recipient of contact %d: %w", contactID, err)
 	}
 	return tag.RowsAffected() > 0, nil
 }
