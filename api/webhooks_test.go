@@ -444,14 +444,20 @@ func TestWebhookGoldenPayloads(t *testing.T) {
 		t.Parallel()
 		env, f := setup(t, "inbound_messages.json", "inbound_messages.json")
 		var optedOut, lastInbound *time.Time
-		var source, waID string
+		var source, waID, phone string
 		var consent *time.Time
-		if err := env.db.QueryRow(ctx, `SELECT opted_out_at, opt_out_source, last_inbound_at, wa_id, consent_at FROM contacts WHERE id = $1`, f.contact).
-			Scan(&optedOut, &source, &lastInbound, &waID, &consent); err != nil {
+		if err := env.db.QueryRow(ctx, `SELECT opted_out_at, opt_out_source, last_inbound_at, wa_id, phone_e164, consent_at FROM contacts WHERE id = $1`, f.contact).
+			Scan(&optedOut, &source, &lastInbound, &waID, &phone, &consent); err != nil {
 			t.Fatal(err)
 		}
-		if optedOut == nil || source != "keyword" || waID != "16505551234" || lastInbound == nil || !lastInbound.Equal(time.Unix(1750091058, 0)) {
-			t.Fatalf("contact: opted_out %v source %q wa_id %q last_inbound %v", optedOut, source, waID, lastInbound)
+		// The last message says the user changed number (user_changed_number): the contact
+		// follows them, opted out as before; a system message opens no service window.
+		if optedOut == nil || source != "keyword" || waID != "16515551234" || phone != "+16515551234" || lastInbound == nil || !lastInbound.Equal(time.Unix(1750091058, 0)) {
+			t.Fatalf("contact: opted_out %v source %q wa_id %q phone %s last_inbound %v", optedOut, source, waID, phone, lastInbound)
+		}
+		if n := env.count(t, `SELECT count(*) FROM consent_events WHERE contact_id = $1 AND kind = 'number_changed'
+			AND reason = 'WhatsApp: cambió de número de +16505551234 a +16515551234'`, f.contact); n != 1 {
+			t.Errorf("%d number change events, want 1 (the body was delivered twice)", n)
 		}
 		var replied, recOptedOut *time.Time
 		if err := env.db.QueryRow(ctx, `SELECT replied_at, opted_out_at FROM recipients WHERE id = $1`, f.recipient).Scan(&replied, &recOptedOut); err != nil {

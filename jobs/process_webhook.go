@@ -43,9 +43,9 @@ func (ProcessWebhookArgs) InsertOpts() river.InsertOpts {
 const MaxHistoryMessages = 20000
 
 // ProcessWebhookWorker turns a stored webhook body into status events, recipient states,
-// timeline messages, opt-outs, template and number changes, and automatic pauses. It is
-// idempotent (the inbox row's status, UNIQUE keys on status events and messages) and
-// order-independent (recipient states only move forward).
+// timeline messages, opt-outs, contacts' number and BSUID changes, template and number changes,
+// and automatic pauses. It is idempotent (the inbox row's status, UNIQUE keys on status events
+// and messages) and order-independent (recipient states only move forward).
 type ProcessWebhookWorker struct {
 	river.WorkerDefaults[ProcessWebhookArgs]
 	db  *pgxpool.Pool
@@ -557,19 +557,9 @@ func (p *webhookRun) messages(ctx context.Context, v *whatsapp.MessagesValue, en
 // BSUID when given too; with only a BSUID (a username user: no phone in the webhook) it finds
 // the contact that has it, nil when none does.
 func (p *webhookRun) contactFor(ctx context.Context, workspaceID int64, waID, bsuid, name string) (*int64, error) {
-	waID, bsuid = strings.TrimPrefix(strings.TrimSpace(waID), "+"), strings.TrimSpace(bsuid)
-	if waID == "" && bsuid == "" {
+	c := waContact(waID, bsuid, name)
+	if c.WAID == "" && c.BSUID == "" {
 		return nil, nil
-	}
-	c := store.WAContact{WAID: waID, Name: name, BSUID: bsuid}
-	if waID != "" {
-		c.Candidates = phone.WAIDToE164Candidates(waID)
-		if r, err := phone.Normalize("+"+waID, ""); err == nil {
-			c.E164, c.Country = r.E164, r.Region
-			if !contains(c.Candidates, r.E164) {
-				c.Candidates = append(c.Candidates, r.E164)
-			}
-		}
 	}
 	res, err := store.WAContactEnsure(ctx, p.tx, workspaceID, c)
 	if err != nil {
@@ -580,6 +570,24 @@ func (p *webhookRun) contactFor(ctx context.Context, workspaceID int64, waID, bs
 		return nil, nil
 	}
 	return &res.ID, nil
+}
+
+// waContact says who a WhatsApp user is from a webhook's wa_id (and BSUID): the E.164 forms a
+// stored contact may have the number in and, when the normalisation accepts it, the E.164 form
+// and country to store.
+func waContact(waID, bsuid, name string) store.WAContact {
+	waID, bsuid = strings.TrimPrefix(strings.TrimSpace(waID), "+"), strings.TrimSpace(bsuid)
+	c := store.WAContact{WAID: waID, Name: name, BSUID: bsuid}
+	if waID != "" {
+		c.Candidates = phone.WAIDToE164Candidates(waID)
+		if r, err := phone.Normalize("+"+waID, ""); err == nil {
+			c.E164, c.Country = r.E164, r.Region
+			if !contains(c.Candidates, r.E164) {
+				c.Candidates = append(c.Candidates, r.E164)
+			}
+		}
+	}
+	return c
 }
 
 // logBSUIDOptOuts logs opt-outs that waited for their BSUID and were applied to the contact
@@ -617,8 +625,12 @@ func messageText(m whatsapp.Message) (body, payload string) {
 // and opt-outs. A user known only by a BSUID (from_user_id without from) is the contact that
 // has it or, answering a campaign message, that message's recipient's contact (which learns
 // the BSUID); an opt-out from such a user whom no contact matches waits for the BSUID
-// (store.BSUIDOptOutRecord) instead of being lost.
+// (store.BSUIDOptOutRecord) instead of being lost. A system message that says the user changed
+// number or BSUID moves their contact to the new identity (identityChange).
 func (p *webhookRun) inbound(ctx context.Context, num store.WebhookRoute, m whatsapp.Message, bsuid, name string) error {
+	if m.System != nil && (m.System.Type == whatsapp.SystemUserChangedNumber || m.System.Type == whatsapp.SystemUserChangedUserID) {
+		return p.identityChange(ctx, num, m)
+	}
 	ws := num.WorkspaceID
 	contactID, err := p.contactFor(ctx, ws, m.From, bsuid, name)
 	if err != nil {

@@ -243,14 +243,29 @@ type Order struct {
 	} `json:"product_items"`
 }
 
-// System is a system message (user changed number, user id changed…).
+// System is a system message (user changed number, user id changed…). The message's from is
+// the user's old number (or from_user_id their old BSUID).
 type System struct {
 	Body     string `json:"body,omitempty"`
-	Type     string `json:"type,omitempty"` // user_changed_number | user_changed_user_id | …
-	WAID     string `json:"wa_id,omitempty"`
-	NewWAID  string `json:"new_wa_id,omitempty"`
+	Type     string `json:"type,omitempty"`      // user_changed_number | user_changed_user_id | …
+	WAID     string `json:"wa_id,omitempty"`     // user_changed_number: the new wa_id
+	NewWAID  string `json:"new_wa_id,omitempty"` // the same, as older API versions name it
 	Customer string `json:"customer,omitempty"`
-	UserID   string `json:"user_id,omitempty"`
+	UserID   string `json:"user_id,omitempty"` // user_changed_user_id: the new BSUID
+}
+
+// System message types that say a user changed identity.
+const (
+	SystemUserChangedNumber = "user_changed_number"
+	SystemUserChangedUserID = "user_changed_user_id"
+)
+
+// NewNumber is the new wa_id of a user_changed_number message ("" when none is given).
+func (s *System) NewNumber() string {
+	if s.WAID != "" {
+		return s.WAID
+	}
+	return s.NewWAID
 }
 
 // Referral describes the ad or post a Click-to-WhatsApp message came from.
