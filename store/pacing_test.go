@@ -107,3 +107,53 @@ func TestCampaignCountsMatchRecount(t *testing.T) {
 		t.Fatalf("another workspace reads counters %v", got)
 	}
 }
+
+// Recovering stale sends skips the recipients another transaction holds (a send job claiming a
+// late one) instead of waiting for it: the pacer once spent its whole timeout waiting behind
+// slow claims. The held one is recovered once free, at a later tick.
+func TestRecoverStaleSkipsHeldRecipients(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	ws, err := store.WorkspaceCreate(ctx, db, store.WorkspaceCreateParams{Name: "stale"})
+	must(t, err)
+	var campaignID int64
+	must(t, db.QueryRow(ctx, `INSERT INTO campaigns (workspace_id, name, state) VALUES ($1, 'c', 'running') RETURNING id`, ws.ID).Scan(&campaignID))
+	_, err = db.Exec(ctx, `
+		WITH c AS (INSERT INTO contacts (workspace_id, phone_e164) SELECT $1, '+57302' || lpad(g::text, 7, '0') FROM generate_series(1, 4) g RETURNING id, phone_e164)
+		INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, send_slot, sending_at)
+		SELECT $1, $2, id, phone_e164, CASE WHEN id % 2 = 0 THEN 'queued' ELSE 'sending' END, now() - interval '1 minute', now() - interval '1 minute'
+		FROM c`, ws.ID, campaignID)
+	must(t, err)
+	var held []int64
+	rows, err := db.Query(ctx, `SELECT min(id) FROM recipients WHERE campaign_id = $1 GROUP BY state ORDER BY 1`, campaignID)
+	must(t, err)
+	for rows.Next() {
+		var id int64
+		must(t, rows.Scan(&id))
+		held = append(held, id)
+	}
+	must(t, rows.Err())
+	tx, err := db.Begin(ctx)
+	must(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM recipients WHERE id = ANY($1) FOR UPDATE`, held)
+	must(t, err)
+
+	deadline, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cutoff := time.Now().Add(-time.Second)
+	requeued, unknown, err := store.RecipientsRecoverStale(deadline, db, ws.ID, []int64{campaignID}, cutoff, cutoff)
+	if err != nil {
+		t.Fatalf("recovering beside a held recipient: %v", err)
+	}
+	if requeued != 1 || unknown != 1 {
+		t.Errorf("requeued %d and unknown %d beside the held ones, want 1 and 1", requeued, unknown)
+	}
+	must(t, tx.Rollback(ctx))
+	requeued, unknown, err = store.RecipientsRecoverStale(ctx, db, ws.ID, []int64{campaignID}, cutoff, cutoff)
+	must(t, err)
+	if requeued != 1 || unknown != 1 {
+		t.Errorf("once free: requeued %d and unknown %d, want 1 and 1", requeued, unknown)
+	}
+}

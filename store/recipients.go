@@ -189,16 +189,25 @@ func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int6
 // recipients queued for a slot before queuedBefore (their job never ran, or gave up) go back to
 // pending; recipients in sending since before sendingBefore (the process died during or after
 // the API call) become unknown, for a status webhook to settle through the callback data.
+// Rows another transaction holds are skipped, not waited for: a send job claiming a late
+// recipient, or recording its send, is dealing with it (the pacer waited out its whole timeout
+// behind slow claims on a loaded machine); what is still stale is found at the next tick.
 func RecipientsRecoverStale(ctx context.Context, tx DBTX, workspaceID int64, campaignIDs []int64, queuedBefore, sendingBefore time.Time) (requeued, unknown int64, err error) {
 	tag, err := tx.Exec(ctx, `UPDATE recipients SET state = 'pending', send_slot = NULL, updated_at = now()
-		WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'queued' AND send_slot < $3`,
+		WHERE id IN (SELECT id FROM recipients
+		             WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'queued' AND send_slot < $3
+		             FOR UPDATE SKIP LOCKED)
+		  AND state = 'queued' AND send_slot < $3`,
 		workspaceID, campaignIDs, queuedBefore)
 	if err != nil {
 		return 0, 0, fmt.Errorf("re-queueing stale recipients: %w", err)
 	}
 	requeued = tag.RowsAffected()
 	tag, err = tx.Exec(ctx, `UPDATE recipients SET state = 'unknown', updated_at = now()
-		WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'sending' AND sending_at < $3`,
+		WHERE id IN (SELECT id FROM recipients
+		             WHERE workspace_id = $1 AND campaign_id = ANY($2) AND state = 'sending' AND sending_at < $3
+		             FOR UPDATE SKIP LOCKED)
+		  AND state = 'sending' AND sending_at < $3`,
 		workspaceID, campaignIDs, sendingBefore)
 	if err != nil {
 		return 0, 0, fmt.Errorf("marking stale sends unknown: %w", err)
