@@ -120,6 +120,12 @@ func (s *Server) export(c echo.Context, spec reports.ExportSpec) error {
 	}
 	async, _ := strconv.ParseBool(c.QueryParam("async"))
 	if async || n > reports.DirectRowLimit {
+		// Starting a job is a change, and a GET carries the session cookie on a link from
+		// another site (SameSite=Lax): a browser's cross-site request may not start one.
+		if principal(c).session != "" && crossSite(c.Request()) {
+			return Errorf(http.StatusForbidden, "cross_site",
+				"esta exportación se genera en segundo plano y debe pedirse desde Pregón: abra la campaña o la plantilla y use su botón de exportar")
+		}
 		return s.startExport(c, spec, n)
 	}
 	res := c.Response()
@@ -135,6 +141,17 @@ func (s *Server) export(c echo.Context, spec reports.ExportSpec) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// crossSite reports whether a browser says the request comes from another site (Fetch
+// metadata). "none" is the person typing the address or opening a bookmark; clients that are
+// not browsers send no such header.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return false
+	}
+	return true
 }
 
 func (s *Server) startExport(c echo.Context, spec reports.ExportSpec, rows int64) error {

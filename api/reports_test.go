@@ -149,6 +149,51 @@ func TestReportsAPI(t *testing.T) {
 		}
 		env.as(store.RoleAnalyst).do(http.MethodGet, fmt.Sprintf("/api/v1/exports/%d/download", e.ID), nil).expect(t, http.StatusConflict)
 	})
+	t.Run("ALinkFromAnotherSiteStartsNoJob", func(t *testing.T) {
+		// A session's cookie goes with a GET from another site's link (SameSite=Lax): such a
+		// request may read nothing back, and may not start an export job either.
+		ctx := context.Background()
+		u, err := store.UserCreate(ctx, env.db, store.UserCreateParams{WorkspaceID: env.wsA.ID, Email: "analista-x@example.com", Password: "una-clave-larga", Role: store.RoleAnalyst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookie, _, err := store.SessionCreate(ctx, env.db, u.ID, env.wsA.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exports := func() int {
+			var n int
+			if err := env.db.QueryRow(ctx, `SELECT count(*) FROM exports WHERE workspace_id = $1`, env.wsA.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		get := func(site string) int {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/exports/campaigns/%d?format=csv&async=true", env.http.URL, cid), nil)
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("Sec-Fetch-Site", site)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res.StatusCode
+		}
+		before := exports()
+		if code := get("cross-site"); code != http.StatusForbidden {
+			t.Errorf("a cross-site link answered %d, want 403", code)
+		}
+		if n := exports(); n != before {
+			t.Errorf("a cross-site link recorded %d exports", n-before)
+		}
+		if code := get("same-origin"); code != http.StatusAccepted {
+			t.Errorf("Pregón's own link answered %d, want 202", code)
+		}
+		if n := exports(); n != before+1 {
+			t.Errorf("Pregón's own link recorded %d exports, want 1", n-before)
+		}
+	})
 	t.Run("BadInput", func(t *testing.T) {
 		env.as(store.RoleAnalyst).do(http.MethodGet, fmt.Sprintf("/api/v1/exports/campaigns/%d?format=pdf", cid), nil).expect(t, http.StatusUnprocessableEntity)
 		env.as(store.RoleAnalyst).do(http.MethodGet, fmt.Sprintf("/api/v1/exports/campaigns/%d?as_of=yesterday", cid), nil).expect(t, http.StatusBadRequest)
