@@ -108,7 +108,9 @@ func TestWebhookAutoPauseWithSimulator(t *testing.T) {
 			if late := acceptedLater - acceptedAtPause; late > 0 {
 				t.Logf("%d sends claimed before the pause were accepted after it (calls in flight)", late)
 			}
-			if lastSent.After(pausedAt.Add(time.Second)) {
+			// Calls in flight arrive within milliseconds on an idle machine; a machine loaded by
+			// the whole suite can hold one back for a while, never a new claim (checked above).
+			if lastSent.After(pausedAt.Add(5 * time.Second)) {
 				t.Fatalf("last send accepted %v after the pause committed", lastSent.Sub(pausedAt))
 			}
 		})

@@ -156,17 +156,27 @@ func TestScaleOut(t *testing.T) {
 			t.Fatalf("recipient %s got the campaign %d times", to, n)
 		}
 	}
-	// The pacer spaces the calls' starts (≤ 20 in any second, across the three processes); the
-	// simulator counts a send when its request arrives, which on a machine loaded by the whole
-	// suite can lag its start by a few hundred milliseconds and bunch a couple of them (22 seen
-	// once in CI). Three processes pacing each on its own would put up to 60 in a second.
-	if stats.MaxPerSecond > 22 {
-		t.Fatalf("a 1-s window saw %d sends; the coexistence number allows 20 (and the requests' lag a couple more)", stats.MaxPerSecond)
+	// The pacer spaces the slots of the three processes' sends: at most 20 in any 1 s + Grace
+	// (10 ms) window, as a call starts within Grace after its slot. Three processes pacing each
+	// on its own would put up to 60 in a second.
+	var busiest int
+	if err := db.QueryRow(ctx, `SELECT coalesce(max(n), 0) FROM (
+		SELECT count(*) OVER (ORDER BY send_slot RANGE BETWEEN CURRENT ROW AND interval '1010 milliseconds' FOLLOWING) n
+		FROM recipients WHERE campaign_id = $1 AND send_slot IS NOT NULL AND sent_at IS NOT NULL) w`, camp.ID).Scan(&busiest); err != nil {
+		t.Fatal(err)
+	}
+	if busiest > 20 {
+		t.Fatalf("%d send slots within 1.01 s; the coexistence number allows 20", busiest)
+	}
+	// The simulator counts a send when its request arrives, which on a machine loaded by the
+	// whole suite can lag its start and bunch a few (22 seen once in CI).
+	if stats.MaxPerSecond > 24 {
+		t.Fatalf("a 1-s window saw %d sends arrive; the coexistence number allows 20 (and the requests' lag a few more)", stats.MaxPerSecond)
 	}
 	var workersUsed int
 	db.QueryRow(ctx, `SELECT count(DISTINCT attempted_by[1]) FROM river_job WHERE kind = 'send_message'`).Scan(&workersUsed)
-	t.Logf("%d recipients, 3 workers (%d of them sent), max %d sends in a 1-s window, counts %v",
-		recipients, workersUsed, stats.MaxPerSecond, progress.Counts)
+	t.Logf("%d recipients, 3 workers (%d of them sent), at most %d slots in 1.01 s and %d arrivals in a 1-s window, counts %v",
+		recipients, workersUsed, busiest, stats.MaxPerSecond, progress.Counts)
 	if workersUsed < 2 {
 		t.Fatalf("only %d worker process(es) did sends; the test does not show scale-out", workersUsed)
 	}
