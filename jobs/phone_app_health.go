@@ -109,6 +109,12 @@ func (w *StatusSweepWorker) Work(ctx context.Context, job *river.Job[StatusSweep
 		w.log.InfoContext(ctx, "an opt-out that waited for its BSUID was applied to the contact that has it",
 			slog.Int64("workspace_id", o.WorkspaceID), slog.Int64("contact_id", o.ContactID), slog.String("source", o.Source))
 	}
+	// Messages a username user sent before a contact had their BSUID join that contact.
+	if n, err := store.MessagesAttachByBSUID(ctx, w.db); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "messages sent before their BSUID was known joined its contact", "messages", n)
+	}
 	orphans, err := store.WebhookInboxOrphans(ctx, w.db, time.Minute, 1000)
 	if err != nil || len(orphans) == 0 {
 		return err

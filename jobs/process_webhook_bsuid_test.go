@@ -266,6 +266,10 @@ func TestWebhookBSUIDOptOutWaitsForItsContact(t *testing.T) {
 		if n := e.count(t, `SELECT count(*) FROM bsuid_optouts`); n != 0 {
 			t.Errorf("%d waiting opt-outs left after it was applied", n)
 		}
+		// The BAJA itself joins Ana's timeline (and her erasure reaches it).
+		if n := e.count(t, `SELECT count(*) FROM messages WHERE wamid = 'wamid.STOP' AND contact_id = $1`, ana); n != 1 {
+			t.Errorf("the BAJA sent before the BSUID was known is not in Ana's messages")
+		}
 	}
 
 	t.Run("AppliedWhenAStatusGivesTheBSUID", func(t *testing.T) {
@@ -315,7 +319,26 @@ func TestWebhookBSUIDOptOutWaitsForItsContact(t *testing.T) {
 		if len(applied) != 1 || applied[0].ContactID != ana {
 			t.Fatalf("the sweep applied %+v, want the BAJA on Ana's contact", applied)
 		}
+		attached, err := store.MessagesAttachByBSUID(e.ctx, e.w.db)
+		must2(t, err)
+		if attached != 1 {
+			t.Errorf("the sweep attached %d messages, want the BAJA", attached)
+		}
 		check(t, e, ana, at)
+	})
+
+	t.Run("ErasureReachesWhatTheUserSentBeforeTheBSUIDWasKnown", func(t *testing.T) {
+		t.Parallel()
+		e := newBSUIDEnv(t)
+		ana := e.contact(t, "+525512345678", "5215512345678", "")
+		stop(t, e, ana)
+		// The BSUID reached the contact by a way that does not look at messages (by hand).
+		_, err := e.w.db.Exec(e.ctx, `UPDATE contacts SET bsuid = $2 WHERE id = $1`, ana, bsuidAna)
+		must2(t, err)
+		must2(t, store.ContactErase(e.ctx, e.w.db, e.ws.ID, ana))
+		if n := e.count(t, `SELECT count(*) FROM messages WHERE wamid = 'wamid.STOP' AND (body <> '' OR raw <> '{}'::jsonb)`); n != 0 {
+			t.Errorf("the erased person's BAJA, sent before the BSUID was known, keeps its text")
+		}
 	})
 }
 

@@ -75,6 +75,12 @@ att AS (
     WHERE o.workspace_id = att.workspace_id AND o.bsuid = att.bsuid AND o.id <> att.id
       AND o.id NOT IN (SELECT contact_id FROM m)
     RETURNING o.id
+), msgs AS (
+    -- messages the user sent known only by the BSUID, before a contact had it
+    UPDATE messages ms SET contact_id = att.id FROM att
+    WHERE ms.workspace_id = att.workspace_id AND ms.contact_id IS NULL
+      AND ms.raw ? 'from_user_id' AND ms.raw->>'from_user_id' = att.bsuid
+    RETURNING ms.id
 ), pending AS (
     DELETE FROM bsuid_optouts p USING att
     WHERE p.workspace_id = att.workspace_id AND p.bsuid = att.bsuid
@@ -199,6 +205,21 @@ func BSUIDOptOutsApplyPending(ctx context.Context, db DBTX) ([]BSUIDOptOut, erro
 		return nil, err
 	}
 	return applied, tx.Commit(ctx)
+}
+
+// MessagesAttachByBSUID gives the messages stored without a contact from a user known only by a
+// BSUID (raw from_user_id) to the contact that has that BSUID now, and returns how many. The
+// status sweep runs it; an erasure runs it for the contact first (so the messages go with it).
+func MessagesAttachByBSUID(ctx context.Context, db DBTX) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE messages m SET contact_id = c.id
+		FROM contacts c
+		WHERE m.contact_id IS NULL AND m.raw ? 'from_user_id'
+		  AND c.workspace_id = m.workspace_id AND c.bsuid = m.raw->>'from_user_id' AND c.erased_at IS NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("attaching messages to the contacts of their BSUIDs: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // applyBSUIDOptOuts opts out the contacts of rows (contact_id, workspace_id, bsuid, opted_out_at,

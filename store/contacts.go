@@ -407,6 +407,14 @@ func contactErase(ctx context.Context, tx pgx.Tx, workspaceID, id int64) error {
 		   OR phone_e164 = (SELECT phone_e164 FROM contacts WHERE workspace_id = $1 AND id = $2 AND erased_at IS NULL))`, workspaceID, id); err != nil {
 		return fmt.Errorf("erasing the phone of contact %d from the messaging ledger: %w", id, err)
 	}
+	// Messages the person sent as a username user before the contact had their BSUID go with
+	// the contact's own (MessagesAttachByBSUID does this for every contact each minute).
+	if _, err := tx.Exec(ctx, `UPDATE messages m SET contact_id = c.id FROM contacts c
+		WHERE c.workspace_id = $1 AND c.id = $2 AND c.erased_at IS NULL AND c.bsuid IS NOT NULL
+		  AND m.workspace_id = $1 AND m.contact_id IS NULL AND m.raw ? 'from_user_id' AND m.raw->>'from_user_id' = c.bsuid`,
+		workspaceID, id); err != nil {
+		return fmt.Errorf("finding the messages of contact %d sent before its BSUID was known: %w", id, err)
+	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE contacts SET phone_e164 = 'erased:' || id, wa_id = NULL, bsuid = NULL, name = '', email = '', language = '',
 		       tags = '{}', attributes = '{}', consent_text = '', consent_evidence = `+sqlEvidenceRecord("consent_evidence")+`,
