@@ -126,6 +126,10 @@ func TestKilledWorkersImportIsTakenOver(t *testing.T) {
 	if j.State != rivertype.JobStateCompleted || j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "rescued") {
 		t.Errorf("job: %s, attempt %d, errors %+v; want completed at the second attempt after the rescue", j.State, j.Attempt, j.Errors)
 	}
+	if len(j.Errors) == 1 {
+		t.Logf("job rescued %.1f s after the kill (PREGON_WORKER_DEAD_AFTER 3 s; the second worker starts and becomes River's leader meanwhile)",
+			j.Errors[0].At.Sub(killed).Seconds())
+	}
 	if !strings.Contains(workerLog("second"), "a job of a dead worker process was given back to River") {
 		t.Errorf("the second worker did not log the rescue:\n%s", workerLog("second"))
 	}
