@@ -844,6 +844,10 @@ type progressResponse struct {
 	Skipped       []planExclusion  `json:"skipped_by_reason,omitempty"`
 	PauseReason   string           `json:"pause_reason,omitempty"`
 	WaitReason    string           `json:"wait_reason,omitempty"`
+	// Held: of the sent recipients, those whose send Meta holds while it assesses the
+	// template's quality (pacing) and has said nothing more about. The campaign does not
+	// complete while Meta may still drop them (store.HoldLimit).
+	Held int64 `json:"held"`
 }
 
 func (s *Server) getCampaignProgress(c echo.Context) error {
@@ -856,8 +860,12 @@ func (s *Server) getCampaignProgress(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	held, err := store.CampaignHeldCount(ctx, s.db, cp.WorkspaceID, cp.ID)
+	if err != nil {
+		return err
+	}
 	res := progressResponse{CampaignID: cp.ID, State: string(cp.State), AudienceCount: cp.AudienceCount, Counts: counts,
-		PauseReason: cp.PauseReason, WaitReason: cp.WaitReason}
+		Held: held, PauseReason: cp.PauseReason, WaitReason: cp.WaitReason}
 	for _, st := range []string{"pending", "queued", "sending", "sent", "delivered", "read", "failed", "skipped", "unknown"} {
 		if _, ok := res.Counts[st]; !ok {
 			res.Counts[st] = 0

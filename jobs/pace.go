@@ -121,7 +121,9 @@ func (c PaceConfig) withDefaults() PaceConfig {
 // contacts chatting with the owner wait for the chat's end: store.RecipientsClaim), mark them
 // queued with a send slot each (slots spaced 1/rate apart, continuing where the last tick
 // stopped, so no 1-s window holds more than the throughput), and insert their send jobs.
-// Waiting campaigns say why in wait_reason; finished ones complete.
+// Waiting campaigns say why in wait_reason; finished ones complete (store.CampaignWorkGet:
+// nothing left to send or in flight, and no send Meta still holds for template pacing within
+// store.HoldLimit).
 type PaceWorker struct {
 	river.WorkerDefaults[PaceArgs]
 	db  *pgxpool.Pool
@@ -482,11 +484,12 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 		case slots == 0:
 			busy = true // throughput used up for this horizon: come back next tick
 		case len(p.candidates) == 0:
-			hasWork, err := store.CampaignHasWork(ctx, tx, ws.ID, p.c.ID)
+			work, err := store.CampaignWorkGet(ctx, tx, ws.ID, p.c.ID, now)
 			if err != nil {
 				return res, err
 			}
-			if !hasWork {
+			switch {
+			case work.Done():
 				if _, err := store.CampaignTransition(ctx, tx, ws.ID, p.c.ID, store.CampaignCompleted, store.TransitionParams{
 					Actor: store.ActorSystem, Signal: store.SignalFinished,
 					Reason: "todos los destinatarios tienen un resultado final",
@@ -494,10 +497,19 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 					return res, err
 				}
 				continue
-			}
-			busy = true // sends in flight, or retries later: keep ticking
-			if next, err := store.CampaignNextRetryAt(ctx, tx, ws.ID, p.c.ID); err == nil && next != nil && next.After(now) && next.Before(wake) {
-				wake = *next
+			case work.Active:
+				busy = true // sends in flight, or retries later: keep ticking
+				if next, err := store.CampaignNextRetryAt(ctx, tx, ws.ID, p.c.ID); err == nil && next != nil && next.After(now) && next.Before(wake) {
+					wake = *next
+				}
+			default:
+				// Only sends Meta holds for template pacing are left: it releases or drops them
+				// (a drop is sent again) within about an hour. Tick slowly (MaxWait) until their
+				// statuses arrive or store.HoldLimit passes.
+				reason = heldReason(work.Held)
+				if work.HeldUntil.Before(wake) {
+					wake = work.HeldUntil
+				}
 			}
 		}
 		if reason != p.c.WaitReason {
@@ -511,6 +523,14 @@ func (w *PaceWorker) tick(ctx context.Context, tx pgx.Tx, client *river.Client[p
 	}
 	res.wake = wake
 	return res, nil
+}
+
+// heldReason is the wait reason of a campaign that waits only for sends Meta holds.
+func heldReason(n int64) string {
+	if n == 1 {
+		return "Meta retiene 1 envío mientras evalúa la calidad de la plantilla (decide en ~1 h)"
+	}
+	return fmt.Sprintf("Meta retiene %d envíos mientras evalúa la calidad de la plantilla (decide en ~1 h)", n)
 }
 
 // formatWhen says when something resumes in the workspace's time zone: "14:05" today,

@@ -386,7 +386,7 @@ func (b *sendBatch) call(ctx context.Context, r store.RecipientSend, number stor
 	res, sendErr := sender.SendTemplate(callCtx, number.PhoneNumberID, msg)
 	cancel()
 	if sendErr == nil {
-		b.rec.add(store.SentOutcome{RecipientID: r.ID, WAMID: res.WAMID, WAID: res.WAID, At: w.now()})
+		b.rec.add(store.SentOutcome{RecipientID: r.ID, WAMID: res.WAMID, WAID: res.WAID, At: w.now(), Held: res.Held()})
 		return
 	}
 	// The outcome must be recorded even if the job's context ends now.

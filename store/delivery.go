@@ -330,6 +330,9 @@ SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM rec), (SELECT count(*) F
 // delivered or read of the same wamid, before or after the failed: a later one cancels the new
 // send while it still waits), nor in a completed or cancelled campaign, nor after 8 sends (Meta
 // disables a template at its third pause anyway).
+//
+// Any status clears held_at (a send Meta held for pacing): the hold is over, one way or the
+// other, and the campaign no longer waits for it (CampaignWorkGet).
 const applyEventsSQL = `agg AS (
     SELECT recipient_id,
         max(pregon_status_rank(status)) AS rank,
@@ -362,6 +365,9 @@ const applyEventsSQL = `agg AS (
                 THEN agg.failed_ts
             WHEN agg.delivered_ts IS NOT NULL AND r.state = 'failed' AND r.error_code = 132015 THEN NULL
             ELSE r.retry_at END,
+        -- Any status of the wamid is Meta's word on a send it held for pacing: sent, delivered or
+        -- read released it, a failure (132015: dropped) ended it (see HoldLimit).
+        held_at = NULL,
         pricing_category = CASE WHEN r.pricing_category = '' THEN COALESCE(agg.pricing_category, '') ELSE r.pricing_category END,
         billable = COALESCE(r.billable, agg.billable),
         -- an erased contact's recipient does not get a WhatsApp id back from a late status

@@ -176,6 +176,7 @@ func RecipientsQueue(ctx context.Context, tx DBTX, workspaceID int64, ids []int6
 		       read_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.read_at END,
 		       failed_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.failed_at END,
 		       outcome_at = CASE WHEN r.state = 'failed' THEN NULL ELSE r.outcome_at END,
+		       held_at = NULL,
 		       updated_at = now()
 		FROM unnest($2::bigint[], $3::timestamptz[]) AS s(id, slot)
 		WHERE r.id = s.id AND r.workspace_id = $1`, workspaceID, ids, slots, now)
@@ -231,21 +232,64 @@ func retriedFailureSQL(q string) string {
 	return "(" + q + "error_code = 131049 AND " + q + "attempts <= 1 OR " + q + "error_code = 132015)"
 }
 
-// CampaignHasWork reports whether a campaign still has recipients to send or in flight: pending,
-// queued or sending, or failed with 131049 or 132015 and a retry scheduled.
-func CampaignHasWork(ctx context.Context, db DBTX, workspaceID, campaignID int64) (bool, error) {
-	var ok bool
+// HoldLimit is how long a campaign waits for Meta's word on a send it held for template pacing
+// (message_status "held_for_quality_assessment") before completing without it. Meta aims to
+// decide within about an hour at p99 and releases the messages it has not decided on by then
+// (WHATSAPP.md, Pacing); the quarter of an hour more is for the decision's webhooks to arrive.
+// While a campaign waits, a drop (a failed status with 132015) is sent again, as in a running
+// campaign; one arriving after the campaign completed keeps its failure.
+const HoldLimit = 75 * time.Minute
+
+// CampaignWork is what still keeps a campaign from completing.
+type CampaignWork struct {
+	// Active: recipients pending, queued or sending, or failed with 131049 or 132015 and a
+	// retry scheduled.
+	Active bool
+	// Held counts the sends Meta holds for pacing (no status of theirs yet) that it held less
+	// than HoldLimit ago; HeldUntil is when the oldest of them reaches HoldLimit.
+	Held      int64
+	HeldUntil time.Time
+}
+
+// Done reports whether the campaign can complete: nothing left to send or in flight, and no
+// send Meta still holds within HoldLimit.
+func (w CampaignWork) Done() bool { return !w.Active && w.Held == 0 }
+
+// CampaignWorkGet reads what still keeps a campaign from completing at now: the one rule by which
+// the pacer completes campaigns.
+func CampaignWorkGet(ctx context.Context, db DBTX, workspaceID, campaignID int64, now time.Time) (CampaignWork, error) {
+	var w CampaignWork
+	var oldest *time.Time
+	// Held sends are found through recipients_held_idx (held_at > $3 implies held_at IS NOT NULL).
 	err := db.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'pending')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'queued')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'sending')
 		OR EXISTS (SELECT 1 FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND state = 'failed'
-		           AND retry_at IS NOT NULL AND `+retriedFailureSQL("")+`)`,
-		workspaceID, campaignID).Scan(&ok)
+		           AND retry_at IS NOT NULL AND `+retriedFailureSQL("")+`),
+		h.n, h.oldest
+		FROM (SELECT count(*) AS n, min(held_at) AS oldest FROM recipients
+		      WHERE workspace_id = $1 AND campaign_id = $2 AND held_at > $3) h`,
+		workspaceID, campaignID, now.Add(-HoldLimit)).Scan(&w.Active, &w.Held, &oldest)
 	if err != nil {
-		return false, fmt.Errorf("checking remaining work of campaign %d: %w", campaignID, err)
+		return w, fmt.Errorf("checking remaining work of campaign %d: %w", campaignID, err)
 	}
-	return ok, nil
+	if oldest != nil {
+		w.HeldUntil = oldest.Add(HoldLimit)
+	}
+	return w, nil
+}
+
+// CampaignHeldCount counts a campaign's sends Meta holds for pacing and has said nothing more
+// about (however long ago: past HoldLimit the campaign no longer waits for them). They are
+// sent recipients in every other count.
+func CampaignHeldCount(ctx context.Context, db DBTX, workspaceID, campaignID int64) (int64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE workspace_id = $1 AND campaign_id = $2 AND held_at IS NOT NULL`,
+		workspaceID, campaignID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting held sends of campaign %d: %w", campaignID, err)
+	}
+	return n, nil
 }
 
 // CampaignNextRetryAt is the earliest retry_at of a campaign's releasable-later recipients (nil
@@ -655,18 +699,21 @@ func RecipientsUnclaim(ctx context.Context, db DBTX, workspaceID int64, items []
 	return nil
 }
 
-// SentOutcome is one send the Cloud API accepted.
+// SentOutcome is one send the Cloud API accepted. Held: Meta answered
+// "held_for_quality_assessment" (template pacing) rather than "accepted".
 type SentOutcome struct {
 	RecipientID int64
 	WAMID       string
 	WAID        string
 	At          time.Time
+	Held        bool
 }
 
 // RecipientsMarkSent records accepted sends in one statement (RecipientMarkSent for many):
-// wamid and wa_id on each recipient (sending or, when a sweeper got there first, unknown) and
-// the wa_id on its contact; recipients a webhook settled first only get their wa_id and
-// outcome time. Then status events that arrived before this commit (webhooks that beat it)
+// wamid and wa_id on each recipient (sending or, when a sweeper got there first, unknown),
+// held_at on those Meta held for pacing, and the wa_id on its contact; recipients a webhook
+// settled first only get their wa_id and outcome time (a status already applied means the hold,
+// if any, is over). Then status events that arrived before this commit (webhooks that beat it)
 // are applied: after the commit, so a webhook committing concurrently cannot be missed by
 // both sides.
 func RecipientsMarkSent(ctx context.Context, db DBTX, workspaceID int64, sent []SentOutcome) error {
@@ -677,15 +724,17 @@ func RecipientsMarkSent(ctx context.Context, db DBTX, workspaceID int64, sent []
 	wamids := make([]string, len(sent))
 	waids := make([]string, len(sent))
 	ats := make([]time.Time, len(sent))
+	held := make([]bool, len(sent))
 	for i, s := range sent {
-		ids[i], wamids[i], waids[i], ats[i] = s.RecipientID, s.WAMID, s.WAID, s.At
+		ids[i], wamids[i], waids[i], ats[i], held[i] = s.RecipientID, s.WAMID, s.WAID, s.At, s.Held
 	}
 	var changed int
 	err := db.QueryRow(ctx, `
-		WITH s AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS s(id, wamid, wa_id, at)),
+		WITH s AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[]) AS s(id, wamid, wa_id, at, held)),
 		r AS (
 		    UPDATE recipients r SET state = 'sent', wamid = s.wamid, wa_id = COALESCE(NULLIF(s.wa_id, ''), r.wa_id),
-		           sent_at = COALESCE(r.sent_at, s.at), outcome_at = s.at, error_code = NULL, error_title = '', updated_at = now()
+		           sent_at = COALESCE(r.sent_at, s.at), outcome_at = s.at, error_code = NULL, error_title = '',
+		           held_at = CASE WHEN s.held THEN s.at END, updated_at = now()
 		    FROM s
 		    WHERE r.workspace_id = $1 AND r.id = s.id AND r.state IN ('sending', 'unknown') AND (r.wamid IS NULL OR r.wamid = s.wamid)
 		    RETURNING r.id, r.contact_id, s.wa_id
@@ -700,7 +749,7 @@ func RecipientsMarkSent(ctx context.Context, db DBTX, workspaceID int64, sent []
 		    RETURNING r.id
 		)
 		SELECT (SELECT count(*) FROM r) + 0 * (SELECT count(*) FROM c) + 0 * (SELECT count(*) FROM o)`,
-		workspaceID, ids, wamids, waids, ats).Scan(&changed)
+		workspaceID, ids, wamids, waids, ats, held).Scan(&changed)
 	if err != nil {
 		return fmt.Errorf("recording %d sends: %w", len(sent), err)
 	}

@@ -120,9 +120,9 @@ func (e *dropEnv) recipient() dropRecipient {
 
 func (e *dropEnv) hasWork() bool {
 	e.t.Helper()
-	ok, err := store.CampaignHasWork(context.Background(), e.db, e.ws, e.cid)
+	w, err := store.CampaignWorkGet(context.Background(), e.db, e.ws, e.cid, time.Now())
 	must(e.t, err)
-	return ok
+	return !w.Done()
 }
 
 func testDroppedSendIsSentAgain(t *testing.T, apply storeStatuses) {
@@ -341,8 +341,8 @@ func TestCompletionDropsWaitingResends(t *testing.T) {
 		pacer, err := pool.Begin(ctx)
 		must(t, err)
 		defer pacer.Rollback(ctx)
-		if has, err := store.CampaignHasWork(ctx, pacer, ws, cid); err != nil || has {
-			t.Fatalf("setup: work %v (%v)", has, err)
+		if w, err := store.CampaignWorkGet(ctx, pacer, ws, cid, time.Now()); err != nil || !w.Done() {
+			t.Fatalf("setup: work %+v (%v)", w, err)
 		}
 		drop(t, pool, ws) // the webhook job commits the drop meanwhile
 		complete(t, pacer, ws, cid)

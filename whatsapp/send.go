@@ -142,6 +142,14 @@ type SendResult struct {
 	MessageStatus string
 }
 
+// MessageStatusHeld is the message_status of a send Meta holds while it assesses the quality of
+// a template under pacing: it releases the message (normal status webhooks) or drops it with a
+// failed status, 132015, within about an hour.
+const MessageStatusHeld = "held_for_quality_assessment"
+
+// Held reports whether Meta holds the message for template pacing.
+func (r SendResult) Held() bool { return r.MessageStatus == MessageStatusHeld }
+
 // MessageRequest is the POST /{phone_number_id}/messages body the client sends. Exported so
 // the simulator and tests decode exactly what the client encodes.
 type MessageRequest struct {
