@@ -41,6 +41,7 @@ type progress struct {
 	Total     int64
 	ByState   map[string]int64
 	Remaining int64 // pending + queued + sending
+	Held      int64 // of the sent, those Meta holds for template pacing (store.CampaignHeldCount)
 }
 
 type dashboardData struct {
@@ -116,7 +117,11 @@ func (u *ui) campaignCard(ctx context.Context, c store.Campaign) (campaignCard, 
 	if err != nil {
 		return campaignCard{}, err
 	}
-	p := progress{ByState: counts}
+	held, err := store.CampaignHeldCount(ctx, u.db, c.WorkspaceID, c.ID)
+	if err != nil {
+		return campaignCard{}, err
+	}
+	p := progress{ByState: counts, Held: held}
 	for st, n := range counts {
 		p.Total += n
 		if st == "pending" || st == "queued" || st == "sending" {
@@ -148,6 +153,8 @@ type progressItem struct {
 	Funnel    map[string]int64 `json:"funnel"` // cumulative: read ones are also delivered and sent
 	Wait      string           `json:"wait_reason,omitempty"`
 	Pause     string           `json:"pause_reason,omitempty"`
+	Held      int64            `json:"held"`
+	HeldText  string           `json:"held_text,omitempty"`
 }
 
 // activeItem is a campaign that may still change, as progressJSON lists them for pages that
@@ -206,12 +213,17 @@ func (u *ui) progressJSON(c echo.Context) error {
 		if total == 0 {
 			total = cd.AudienceCount
 		}
-		out = append(out, progressItem{
+		it := progressItem{
 			ID: cd.ID, State: string(cd.State), StateText: translate(lang, "state."+string(cd.State)),
 			Total: total, Done: cd.Done, Pct: cd.Pct, ByState: cd.Progress.ByState,
 			Text:   translate(lang, "dash.progress_text", groupDigits(cd.Done, lang), groupDigits(total, lang)),
 			Funnel: liveFunnel(cd.Progress.ByState, total), Wait: cd.WaitReason, Pause: cd.PauseReason,
-		})
+			Held: cd.Progress.Held,
+		}
+		if it.Held > 0 {
+			it.HeldText = translate(lang, "camp.held", groupDigits(it.Held, lang))
+		}
+		out = append(out, it)
 	}
 	active := []activeItem{}
 	for _, st := range []store.CampaignState{store.CampaignRunning, store.CampaignPaused, store.CampaignScheduled} {

@@ -762,4 +762,5 @@ var messages = map[string][2]string{
 	"camp.delete_campaign":           {"Eliminar campaña", "Delete campaign"},
 	"camp.delete_confirm":            {"¿Eliminar esta campaña cancelada? No llegó a enviarse; no se puede deshacer.", "Delete this cancelled campaign? It never sent anything; this cannot be undone."},
 	"camp.deleted_campaign":          {"Campaña eliminada.", "Campaign deleted."},
+	"camp.held":                      {"Envíos retenidos por Meta mientras evalúa la calidad de la plantilla: %s. Los entrega o los descarta (y se envían de nuevo) en ~1 h; cuentan como enviados.", "Sends Meta holds while it assesses the template's quality: %s. It delivers or drops them (and they are sent again) within ~1 h; they count as sent."},
 }

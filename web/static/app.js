@@ -161,6 +161,8 @@
             if (tx) tx.textContent = c.text;
             var rs = el.querySelector('[data-field="reason"]');
             if (rs) rs.textContent = c.pause_reason || c.wait_reason || "";
+            var hd = el.querySelector('[data-field="held"]');
+            if (hd) { hd.textContent = c.held_text || ""; hd.hidden = !c.held; }
             Object.keys(c.by_state || {}).forEach(function (k) {
               var n = el.querySelector('[data-count="' + k + '"]');
               if (n) n.textContent = num(c.by_state[k]);
