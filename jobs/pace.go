@@ -178,7 +178,11 @@ func (w *PaceWorker) Work(ctx context.Context, job *river.Job[PaceArgs]) error {
 		return fmt.Errorf("pacing number %d: %w", numberID, err)
 	}
 	if res.wake.After(next) && succ != nil && succ.ID != job.ID {
-		if _, err := tx.Exec(ctx, `UPDATE river_job SET scheduled_at = $2 WHERE id = $1 AND state IN ('available', 'scheduled')`,
+		// The postponed successor gives up its uniqueness (its second, next): a resume or a
+		// launch inserting a pace job in that second would otherwise be merged into it and wait
+		// until wake (a minute). The two chains merge at the next second both insert a
+		// successor for; while the number only waits they tick apart, each once per wake.
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET scheduled_at = $2, unique_key = NULL WHERE id = $1 AND state IN ('available', 'scheduled')`,
 			succ.ID, res.wake); err != nil {
 			return fmt.Errorf("postponing next pace tick of number %d: %w", numberID, err)
 		}

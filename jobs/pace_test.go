@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -422,5 +423,34 @@ func TestPauseAtHighThroughput(t *testing.T) {
 	counts := b.counts(t, c)
 	if sent := counts["sent"] + counts["delivered"] + counts["read"]; sent != int64(st.AcceptedTotal) || counts["pending"] == 0 {
 		t.Errorf("after the pause: %v; simulator accepted %d", counts, st.AcceptedTotal)
+	}
+}
+
+// A pacer with nothing to do for a while (its campaign's send window is closed) postpones its
+// next run; a resume or launch inserting a pace job in the second that run was first due for is
+// not merged into it (it would wait until the postponed time, up to a minute) but runs now.
+func TestPostponedTickLeavesRoomForAResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{mps: 80})
+	now := time.Now().In(b.ws.Location())
+	window := fmt.Sprintf(`{"start":%q,"end":%q}`, now.Add(2*time.Hour).Format("15:04"), now.Add(3*time.Hour).Format("15:04"))
+	b.campaign(t, "más tarde", 5, window)
+	clock := &fakeClock{t: time.Now()}
+	tick := pacer(t, b, clock)
+	tick()
+	var postponed time.Time
+	must(t, b.pool.QueryRow(ctx, `SELECT scheduled_at FROM river_job WHERE kind = 'pace'`).Scan(&postponed))
+	if postponed.Before(time.Now().Add(30 * time.Second)) {
+		t.Fatalf("the waiting pacer's next run is at %s, want it postponed (MaxWait)", postponed)
+	}
+	// The second the successor was first due for: a resume then.
+	time.Sleep(time.Until(clock.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+	client, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{})
+	must(t, err)
+	res, err := client.Insert(ctx, jobs.PaceArgs{SenderNumberID: b.number.ID}, nil)
+	must(t, err)
+	if res.UniqueSkippedAsDuplicate {
+		t.Fatalf("the resume's pace job was merged into the run postponed to %s", postponed)
 	}
 }
