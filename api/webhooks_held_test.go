@@ -71,10 +71,9 @@ func TestPacingDropAfterEveryOtherSendIsSentAgain(t *testing.T) {
 	if n := count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND held_at IS NOT NULL`); n != 0 {
 		t.Errorf("%d recipients still held after Meta dropped every held send", n)
 	}
-	// Meta reinstates a template minutes after a pause at the soonest. Pace jobs are unique per
-	// number and second (the second they were first due): a resume's pace job inserted within
-	// a second or two of the waiting pacer's last tick, before the pause, collapses into that
-	// tick's successor, which it postponed to its next slow tick (up to a minute later).
+	// Meta reinstates a template minutes after a pause at the soonest: a couple of seconds
+	// stand in for them (TestPostponedTickLeavesRoomForAResume covers a resume right after a
+	// waiting pacer's tick).
 	waitUntil(t, 5*time.Second, "two seconds past the pause", func() bool {
 		return count(`SELECT count(*) FROM campaign_transitions WHERE campaign_id = $1 AND to_state = 'paused'
 			AND now() >= date_trunc('second', created_at) + interval '2 seconds'`) == 1
