@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pregon/pregon/store"
-	"github.com/pregon/pregon/whatsapp/sim"
 )
 
 // TestPacingDropAfterEveryOtherSendIsSentAgain runs a campaign against the simulator whose
@@ -21,19 +19,9 @@ import (
 // is approved again, nobody else is sent twice, and the campaign completes.
 func TestPacingDropAfterEveryOtherSendIsSentAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	env := newWebhookEnv(t)
 	const audience = 40
-	sm, campaign := runSimCampaign(t, env, `{"auto_resume":true}`, sim.StatusConfig{DeliveredProb: 1}, 20, audience,
-		func(c *sim.Config) { c.Templates[0].Pacing = true })
-	count := func(q string) int {
-		t.Helper()
-		var n int
-		if err := env.db.QueryRow(ctx, q, campaign).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	sm, campaign, count := pacedCampaign(t, env, audience)
 	waitUntil(t, 30*time.Second, "10 sends held", func() bool { return sm.AcceptedTotal() >= 10 })
 	// Good feedback for the template from now on: later sends are accepted and delivered.
 	if err := sm.SetTemplatePacing("promo_julio", "es_MX", false); err != nil {
@@ -87,33 +75,7 @@ func TestPacingDropAfterEveryOtherSendIsSentAgain(t *testing.T) {
 	waitUntil(t, 30*time.Second, "the statuses of the last sends", func() bool {
 		return count(`SELECT count(*) FROM recipients WHERE campaign_id = $1 AND state IN ('delivered', 'read')`) == audience
 	})
-	rows, err := env.db.Query(ctx, `SELECT r.phone_e164,
-		    EXISTS (SELECT 1 FROM status_events se WHERE se.status = 'failed' AND se.error_code = 132015
-		            AND se.callback_data = 'pregon:c=' || r.campaign_id || ';r=' || r.id)
-		FROM recipients r WHERE r.campaign_id = $1`, campaign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	dropped := 0
-	for rows.Next() {
-		var phone string
-		var wasDropped bool
-		if err := rows.Scan(&phone, &wasDropped); err != nil {
-			t.Fatal(err)
-		}
-		want := 1
-		if wasDropped {
-			want, dropped = 2, dropped+1
-		}
-		if got := sm.Accepted(phone); got != want {
-			t.Errorf("%s (dropped %v): Meta accepted %d sends, want %d", phone, wasDropped, got, want)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if dropped != held || sm.AcceptedTotal() != audience+held {
+	if dropped := checkDroppedSentTwice(t, env, sm, campaign); dropped != held || sm.AcceptedTotal() != audience+held {
 		t.Errorf("%d held, %d dropped, %d sends accepted (want %d)", held, dropped, sm.AcceptedTotal(), audience+held)
 	}
 	env.as(store.RoleAnalyst).do("GET", path, nil).expect(t, http.StatusOK).JSON(t, &prog)
