@@ -318,6 +318,13 @@ func (w *ProcessWebhookWorker) stopForTrouble(ctx context.Context, trouble []sto
 		if !ok || w.now().Sub(st.OccurredAt) > troubleMaxAge || halted[s.SenderNumberID] {
 			continue
 		}
+		// A failure from before the campaign last went to running (a late or repeated webhook
+		// of the drops that paused it, delivered after the template's approval resumed it) was
+		// dealt with then: it must not stop the campaign again, where no approval would come to
+		// resume it. Meta's times are whole seconds: one in the resume's second counts as new.
+		if st.OccurredAt.Before(s.RunningSince.Truncate(time.Second)) {
+			continue
+		}
 		code := *st.ErrorCode
 		class := whatsapp.ClassOfCode(code)
 		p := store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: strconv.Itoa(code)}

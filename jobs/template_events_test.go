@@ -147,3 +147,48 @@ func TestTemplateStopStatusesAgree(t *testing.T) {
 		})
 	}
 }
+
+// A failure reported by webhook that happened before the campaign last went to running — a late
+// or repeated delivery of the 132015 drops that paused it, arriving after the template's
+// approval resumed it — does not pause it again: nothing would resume it. One that happened
+// after the resume still does.
+func TestWebhookFailureFromBeforeTheResumeDoesNotPauseAgain(t *testing.T) {
+	ctx, w, ws, _, _, cid := templateEventEnv(t)
+	var contact int64
+	must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573001112233', now()) RETURNING id`,
+		ws.ID).Scan(&contact))
+	_, err := w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
+		VALUES ($1, $2, $3, '+573001112233', 'sent', 'wamid.T1', 1)`, ws.ID, cid, contact)
+	must2(t, err)
+	var other int64
+	must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573004445566', now()) RETURNING id`,
+		ws.ID).Scan(&other))
+	_, err = w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
+		VALUES ($1, $2, $3, '+573004445566', 'sent', 'wamid.T2', 1)`, ws.ID, cid, other)
+	must2(t, err)
+	// Paused by the drops a minute ago, resumed by the template's approval now.
+	_, err = store.CampaignTransition(ctx, w.db, ws.ID, cid, store.CampaignPaused, store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: "132015"})
+	must2(t, err)
+	_, err = store.CampaignTransition(ctx, w.db, ws.ID, cid, store.CampaignRunning, store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalTemplateStatus, Value: "APPROVED"})
+	must2(t, err)
+	drop := func(wamid string, at time.Time) {
+		t.Helper()
+		body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","changes":[{"field":"messages","value":{
+			"messaging_product":"whatsapp","metadata":{"display_phone_number":"573000000000","phone_number_id":"2002"},
+			"statuses":[{"id":%q,"status":"failed","timestamp":"%d","recipient_id":"573001112233",
+			"errors":[{"code":132015,"title":"Template paused"}]}]}}]}]}`, wamid, at.Unix())
+		id, err := store.WebhookInboxInsert(ctx, w.db, store.WebhookInboxRow{WorkspaceID: &ws.ID, Body: []byte(body)})
+		must2(t, err)
+		if _, err := w.processBatch(ctx, 0, []int64{id}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drop("wamid.T1", time.Now().Add(-time.Minute))
+	if c, err := store.CampaignGetByID(ctx, w.db, ws.ID, cid); err != nil || c.State != store.CampaignRunning {
+		t.Fatalf("a drop from before the resume, delivered after it: campaign %s (%v), want running", c.State, err)
+	}
+	drop("wamid.T2", time.Now().Add(2*time.Second))
+	if c, err := store.CampaignGetByID(ctx, w.db, ws.ID, cid); err != nil || c.State != store.CampaignPaused {
+		t.Fatalf("a drop after the resume: campaign %s (%v), want paused", c.State, err)
+	}
+}

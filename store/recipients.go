@@ -548,11 +548,16 @@ func CampaignBreakerStats(ctx context.Context, db DBTX, workspaceID, campaignID 
 // RunningSend is the campaign and sender number of a send whose campaign is running.
 type RunningSend struct {
 	WorkspaceID, CampaignID, SenderNumberID int64
+	// RunningSince is when the campaign last went to running (its launch or latest resume).
+	RunningSince time.Time
 }
 
 // RunningSendsOf maps each of these wamids whose campaign is running to its campaign and number.
 func RunningSendsOf(ctx context.Context, db DBTX, wamids []string) (map[string]RunningSend, error) {
-	rows, err := db.Query(ctx, `SELECT r.wamid, c.workspace_id, c.id, c.sender_number_id FROM recipients r
+	rows, err := db.Query(ctx, `SELECT r.wamid, c.workspace_id, c.id, c.sender_number_id,
+		       coalesce((SELECT t.created_at FROM campaign_transitions t WHERE t.campaign_id = c.id AND t.to_state = 'running'
+		                 ORDER BY t.id DESC LIMIT 1), c.created_at)
+		FROM recipients r
 		JOIN campaigns c ON c.id = r.campaign_id AND c.workspace_id = r.workspace_id
 		WHERE r.wamid = ANY ($1) AND c.state = 'running' AND c.sender_number_id IS NOT NULL`, wamids)
 	if err != nil {
@@ -561,7 +566,7 @@ func RunningSendsOf(ctx context.Context, db DBTX, wamids []string) (map[string]R
 	out := map[string]RunningSend{}
 	var wamid string
 	var s RunningSend
-	_, err = pgx.ForEachRow(rows, []any{&wamid, &s.WorkspaceID, &s.CampaignID, &s.SenderNumberID}, func() error { out[wamid] = s; return nil })
+	_, err = pgx.ForEachRow(rows, []any{&wamid, &s.WorkspaceID, &s.CampaignID, &s.SenderNumberID, &s.RunningSince}, func() error { out[wamid] = s; return nil })
 	if err != nil {
 		return nil, fmt.Errorf("finding the campaigns of %d failed sends: %w", len(wamids), err)
 	}
