@@ -73,9 +73,9 @@ func heldCampaign(t *testing.T, n int) (b *bundle, campaign int64, clock *fakeCl
 
 func (b *bundle) heldCount(t *testing.T, campaign int64) int64 {
 	t.Helper()
-	p, err := store.CampaignProgressGet(context.Background(), b.pool, b.ws.ID, campaign)
+	n, err := store.CampaignHeldCount(context.Background(), b.pool, b.ws.ID, campaign)
 	must(t, err)
-	return p.Held
+	return n
 }
 
 // heldSpan is the earliest and latest held_at of the campaign's recipients.

@@ -99,12 +99,7 @@ func TestWebhookFailureCodesStopSending(t *testing.T) {
 	}{{368, "error_code"}, {132015, "error_code"}, {131026, ""}} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
 			ctx, w, ws, _, _, cid := templateEventEnv(t)
-			var contact int64
-			must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573001112233', now()) RETURNING id`,
-				ws.ID).Scan(&contact))
-			_, err := w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
-				VALUES ($1, $2, $3, '+573001112233', 'sent', 'wamid.T1', 1)`, ws.ID, cid, contact)
-			must2(t, err)
+			sentRecipient(t, w, ws.ID, cid, "+573001112233", "wamid.T1")
 			body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1001","changes":[{"field":"messages","value":{
 				"messaging_product":"whatsapp","metadata":{"display_phone_number":"573000000000","phone_number_id":"2002"},
 				"statuses":[{"id":"wamid.T1","status":"failed","timestamp":"%d","recipient_id":"573001112233",
@@ -154,20 +149,10 @@ func TestTemplateStopStatusesAgree(t *testing.T) {
 // after the resume still does.
 func TestWebhookFailureFromBeforeTheResumeDoesNotPauseAgain(t *testing.T) {
 	ctx, w, ws, _, _, cid := templateEventEnv(t)
-	var contact int64
-	must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573001112233', now()) RETURNING id`,
-		ws.ID).Scan(&contact))
-	_, err := w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
-		VALUES ($1, $2, $3, '+573001112233', 'sent', 'wamid.T1', 1)`, ws.ID, cid, contact)
-	must2(t, err)
-	var other int64
-	must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, '+573004445566', now()) RETURNING id`,
-		ws.ID).Scan(&other))
-	_, err = w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
-		VALUES ($1, $2, $3, '+573004445566', 'sent', 'wamid.T2', 1)`, ws.ID, cid, other)
-	must2(t, err)
+	sentRecipient(t, w, ws.ID, cid, "+573001112233", "wamid.T1")
+	sentRecipient(t, w, ws.ID, cid, "+573004445566", "wamid.T2")
 	// Paused by the drops a minute ago, resumed by the template's approval now.
-	_, err = store.CampaignTransition(ctx, w.db, ws.ID, cid, store.CampaignPaused, store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: "132015"})
+	_, err := store.CampaignTransition(ctx, w.db, ws.ID, cid, store.CampaignPaused, store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalErrorCode, Value: "132015"})
 	must2(t, err)
 	_, err = store.CampaignTransition(ctx, w.db, ws.ID, cid, store.CampaignRunning, store.TransitionParams{Actor: store.ActorRule, Signal: store.SignalTemplateStatus, Value: "APPROVED"})
 	must2(t, err)
@@ -191,4 +176,16 @@ func TestWebhookFailureFromBeforeTheResumeDoesNotPauseAgain(t *testing.T) {
 	if c, err := store.CampaignGetByID(ctx, w.db, ws.ID, cid); err != nil || c.State != store.CampaignPaused {
 		t.Fatalf("a drop after the resume: campaign %s (%v), want paused", c.State, err)
 	}
+}
+
+// sentRecipient is a consented contact of phone and its recipient in campaign cid, sent as wamid.
+func sentRecipient(t *testing.T, w *ProcessWebhookWorker, wsID, cid int64, phone, wamid string) {
+	t.Helper()
+	ctx := context.Background()
+	var contact int64
+	must2(t, w.db.QueryRow(ctx, `INSERT INTO contacts (workspace_id, phone_e164, consent_at) VALUES ($1, $2, now()) RETURNING id`,
+		wsID, phone).Scan(&contact))
+	_, err := w.db.Exec(ctx, `INSERT INTO recipients (workspace_id, campaign_id, contact_id, phone_e164, state, wamid, attempts)
+		VALUES ($1, $2, $3, $4, 'sent', $5, 1)`, wsID, cid, contact, phone, wamid)
+	must2(t, err)
 }

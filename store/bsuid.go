@@ -64,7 +64,7 @@ func ContactIDByBSUID(ctx context.Context, db DBTX, workspaceID int64, bsuid str
 // contact of the workspace that held it (a person who changed phone number keeps their BSUID:
 // it now names the new phone's contact), and deletes and returns the opt-outs that waited for
 // the BSUIDs just attached. Contacts that already have their BSUID write nothing.
-const sqlAttachBSUIDs = `
+var sqlAttachBSUIDs = `
 att AS (
     UPDATE contacts c SET bsuid = m.bsuid, updated_at = now() FROM m
     WHERE c.id = m.contact_id AND c.workspace_id = m.workspace_id AND c.erased_at IS NULL
@@ -78,8 +78,7 @@ att AS (
 ), msgs AS (
     -- messages the user sent known only by the BSUID, before a contact had it
     UPDATE messages ms SET contact_id = att.id FROM att
-    WHERE ms.workspace_id = att.workspace_id AND ms.contact_id IS NULL
-      AND ms.raw ? 'from_user_id' AND ms.raw->>'from_user_id' = att.bsuid
+    WHERE ms.workspace_id = att.workspace_id AND ` + sqlUnattachedMessagesOf("ms", "att.bsuid") + `
     RETURNING ms.id
 ), pending AS (
     DELETE FROM bsuid_optouts p USING att
@@ -207,6 +206,13 @@ func BSUIDOptOutsApplyPending(ctx context.Context, db DBTX) ([]BSUIDOptOut, erro
 	return applied, tx.Commit(ctx)
 }
 
+// sqlUnattachedMessagesOf is the condition on messages (alias m) stored without a contact from a
+// user known only by the BSUID the SQL expression bsuid gives; it is the predicate of
+// messages_unattached_user_idx, which finds them.
+func sqlUnattachedMessagesOf(m, bsuid string) string {
+	return m + ".contact_id IS NULL AND " + m + ".raw ? 'from_user_id' AND " + m + ".raw->>'from_user_id' = " + bsuid
+}
+
 // MessagesAttachByBSUID gives the messages stored without a contact from a user known only by a
 // BSUID (raw from_user_id) to the contact that has that BSUID now, and returns how many. The
 // status sweep runs it; an erasure runs it for the contact first (so the messages go with it).
@@ -214,8 +220,7 @@ func MessagesAttachByBSUID(ctx context.Context, db DBTX) (int64, error) {
 	tag, err := db.Exec(ctx, `
 		UPDATE messages m SET contact_id = c.id
 		FROM contacts c
-		WHERE m.contact_id IS NULL AND m.raw ? 'from_user_id'
-		  AND c.workspace_id = m.workspace_id AND c.bsuid = m.raw->>'from_user_id' AND c.erased_at IS NULL`)
+		WHERE c.workspace_id = m.workspace_id AND c.erased_at IS NULL AND `+sqlUnattachedMessagesOf("m", "c.bsuid"))
 	if err != nil {
 		return 0, fmt.Errorf("attaching messages to the contacts of their BSUIDs: %w", err)
 	}

@@ -804,9 +804,6 @@ type CampaignProgress struct {
 	ByState   map[string]int64 `json:"by_state"`
 	Skipped   map[string]int64 `json:"skipped_by_reason,omitempty"`
 	Remaining int64            `json:"remaining"` // pending + queued + sending
-	// Held: sent recipients (counted as such in ByState) whose send Meta holds for template
-	// pacing and has said nothing more about (CampaignHeldCount).
-	Held int64 `json:"held"`
 }
 
 // CampaignProgressGet counts recipients per state with one grouped scan of the campaign's
@@ -834,11 +831,7 @@ func CampaignProgressGet(ctx context.Context, db DBTX, workspaceID, campaignID i
 			p.Remaining += n
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return p, err
-	}
-	p.Held, err = CampaignHeldCount(ctx, db, workspaceID, campaignID)
-	return p, err
+	return p, rows.Err()
 }
 
 // dropRetries takes the retry away from c's failed recipients waiting for one (131049, 132015):

@@ -411,7 +411,7 @@ func contactErase(ctx context.Context, tx pgx.Tx, workspaceID, id int64) error {
 	// the contact's own (MessagesAttachByBSUID does this for every contact each minute).
 	if _, err := tx.Exec(ctx, `UPDATE messages m SET contact_id = c.id FROM contacts c
 		WHERE c.workspace_id = $1 AND c.id = $2 AND c.erased_at IS NULL AND c.bsuid IS NOT NULL
-		  AND m.workspace_id = $1 AND m.contact_id IS NULL AND m.raw ? 'from_user_id' AND m.raw->>'from_user_id' = c.bsuid`,
+		  AND m.workspace_id = $1 AND `+sqlUnattachedMessagesOf("m", "c.bsuid"),
 		workspaceID, id); err != nil {
 		return fmt.Errorf("finding the messages of contact %d sent before its BSUID was known: %w", id, err)
 	}
